@@ -1,0 +1,2 @@
+//! `chunkring` command line (filled in with the worker).
+fn main() {}

@@ -1,0 +1,157 @@
+//! The operations the worker runs: the op registry, the request shape every op receives, and
+//! the state ops keep between requests (layout.md §7 "Op codes", §9 "Op payloads").
+//!
+//! An op is a plain function `fn(&mut State, &Request) -> Result<Vec<u8>, OpError>`. It sees
+//! only bytes the worker already copied out of shared memory, so nothing here is `unsafe`.
+//! Every request payload is `params_len: u32 LE | params (JSON object or empty) | body`; the
+//! dispatcher splits it before calling the op, and `OP_PIPELINE` feeds one op's output to the
+//! next op as its body (see `worker::dispatch`).
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+
+use crate::error::OpError;
+
+pub mod echo;
+pub mod markdown;
+pub mod snapshot;
+
+/// What an op receives: its params and body, both borrowed from the reassembled message.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The params section: a UTF-8 JSON object, or empty when the client sent none.
+    pub params: &'a [u8],
+    /// The body section: op-specific bytes (layout.md §9).
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// Splits a request payload into params and body.
+    ///
+    /// # Errors
+    /// `BadPayload` when the payload is shorter than its `params_len` prefix says.
+    pub fn parse(payload: &'a [u8]) -> Result<Request<'a>, OpError> {
+        let Some((len, rest)) = payload.split_first_chunk::<4>() else {
+            return Err(OpError::bad_payload(format!(
+                "request payload of {} bytes is shorter than its 4-byte params_len prefix",
+                payload.len()
+            )));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(OpError::bad_payload(format!(
+                "params_len {len} exceeds the {} bytes that follow it",
+                rest.len()
+            )));
+        }
+        let (params, body) = rest.split_at(len);
+        Ok(Request { params, body })
+    }
+
+    /// Decodes the params as `T`; empty params decode as `{}`.
+    ///
+    /// # Errors
+    /// `BadParams` naming what serde rejected.
+    pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T, OpError> {
+        let text: &[u8] = if self.params.is_empty() { b"{}" } else { self.params };
+        serde_json::from_slice(text).map_err(|e| OpError::bad_params(format!("params: {e}")))
+    }
+}
+
+/// Encodes a request payload (`params_len | params | body`); the inverse of [`Request::parse`].
+pub fn encode_request(params: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + params.len() + body.len());
+    out.extend_from_slice(&(params.len() as u32).to_le_bytes());
+    out.extend_from_slice(params);
+    out.extend_from_slice(body);
+    out
+}
+
+/// State that lives as long as the worker: snapshot histories and logs.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Named snapshot histories and logs (`ops::snapshot`).
+    pub snapshots: snapshot::Store,
+}
+
+/// An op handler.
+pub type Handler = fn(&mut State, &Request<'_>) -> Result<Vec<u8>, OpError>;
+
+/// One registered op.
+#[derive(Debug, Clone, Copy)]
+pub struct OpEntry {
+    /// The op's wire code (`OP_*` in layout.rs).
+    pub code: u16,
+    /// Lower-case name used by `inspect`, `OP_INFO` and error messages, e.g. `"md.render"`.
+    pub name: &'static str,
+    /// The function that runs it.
+    pub handler: Handler,
+}
+
+/// Op code → handler. Control ops (`OP_PIPELINE`, `OP_SHUTDOWN`, `OP_INFO`) are handled by the
+/// dispatcher itself, because they act on the worker rather than on bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    ops: BTreeMap<u16, OpEntry>,
+}
+
+impl Registry {
+    /// A registry with every op this build ships.
+    pub fn with_all_ops() -> Registry {
+        let mut r = Registry::default();
+        echo::register(&mut r);
+        markdown::register(&mut r);
+        snapshot::register(&mut r);
+        r
+    }
+
+    /// Adds an op. A second registration of the same code replaces the first.
+    pub fn add(&mut self, code: u16, name: &'static str, handler: Handler) {
+        self.ops.insert(code, OpEntry { code, name, handler });
+    }
+
+    /// The op registered under `code`.
+    pub fn get(&self, code: u16) -> Option<&OpEntry> {
+        self.ops.get(&code)
+    }
+
+    /// Every registered op, by code.
+    pub fn entries(&self) -> impl Iterator<Item = &OpEntry> {
+        self.ops.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn request_round_trips_params_and_body() {
+        let payload = encode_request(br#"{"a":1}"#, b"body");
+        let req = Request::parse(&payload).unwrap();
+        assert_eq!(req.params, br#"{"a":1}"#);
+        assert_eq!(req.body, b"body");
+    }
+
+    #[test]
+    fn short_payloads_are_bad_payload_errors() {
+        assert_eq!(Request::parse(b"\x01").unwrap_err().code, ErrorCode::BadPayload);
+        let e = Request::parse(b"\x09\x00\x00\x00abc").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadPayload);
+        assert!(e.message.contains("params_len 9"), "{}", e.message);
+    }
+
+    #[test]
+    fn empty_params_decode_as_empty_object() {
+        #[derive(Debug, serde::Deserialize)]
+        struct P {
+            #[serde(default)]
+            x: u32,
+        }
+        let req = Request { params: b"", body: b"" };
+        assert_eq!(req.params::<P>().unwrap().x, 0);
+        let bad = Request { params: b"{", body: b"" };
+        assert_eq!(bad.params::<P>().unwrap_err().code, ErrorCode::BadParams);
+    }
+}
