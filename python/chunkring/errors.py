@@ -1,0 +1,62 @@
+"""Exceptions raised by the chunkring client.
+
+Every failure a caller can see is a :class:`ChunkringError`; each subclass also derives from
+the closest builtin so ``except TimeoutError`` or ``except FileNotFoundError`` keep working.
+"""
+
+from __future__ import annotations
+
+from . import _layout as L
+
+
+class ChunkringError(Exception):
+    """Base class of every chunkring error."""
+
+
+class WorkerNotFound(ChunkringError, FileNotFoundError):
+    """The ``chunkring`` binary was not found; the message lists every place that was tried."""
+
+
+class WorkerStartError(ChunkringError, RuntimeError):
+    """The worker exited (or never became ready) while starting; carries its exit code and stderr."""
+
+    def __init__(self, message: str, returncode: int | None = None, stderr: str = ""):
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class WorkerDied(ChunkringError, ConnectionError):
+    """The worker went away; every request still pending raises this."""
+
+    def __init__(self, message: str, returncode: int | None = None, stderr: str = ""):
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class RequestError(ChunkringError):
+    """The worker answered a request with an error frame (layout.md §8).
+
+    ``code`` is the numeric wire code, ``name`` its layout.md name (``"UNKNOWN_OP"`` …),
+    ``message`` the worker's text.
+    """
+
+    def __init__(self, code: int, message: str, op: int | None = None):
+        self.code = code
+        self.name = L.ERROR_NAMES.get(code, f"UNKNOWN_CODE_{code}")
+        self.message = message
+        self.op = op
+        super().__init__(f"{self.name.lower()} ({code}): {message}")
+
+
+class ProtocolError(ChunkringError):
+    """The peer broke layout.md (bad magic, version mismatch, a malformed frame)."""
+
+
+class RequestTimeout(ChunkringError, TimeoutError):
+    """A result was not available within the timeout; the request stays pending."""
+
+
+class ClientClosed(ChunkringError, RuntimeError):
+    """The client was closed; no further requests can be made."""
