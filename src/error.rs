@@ -100,7 +100,12 @@ impl ErrorCode {
 
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name().to_ascii_lowercase().replace('_', " "), *self as u16)
+        write!(
+            f,
+            "{} ({})",
+            self.name().to_ascii_lowercase().replace('_', " "),
+            *self as u16
+        )
     }
 }
 
@@ -116,7 +121,10 @@ pub struct OpError {
 impl OpError {
     /// Builds an error from a code and anything printable.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> OpError {
-        OpError { code, message: message.into() }
+        OpError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// `BadParams` with the given message.
@@ -133,14 +141,22 @@ impl OpError {
     pub fn invalid_utf8(what: &str, err: std::str::Utf8Error) -> OpError {
         OpError::new(
             ErrorCode::InvalidUtf8,
-            format!("{what} is not valid UTF-8 at byte offset {}", err.valid_up_to()),
+            format!(
+                "{what} is not valid UTF-8 at byte offset {}",
+                err.valid_up_to()
+            ),
         )
     }
 }
 
 impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.name().to_ascii_lowercase(), self.message)
+        write!(
+            f,
+            "{}: {}",
+            self.code.name().to_ascii_lowercase(),
+            self.message
+        )
     }
 }
 
