@@ -129,7 +129,8 @@ impl Slugger {
             }
         }
         let mut slug = base.clone();
-        while let Some(n) = self.seen.get_mut(&slug) {
+        while self.seen.contains_key(&slug) {
+            let n = self.seen.entry(base.clone()).or_insert(0);
             *n += 1;
             slug = format!("{base}-{n}");
         }
@@ -300,6 +301,10 @@ mod tests {
         assert_eq!(s.slug("Hello World"), "hello-world-1");
         assert_eq!(s.slug("hello-world-1"), "hello-world-1-1");
         assert_eq!(s.slug("Ünïcode_ok"), "ünïcode_ok");
+        // github-slugger counts per base: the third "a" skips "a-1", taken by a heading.
+        let mut s = Slugger::default();
+        let got: Vec<String> = ["a", "a-1", "a", "a"].iter().map(|t| s.slug(t)).collect();
+        assert_eq!(got, ["a", "a-1", "a-2", "a-3"]);
     }
 
     #[test]
