@@ -1,0 +1,220 @@
+"""Markdown ops through the worker: ``render``, ``outline``, ``aggregate`` (layout.md §9.2).
+
+A thin layer over ``client.call``: documents go out in the list encoding of layout.md §9.1
+(one ``struct.pack`` and one ``b"".join``), HTML comes back as memoryview slices decoded
+straight to ``str``, and outlines come back as one JSON array that CPython's C decoder reads.
+
+>>> with Client.spawn() as c:                        # doctest: +SKIP
+...     c.markdown.render("# Hi")
+'<h1>Hi</h1>\\n'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from itertools import accumulate
+from typing import Any, Iterable, Sequence, Union
+
+from . import _layout as L
+from .errors import ProtocolError
+
+__all__ = ["Markdown", "encode_list", "decode_list"]
+
+_U32 = struct.Struct("<I")
+
+#: Parser options and their defaults (layout.md §9.2 "Parser options").
+OPTION_DEFAULTS: dict[str, bool] = {
+    "tables": True,
+    "footnotes": True,
+    "strikethrough": True,
+    "tasklists": True,
+    "smart_punctuation": False,
+    "heading_attributes": False,
+    "math": False,
+    "definition_list": False,
+    "gfm": False,
+    "superscript": False,
+    "subscript": False,
+    "wikilinks": False,
+    "old_footnotes": False,
+    "metadata_blocks": False,
+}
+
+FileArg = Union[str, "os.PathLike[str]", tuple, dict]
+
+
+def encode_list(items: Sequence[bytes]) -> bytes:
+    """The list encoding of layout.md §9.1: ``count | count × len | items``."""
+    n = len(items)
+    return b"".join((struct.pack(f"<{n + 1}I", n, *map(len, items)), *items))
+
+
+def decode_list(buf: bytes) -> list[memoryview]:
+    """Items of a list-encoded response as memoryview slices (no copies).
+
+    Raises :class:`ProtocolError` when the lengths do not add up to the buffer.
+    """
+    if len(buf) < 4:
+        raise ProtocolError(f"list response of {len(buf)} bytes has no count")
+    (n,) = _U32.unpack_from(buf, 0)
+    start = 4 + 4 * n
+    if start > len(buf):
+        raise ProtocolError(f"list response of {n} items is shorter than its length table")
+    ends = list(accumulate(struct.unpack_from(f"<{n}I", buf, 4), initial=start))
+    if ends[-1] != len(buf):
+        raise ProtocolError(f"list response lengths sum to {ends[-1]}, buffer holds {len(buf)}")
+    mv = memoryview(buf)
+    return [mv[a:b] for a, b in zip(ends, ends[1:])]
+
+
+def _decode_texts(buf: bytes) -> list[str]:
+    return [str(item, "utf-8") for item in decode_list(buf)]
+
+
+def _encode_docs(docs: Iterable[str | bytes]) -> bytes:
+    return encode_list([d if isinstance(d, (bytes, bytearray)) else d.encode() for d in docs])
+
+
+def _options(opts: dict[str, bool]) -> dict[str, bool] | None:
+    """Only the options that differ from the defaults (an empty params section is `{}`)."""
+    changed = {k: bool(v) for k, v in opts.items() if bool(v) != OPTION_DEFAULTS[k]}
+    return changed or None
+
+
+class Markdown:
+    """The markdown ops of one client (``client.markdown``)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def render(
+        self,
+        text_or_list: str | bytes | Sequence[str | bytes],
+        *,
+        tables: bool = True,
+        footnotes: bool = True,
+        strikethrough: bool = True,
+        tasklists: bool = True,
+        smart_punctuation: bool = False,
+        heading_attributes: bool = False,
+        math: bool = False,
+        definition_list: bool = False,
+        gfm: bool = False,
+        superscript: bool = False,
+        subscript: bool = False,
+        wikilinks: bool = False,
+        old_footnotes: bool = False,
+        metadata_blocks: bool = False,
+        timeout: float | None = None,
+    ) -> str | list[str]:
+        """Markdown → HTML with pulldown-cmark. A ``str`` in gives a ``str`` out; a list gives
+        a list (one request for the whole batch).
+
+        Raises :class:`~chunkring.errors.RequestError` (``INVALID_UTF8`` for ``bytes`` that are
+        not UTF-8, naming the document and byte offset).
+        """
+        params = _options(
+            {
+                "tables": tables,
+                "footnotes": footnotes,
+                "strikethrough": strikethrough,
+                "tasklists": tasklists,
+                "smart_punctuation": smart_punctuation,
+                "heading_attributes": heading_attributes,
+                "math": math,
+                "definition_list": definition_list,
+                "gfm": gfm,
+                "superscript": superscript,
+                "subscript": subscript,
+                "wikilinks": wikilinks,
+                "old_footnotes": old_footnotes,
+                "metadata_blocks": metadata_blocks,
+            }
+        )
+        single = isinstance(text_or_list, (str, bytes, bytearray))
+        docs = [text_or_list] if single else text_or_list
+        out = self._client.call(L.OP_MD_RENDER, _encode_docs(docs), params, timeout=timeout)
+        html = _decode_texts(out)
+        if len(html) != len(docs):
+            raise ProtocolError(f"render answered {len(html)} documents for {len(docs)}")
+        return html[0] if single else html
+
+    def outline(
+        self,
+        text_or_list: str | bytes | Sequence[str | bytes],
+        *,
+        timeout: float | None = None,
+        **options: bool,
+    ) -> dict | list[dict]:
+        """Headings, code blocks, links and word count (layout.md §9.2 "outline").
+
+        A ``str`` in gives one dict; a list gives a list of dicts. ``options`` are the parser
+        options of :meth:`render` (same defaults).
+        """
+        unknown = options.keys() - OPTION_DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"unknown outline options: {sorted(unknown)}")
+        single = isinstance(text_or_list, (str, bytes, bytearray))
+        docs = [text_or_list] if single else text_or_list
+        out = self._client.call(
+            L.OP_MD_OUTLINE, _encode_docs(docs), _options(options), timeout=timeout
+        )
+        outlines = json.loads(out)
+        if len(outlines) != len(docs):
+            raise ProtocolError(f"outline answered {len(outlines)} documents for {len(docs)}")
+        return outlines[0] if single else outlines
+
+    def aggregate(
+        self,
+        files: Iterable[FileArg],
+        *,
+        mode: str = "full",
+        toc: bool = False,
+        root: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Many files → one context document (layout.md §9.2 "aggregate").
+
+        Each of ``files`` is a ``(path, content)`` tuple, a dict ``{"path", "content",
+        "mode"}`` (``content`` and ``mode`` optional), or a bare path. Files without content
+        are read by the worker under ``root`` (made absolute here, since the worker's working
+        directory may differ); paths escaping it raise ``RequestError`` ``PATH_REFUSED``.
+        ``content`` may be ``str`` or ``bytes``; bytes that are not UTF-8 raise
+        ``INVALID_UTF8``.
+        """
+        specs, inline = self._file_specs(files)
+        params: dict[str, Any] = {"files": specs, "mode": mode, "toc": toc}
+        if root is not None:
+            params["root"] = os.path.abspath(os.fspath(root))
+        body = _encode_docs(inline) if inline else b""
+        out = self._client.call(L.OP_MD_AGGREGATE, body, params, timeout=timeout)
+        docs = decode_list(out)
+        if len(docs) != 1:
+            raise ProtocolError(f"aggregate answered {len(docs)} documents, not 1")
+        return str(docs[0], "utf-8")
+
+    @staticmethod
+    def _file_specs(files: Iterable[FileArg]) -> tuple[list[dict], list[str | bytes]]:
+        specs: list[dict] = []
+        inline: list[str | bytes] = []
+        for f in files:
+            if isinstance(f, tuple):
+                path, content = f
+                specs.append({"path": os.fspath(path)})
+                inline.append(content)
+            elif isinstance(f, dict):
+                spec = {"path": os.fspath(f["path"])}
+                if "mode" in f:
+                    spec["mode"] = f["mode"]
+                if "content" in f:
+                    inline.append(f["content"])
+                else:
+                    spec["read"] = True
+                specs.append(spec)
+            else:
+                specs.append({"path": os.fspath(f), "read": True})
+        return specs, inline
