@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Markdown render throughput and latency: chunkring against what a Python user would pick.
+
+One run measures, on the same corpus (``benches/python/gather_corpus.py`` → ``target/corpus``):
+
+* ``0-native-pulldown-cmark`` — pulldown-cmark in-process in Rust, the ceiling
+  (``cargo bench --bench markdown -- --native-json``, run from here);
+* ``1-chunkring-batched`` — ``client.markdown.render(all_docs)``: one request per pass;
+* ``2-chunkring-per-request`` — ``client.markdown.render(doc)`` for each document;
+* ``3-cmarkgfm``, ``4-mistune``, ``5-markdown-it-py`` — in-process in this interpreter.
+
+All parsers run with tables and strikethrough on (pulldown-cmark with its §9.2 defaults,
+cmarkgfm's GitHub flavour, mistune and markdown-it-py with their table/strikethrough plugins).
+Throughput is the median of repeated passes over the whole corpus; latency the median of
+repeated calls on the corpus document closest to 2 KB and on the first documents concatenated
+up to 200 KB. Prints a ratio table and the exact command; writes ``bench-results/markdown.json``.
+
+Usage: .venv/bin/python benches/python/markdown_peers.py [--budget SECONDS] [--no-native]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python"))
+
+
+def load_corpus() -> list[str]:
+    corpus = REPO / "target" / "corpus"
+    if not (corpus / "manifest.json").exists():
+        subprocess.run([sys.executable, str(REPO / "benches/python/gather_corpus.py")], check=True)
+    return [p.read_text(encoding="utf-8") for p in sorted(corpus.glob("*.md"))]
+
+
+def latency_docs(docs: list[str]) -> tuple[str, str]:
+    """The same choice as benches/markdown.rs: closest to 2 KB; first docs up to 200 KB."""
+    small = min(docs, key=lambda d: abs(len(d.encode()) - 2048))
+    parts, size, i = [], 0, 0
+    while size < 200 * 1024:
+        d = docs[i % len(docs)]
+        parts.append(d + "\n\n")
+        size += len(d.encode()) + 2
+        i += 1
+    return small, "".join(parts)
+
+
+def median_secs(fn: Callable[[], object], budget: float, min_runs: int = 3) -> float:
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < budget or len(times) < min_runs:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measure(name, per_doc, batch, docs, small, large, budget) -> dict:
+    """per_doc renders one str; batch (or None) renders the whole list in one call."""
+    nbytes = sum(len(d.encode()) for d in docs)
+    run = (lambda: batch(docs)) if batch else (lambda: [per_doc(d) for d in docs])
+    run()  # warm up
+    secs = median_secs(run, budget)
+    res = {
+        "docs_per_s": len(docs) / secs,
+        "mb_per_s": nbytes / secs / 1e6,
+        "latency_small_s": median_secs(lambda: per_doc(small), budget / 3, 10),
+        "latency_large_s": median_secs(lambda: per_doc(large), budget / 3, 5),
+    }
+    print(f"  {name}: {res['docs_per_s']:.0f} docs/s, {res['mb_per_s']:.1f} MB/s", flush=True)
+    return res
+
+
+def native(out: Path) -> dict:
+    cmd = ["cargo", "bench", "-q", "--bench", "markdown", "--", "--native-json", str(out)]
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    r = json.loads(out.read_text())
+    print(f"  0-native-pulldown-cmark: {r['docs_per_s']:.0f} docs/s, {r['mb_per_s']:.1f} MB/s")
+    return r
+
+
+def peers(docs, small, large, budget) -> dict:
+    results = {}
+    try:
+        from chunkring.client import Client
+    except ImportError as e:
+        print(f"  chunkring: NOT RUN (no client: {e})")
+    else:
+        with Client.spawn() as c:
+            md = c.markdown if hasattr(c, "markdown") else __import__(
+                "chunkring.markdown", fromlist=["Markdown"]).Markdown(c)
+            assert md.render(docs[:3]) == [md.render(d) for d in docs[:3]]
+            results["1-chunkring-batched"] = measure(
+                "1-chunkring-batched", md.render, md.render, docs, small, large, budget)
+            results["2-chunkring-per-request"] = measure(
+                "2-chunkring-per-request", md.render, None, docs, small, large, budget)
+    import cmarkgfm
+    import mistune
+    from markdown_it import MarkdownIt
+
+    results["3-cmarkgfm"] = measure(
+        "3-cmarkgfm", cmarkgfm.github_flavored_markdown_to_html, None, docs, small, large, budget)
+    mis = mistune.create_markdown(plugins=["table", "strikethrough", "footnotes", "task_lists"])
+    results["4-mistune"] = measure("4-mistune", mis, None, docs, small, large, budget)
+    mdit = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    results["5-markdown-it-py"] = measure(
+        "5-markdown-it-py", mdit.render, None, docs, small, large, budget)
+    return results
+
+
+def ratio(results, a, b, key="docs_per_s"):
+    if a in results and b in results:
+        return results[a][key] / results[b][key]
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=float, default=3.0, help="seconds per throughput row")
+    ap.add_argument("--no-native", action="store_true", help="skip the cargo bench ceiling")
+    ap.add_argument("--out", default=str(REPO / "bench-results" / "markdown.json"))
+    args = ap.parse_args()
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    docs = load_corpus()
+    small, large = latency_docs(docs)
+    nbytes = sum(len(d.encode()) for d in docs)
+    print(f"corpus: {len(docs)} docs, {nbytes / 1e6:.2f} MB; latency docs "
+          f"{len(small.encode())} B and {len(large.encode())} B")
+    results = {}
+    if not args.no_native:
+        results["0-native-pulldown-cmark"] = native(REPO / "target" / "md-native.json")
+    results.update(peers(docs, small, large, args.budget))
+
+    base = "0-native-pulldown-cmark"
+    print(f"\n{'':26} {'docs/s':>10} {'MB/s':>8} {'x native':>9} {'x mdit':>8} "
+          f"{'2KB us':>9} {'200KB ms':>9}")
+    for name, r in results.items():
+        xn = ratio(results, name, base)
+        xm = ratio(results, name, "5-markdown-it-py")
+        print(f"{name:26} {r['docs_per_s']:10.0f} {r['mb_per_s']:8.1f} "
+              f"{xn if xn is not None else float('nan'):9.3f} "
+              f"{xm if xm is not None else float('nan'):8.1f} "
+              f"{r['latency_small_s'] * 1e6:9.1f} {r['latency_large_s'] * 1e3:9.2f}")
+    goals = {
+        "batched_vs_native (goal >= 0.70)": ratio(results, "1-chunkring-batched", base),
+        "batched_vs_cmarkgfm (goal >= 1.5)": ratio(results, "1-chunkring-batched", "3-cmarkgfm"),
+        "batched_vs_markdown_it (goal >= 50)": ratio(
+            results, "1-chunkring-batched", "5-markdown-it-py"),
+        "native_vs_cmarkgfm (issue: ~2.3)": ratio(results, base, "3-cmarkgfm"),
+        "native_vs_markdown_it (issue: ~85)": ratio(results, base, "5-markdown-it-py"),
+        "cmarkgfm_2kb_latency_over_per_request (goal > 1)": ratio(
+            results, "3-cmarkgfm", "2-chunkring-per-request", key="latency_small_s"),
+    }
+    print()
+    for k, v in goals.items():
+        print(f"{k}: {'NOT RUN' if v is None else f'{v:.3f}'}")
+    print(f"\ncommand: {command}")
+    doc = {
+        "command": command,
+        "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
+                    "cpus": os.cpu_count()},
+        "corpus": {"docs": len(docs), "bytes": nbytes, "latency_small_bytes": len(small.encode()),
+                   "latency_large_bytes": len(large.encode())},
+        "results": results,
+        "ratios": goals,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(doc, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
