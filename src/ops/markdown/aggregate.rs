@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::files::{guess_language, is_markdown, Root};
 use super::options::ParseOptions;
 use super::outline::{outline_document, Slugger};
-use crate::error::OpError;
+use crate::error::{ErrorCode, OpError};
 use crate::ops::{decode_list, encode_list, Request, State};
 
 /// The separator between sections.
@@ -67,7 +67,7 @@ pub struct AggregateParams {
 /// `BAD_PARAMS` (missing `files`, a path with a control character, `read` without `root`),
 /// `BAD_PAYLOAD` (body items ≠ inline files), `PATH_REFUSED` (a path escaping the root),
 /// `IO` (root or file unreadable), `INVALID_UTF8` (a file that is not UTF-8, with its index,
-/// path and byte offset).
+/// path and byte offset), `OUT_OF_RANGE` (a document over the list encoding's 4 GiB).
 pub fn aggregate(_: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let params: AggregateParams = req.params()?;
     let inline = if req.body.is_empty() {
@@ -89,6 +89,15 @@ pub fn aggregate(_: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
         .map(|(i, c)| file_str(i, &params.files[i].path, c))
         .collect::<Result<Vec<&str>, OpError>>()?;
     let doc = build_document(&params, &texts);
+    if u32::try_from(doc.len()).is_err() {
+        return Err(OpError::new(
+            ErrorCode::OutOfRange,
+            format!(
+                "aggregate document of {} bytes exceeds a list item's 4 GiB",
+                doc.len()
+            ),
+        ));
+    }
     Ok(encode_list(&[doc.as_bytes()]))
 }
 

@@ -38,8 +38,8 @@ impl Root {
     /// leads out is refused too.
     ///
     /// # Errors
-    /// `PATH_REFUSED` for a path that leaves the root; `IO` for a missing or unreadable file or
-    /// one that is not a regular file.
+    /// `PATH_REFUSED` for a path that leaves the root; `IO` for a missing or unreadable file,
+    /// one that is not a regular file, or one larger than 4 GiB.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, OpError> {
         let refused = || {
             OpError::new(
@@ -56,10 +56,20 @@ impl Root {
         if !real.starts_with(&self.canonical) {
             return Err(refused());
         }
-        if !fs::metadata(&real).map_err(io)?.is_file() {
+        let meta = fs::metadata(&real).map_err(io)?;
+        if !meta.is_file() {
             return Err(OpError::new(
                 ErrorCode::Io,
                 format!("{path:?} is not a regular file"),
+            ));
+        }
+        if meta.len() > u64::from(u32::MAX) {
+            return Err(OpError::new(
+                ErrorCode::Io,
+                format!(
+                    "{path:?} holds {} bytes, more than a list item's 4 GiB",
+                    meta.len()
+                ),
             ));
         }
         fs::read(&real).map_err(io)
