@@ -4,7 +4,8 @@
 //! crates and Python packages on this machine, in `target/corpus/`), criterion compares
 //! `0-native-pulldown-cmark` (`push_html` per document, the ceiling) with `1-op-render` (the
 //! `OP_MD_RENDER` handler on the whole corpus as one list-encoded batch: list decode, UTF-8
-//! check, render, list encode), and the same pair on a ~2 KB and a ~200 KB document.
+//! check, render, list encode), and the same pair on a ~2 KB and a ~200 KB document;
+//! `2-op-outline` is the `OP_MD_OUTLINE` handler on the same batch, for scale.
 //!
 //! `cargo bench --bench markdown -- --native-json PATH` skips criterion and writes plain
 //! timings of native pulldown-cmark (docs/s, MB/s, per-call latency) as JSON, so that
@@ -69,13 +70,14 @@ fn native(docs: &[String], options: Options, out: &mut String) {
     }
 }
 
-fn op_render(body: &[u8]) -> Vec<u8> {
-    let handler = Registry::with_all_ops()
-        .get(chunkring::layout::OP_MD_RENDER)
-        .unwrap()
-        .handler;
+fn op(code: u16, body: &[u8]) -> Vec<u8> {
+    let handler = Registry::with_all_ops().get(code).unwrap().handler;
     let req = Request { params: b"", body };
     handler(&mut State::default(), &req).unwrap()
+}
+
+fn op_render(body: &[u8]) -> Vec<u8> {
+    op(chunkring::layout::OP_MD_RENDER, body)
 }
 
 /// Runs `f` repeatedly for at least `budget`; returns the median seconds per call.
@@ -134,6 +136,9 @@ fn criterion_benches() {
         b.iter(|| native(&docs, options, &mut out))
     });
     g.bench_function("1-op-render", |b| b.iter(|| black_box(op_render(&body))));
+    g.bench_function("2-op-outline", |b| {
+        b.iter(|| black_box(op(chunkring::layout::OP_MD_OUTLINE, &body)))
+    });
     g.finish();
     let (small, large) = latency_docs(&docs);
     for (name, doc) in [("2kb", small), ("200kb", large)] {
