@@ -260,12 +260,18 @@ impl Walker {
     }
 
     fn text(&mut self, t: &str) {
-        for c in t.chars() {
-            if c.is_whitespace() {
-                self.in_word = false;
-            } else if !self.in_word {
-                self.in_word = true;
-                self.out.words += 1;
+        if t.is_ascii() {
+            // ASCII's White_Space characters are exactly tab, LF, VT, FF, CR and space.
+            for &b in t.as_bytes() {
+                let space = matches!(b, b'\t'..=b'\r' | b' ');
+                self.out.words += u64::from(!space && !self.in_word);
+                self.in_word = !space;
+            }
+        } else {
+            for c in t.chars() {
+                let space = c.is_whitespace();
+                self.out.words += u64::from(!space && !self.in_word);
+                self.in_word = !space;
             }
         }
         if let Some((_, _, _, heading)) = &mut self.heading {
