@@ -7,7 +7,7 @@
 
 #[cfg(not(chunkring_loom))]
 mod imp {
-    pub(crate) use core::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use core::sync::atomic::{compiler_fence, fence, Ordering};
     pub(crate) use crossbeam_utils::Backoff;
 
     /// Tells the CPU we are spinning (`pause` on x86-64, `isb`/`yield` on aarch64).

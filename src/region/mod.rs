@@ -136,6 +136,10 @@ pub trait Backing: Send + Sync + fmt::Debug {
     fn base(&self) -> NonNull<u8>;
     /// Bytes mapped.
     fn len(&self) -> usize;
+    /// True for an empty mapping (never, for a valid region).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A mapped region.
@@ -273,7 +277,7 @@ impl Region {
     fn word_ptr<T>(&self, offset: usize) -> *mut T {
         assert!(
             offset + std::mem::size_of::<T>() <= HEADER_BYTES as usize
-                && offset % std::mem::size_of::<T>() == 0
+                && offset.is_multiple_of(std::mem::size_of::<T>())
         );
         // SAFETY: `offset` is inside the header page (asserted; all callers pass layout.rs
         // constants), and every mapping is at least HEADER_BYTES long (checked at creation).
