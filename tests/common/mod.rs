@@ -37,6 +37,7 @@ pub struct Worker {
 
 impl Worker {
     /// Starts `chunkring serve --name NAME` with extra args and waits for WORKER_READY.
+    #[allow(clippy::zombie_processes)] // `Worker::drop` kills and reaps the child
     pub fn start(tag: &str, extra: &[&str]) -> Worker {
         let name = unique_name(tag);
         let mut child = Command::new(env!("CARGO_BIN_EXE_chunkring"))
