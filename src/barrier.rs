@@ -9,6 +9,8 @@
 //! Under `--cfg chunkring_loom` the fences are loom's, so the model checker sees exactly the
 //! ordering the real code relies on.
 
+#![allow(clippy::disallowed_methods)] // the one place fences are named, with sync.rs
+
 use crate::sync::{compiler_fence, fence, Ordering};
 
 /// Stops the *compiler* from moving memory accesses across this point; emits no instruction.

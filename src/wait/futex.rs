@@ -92,6 +92,7 @@ pub fn wake(_word: *const u32) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::disallowed_types)] // a plain atomic stands in for the shared word
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
