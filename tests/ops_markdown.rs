@@ -224,6 +224,41 @@ fn aggregate_pipes_into_render() {
 }
 
 #[test]
+fn pipelines_chain_aggregate_into_render_and_outline_in_the_dispatcher() {
+    use chunkring::layout::OP_PIPELINE;
+    use chunkring::ops::encode_request;
+    use chunkring::worker::dispatch::{Dispatcher, Reply};
+    let mut d = Dispatcher::new(Registry::with_all_ops(), 64, 1 << 30);
+    let agg =
+        json!({"op": OP_MD_AGGREGATE, "params": {"files": [{"path": "a.md"}, {"path": "b.rs"}]}});
+    let body = encode_list::<&[u8]>(&[b"# A\n", b"fn b() {}\n"]);
+    let run = |d: &mut Dispatcher, last: Value| {
+        let params = serde_json::to_vec(&json!({"stages": [agg, last]})).unwrap();
+        match d
+            .dispatch(OP_PIPELINE, &encode_request(&params, &body))
+            .unwrap()
+        {
+            Reply::Data(out) => out,
+            other => panic!("{other:?}"),
+        }
+    };
+    let html = items(&run(&mut d, json!({"op": OP_MD_RENDER})));
+    assert_eq!(
+        html,
+        ["<h3><code>a.md</code></h3>\n<pre><code class=\"language-markdown\"># A\n</code></pre>\n<hr />\n<h3><code>b.rs</code></h3>\n<pre><code class=\"language-rust\">fn b() {}\n</code></pre>\n"]
+    );
+    let outline: Value =
+        serde_json::from_slice(&run(&mut d, json!({"op": OP_MD_OUTLINE}))).unwrap();
+    let texts: Vec<&str> = outline[0]["headings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["a.md", "b.rs"]);
+}
+
+#[test]
 fn outline_mode_lists_markdown_headings_and_shows_other_files_in_full() {
     let doc = aggregate(
         json!({"mode": "outline", "files": [
