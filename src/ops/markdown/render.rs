@@ -40,7 +40,7 @@ pub fn render_list(texts: &[&str], options: Options) -> Result<Vec<u8>, OpError>
     // HTML is usually a little longer than its markdown; 3/2 avoids most regrowth.
     let guess: usize = texts.iter().map(|t| t.len() + t.len() / 2).sum();
     let mut out = String::with_capacity(table + guess);
-    out.extend(std::iter::repeat('\0').take(table));
+    out.push_str(&"\0".repeat(table));
     let mut ends = Vec::with_capacity(texts.len());
     for text in texts {
         html::push_html(&mut out, Parser::new_ext(text, options));
