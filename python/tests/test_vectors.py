@@ -45,73 +45,66 @@ def encodings(entry: dict) -> list[bytes]:
     return [unhex(entry["hex"])]
 
 
-def payload_bytes(value) -> bytes:
-    """A payload given in a vector: ``{"hex": ..}``, ``{"utf8": ..}``, a hex string, or text."""
-    if isinstance(value, dict):
-        if "hex" in value:
-            return unhex(value["hex"])
-        if "utf8" in value:
-            return value["utf8"].encode()
-    if isinstance(value, str):
-        try:
-            return unhex(value)
-        except ValueError:
-            return value.encode()
-    raise AssertionError(f"cannot read payload {value!r}")
-
-
-def encode_request_payload(params, body: bytes) -> bytes:
-    """layout.md §9.1: ``params_len | params | body`` (params as compact JSON, or empty)."""
-    if params is None or params == "":
-        pj = b""
-    elif isinstance(params, str):
-        pj = params.encode()
-    else:
-        pj = json.dumps(params, separators=(",", ":")).encode()
+def encode_request_payload(params: str, body: bytes) -> bytes:
+    """layout.md §9.1: ``params_len | params | body`` (params: the JSON text, or empty)."""
+    pj = params.encode()
     return struct.pack("<I", len(pj)) + pj + body
 
 
 def encode_list(items: list[bytes]) -> bytes:
-    """layout.md §9.1 list encoding."""
+    """layout.md §9.1 list encoding, as the docs give it for Python."""
     return struct.pack(f"<I{len(items)}I", len(items), *map(len, items)) + b"".join(items)
+
+
+def decode_list(raw: bytes) -> list[bytes]:
+    (count,) = struct.unpack_from("<I", raw, 0)
+    lens = struct.unpack_from(f"<{count}I", raw, 4)
+    pos = 4 + 4 * count
+    items = []
+    for n in lens:
+        items.append(raw[pos : pos + n])
+        pos += n
+    assert pos == len(raw), "bytes left over after the last item"
+    return items
 
 
 def check_frame(entry: dict, raw: bytes) -> None:
     fields = entry["fields"]
     decoded = dict(zip(HEADER_FIELDS, L.FRAME_HEADER.unpack_from(raw, 0)))
-    for name in HEADER_FIELDS:
-        if name in fields:
-            assert decoded[name] == fields[name], name
+    assert decoded == {n: fields[n] for n in HEADER_FIELDS}
     assert decoded["magic"] == L.FRAME_MAGIC
-    payload = raw[L.FRAME_HEADER_BYTES : L.FRAME_HEADER_BYTES + decoded["payload_len"]]
-    if "payload" in fields:
-        if not decoded["flags"] & L.FLAG_PADDING:
-            assert payload == payload_bytes(fields["payload"])
-    if decoded["flags"] & L.FLAG_ERROR and "message" in fields:
-        assert payload.decode() == fields["message"]
-    # Re-encode from the fields alone.
-    header = L.FRAME_HEADER.pack(*(fields.get(n, decoded[n] if n == "magic" else 0)
-                                   for n in HEADER_FIELDS))
-    assert raw[: L.FRAME_HEADER_BYTES] == header
-    if "payload" in fields and not decoded["flags"] & L.FLAG_PADDING:
-        assert raw[: L.FRAME_HEADER_BYTES + decoded["payload_len"]] == header + payload_bytes(
-            fields["payload"]
-        )
+    assert decoded["flags"] & ~L.FLAGS_KNOWN == 0
+    payload = raw[L.FRAME_HEADER_BYTES :]
+    assert payload == unhex(fields["payload_hex"])
+    if decoded["flags"] & L.FLAG_PADDING:
+        # Padding payload bytes are unspecified; vectors encode the header only (§6.3).
+        assert decoded["op"] == 0 and decoded["request_id"] == 0
+        assert (L.FRAME_HEADER_BYTES + decoded["payload_len"]) % 32 == 0
+    else:
+        assert len(payload) == decoded["payload_len"]
+        assert decoded["message_len"] >= decoded["payload_len"]
+    if decoded["flags"] & L.FLAG_ERROR:
+        message = payload.decode("utf-8")
+        assert decoded["status"] in L.ERROR_NAMES and decoded["status"] != L.ERR_OK
+        assert message and not message[0].isupper()
+    # Re-encode from the fields alone, exactly as the client builds frames.
+    again = L.FRAME_HEADER.pack(*(fields[n] for n in HEADER_FIELDS)) + unhex(fields["payload_hex"])
+    assert again == raw
 
 
 def check_payload(entry: dict, raw: bytes) -> None:
     fields = entry["fields"]
-    if "items" in fields:
-        items = [payload_bytes(x) for x in fields["items"]]
+    if "items_hex" in fields:
+        items = [unhex(x) for x in fields["items_hex"]]
+        assert decode_list(raw) == items
         assert encode_list(items) == raw
-        (count,) = struct.unpack_from("<I", raw, 0)
-        assert count == len(items)
         return
-    params = fields.get("params")
-    body = payload_bytes(fields.get("body", ""))
+    params, body = fields["params"], unhex(fields["body_hex"])
     (plen,) = struct.unpack_from("<I", raw, 0)
-    if params is not None and not isinstance(params, str):
-        assert json.loads(raw[4 : 4 + plen]) == params
+    assert raw[4 : 4 + plen].decode() == params
+    if params:
+        # The client's own encoding (compact JSON) reproduces the vector byte for byte.
+        assert json.dumps(json.loads(params), separators=(",", ":")) == params
     assert raw[4 + plen :] == body
     assert encode_request_payload(params, body) == raw
 
