@@ -12,3 +12,5 @@ fi
 set -e
 MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check" \
     cargo +nightly miri test --lib -- ring:: frame:: region::tests
+MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check" \
+    cargo +nightly miri test --test ring_threads
