@@ -90,16 +90,19 @@ def test_aggregate_splits_inline_files_from_paths(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def client():
-    client_mod = pytest.importorskip("chunkring.client", reason="NOT RUN: no client yet")
-    c = client_mod.Client.spawn()
+def client(worker_bin):
+    """A worker with the default 4 MiB rings: the 50 MB document crosses them in fragments."""
+    from chunkring import Client
+
+    c = Client.spawn(worker=worker_bin)
     yield c
     c.close()
 
 
 @pytest.fixture(scope="module")
 def md(client):
-    return Markdown(client)
+    assert isinstance(client.markdown, Markdown)
+    return client.markdown
 
 
 def _conformance_files():
