@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from itertools import accumulate
 from typing import Any, Iterable, Sequence, Union
 
 from . import _layout as L
-from .errors import ProtocolError
+from .errors import ProtocolError, RequestError
 
 __all__ = ["Markdown", "encode_list", "decode_list"]
 
@@ -85,14 +86,47 @@ def _decode_texts(buf: bytes) -> list[str]:
     return [buf[a:b].decode() for a, b in zip(ends, ends[1:])]
 
 
+def _utf8(docs: Iterable[str | bytes]) -> list[bytes]:
+    return [d if isinstance(d, (bytes, bytearray)) else d.encode() for d in docs]
+
+
 def _encode_docs(docs: Iterable[str | bytes]) -> bytes:
-    return encode_list([d if isinstance(d, (bytes, bytearray)) else d.encode() for d in docs])
+    return encode_list(_utf8(docs))
 
 
 def _options(opts: dict[str, bool]) -> dict[str, bool] | None:
     """Only the options that differ from the defaults (an empty params section is `{}`)."""
     changed = {k: bool(v) for k, v in opts.items() if bool(v) != OPTION_DEFAULTS[k]}
     return changed or None
+
+
+#: Batches larger than this are split into sub-batches of about this many bytes, all in flight
+#: at once: the worker renders one while Python encodes the next and decodes the previous.
+SUB_BATCH_BYTES = 256 * 1024
+
+_DOC_INDEX = re.compile(r"^document (\d+) ")
+
+
+def _split(encoded: list[bytes]) -> list[tuple[int, int]]:
+    """[start, end) document ranges of about SUB_BATCH_BYTES each (one range if small)."""
+    ranges, start, size = [], 0, 0
+    for i, d in enumerate(encoded):
+        size += len(d)
+        if size >= SUB_BATCH_BYTES:
+            ranges.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(encoded) or not ranges:
+        ranges.append((start, len(encoded)))
+    return ranges
+
+
+def _shifted(err: RequestError, offset: int) -> RequestError:
+    """A sub-batch's error with its document index made batch-wide (layout.md §9.2 message)."""
+    m = _DOC_INDEX.match(err.message)
+    if not offset or m is None:
+        return err
+    message = f"document {int(m.group(1)) + offset} " + err.message[m.end():]
+    return RequestError(err.code, message, err.op)
 
 
 class Markdown:
@@ -149,11 +183,35 @@ class Markdown:
         )
         single = isinstance(text_or_list, (str, bytes, bytearray))
         docs = [text_or_list] if single else text_or_list
-        out = self._client.call(L.OP_MD_RENDER, _encode_docs(docs), params, timeout=timeout)
-        html = _decode_texts(out)
+        html: list[str] = []
+        for part in self._batched(L.OP_MD_RENDER, docs, params, timeout):
+            html.extend(_decode_texts(part))
         if len(html) != len(docs):
             raise ProtocolError(f"render answered {len(html)} documents for {len(docs)}")
         return html[0] if single else html
+
+    def _batched(self, op: int, docs, params, timeout):
+        """Yields the responses of ``docs`` sent as one request, or, for a batch over
+        SUB_BATCH_BYTES, as sub-batches all submitted before the first is awaited. Every
+        response is awaited before an error is raised, so none is left pending; an
+        ``INVALID_UTF8`` message names the document's index in the whole batch."""
+        encoded = _utf8(docs)
+        ranges = _split(encoded)
+        if len(ranges) == 1:
+            yield self._client.call(op, encode_list(encoded), params, timeout=timeout)
+            return
+        handles = [self._client.submit(op, encode_list(encoded[a:b]), params) for a, b in ranges]
+        first_error = None
+        for (a, _), h in zip(ranges, handles):
+            try:
+                part = h.result(timeout)
+            except RequestError as e:
+                first_error = first_error or _shifted(e, a)
+                continue
+            if first_error is None:
+                yield part  # decoded by the caller while the worker runs the next ones
+        if first_error is not None:
+            raise first_error
 
     def outline(
         self,
@@ -172,10 +230,9 @@ class Markdown:
             raise TypeError(f"unknown outline options: {sorted(unknown)}")
         single = isinstance(text_or_list, (str, bytes, bytearray))
         docs = [text_or_list] if single else text_or_list
-        out = self._client.call(
-            L.OP_MD_OUTLINE, _encode_docs(docs), _options(options), timeout=timeout
-        )
-        outlines = json.loads(out)
+        outlines: list[dict] = []
+        for part in self._batched(L.OP_MD_OUTLINE, docs, _options(options), timeout):
+            outlines.extend(json.loads(part))
         if len(outlines) != len(docs):
             raise ProtocolError(f"outline answered {len(outlines)} documents for {len(docs)}")
         return outlines[0] if single else outlines

@@ -246,3 +246,27 @@ def test_aggregate_reads_under_root_and_refuses_escapes(md, tmp_path):
     with pytest.raises(RequestError) as e:
         md.aggregate([("ok.txt", "fine"), ("bad.txt", b"caf\xe9")])
     assert e.value.code == L.ERR_INVALID_UTF8
+
+
+def test_large_batches_split_into_sub_batches_with_batch_wide_error_indices(md, monkeypatch):
+    import chunkring.markdown as m
+
+    monkeypatch.setattr(m, "SUB_BATCH_BYTES", 64)
+    docs = [f"# D{i}\n\n" + "word " * 20 for i in range(50)]
+    assert md.render(docs) == [md.render(d) for d in docs]
+    assert [o["headings"][0]["text"] for o in md.outline(docs)] == [f"D{i}" for i in range(50)]
+    bad = [d.encode() for d in docs]
+    bad[37] = b"ok \xff"
+    with pytest.raises(RequestError) as e:
+        md.render(bad)
+    assert e.value.message == "document 37 is not valid UTF-8 at byte offset 3"
+    assert md.render("still serving") == "<p>still serving</p>\n"
+
+
+def test_split_ranges_cover_every_document_once():
+    from chunkring.markdown import SUB_BATCH_BYTES, _split
+
+    assert _split([]) == [(0, 0)]
+    assert _split([b"x"]) == [(0, 1)]
+    big = b"x" * SUB_BATCH_BYTES
+    assert _split([big, b"a", big, b"b"]) == [(0, 1), (1, 3), (3, 4)]
