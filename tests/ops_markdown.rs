@@ -651,3 +651,28 @@ proptest! {
         prop_assert_eq!(outline_document(&text, options), reference_outline(&text, options));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Hostile bodies and params get an answer (Ok or OpError), never a panic.
+    #[test]
+    fn arbitrary_bytes_never_panic_the_markdown_ops(
+        raw in prop::collection::vec(any::<u8>(), 0..200),
+        docs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..60), 0..5),
+        params in prop::sample::select(vec![
+            "", "{}", "[]", "{\"tables\":1}", "{\"files\":[{\"path\":\"a\"}]}",
+            "{\"files\":[{\"path\":\"a\",\"read\":true}],\"root\":\"/nonexistent\"}",
+            "{\"files\":[],\"toc\":true}", "{\"files\":[{\"path\":\"x.md\"}],\"mode\":\"outline\"}",
+        ]),
+    ) {
+        let listed = encode_list(&docs);
+        for op in [OP_MD_RENDER, OP_MD_OUTLINE, OP_MD_AGGREGATE] {
+            for body in [&raw[..], &listed[..]] {
+                let reg = Registry::with_all_ops();
+                let req = Request { params: params.as_bytes(), body };
+                let _ = (reg.get(op).unwrap().handler)(&mut State::default(), &req);
+            }
+        }
+    }
+}
