@@ -40,7 +40,9 @@ def load_corpus() -> list[str]:
     corpus = REPO / "target" / "corpus"
     if not (corpus / "manifest.json").exists():
         subprocess.run([sys.executable, str(REPO / "benches/python/gather_corpus.py")], check=True)
-    return [p.read_text(encoding="utf-8") for p in sorted(corpus.glob("*.md"))]
+    # bytes.decode, not read_text: universal newlines would turn CRLF into LF and the peers
+    # would parse other text than the Rust ceiling does.
+    return [p.read_bytes().decode("utf-8") for p in sorted(corpus.glob("*.md"))]
 
 
 def latency_docs(docs: list[str]) -> tuple[str, str]:
@@ -130,7 +132,9 @@ def main() -> None:
     ap.add_argument("--no-native", action="store_true", help="skip the cargo bench ceiling")
     ap.add_argument("--out", default=str(REPO / "bench-results" / "markdown.json"))
     args = ap.parse_args()
-    command = " ".join([Path(sys.executable).name, *sys.argv])
+    exe = Path(sys.executable)
+    shown = os.path.relpath(exe, REPO) if REPO in exe.absolute().parents else exe.name
+    command = " ".join([shown, *sys.argv])
     docs = load_corpus()
     small, large = latency_docs(docs)
     nbytes = sum(len(d.encode()) for d in docs)
