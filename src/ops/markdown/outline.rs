@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
@@ -141,8 +142,8 @@ impl Slugger {
 
 /// Outlines one document.
 pub fn outline_document(text: &str, options: Options) -> Outline {
-    let lines = LineIndex::new(text);
     let mut w = Walker {
+        lines: LineIndex::new(text),
         out: Outline::default(),
         slugger: Slugger::default(),
         heading: None,
@@ -150,14 +151,15 @@ pub fn outline_document(text: &str, options: Options) -> Outline {
         in_word: false,
     };
     for (event, range) in Parser::new_ext(text, options).into_offset_iter() {
-        let last = range.end.saturating_sub(1).max(range.start);
-        w.event(event, lines.line(range.start), &lines, last);
+        w.event(event, range);
     }
     w.out
 }
 
 /// The state of one outline pass.
 struct Walker {
+    /// Line starts of the document; searched only for events that report a line.
+    lines: LineIndex,
     out: Outline,
     slugger: Slugger,
     /// The heading being collected: level, line, explicit id, text so far.
@@ -169,9 +171,9 @@ struct Walker {
 }
 
 impl Walker {
-    fn event(&mut self, event: Event<'_>, line: usize, lines: &LineIndex, last: usize) {
+    fn event(&mut self, event: Event<'_>, range: Range<usize>) {
         match event {
-            Event::Start(tag) => self.start(tag, line, lines, last),
+            Event::Start(tag) => self.start(tag, range),
             Event::End(tag) => self.end(tag),
             Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
                 self.text(&t)
@@ -184,12 +186,13 @@ impl Walker {
         }
     }
 
-    fn start(&mut self, tag: Tag<'_>, line: usize, lines: &LineIndex, last: usize) {
+    fn start(&mut self, tag: Tag<'_>, range: Range<usize>) {
+        let line = || self.lines.line(range.start);
         match tag {
             Tag::Heading { level, id, .. } => {
                 self.in_word = false;
                 let id = id.map(|i| i.into_string());
-                self.heading = Some((level as u8, line, id, String::new()));
+                self.heading = Some((level as u8, line(), id, String::new()));
             }
             Tag::CodeBlock(kind) => {
                 self.in_word = false;
@@ -200,19 +203,27 @@ impl Walker {
                     }
                     CodeBlockKind::Indented => (None, false),
                 };
+                let last = range.end.saturating_sub(1).max(range.start);
+                let (start_line, end_line) = (line(), self.lines.line(last));
                 self.out.code_blocks.push(CodeBlock {
                     lang,
                     fenced,
-                    start_line: line,
-                    end_line: lines.line(last),
+                    start_line,
+                    end_line,
                 });
             }
             Tag::Link {
                 dest_url, title, ..
-            } => self.open_link("link", dest_url.into_string(), title.into_string(), line),
+            } => {
+                let line = line();
+                self.open_link("link", dest_url.into_string(), title.into_string(), line)
+            }
             Tag::Image {
                 dest_url, title, ..
-            } => self.open_link("image", dest_url.into_string(), title.into_string(), line),
+            } => {
+                let line = line();
+                self.open_link("image", dest_url.into_string(), title.into_string(), line)
+            }
             Tag::Emphasis
             | Tag::Strong
             | Tag::Strikethrough
