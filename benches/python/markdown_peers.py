@@ -7,6 +7,8 @@ One run measures, on the same corpus (``benches/python/gather_corpus.py`` → ``
   (``cargo bench --bench markdown -- --native-json``, run from here);
 * ``1-chunkring-batched`` — ``client.markdown.render(all_docs)``: one request per pass;
 * ``2-chunkring-per-request`` — ``client.markdown.render(doc)`` for each document;
+* ``2b-chunkring-per-request-pipelined`` — one request per document, all submitted before
+  the first answer is read (``client.submit``);
 * ``3-cmarkgfm``, ``4-mistune``, ``5-markdown-it-py`` — in-process in this interpreter.
 
 All parsers run with tables and strikethrough on (pulldown-cmark with its §9.2 defaults,
@@ -17,6 +19,10 @@ on the first documents concatenated up to 200 KB. ``uptime``'s load average is r
 the machine's cores are shared. Prints a ratio table and the exact command; writes ``bench-results/markdown.json``.
 
 Usage: .venv/bin/python benches/python/markdown_peers.py [--budget SECONDS] [--no-native]
+       [--spin-us N] [--out PATH]
+
+``--spin-us`` sets the worker's and the client's spin window before they park (both default
+to 50 us); on a VM whose futex wake costs ~100 us, one-request latency depends on it.
 """
 
 from __future__ import annotations
@@ -89,23 +95,37 @@ def native(out: Path) -> dict:
     return r
 
 
-def peers(docs, small, large, budget) -> dict:
+def peers(docs, small, large, budget, spin_us=None) -> dict:
     results = {}
     try:
+        from chunkring import _layout as L
         from chunkring.client import Client
+        from chunkring.markdown import decode_list, encode_list
     except ImportError as e:
         print(f"  chunkring: NOT RUN (no client: {e})")
     else:
         # The worker as users build it (release profile); the native ceiling is built with
         # the bench profile (LTO, one codegen unit), so the ratio errs against chunkring.
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
-        with Client.spawn(worker=REPO / "target" / "release" / "chunkring") as c:
+        args = ("--spin-us", str(spin_us)) if spin_us is not None else ()
+        with Client.spawn(worker=REPO / "target" / "release" / "chunkring", args=args) as c:
+            if spin_us is not None:
+                c._spin_ns = spin_us * 1000  # the client's spin window (no public knob yet)
             md = c.markdown
             assert md.render(docs[:3]) == [md.render(d) for d in docs[:3]]
             results["1-chunkring-batched"] = measure(
                 "1-chunkring-batched", md.render, md.render, docs, small, large, budget)
             results["2-chunkring-per-request"] = measure(
                 "2-chunkring-per-request", md.render, None, docs, small, large, budget)
+
+            def pipelined(ds):  # one request per document, all in flight (client.submit)
+                hs = [c.submit(L.OP_MD_RENDER, encode_list([d.encode()])) for d in ds]
+                return [decode_list(h.result())[0].tobytes().decode() for h in hs]
+
+            assert pipelined(docs[:3]) == [md.render(d) for d in docs[:3]]
+            results["2b-chunkring-per-request-pipelined"] = measure(
+                "2b-chunkring-per-request-pipelined", md.render, pipelined, docs, small, large,
+                budget)
     import cmarkgfm
     import mistune
     from markdown_it import MarkdownIt
@@ -131,6 +151,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=3.0, help="seconds per throughput row")
     ap.add_argument("--no-native", action="store_true", help="skip the cargo bench ceiling")
     ap.add_argument("--out", default=str(REPO / "bench-results" / "markdown.json"))
+    ap.add_argument("--spin-us", type=int, default=None,
+                    help="spin window of worker and client before parking (default: theirs)")
     args = ap.parse_args()
     exe = Path(sys.executable)
     shown = os.path.relpath(exe, REPO) if REPO in exe.absolute().parents else exe.name
@@ -143,17 +165,17 @@ def main() -> None:
     results = {}
     if not args.no_native:
         results["0-native-pulldown-cmark"] = native(REPO / "target" / "md-native.json")
-    results.update(peers(docs, small, large, args.budget))
+    results.update(peers(docs, small, large, args.budget, args.spin_us))
 
     base = "0-native-pulldown-cmark"
-    print(f"\n{'':26} {'docs/s':>10} {'MB/s':>8} {'x native':>9} {'x mdit':>8} "
+    print(f"\n{'':34} {'docs/s':>10} {'MB/s':>8} {'x native':>9} {'x mdit':>8} "
           f"{'2KB us':>9} {'200KB ms':>9}")
     for name, r in results.items():
         xn = ratio(results, name, base)
         xm = ratio(results, name, "5-markdown-it-py")
         small_us = r.get("latency_small_s", float("nan")) * 1e6
         large_ms = r.get("latency_large_s", float("nan")) * 1e3
-        print(f"{name:26} {r['docs_per_s']:10.0f} {r['mb_per_s']:8.1f} "
+        print(f"{name:34} {r['docs_per_s']:10.0f} {r['mb_per_s']:8.1f} "
               f"{xn if xn is not None else float('nan'):9.3f} "
               f"{xm if xm is not None else float('nan'):8.1f} "
               f"{small_us:9.1f} {large_ms:9.2f}")
@@ -179,6 +201,7 @@ def main() -> None:
                    "latency_large_bytes": len(large.encode())},
         "results": results,
         "ratios": goals,
+        "spin_us": args.spin_us,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=1))
