@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::barrier::barrier_memory;
+use crate::barrier::{barrier_memory_at, Step};
 use crate::layout::{AWAKE, PARKED};
 use crate::ring::memory::{Park, RingMemory};
 use crate::sync::{spin_hint, Backoff, Ordering};
@@ -89,7 +89,7 @@ impl WaitPolicy {
         // [W2] StoreLoad: PARKED must be visible before we re-load the peer's index, or the
         // peer's [W5]/[W6] may read AWAKE while we read its old index: a lost wake-up.
         // Pairs with barrier_memory() in `notify` (Rust) and in `_ring.py` (Python).
-        barrier_memory();
+        barrier_memory_at(Step::W2);
         if ready() {
             // [W3] work arrived between the last poll and the announcement.
             mem.store_park(word, AWAKE, Ordering::Relaxed);
@@ -110,7 +110,7 @@ impl WaitPolicy {
 pub fn notify<M: RingMemory>(mem: &M, peer: Park) -> bool {
     // [W5] StoreLoad: our index store must be visible before we read the peer's word.
     // Pairs with barrier_memory() at [W2] in `WaitPolicy::park` and in `_ring.py`.
-    barrier_memory();
+    barrier_memory_at(Step::W5);
     // ORDERING [W6]: Relaxed load; the fence above orders it after our index store.
     if mem.load_park(peer, Ordering::Relaxed) == PARKED {
         // Storing AWAKE first makes a wait that has not started yet return at once.
