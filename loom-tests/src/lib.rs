@@ -83,25 +83,32 @@ pub fn check_fails<F>(name: &str, step: Step, model: F) -> String
 where
     F: Fn() -> String + Sync + Send + 'static,
 {
+    let _weak = weaken::disable(step);
+    expect_failure(&format!("{name} without {step:?}"), model)
+}
+
+/// Runs `model` and returns loom's failure message (a data race, a deadlock, a failed
+/// assertion); panics if loom explored every execution without finding one.
+pub fn expect_failure<F>(name: &str, model: F) -> String
+where
+    F: Fn() -> String + Sync + Send + 'static,
+{
     let iterations = Arc::new(Mutex::new(0u64));
     let it = Arc::clone(&iterations);
     let b = builder();
     let start = Instant::now();
-    let outcome = {
-        let _weak = weaken::disable(step);
-        catch_unwind(AssertUnwindSafe(|| {
-            b.check(move || {
-                *it.lock().unwrap() += 1;
-                let _ = model();
-            })
-        }))
-    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        b.check(move || {
+            *it.lock().unwrap() += 1;
+            let _ = model();
+        })
+    }));
     let wall = start.elapsed();
     let n = *iterations.lock().unwrap();
     let message = match outcome {
         Ok(()) => panic!(
-            "loom model {name} without {step:?}: explored {n} executions and found no failure; \
-             the protocol does not rely on {step:?} here, or the model cannot see it"
+            "loom model {name}: explored {n} executions and found no failure; the protocol \
+             does not rely on what was removed, or the model cannot see it"
         ),
         Err(payload) => payload
             .downcast_ref::<String>()
@@ -110,7 +117,7 @@ where
             .unwrap_or_else(|| "non-string panic".to_owned()),
     };
     println!(
-        "loom model {name} without {step:?}: failure found at execution {n}, {:.2} s: {}",
+        "loom model {name}: failure found at execution {n}, {:.2} s: {}",
         wall.as_secs_f64(),
         message.lines().next().unwrap_or("")
     );
