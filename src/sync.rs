@@ -7,7 +7,7 @@
 
 #[cfg(not(chunkring_loom))]
 mod imp {
-    pub(crate) use core::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use core::sync::atomic::{compiler_fence, fence, Ordering};
     pub(crate) use crossbeam_utils::Backoff;
 
     /// Tells the CPU we are spinning (`pause` on x86-64, `isb`/`yield` on aarch64).
@@ -52,10 +52,54 @@ mod imp {
 
 pub(crate) use imp::*;
 
-/// Atomics laid over mapped memory (`AtomicU64::from_ptr`). These are always the real ones:
-/// loom atomics can only be built with `new()` and cannot overlay mmap'd bytes, so code over
-/// a mapping is not modelled; loom checks the same algorithm over `ring::model` instead.
+/// Atomic access to words of a mapping another process shares (`AtomicU64::from_ptr`).
+///
+/// These are always the real atomics: loom atomics can only be built with `new()` and cannot
+/// overlay mmap'd bytes, so code over a mapping is not modelled; loom checks the same
+/// algorithm over `ring::model` instead. The `&Atomic*` each function forms lives for one
+/// expression and is the only kind of reference ever formed into shared memory.
 pub(crate) mod mapped {
     #![allow(clippy::disallowed_types)]
-    pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64};
+    use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+    /// Loads a `u64` word.
+    ///
+    /// # Safety
+    /// * `p` is 8-byte aligned and valid for reads for the duration of the call;
+    /// * every concurrent access to `*p` (in any process) is an atomic-width access.
+    #[inline(always)]
+    pub(crate) unsafe fn load_u64(p: *mut u64, o: Ordering) -> u64 {
+        // SAFETY: delegated to the caller.
+        unsafe { AtomicU64::from_ptr(p) }.load(o)
+    }
+
+    /// Stores a `u64` word.
+    ///
+    /// # Safety
+    /// As for [`load_u64`], and valid for writes.
+    #[inline(always)]
+    pub(crate) unsafe fn store_u64(p: *mut u64, v: u64, o: Ordering) {
+        // SAFETY: delegated to the caller.
+        unsafe { AtomicU64::from_ptr(p) }.store(v, o)
+    }
+
+    /// Loads a `u32` word.
+    ///
+    /// # Safety
+    /// As for [`load_u64`], with 4-byte alignment.
+    #[inline(always)]
+    pub(crate) unsafe fn load_u32(p: *mut u32, o: Ordering) -> u32 {
+        // SAFETY: delegated to the caller.
+        unsafe { AtomicU32::from_ptr(p) }.load(o)
+    }
+
+    /// Stores a `u32` word.
+    ///
+    /// # Safety
+    /// As for [`store_u64`], with 4-byte alignment.
+    #[inline(always)]
+    pub(crate) unsafe fn store_u32(p: *mut u32, v: u32, o: Ordering) {
+        // SAFETY: delegated to the caller.
+        unsafe { AtomicU32::from_ptr(p) }.store(v, o)
+    }
 }

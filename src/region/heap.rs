@@ -1,22 +1,20 @@
 //! A region in an aligned heap buffer: the real ring code without shared memory, for unit
 //! tests, two-thread tests and Miri (which cannot call shm_open or mmap).
 
+use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::{Backing, Region, RegionConfig, RegionError};
 
 /// Heap memory laid out like a mapped region.
-///
-/// The allocation is owned through a raw pointer, not a `Box` field: moving a struct that
-/// holds a `Box` retags the box as unique, which under Stacked Borrows invalidates every raw
-/// pointer derived from it earlier — `base`, and with it every ring access (Miri reported
-/// exactly that). `Box::into_raw` gives up the uniqueness claim for good.
 #[derive(Debug)]
 pub struct HeapBacking {
-    /// Start of the `words`-long `u64` allocation made by `Box::into_raw`; freed in `Drop`.
+    /// The allocation, held as a raw pointer (from `Box::into_raw`) rather than a `Box`: moving
+    /// a `Box` asserts uniqueness and would invalidate `base` (Miri's Stacked Borrows caught
+    /// exactly that). Freed in `Drop`.
+    words: NonNull<[UnsafeCell<u64>]>,
     base: NonNull<u8>,
-    words: usize,
 }
 
 // SAFETY: the buffer is only accessed through raw pointers with atomics and copies whose
@@ -28,12 +26,14 @@ unsafe impl Sync for HeapBacking {}
 impl HeapBacking {
     /// A zero-filled, 8-byte aligned buffer of at least `len` bytes.
     pub fn new(len: usize) -> HeapBacking {
-        let words = len.div_ceil(8);
-        let raw: *mut [u64] = Box::into_raw(vec![0u64; words].into_boxed_slice());
-        // The pointer is derived once, from the whole slice, so it may be used for every byte
-        // of it (strict provenance). `Box::into_raw` never returns null.
-        let base = NonNull::new(raw.cast::<u8>()).unwrap_or(NonNull::dangling());
-        HeapBacking { base, words }
+        let boxed: Box<[UnsafeCell<u64>]> = (0..len.div_ceil(8).max(1))
+            .map(|_| UnsafeCell::new(0))
+            .collect();
+        let words = NonNull::from(Box::leak(boxed));
+        // UnsafeCell<u64> has the layout of u64; the pointer is derived once, from the whole
+        // slice, so it may be used for every byte of it (strict provenance).
+        let base = words.cast::<u8>();
+        HeapBacking { words, base }
     }
 
     /// A heap region initialised for `config` (worker state `STARTING`).
@@ -48,21 +48,20 @@ impl HeapBacking {
     }
 }
 
-impl Drop for HeapBacking {
-    fn drop(&mut self) {
-        let raw = std::ptr::slice_from_raw_parts_mut(self.base.as_ptr().cast::<u64>(), self.words);
-        // SAFETY: `raw` is exactly the pointer and length `Box::into_raw` returned in `new`,
-        // and this is the only place that frees it.
-        drop(unsafe { Box::from_raw(raw) });
-    }
-}
-
 impl Backing for HeapBacking {
     fn base(&self) -> NonNull<u8> {
         self.base
     }
 
     fn len(&self) -> usize {
-        self.words * 8
+        self.words.len() * 8
+    }
+}
+
+impl Drop for HeapBacking {
+    fn drop(&mut self) {
+        // SAFETY: `words` came from `Box::leak` in `new` and is freed only here; every
+        // `MappedMemory` over it holds an `Arc` to this backing, so none outlives it.
+        drop(unsafe { Box::from_raw(self.words.as_ptr()) });
     }
 }

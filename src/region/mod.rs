@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::barrier::{barrier_read, barrier_write};
 use crate::layout::*;
 use crate::ring::{MappedMemory, RingPlace};
-use crate::sync::mapped::{AtomicU32, AtomicU64};
+use crate::sync::mapped;
 use crate::sync::Ordering;
 
 pub mod file;
@@ -136,6 +136,10 @@ pub trait Backing: Send + Sync + fmt::Debug {
     fn base(&self) -> NonNull<u8>;
     /// Bytes mapped.
     fn len(&self) -> usize;
+    /// True for an empty mapping (never, for a valid region).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A mapped region.
@@ -273,7 +277,7 @@ impl Region {
     fn word_ptr<T>(&self, offset: usize) -> *mut T {
         assert!(
             offset + std::mem::size_of::<T>() <= HEADER_BYTES as usize
-                && offset % std::mem::size_of::<T>() == 0
+                && offset.is_multiple_of(std::mem::size_of::<T>())
         );
         // SAFETY: `offset` is inside the header page (asserted; all callers pass layout.rs
         // constants), and every mapping is at least HEADER_BYTES long (checked at creation).
@@ -283,25 +287,25 @@ impl Region {
     /// Loads a `u32` header field.
     pub fn u32(&self, offset: usize) -> u32 {
         // SAFETY: aligned word inside the live mapping; peers use atomic-width accesses.
-        unsafe { AtomicU32::from_ptr(self.word_ptr(offset)) }.load(Ordering::Relaxed)
+        unsafe { mapped::load_u32(self.word_ptr(offset), Ordering::Relaxed) }
     }
 
     /// Stores a `u32` header field.
     pub fn set_u32(&self, offset: usize, v: u32) {
         // SAFETY: as in `u32`.
-        unsafe { AtomicU32::from_ptr(self.word_ptr(offset)) }.store(v, Ordering::Relaxed)
+        unsafe { mapped::store_u32(self.word_ptr(offset), v, Ordering::Relaxed) }
     }
 
     /// Loads a `u64` header field.
     pub fn u64(&self, offset: usize) -> u64 {
         // SAFETY: as in `u32`, for an 8-byte aligned word.
-        unsafe { AtomicU64::from_ptr(self.word_ptr(offset)) }.load(Ordering::Relaxed)
+        unsafe { mapped::load_u64(self.word_ptr(offset), Ordering::Relaxed) }
     }
 
     /// Stores a `u64` header field.
     pub fn set_u64(&self, offset: usize, v: u64) {
         // SAFETY: as in `u64`.
-        unsafe { AtomicU64::from_ptr(self.word_ptr(offset)) }.store(v, Ordering::Relaxed)
+        unsafe { mapped::store_u64(self.word_ptr(offset), v, Ordering::Relaxed) }
     }
 
     /// Adds to a stats counter (`STAT_*` index). Only the worker writes counters, so a

@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sync::mapped::{AtomicU32, AtomicU64};
+use crate::sync::mapped;
 use crate::sync::Ordering;
 use crate::wait::futex::{self, WaitOutcome};
 
@@ -200,22 +200,22 @@ impl RingMemory for MappedMemory {
     fn load(&self, w: Word, o: Ordering) -> u64 {
         // SAFETY: aligned, inside the live mapping (checked in `new`); every writer uses
         // atomic-width accesses (the `new` contract), so no data race in Rust's sense.
-        unsafe { AtomicU64::from_ptr(self.word64(w)) }.load(o)
+        unsafe { mapped::load_u64(self.word64(w), o) }
     }
 
     fn store(&self, w: Word, v: u64, o: Ordering) {
         // SAFETY: as in `load`.
-        unsafe { AtomicU64::from_ptr(self.word64(w)) }.store(v, o)
+        unsafe { mapped::store_u64(self.word64(w), v, o) }
     }
 
     fn load_park(&self, p: Park, o: Ordering) -> u32 {
         // SAFETY: as in `load`, for a 4-byte aligned word.
-        unsafe { AtomicU32::from_ptr(self.word32(p)) }.load(o)
+        unsafe { mapped::load_u32(self.word32(p), o) }
     }
 
     fn store_park(&self, p: Park, v: u32, o: Ordering) {
         // SAFETY: as in `load`, for a 4-byte aligned word.
-        unsafe { AtomicU32::from_ptr(self.word32(p)) }.store(v, o)
+        unsafe { mapped::store_u32(self.word32(p), v, o) }
     }
 
     fn park_wait(&self, p: Park, expected: u32, timeout: Duration) -> WaitOutcome {

@@ -173,6 +173,33 @@ impl<M: RingMemory> Producer<M> {
         Ok(())
     }
 
+    /// Writes `bytes` verbatim at the tail as if they were a frame of `chunks` chunks (no
+    /// padding, no validation), unpublished. For tests and fuzzers that need malformed frames.
+    ///
+    /// # Errors
+    /// [`PushError::Full`] or [`PushError::TooLarge`] when the chunks are not free before the end.
+    #[doc(hidden)]
+    pub fn push_raw(&mut self, bytes: &[u8], chunks: u64) -> Result<(), PushError> {
+        let fits = chunks >= 1 && bytes.len() as u64 <= chunks * self.geo.chunk_bytes as u64;
+        if !fits || chunks > self.geo.to_end(self.tail) {
+            return Err(PushError::TooLarge {
+                needed: chunks,
+                chunks: self.geo.to_end(self.tail),
+            });
+        }
+        if self.free() < chunks {
+            self.refresh_head();
+            if self.free() < chunks {
+                return Err(PushError::Full);
+            }
+        }
+        // SAFETY: `chunks` free chunks before the ring's end (checked above) are ours and
+        // hold `bytes` (checked above).
+        unsafe { self.mem.write(self.geo.offset(self.tail), bytes) };
+        self.tail += chunks;
+        Ok(())
+    }
+
     /// [R2] for a padding frame covering the `pad` chunks up to the ring's end.
     fn write_padding(&mut self, pad: u64) {
         let h = FrameHeader::padding(pad, self.geo.chunk_bytes);

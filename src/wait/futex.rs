@@ -24,6 +24,7 @@ pub enum WaitOutcome {
 /// invalid pointer makes the kernel answer EFAULT, which is reported as `Woken` (the caller
 /// re-checks its condition anyway).
 #[cfg(target_os = "linux")]
+#[allow(clippy::not_unsafe_ptr_arg_deref)] // the kernel, not we, reads `word`, and validates it
 pub fn wait(word: *const u32, expected: u32, timeout: Duration) -> WaitOutcome {
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
@@ -58,6 +59,7 @@ pub fn wait(word: *const u32, expected: u32, timeout: Duration) -> WaitOutcome {
 
 /// Wakes at most one waiter blocked on `word`; returns how many were woken.
 #[cfg(target_os = "linux")]
+#[allow(clippy::not_unsafe_ptr_arg_deref)] // the kernel, not we, looks `word` up, and validates it
 pub fn wake(word: *const u32) -> usize {
     // SAFETY: FUTEX_WAKE does not dereference `word` in user space; the kernel looks the
     // address up and returns EFAULT for an invalid one.
@@ -90,6 +92,7 @@ pub fn wake(_word: *const u32) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::disallowed_types)] // a plain atomic stands in for the shared word
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
