@@ -118,7 +118,7 @@ fn two_threads_park_and_wake_over_a_heap_ring() {
                     Err(e) => panic!("{e}"),
                 }
             }
-            if id % 3 == 0 || id == n {
+            if id.is_multiple_of(3) || id == n {
                 p.publish();
                 p.notify_consumer();
             }
@@ -165,12 +165,12 @@ fn a_hostile_producer_cannot_make_the_consumer_read_out_of_bounds() {
             for b in chunk.iter_mut() {
                 *b = next(&mut seed) as u8;
             }
-            if next(&mut seed) % 2 == 0 {
+            if next(&mut seed).is_multiple_of(2) {
                 chunk[..2].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
-                if next(&mut seed) % 3 == 0 {
+                if next(&mut seed).is_multiple_of(3) {
                     chunk[2..4].copy_from_slice(&FLAG_PADDING.to_le_bytes());
                 }
-                if next(&mut seed) % 4 == 0 {
+                if next(&mut seed).is_multiple_of(4) {
                     // A well-formed header: flags 0, status 0, payload within 3 chunks.
                     chunk[2..8].fill(0);
                 }
