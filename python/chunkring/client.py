@@ -26,9 +26,11 @@ from typing import Iterable, Sequence
 from . import _layout as L
 from ._find_worker import find_worker_bin
 from ._futex import (
+    NEED_RW_FENCES as _NEED_RW_FENCES,
     RING_FENCES_OK,
     barrier_memory,
     barrier_read,
+    barrier_write,
     futex_wait,
     futex_wake,
 )
@@ -264,9 +266,44 @@ class Client:
     def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> Handle:
         """Publish one request and return its :class:`Handle` without waiting for the answer."""
         with self._send_lock:
-            self._check_open()
-            h = self._write_message(op, body, params)
-            self._publish_and_wake()
+            prod = self._prod
+            plen = 4 + len(body)
+            tail = prod.tail
+            n = (_HB + plen + self._chunk_bytes - 1) // self._chunk_bytes
+            idx = tail & prod.mask
+            if (
+                params is not None
+                or plen > prod.max_frame_payload
+                or idx + n > prod.chunks
+                or prod.chunks - (tail - prod.cached_head) < n
+                or self._closed
+                or self._dead is not None
+            ):
+                self._check_open()
+                h = self._write_message(op, body, params)
+                self._publish_and_wake()
+                return h
+            # Hot path, the general one inlined: one frame, room by the cached head, no padding.
+            rid = self._next_id
+            self._next_id = (rid + 1) & _MASK64 or 1
+            h = Handle(self, rid, op)
+            self._pending[rid] = h
+            off = prod.base + idx * self._chunk_bytes
+            view = prod.view
+            # [R2] header + params_len, then the body.
+            HEADER_AND_PARAMS_LEN.pack_into(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen, 0)
+            view[off + _HB + 4 : off + _HB + plen] = body
+            tail += n
+            prod.tail = tail
+            if _NEED_RW_FENCES:
+                barrier_write()  # [R3]
+            self._q[prod.tail_word] = tail  # [R4] pairs with the worker's [R5]
+            prod.published = tail
+            barrier_memory()  # [W5] StoreLoad: the tail store above before the load below
+            i = self._i
+            if i[_WF] == _PARKED:  # [W6]
+                i[_WF] = _AWAKE
+                futex_wake(self._worker_futex, 1)
         return h
 
     def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
@@ -418,9 +455,14 @@ class Client:
             if plen <= prod.max_frame_payload:
                 # Fast path: one frame, header and params_len in one pack_into.
                 n = (_HB + plen + self._chunk_bytes - 1) // self._chunk_bytes
-                off = prod.reserve(n)
-                if off < 0:
-                    off = self._reserve_waiting(n)
+                tail = prod.tail
+                idx = tail & prod.mask
+                if idx + n <= prod.chunks and prod.chunks - (tail - prod.cached_head) >= n:
+                    off = prod.base + idx * self._chunk_bytes  # room by the cached head
+                else:
+                    off = prod.reserve(n)  # [R1] reload head and/or pad (§6.3)
+                    if off < 0:
+                        off = self._reserve_waiting(n)
                 HEADER_AND_PARAMS_LEN.pack_into(prod.view, off, _MAGIC, 0, op, 0, rid,
                                                 plen, 0, plen, 0)
                 prod.view[off + _HB + 4 : off + _HB + plen] = body  # [R2]
@@ -615,11 +657,15 @@ class Client:
         def ready() -> bool:
             return h._value is not _PENDING or h._error is not None or cons.pending()
 
+        first = True
         while True:
-            self._drain_locked()
-            if h._value is not _PENDING or h._error is not None:
-                return
-            # [W-spin] layout.md §11 step 1: poll the live tail for a short window.
+            if first and not cons.pending():
+                first = False  # just submitted: nothing to drain yet, go straight to spinning
+            else:
+                self._drain_locked()
+                if h._value is not _PENDING or h._error is not None:
+                    return
+            # layout.md §11 step 1 (spin): poll the live tail for a short window.
             spin_end = _monotonic_ns() + self._spin_ns
             while not cons.pending() and h._value is _PENDING and h._error is None:
                 if _monotonic_ns() > spin_end:

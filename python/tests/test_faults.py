@@ -346,3 +346,13 @@ def test_attached_client_notices_a_dead_worker(worker_bin):
             proc.kill()
             proc.wait()
         Path(f"/dev/shm/chunkring-{name}").unlink(missing_ok=True)
+
+
+def test_spawn_over_a_file_region_leaves_the_file(worker_bin, tmp_path):
+    path = tmp_path / "region"
+    with Client.spawn(file=path, ring_bytes=SMALL_RING_BYTES, worker=worker_bin) as c:
+        assert c.path == path
+        data = os.urandom(3 * SMALL_RING_BYTES)
+        assert c.echo(data) == data
+    assert path.exists()  # a --file region is left in place for inspection (§12)
+    assert path.stat().st_mode & 0o777 == 0o600
