@@ -558,6 +558,9 @@ class Client:
             n = self._drain()
         if n and self._parked:
             # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
+            # AWAKE first, as in [W6], so a thread between its re-check and its futex_wait
+            # returns at once instead of sleeping out the timeout.
+            self._i[_CF] = _AWAKE
             futex_wake(self._client_futex, 1 << 30)
         return n
 
