@@ -49,8 +49,14 @@ __all__ = ["Client", "Handle"]
 
 #: The client's bounded futex wait (layout.md §12 "Dead worker": notice within 10 ms).
 WAIT_TIMEOUT_S = 0.010
-#: Default spin window before parking (layout.md §11 step 1), in nanoseconds.
+#: Default window of polling before parking (layout.md §11 steps 1-2), in nanoseconds.
 DEFAULT_SPIN_NS = 50_000
+#: The first part of that window polls without yielding (step 1); the rest yields the CPU
+#: between polls (step 2), so a worker that shares this core gets to run. Measured with both
+#: processes pinned to one core (``taskset -c 0``): without the yield every round trip costs
+#: the whole window plus a futex wake (~65 µs); with it, a few µs.
+_PURE_SPIN_NS = 5_000
+_sched_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 _MASK64 = (1 << 64) - 1
 _HB = L.FRAME_HEADER_BYTES
 _MAGIC = L.FRAME_MAGIC
@@ -668,11 +674,17 @@ class Client:
                 self._drain_locked()
                 if h._value is not _PENDING or h._error is not None:
                     return
-            # layout.md §11 step 1 (spin): poll the live tail for a short window.
-            spin_end = _monotonic_ns() + self._spin_ns
+            # layout.md §11 steps 1 and 2: poll the live tail for a few µs, then keep polling
+            # but yield the CPU between polls (the worker may share this core), then park.
+            now = _monotonic_ns()
+            spin_end = now + _PURE_SPIN_NS
+            yield_end = now + self._spin_ns
             while not cons.pending() and h._value is _PENDING and h._error is None:
-                if _monotonic_ns() > spin_end:
-                    break
+                now = _monotonic_ns()
+                if now > spin_end:
+                    if now > yield_end:
+                        break
+                    _sched_yield()
             else:
                 continue
             if deadline is not None and _monotonic_ns() >= deadline:
