@@ -10,8 +10,10 @@ use super::{Backing, Region, RegionConfig, RegionError};
 /// Heap memory laid out like a mapped region.
 #[derive(Debug)]
 pub struct HeapBacking {
-    // UnsafeCell: the buffer is written through raw pointers derived from `base` while shared.
-    words: Box<[UnsafeCell<u64>]>,
+    /// The allocation, held as a raw pointer (from `Box::into_raw`) rather than a `Box`: moving
+    /// a `Box` asserts uniqueness and would invalidate `base` (Miri's Stacked Borrows caught
+    /// exactly that). Freed in `Drop`.
+    words: NonNull<[UnsafeCell<u64>]>,
     base: NonNull<u8>,
 }
 
@@ -24,11 +26,13 @@ unsafe impl Sync for HeapBacking {}
 impl HeapBacking {
     /// A zero-filled, 8-byte aligned buffer of at least `len` bytes.
     pub fn new(len: usize) -> HeapBacking {
-        let words: Box<[UnsafeCell<u64>]> =
-            (0..len.div_ceil(8)).map(|_| UnsafeCell::new(0)).collect();
+        let boxed: Box<[UnsafeCell<u64>]> = (0..len.div_ceil(8).max(1))
+            .map(|_| UnsafeCell::new(0))
+            .collect();
+        let words = NonNull::from(Box::leak(boxed));
         // UnsafeCell<u64> has the layout of u64; the pointer is derived once, from the whole
         // slice, so it may be used for every byte of it (strict provenance).
-        let base = NonNull::new(words.as_ptr() as *mut u8).unwrap_or(NonNull::dangling());
+        let base = words.cast::<u8>();
         HeapBacking { words, base }
     }
 
@@ -51,5 +55,13 @@ impl Backing for HeapBacking {
 
     fn len(&self) -> usize {
         self.words.len() * 8
+    }
+}
+
+impl Drop for HeapBacking {
+    fn drop(&mut self) {
+        // SAFETY: `words` came from `Box::leak` in `new` and is freed only here; every
+        // `MappedMemory` over it holds an `Arc` to this backing, so none outlives it.
+        drop(unsafe { Box::from_raw(self.words.as_ptr()) });
     }
 }
