@@ -225,6 +225,14 @@ def test_worker_not_found_lists_every_place_tried(tmp_path):
     assert "target" in out.stderr
 
 
+def test_a_wrong_worker_env_variable_is_an_error(monkeypatch, tmp_path):
+    from chunkring._find_worker import find_worker_bin
+
+    monkeypatch.setenv("CHUNKRING_WORKER", str(tmp_path / "missing"))
+    with pytest.raises(WorkerNotFound, match="not an executable file"):
+        find_worker_bin()
+
+
 def test_worker_env_variable_wins(worker_bin, monkeypatch, tmp_path):
     from chunkring._find_worker import find_worker_bin
 
