@@ -114,9 +114,9 @@ def bench_floor(iters: int) -> dict:
 
 
 # ---- 1: chunkring -------------------------------------------------------------------------
-def bench_chunkring(iters: int, frames: int, window: int) -> dict:
+def bench_chunkring(iters: int, frames: int, window: int, worker_args=()) -> dict:
     out = {}
-    with Client.spawn() as c:
+    with Client.spawn(args=worker_args) as c:
         for size in SIZES:
             data = os.urandom(size)
             echo = c.echo
@@ -239,6 +239,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=50_000, help="pipelined frames (64 B, 1 KiB)")
     ap.add_argument("--window", type=int, default=256, help="pipelined requests in flight")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; samples are pooled")
+    ap.add_argument("--worker-args", default="",
+                    help='extra `chunkring serve` flags, e.g. "--spin-us 0"')
     ap.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
     ap.add_argument("--out", default=str(REPO / "bench-results" / "echo.json"))
     a = ap.parse_args()
@@ -249,7 +251,7 @@ def main() -> int:
     fence = bench_fence()
     benches = {
         "0-mmap-pingpong-floor": lambda: bench_floor(a.iters),
-        "1-chunkring": lambda: bench_chunkring(a.iters, a.frames, a.window),
+        "1-chunkring": lambda: bench_chunkring(a.iters, a.frames, a.window, a.worker_args.split()),
         "2-pipe": lambda: bench_pipe(a.iters, a.frames, a.window),
     }
     # The machine is shared: run every peer in each of --rounds rounds, in a rotating order,
@@ -328,6 +330,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "window": a.window,
         "rounds": a.rounds,
+        "worker_args": a.worker_args,
         "iters_per_round": a.iters,
         "loadavg_before_after": [load_before, load_after],
         "fence": fence,
