@@ -271,7 +271,9 @@ class Client:
 
     def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> Handle:
         """Publish one request and return its :class:`Handle` without waiting for the answer."""
-        with self._send_lock:
+        lock = self._send_lock
+        lock.acquire()
+        try:
             prod = self._prod
             plen = 4 + len(body)
             tail = prod.tail
@@ -310,6 +312,8 @@ class Client:
             if i[_WF] == _PARKED:  # [W6]
                 i[_WF] = _AWAKE
                 futex_wake(self._worker_futex, 1)
+        finally:
+            lock.release()
         return h
 
     def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
@@ -560,8 +564,12 @@ class Client:
             self._drain_locked()
 
     def _drain_locked(self) -> int:
-        with self._recv_lock:
+        lock = self._recv_lock
+        lock.acquire()
+        try:
             n = self._drain()
+        finally:
+            lock.release()
         if n and self._parked:
             # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
             # AWAKE first, as in [W6], so a thread between its re-check and its futex_wait
@@ -660,26 +668,24 @@ class Client:
 
     # ------------------------------------------------------------------ waiting
     def _wait_for(self, h: Handle, timeout: float | None) -> None:
-        deadline = None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
         cons = self._cons
-
-        def ready() -> bool:
-            return h._value is not _PENDING or h._error is not None or cons.pending()
-
-        first = True
+        deadline = None
         while True:
-            if first and not cons.pending():
-                first = False  # just submitted: nothing to drain yet, go straight to spinning
-            else:
+            if cons.pending():
                 self._drain_locked()
                 if h._value is not _PENDING or h._error is not None:
                     return
+                continue
             # layout.md §11 steps 1 and 2: poll the live tail for a few µs, then keep polling
             # but yield the CPU between polls (the worker may share this core), then park.
             now = _monotonic_ns()
+            if deadline is None and timeout is not None:
+                deadline = now + int(timeout * 1e9)
             spin_end = now + _PURE_SPIN_NS
             yield_end = now + self._spin_ns
-            while not cons.pending() and h._value is _PENDING and h._error is None:
+            while not cons.pending():
+                if h._value is not _PENDING or h._error is not None:
+                    return  # another thread drained our response
                 now = _monotonic_ns()
                 if now > spin_end:
                     if now > yield_end:
@@ -687,16 +693,18 @@ class Client:
                     _sched_yield()
             else:
                 continue
-            if deadline is not None and _monotonic_ns() >= deadline:
+            if deadline is not None and now >= deadline:
                 raise RequestTimeout(
                     f"no response to request {h.request_id:#x} within {timeout} s (still pending)"
                 )
-            if self._park(ready):
+            if self._park(lambda: h._value is not _PENDING or h._error is not None or cons.pending()):
                 continue
             self._check_alive()
-            if self._dead is not None and (h._value is _PENDING and h._error is None):
+            if h._value is not _PENDING or h._error is not None:
+                return
+            if self._dead is not None:
                 raise self._dead
-            if self._closed and h._error is None and h._value is _PENDING:
+            if self._closed:
                 raise ClientClosed("the client was closed")
 
     def _park(self, ready) -> bool:
