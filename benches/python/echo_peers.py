@@ -25,7 +25,6 @@ import mmap
 import multiprocessing as mp
 import os
 import platform
-import struct
 import sys
 import time
 from collections import deque
@@ -34,8 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 
-from chunkring import Client  # noqa: E402
-from chunkring import _futex  # noqa: E402
+from chunkring import Client, _futex  # noqa: E402 (after the sys.path insert)
 from chunkring import _layout as L  # noqa: E402
 
 SIZES = (64, 1024, 64 * 1024)
@@ -44,7 +42,9 @@ ns = time.perf_counter_ns
 
 def percentiles(samples: list[int]) -> dict:
     s = sorted(samples)
-    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
+    def pick(q: float) -> int:
+        return s[min(len(s) - 1, int(q * len(s)))]
+
     return {"p50_us": pick(0.50) / 1e3, "p99_us": pick(0.99) / 1e3, "n": len(s)}
 
 

@@ -25,8 +25,8 @@ from typing import Iterable, Sequence
 
 from . import _layout as L
 from ._find_worker import find_worker_bin
+from ._futex import NEED_RW_FENCES as _NEED_RW_FENCES
 from ._futex import (
-    NEED_RW_FENCES as _NEED_RW_FENCES,
     RING_FENCES_OK,
     barrier_memory,
     barrier_read,
@@ -404,7 +404,7 @@ class Client:
             try:
                 self.call(L.OP_SHUTDOWN, timeout=min(timeout, 2.0))
                 self._stopped = True
-            except Exception:  # noqa: BLE001 - best effort; we kill below if needed
+            except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
         with self._send_lock, self._recv_lock:
             self._closed = True

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chunkring import Client, find_worker_bin  # noqa: E402
+from chunkring import Client, find_worker_bin  # noqa: E402 (after the sys.path insert)
 from chunkring import _layout as L  # noqa: E402
 
 #: Small rings keep the edge-case sizes (ring capacity, 4x ring) quick.
@@ -81,7 +81,7 @@ def run_bounded(fn, seconds: float = 30.0):
     def body():
         try:
             out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed over to the test thread
             out["error"] = exc
 
     t = threading.Thread(target=body, daemon=True)

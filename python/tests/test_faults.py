@@ -13,14 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import (
-    SMALL_RING_BYTES,
-    eventually,
-    make_region_file,
-    run_bounded,
-    start_standalone_worker,
-)
-
 from chunkring import (
     Client,
     ClientClosed,
@@ -31,6 +23,13 @@ from chunkring import (
     WorkerStartError,
 )
 from chunkring import _layout as L
+from conftest import (
+    SMALL_RING_BYTES,
+    eventually,
+    make_region_file,
+    run_bounded,
+    start_standalone_worker,
+)
 
 # ---- a dead worker ----------------------------------------------------------------------
 

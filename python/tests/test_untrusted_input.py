@@ -14,10 +14,9 @@ import os
 import signal
 
 import pytest
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
-
 from chunkring import ProtocolError, RequestError
 from chunkring import _layout as L
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
 
 CHUNKS = SMALL_RING_BYTES // SMALL_CHUNK_BYTES
 
@@ -171,9 +170,8 @@ def test_many_bad_frames_then_good_traffic(client):
 @pytest.fixture
 def offline_client(tmp_path):
     """A client on a region file no worker serves; the test plays a (broken) worker."""
-    from conftest import make_region_file
-
     from chunkring import Client
+    from conftest import make_region_file
 
     c = Client.attach(file=make_region_file(tmp_path), timeout=1)
     yield c

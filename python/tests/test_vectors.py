@@ -8,9 +8,8 @@ import json
 import struct
 
 import pytest
-from conftest import REPO_ROOT
-
 from chunkring import _layout as L
+from conftest import REPO_ROOT
 
 VECTOR_DIR = REPO_ROOT / "tests" / "vectors"
 HEADER_FIELDS = ("magic", "flags", "op", "status", "request_id", "payload_len",
@@ -128,9 +127,8 @@ def _frames(filename: str) -> list[dict]:
 @pytest.fixture
 def offline_client(tmp_path):
     """A client attached to a region file that no worker serves: its rings are ours to inspect."""
-    from conftest import make_region_file
-
     from chunkring import Client
+    from conftest import make_region_file
 
     c = Client.attach(file=make_region_file(tmp_path), timeout=1)
     yield c
