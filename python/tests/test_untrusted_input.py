@@ -267,3 +267,13 @@ def test_submit_many_publishes_with_one_tail_store(offline_client):
         pos += (32 + plen + c.chunk_bytes - 1) // c.chunk_bytes
     assert ids == [h.request_id for h in handles]
     assert pos == c._prod.tail
+
+
+def test_a_request_over_max_message_bytes_is_refused_before_it_is_sent(offline_client):
+    c = offline_client
+    limit = c._region.max_message_bytes  # 1 MiB in this region's header
+    tail = c._q[L.REQ_TAIL_OFFSET // 8]
+    with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
+        c.submit(L.OP_ECHO, b"\0" * limit)
+    assert c._q[L.REQ_TAIL_OFFSET // 8] == tail
+    assert c._pending == {}
