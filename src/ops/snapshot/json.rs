@@ -38,7 +38,7 @@ struct Parser<'a, 's> {
     scratch: String,
 }
 
-impl Parser<'_, '_> {
+impl<'a> Parser<'a, '_> {
     fn err(&self, what: &str) -> OpError {
         OpError::bad_payload(format!("invalid json at byte {}: {what}", self.at))
     }
@@ -65,11 +65,7 @@ impl Parser<'_, '_> {
         match self.b.get(self.at) {
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => {
-                let s = self.string()?;
-                self.out.push(Node::Str(s.into()));
-                Ok(())
-            }
+            Some(b'"') => self.string(),
             Some(b't') if self.eat(b"true") => {
                 self.out.push(Node::Bool(true));
                 Ok(())
@@ -111,8 +107,7 @@ impl Parser<'_, '_> {
             if self.b.get(self.at) != Some(&b'"') {
                 return Err(self.err("expected a string key"));
             }
-            let key = self.string()?;
-            self.out.push(Node::Str(key.into()));
+            self.string()?;
             self.ws();
             if !self.eat(b":") {
                 return Err(self.err("expected ':'"));
@@ -154,17 +149,18 @@ impl Parser<'_, '_> {
         }
     }
 
-    /// Parses a string at `self.at` (on its opening quote) and returns its text.
-    fn string(&mut self) -> Result<String, OpError> {
+    /// Parses a string at `self.at` (on its opening quote) and pushes it.
+    fn string(&mut self) -> Result<(), OpError> {
         self.at += 1;
         let start = self.at;
-        // Fast path: no escapes.
+        // Fast path: no escapes, no allocation when the string is already stored.
         while let Some(&c) = self.b.get(self.at) {
             match c {
                 b'"' => {
-                    let text = self.utf8(start, self.at)?.to_string();
+                    let text = self.utf8(start, self.at)?;
                     self.at += 1;
-                    return Ok(text);
+                    self.out.push_str(text);
+                    return Ok(());
                 }
                 b'\\' => break,
                 c if c < 0x20 => return Err(self.err("control character in string")),
@@ -175,13 +171,17 @@ impl Parser<'_, '_> {
         s.clear();
         s.push_str(self.utf8(start, self.at)?);
         let r = self.escaped(&mut s);
-        let out = r.map(|()| s.clone());
+        if r.is_ok() {
+            self.out.push_str(&s);
+        }
         self.scratch = s;
-        out
+        r
     }
 
-    fn utf8(&self, from: usize, to: usize) -> Result<&str, OpError> {
-        let bytes = self.b.get(from..to).unwrap_or_default();
+    /// The text of `b[from..to]`, borrowed from the input (not from `self`).
+    fn utf8(&self, from: usize, to: usize) -> Result<&'a str, OpError> {
+        let b: &'a [u8] = self.b;
+        let bytes = b.get(from..to).unwrap_or_default();
         // The whole input was validated as UTF-8 and quotes/backslashes are ASCII, so this
         // slice always sits on character boundaries.
         std::str::from_utf8(bytes).map_err(|e| OpError::invalid_utf8("json string", e))

@@ -130,7 +130,7 @@ impl<'a> Reader<'a, '_> {
                 let text = self.take(n)?;
                 let s = std::str::from_utf8(text)
                     .map_err(|e| OpError::invalid_utf8("marshal str", e))?;
-                self.out.push(Node::Str(s.into()));
+                self.out.push_str(s);
             }
             b'a' | b'A' => {
                 let n = self.count(1)?;
@@ -183,11 +183,13 @@ impl<'a> Reader<'a, '_> {
     fn ascii(&mut self, n: usize) -> Result<(), OpError> {
         let b = self.take(n)?;
         // CPython reads these codes as Latin-1; its writer only uses them for ASCII.
-        let s: String = match std::str::from_utf8(b) {
-            Ok(s) if b.is_ascii() => s.to_string(),
-            _ => b.iter().map(|&c| char::from(c)).collect(),
-        };
-        self.out.push(Node::Str(s.into()));
+        match std::str::from_utf8(b) {
+            Ok(s) if b.is_ascii() => self.out.push_str(s),
+            _ => {
+                let s: String = b.iter().map(|&c| char::from(c)).collect();
+                self.out.push_str(&s);
+            }
+        }
         Ok(())
     }
 

@@ -141,6 +141,12 @@ pub fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     mix(h, bytes.len() as u64)
 }
 
+/// Structural hash of a string node.
+#[inline]
+pub fn hash_str(s: &str) -> u64 {
+    fmix(mix_bytes(mix(0, 6), s.as_bytes()))
+}
+
 /// MurmurHash3's 64-bit finalizer: spreads every input bit over every output bit.
 #[inline]
 pub fn fmix(mut h: u64) -> u64 {
@@ -263,15 +269,9 @@ impl NodeStore {
                 mix(h, digits.len() as u64)
             }
             Node::Float(f) => mix(mix(0, 5), f.to_bits()),
-            Node::Str(s) => mix_bytes(mix(0, 6), s.as_bytes()),
+            Node::Str(s) => return hash_str(s),
             Node::Bytes(b) => mix_bytes(mix(0, 7), b),
-            Node::Array(a) => {
-                let mut h = mix(0, 8);
-                for &c in a.iter() {
-                    h = mix(h, self.hash(c));
-                }
-                mix(h, a.len() as u64)
-            }
+            Node::Array(a) => return self.hash_array(a),
             Node::Object(o) => {
                 let mut h = mix(0, 9);
                 for &(k, v) in o.iter() {
@@ -284,24 +284,96 @@ impl NodeStore {
         fmix(h)
     }
 
+    fn hash_array(&self, kids: &[NodeId]) -> u64 {
+        let mut h = mix(0, 8);
+        for &c in kids {
+            h = mix(h, self.hash(c));
+        }
+        fmix(mix(h, kids.len() as u64))
+    }
+
+    /// Hash of an object given as a flat `key, value, key, value …` slice.
+    fn hash_flat_object(&self, flat: &[NodeId]) -> u64 {
+        let mut h = mix(0, 9);
+        for pair in flat.chunks_exact(2) {
+            h = mix(mix(h, self.hash(pair[0])), self.hash(pair[1]));
+        }
+        fmix(mix(h, (flat.len() / 2) as u64))
+    }
+
+    /// The stored node with `hash` for which `eq` holds.
+    #[inline]
+    fn find(&self, hash: u64, eq: impl Fn(&Node) -> bool) -> Option<NodeId> {
+        let mut at = self.index.get(&hash).copied().unwrap_or(NONE);
+        while at != NONE {
+            let slot = self.slots.get(at as usize)?;
+            if eq(&slot.node) {
+                return Some(at);
+            }
+            at = slot.next;
+        }
+        None
+    }
+
     /// Stores `node` (whose children's counts the caller hands over) and returns an id holding
     /// one count for the caller. An equal node already stored is shared instead: it gains a
     /// count and the handed-over child counts are released.
     pub fn intern(&mut self, node: Node) -> NodeId {
         let hash = self.structural_hash(&node);
-        let mut at = self.index.get(&hash).copied().unwrap_or(NONE);
-        while at != NONE {
-            let Some(slot) = self.slots.get_mut(at as usize) else {
-                break;
-            };
-            if slot.node.same(&node) {
-                slot.refs += 1;
-                // The existing node holds the same children, so these releases free nothing.
-                node.for_each_child(|c| self.decref(c));
-                return at;
-            }
-            at = slot.next;
+        if let Some(id) = self.find(hash, |n| n.same(&node)) {
+            self.incref(id);
+            // The existing node holds the same children, so these releases free nothing.
+            node.for_each_child(|c| self.decref(c));
+            return id;
         }
+        self.insert_new(hash, node)
+    }
+
+    /// [`NodeStore::intern`] of a string, allocating only when it is not stored yet.
+    pub fn intern_str(&mut self, s: &str) -> NodeId {
+        let hash = hash_str(s);
+        if let Some(id) = self.find(hash, |n| matches!(n, Node::Str(x) if **x == *s)) {
+            self.incref(id);
+            return id;
+        }
+        self.insert_new(hash, Node::Str(s.into()))
+    }
+
+    /// [`NodeStore::intern`] of a list whose children's counts the caller hands over,
+    /// allocating only when it is not stored yet.
+    pub fn intern_array(&mut self, kids: &[NodeId]) -> NodeId {
+        let hash = self.hash_array(kids);
+        if let Some(id) = self.find(hash, |n| matches!(n, Node::Array(x) if **x == *kids)) {
+            self.incref(id);
+            kids.iter().for_each(|&c| self.decref(c));
+            return id;
+        }
+        self.insert_new(hash, Node::Array(kids.into()))
+    }
+
+    /// [`NodeStore::intern`] of an object given as a flat `key, value, …` slice whose counts
+    /// the caller hands over (keys already checked), allocating only when it is not stored yet.
+    pub fn intern_flat_object(&mut self, flat: &[NodeId]) -> NodeId {
+        let hash = self.hash_flat_object(flat);
+        let eq = |n: &Node| match n {
+            Node::Object(x) => {
+                x.len() * 2 == flat.len()
+                    && x.iter()
+                        .zip(flat.chunks_exact(2))
+                        .all(|(&(k, v), p)| k == p[0] && v == p[1])
+            }
+            _ => false,
+        };
+        if let Some(id) = self.find(hash, eq) {
+            self.incref(id);
+            flat.iter().for_each(|&c| self.decref(c));
+            return id;
+        }
+        let pairs: Box<[(NodeId, NodeId)]> = flat.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        self.insert_new(hash, Node::Object(pairs))
+    }
+
+    fn insert_new(&mut self, hash: u64, node: Node) -> NodeId {
         let next = self.index.insert(hash, NONE).unwrap_or(NONE);
         self.live += 1;
         self.heap_bytes += node.heap_bytes();
@@ -334,6 +406,12 @@ impl NodeStore {
 
     /// Drops a count from `id`; a node reaching zero is freed, and so on down its children.
     pub fn decref(&mut self, id: NodeId) {
+        if let Some(s) = self.slots.get_mut(id as usize) {
+            if s.refs > 1 {
+                s.refs -= 1;
+                return;
+            }
+        }
         let mut stack = vec![id];
         while let Some(id) = stack.pop() {
             let Some(slot) = self.slots.get_mut(id as usize) else {
@@ -431,6 +509,12 @@ impl<'s> Builder<'s> {
         self.stack.push(id);
     }
 
+    /// Interns a string and pushes it (no allocation when it is already stored).
+    pub fn push_str(&mut self, s: &str) {
+        let id = self.store.intern_str(s);
+        self.stack.push(id);
+    }
+
     /// Pushes an existing node again (a marshal back-reference), adding a count.
     pub fn push_existing(&mut self, id: NodeId) {
         self.store.incref(id);
@@ -454,8 +538,9 @@ impl<'s> Builder<'s> {
             .len()
             .checked_sub(n)
             .ok_or_else(|| OpError::bad_payload("decoder stack underflow"))?;
-        let kids: Box<[NodeId]> = self.stack.drain(start..).collect();
-        self.push(Node::Array(kids));
+        let id = self.store.intern_array(&self.stack[start..]);
+        self.stack.truncate(start);
+        self.stack.push(id);
         Ok(())
     }
 
@@ -496,14 +581,9 @@ impl<'s> Builder<'s> {
                 }
             }
         }
-        let pairs: Box<[(NodeId, NodeId)]> = self
-            .stack
-            .drain(start..)
-            .collect::<Vec<_>>()
-            .chunks_exact(2)
-            .map(|p| (p[0], p[1]))
-            .collect();
-        self.push(Node::Object(pairs));
+        let id = self.store.intern_flat_object(&self.stack[start..]);
+        self.stack.truncate(start);
+        self.stack.push(id);
         Ok(())
     }
 
