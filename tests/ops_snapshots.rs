@@ -393,7 +393,8 @@ fn list_get_and_encodings_round_trip() {
         )
         .unwrap();
     assert_eq!(r[1], 2, "encoding byte says marshal");
-    let mut want = b"{z\x01x[\x02\x00\x00\x00g".to_vec();
+    // "x" is shared with entry 0, so it carries FLAG_REF (0x80 | b'z').
+    let mut want = b"{\xfa\x01x[\x02\x00\x00\x00g".to_vec();
     want.extend_from_slice(&1.5f64.to_le_bytes());
     want.extend_from_slice(b"z\x01y0");
     assert_eq!(&r[12..], &want[..]);

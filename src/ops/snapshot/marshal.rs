@@ -8,11 +8,14 @@
 //! the object to the reference table, at the index it had when its type byte was read (so a
 //! container's index precedes its children's, as in CPython's `r_ref_reserve`). Sets, code
 //! objects, complex numbers, `StopIteration` and `Ellipsis` are not plain data and are refused.
-//! The writer emits the codes CPython 3.4+ emits for the same values, without `FLAG_REF`.
+//! The writer emits the codes CPython 3.4+ emits for the same values; it uses `FLAG_REF` and
+//! `r` only for strings that occur more than once.
 #![forbid(unsafe_code)]
 
 use super::bigint;
-use super::value::{Builder, Node, NodeId, NodeStore, MAX_DEPTH};
+use std::collections::HashMap;
+
+use super::value::{BuildIdentity, Builder, Node, NodeId, NodeStore, MAX_DEPTH};
 use crate::error::OpError;
 
 const FLAG_REF: u8 = 0x80;
@@ -247,61 +250,21 @@ impl<'a> Reader<'a, '_> {
 
 /// Encodes `id` in marshal format 4 into `out`; `marshal.loads` reads it back.
 ///
+/// A string stored once but used more than once in the value is written the first time with
+/// `FLAG_REF` and afterwards as an `r` back-reference, as CPython does for shared strings:
+/// `marshal.loads` then builds it once (faster, less memory). Containers are never shared
+/// this way, so every list and dict the client gets back is its own mutable object.
+///
 /// # Errors
 /// `BadPayload` for a string, bytes or container longer than `i32::MAX`.
 pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(), OpError> {
-    match store.node(id) {
-        Node::Null => out.push(b'N'),
-        Node::Bool(true) => out.push(b'T'),
-        Node::Bool(false) => out.push(b'F'),
-        Node::Int(v) => match i32::try_from(*v) {
-            Ok(small) => {
-                out.push(b'i');
-                out.extend_from_slice(&small.to_le_bytes());
-            }
-            Err(_) => {
-                let (neg, digits) = bigint::from_i64(*v);
-                write_long(neg, &digits, out)?;
-            }
-        },
-        Node::BigInt { neg, digits } => write_long(*neg, digits, out)?,
-        Node::Float(f) => {
-            out.push(b'g');
-            out.extend_from_slice(&f.to_le_bytes());
-        }
-        Node::Str(s) => {
-            if s.is_ascii() && s.len() < 256 {
-                out.push(b'z');
-                out.push(s.len() as u8);
-            } else {
-                out.push(if s.is_ascii() { b'a' } else { b'u' });
-                write_len(s.len(), out)?;
-            }
-            out.extend_from_slice(s.as_bytes());
-        }
-        Node::Bytes(b) => {
-            out.push(b's');
-            write_len(b.len(), out)?;
-            out.extend_from_slice(b);
-        }
-        Node::Array(a) => {
-            out.push(b'[');
-            write_len(a.len(), out)?;
-            for &c in a.iter() {
-                encode_into(store, c, out)?;
-            }
-        }
-        Node::Object(o) => {
-            out.push(b'{');
-            for &(k, v) in o.iter() {
-                encode_into(store, k, out)?;
-                encode_into(store, v, out)?;
-            }
-            out.push(b'0');
-        }
-        Node::Free => return Err(OpError::bad_payload("internal: free node reached")),
-    }
-    Ok(())
+    let mut w = Writer {
+        store,
+        out,
+        refs: HashMap::default(),
+        next_ref: 0,
+    };
+    w.value(id)
 }
 
 /// Encodes `id` in marshal format 4.
@@ -312,6 +275,84 @@ pub fn encode(store: &NodeStore, id: NodeId) -> Result<Vec<u8>, OpError> {
     let mut out = Vec::with_capacity(256);
     encode_into(store, id, &mut out)?;
     Ok(out)
+}
+
+struct Writer<'s, 'o> {
+    store: &'s NodeStore,
+    out: &'o mut Vec<u8>,
+    /// Strings written with `FLAG_REF`, by node id → reference index.
+    refs: HashMap<NodeId, u32, BuildIdentity>,
+    next_ref: u32,
+}
+
+impl Writer<'_, '_> {
+    fn value(&mut self, id: NodeId) -> Result<(), OpError> {
+        let out = &mut *self.out;
+        match self.store.node(id) {
+            Node::Null => out.push(b'N'),
+            Node::Bool(true) => out.push(b'T'),
+            Node::Bool(false) => out.push(b'F'),
+            Node::Int(v) => match i32::try_from(*v) {
+                Ok(small) => {
+                    out.push(b'i');
+                    out.extend_from_slice(&small.to_le_bytes());
+                }
+                Err(_) => {
+                    let (neg, digits) = bigint::from_i64(*v);
+                    write_long(neg, &digits, out)?;
+                }
+            },
+            Node::BigInt { neg, digits } => write_long(*neg, digits, out)?,
+            Node::Float(f) => {
+                out.push(b'g');
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+            Node::Str(s) => {
+                if let Some(&r) = self.refs.get(&id) {
+                    out.push(b'r');
+                    out.extend_from_slice(&r.to_le_bytes());
+                    return Ok(());
+                }
+                let flag = if self.store.refs(id) > 1 {
+                    self.refs.insert(id, self.next_ref);
+                    self.next_ref += 1;
+                    FLAG_REF
+                } else {
+                    0
+                };
+                if s.is_ascii() && s.len() < 256 {
+                    out.push(b'z' | flag);
+                    out.push(s.len() as u8);
+                } else {
+                    out.push(if s.is_ascii() { b'a' } else { b'u' } | flag);
+                    write_len(s.len(), out)?;
+                }
+                out.extend_from_slice(s.as_bytes());
+            }
+            Node::Bytes(b) => {
+                out.push(b's');
+                write_len(b.len(), out)?;
+                out.extend_from_slice(b);
+            }
+            Node::Array(a) => {
+                out.push(b'[');
+                write_len(a.len(), out)?;
+                for &c in a.iter() {
+                    self.value(c)?;
+                }
+            }
+            Node::Object(o) => {
+                out.push(b'{');
+                for &(k, v) in o.iter() {
+                    self.value(k)?;
+                    self.value(v)?;
+                }
+                self.out.push(b'0');
+            }
+            Node::Free => return Err(OpError::bad_payload("internal: free node reached")),
+        }
+        Ok(())
+    }
 }
 
 fn write_len(n: usize, out: &mut Vec<u8>) -> Result<(), OpError> {

@@ -171,6 +171,9 @@ impl Hasher for IdentityHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = fmix(u64::from(n));
+    }
 }
 
 /// Build hasher for maps keyed by node hashes.
