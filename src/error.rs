@@ -173,6 +173,28 @@ mod tests {
             assert_eq!(ErrorCode::from_u16(code.to_u16()), Some(*code));
         }
         assert_eq!(ErrorCode::from_u16(16), None);
+        use crate::layout::*;
+        let consts = [
+            ERR_OK,
+            ERR_MALFORMED_HEADER,
+            ERR_FRAME_LENGTH,
+            ERR_FRAGMENT_SEQUENCE,
+            ERR_MESSAGE_TOO_LARGE,
+            ERR_UNKNOWN_OP,
+            ERR_BAD_PARAMS,
+            ERR_BAD_PAYLOAD,
+            ERR_INVALID_UTF8,
+            ERR_NOT_FOUND,
+            ERR_OUT_OF_RANGE,
+            ERR_PATH_REFUSED,
+            ERR_IO,
+            ERR_INTERNAL,
+            ERR_SHUTTING_DOWN,
+            ERR_CORRUPT_DATA,
+        ];
+        for (code, value) in ErrorCode::ALL.iter().zip(consts) {
+            assert_eq!(code.to_u16(), value, "{}", code.name());
+        }
     }
 
     #[test]

@@ -232,6 +232,41 @@ pub const OP_LOG_SAVE: u16 = 0x0305;
 /// Log: load from a file.
 pub const OP_LOG_LOAD: u16 = 0x0306;
 
+// ---- §8 Error codes (the values of `error::ErrorCode`) -------------------------------
+
+/// Error code `OK` (layout.md §8).
+pub const ERR_OK: u16 = 0;
+/// Error code `MALFORMED_HEADER` (layout.md §8).
+pub const ERR_MALFORMED_HEADER: u16 = 1;
+/// Error code `FRAME_LENGTH` (layout.md §8).
+pub const ERR_FRAME_LENGTH: u16 = 2;
+/// Error code `FRAGMENT_SEQUENCE` (layout.md §8).
+pub const ERR_FRAGMENT_SEQUENCE: u16 = 3;
+/// Error code `MESSAGE_TOO_LARGE` (layout.md §8).
+pub const ERR_MESSAGE_TOO_LARGE: u16 = 4;
+/// Error code `UNKNOWN_OP` (layout.md §8).
+pub const ERR_UNKNOWN_OP: u16 = 5;
+/// Error code `BAD_PARAMS` (layout.md §8).
+pub const ERR_BAD_PARAMS: u16 = 6;
+/// Error code `BAD_PAYLOAD` (layout.md §8).
+pub const ERR_BAD_PAYLOAD: u16 = 7;
+/// Error code `INVALID_UTF8` (layout.md §8).
+pub const ERR_INVALID_UTF8: u16 = 8;
+/// Error code `NOT_FOUND` (layout.md §8).
+pub const ERR_NOT_FOUND: u16 = 9;
+/// Error code `OUT_OF_RANGE` (layout.md §8).
+pub const ERR_OUT_OF_RANGE: u16 = 10;
+/// Error code `PATH_REFUSED` (layout.md §8).
+pub const ERR_PATH_REFUSED: u16 = 11;
+/// Error code `IO` (layout.md §8).
+pub const ERR_IO: u16 = 12;
+/// Error code `INTERNAL` (layout.md §8).
+pub const ERR_INTERNAL: u16 = 13;
+/// Error code `SHUTTING_DOWN` (layout.md §8).
+pub const ERR_SHUTTING_DOWN: u16 = 14;
+/// Error code `CORRUPT_DATA` (layout.md §8).
+pub const ERR_CORRUPT_DATA: u16 = 15;
+
 // ---- §9 Op payloads ---------------------------------------------------------------------
 
 /// Bytes of the `params_len` prefix of every request payload.
@@ -252,6 +287,6 @@ const _: () = {
     assert!((CLIENT_FUTEX_OFFSET + CONTROL_LINE_BYTES) as u64 <= HEADER_BYTES);
     assert!(STATS_OFFSET + STATS_COUNT * 8 <= REQ_HEAD_OFFSET);
     assert!(PARK_TIMEOUT_US_OFFSET + 8 <= STATS_OFFSET);
-    assert!(REQ_HEAD_OFFSET % 8 == 0 && WORKER_FUTEX_OFFSET % 4 == 0);
+    assert!(REQ_HEAD_OFFSET.is_multiple_of(8) && WORKER_FUTEX_OFFSET.is_multiple_of(4));
     assert!(FRAME_MESSAGE_LEN_OFFSET + 8 == FRAME_HEADER_BYTES);
 };

@@ -1,7 +1,64 @@
-//! chunkring: a shared-memory ring buffer service (crate docs are completed with the ring core).
+//! chunkring: a shared-memory ring buffer service between a Python client and a Rust worker.
+//!
+//! A **region** (POSIX shm `chunkring-<name>`, or a file) holds a header page and two
+//! single-producer/single-consumer **rings** of fixed-size **chunks**. The client produces
+//! request **frames** into the request ring; the worker consumes them, runs the op each names
+//! (echo, markdown, snapshot histories, logs, pipelines), and produces response frames into
+//! the response ring. One producer and one consumer per ring; a full ring makes the producer
+//! wait, it never overwrites. `layout.md` is the contract: every byte, code and ordering.
+//!
+//! ```text
+//!  client (Python)                  region                         worker (Rust)
+//!  ───────────────   ┌──────────────────────────────────────┐     ────────────────
+//!  produce ────────▶ │ header page: ids, sizes, pids, stats │
+//!                    │ REQ_HEAD REQ_TAIL RESP_HEAD RESP_TAIL│
+//!                    │ WORKER_FUTEX CLIENT_FUTEX            │
+//!                    ├──────────────────────────────────────┤
+//!                    │ request ring  [frame][frame][pad]    │ ──────▶ consume, dispatch
+//!                    ├──────────────────────────────────────┤
+//!  consume ◀──────── │ response ring [frame][frame]         │ ◀────── produce
+//!                    └──────────────────────────────────────┘
+//! ```
+//!
+//! The same ring code runs over a mapped region, over a heap buffer (tests, Miri) and under
+//! loom (`--cfg chunkring_loom`), through [`ring::RingMemory`]:
+//!
+//! ```
+//! use chunkring::frame::FrameHeader;
+//! use chunkring::region::{heap::HeapBacking, RegionConfig};
+//! use chunkring::ring::{Consumer, Producer};
+//!
+//! let region = HeapBacking::region(&RegionConfig { ring_bytes: 4096, ..Default::default() }).unwrap();
+//! let mut producer = Producer::new(region.request_ring().unwrap());
+//! let mut consumer = Consumer::new(region.request_ring().unwrap());
+//!
+//! producer.try_push(&FrameHeader::message(1, 7, 0, 5), b"hello").unwrap();
+//! producer.publish(); // one tail store for everything written since the last publish
+//!
+//! let mut buf = Vec::new();
+//! let header = consumer.poll(&mut buf).unwrap().unwrap();
+//! assert_eq!((header.request_id, &buf[..5]), (7, &b"hello"[..]));
+//! assert!(consumer.poll(&mut buf).unwrap().is_none());
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs, missing_debug_implementations)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks,
+    clippy::unnecessary_safety_comment
+)]
 
+#[cfg(target_endian = "big")]
+compile_error!("chunkring's layout is little-endian and only little-endian hosts are supported");
+
+pub mod barrier;
 pub mod error;
+pub mod frame;
+pub mod inspect;
 pub mod layout;
 pub mod ops;
+pub mod region;
+pub mod ring;
+mod sync;
+pub mod wait;
+pub mod worker;

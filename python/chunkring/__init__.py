@@ -1,5 +1,14 @@
-"""chunkring: a Python client for the chunkring shared-memory worker (standard library only)."""
+"""chunkring: a Python client for the chunkring shared-memory worker (standard library only).
 
+    from chunkring import Client
+    with Client.spawn() as client:
+        assert client.echo(b"hi") == b"hi"
+
+The wire contract is layout.md at the repository root.
+"""
+
+from ._find_worker import find_worker_bin
+from .client import Client, Handle
 from .errors import (
     ChunkringError,
     ClientClosed,
@@ -13,11 +22,14 @@ from .errors import (
 
 __all__ = [
     "ChunkringError",
+    "Client",
     "ClientClosed",
+    "Handle",
     "ProtocolError",
     "RequestError",
     "RequestTimeout",
     "WorkerDied",
     "WorkerNotFound",
     "WorkerStartError",
+    "find_worker_bin",
 ]

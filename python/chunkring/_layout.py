@@ -122,6 +122,24 @@ PARAMS_LEN_BYTES = 4  # Bytes of the `params_len` prefix of every request payloa
 
 # ---- compile-time checks of the invariants above -----------------------------
 
+# ---- §8 Error codes ------------------------------------------------------------------
+ERR_OK = 0
+ERR_MALFORMED_HEADER = 1
+ERR_FRAME_LENGTH = 2
+ERR_FRAGMENT_SEQUENCE = 3
+ERR_MESSAGE_TOO_LARGE = 4
+ERR_UNKNOWN_OP = 5
+ERR_BAD_PARAMS = 6
+ERR_BAD_PAYLOAD = 7
+ERR_INVALID_UTF8 = 8
+ERR_NOT_FOUND = 9
+ERR_OUT_OF_RANGE = 10
+ERR_PATH_REFUSED = 11
+ERR_IO = 12
+ERR_INTERNAL = 13
+ERR_SHUTTING_DOWN = 14
+ERR_CORRUPT_DATA = 15
+
 # ---- records (layout.md diagrams), little-endian ---------------------------------------
 
 #: Frame header (layout.md §6): magic, flags, op, status, request_id, payload_len,
@@ -139,23 +157,20 @@ assert REGION_HEADER.size == PARK_TIMEOUT_US_OFFSET + 8
 
 #: Every error code by value, for messages (layout.md §8).
 ERROR_NAMES = {
-    0: "OK",
-    1: "MALFORMED_HEADER",
-    2: "FRAME_LENGTH",
-    3: "FRAGMENT_SEQUENCE",
-    4: "MESSAGE_TOO_LARGE",
-    5: "UNKNOWN_OP",
-    6: "BAD_PARAMS",
-    7: "BAD_PAYLOAD",
-    8: "INVALID_UTF8",
-    9: "NOT_FOUND",
-    10: "OUT_OF_RANGE",
-    11: "PATH_REFUSED",
-    12: "IO",
-    13: "INTERNAL",
-    14: "SHUTTING_DOWN",
-    15: "CORRUPT_DATA",
+    ERR_OK: "OK",
+    ERR_MALFORMED_HEADER: "MALFORMED_HEADER",
+    ERR_FRAME_LENGTH: "FRAME_LENGTH",
+    ERR_FRAGMENT_SEQUENCE: "FRAGMENT_SEQUENCE",
+    ERR_MESSAGE_TOO_LARGE: "MESSAGE_TOO_LARGE",
+    ERR_UNKNOWN_OP: "UNKNOWN_OP",
+    ERR_BAD_PARAMS: "BAD_PARAMS",
+    ERR_BAD_PAYLOAD: "BAD_PAYLOAD",
+    ERR_INVALID_UTF8: "INVALID_UTF8",
+    ERR_NOT_FOUND: "NOT_FOUND",
+    ERR_OUT_OF_RANGE: "OUT_OF_RANGE",
+    ERR_PATH_REFUSED: "PATH_REFUSED",
+    ERR_IO: "IO",
+    ERR_INTERNAL: "INTERNAL",
+    ERR_SHUTTING_DOWN: "SHUTTING_DOWN",
+    ERR_CORRUPT_DATA: "CORRUPT_DATA",
 }
-for _code, _name in ERROR_NAMES.items():
-    globals()["ERR_" + _name] = _code
-del _code, _name

@@ -1,0 +1,284 @@
+"""Echo round trip and pipelined throughput: chunkring vs the peers, in one run.
+
+Measures, for payloads of 64 B, 1 KiB and 64 KiB:
+
+* ``0-mmap-pingpong-floor``: two bare Python processes spinning on one 8-byte sequence word in
+  a shared ``mmap`` (no framing, no waiting, no liveness): the floor the BRIEF asks the client
+  to approach;
+* ``1-chunkring``: ``Client.spawn()`` + ``client.echo`` (round trip) and ``submit`` with a
+  window of requests in flight (pipelined);
+* ``2-pipe``: ``multiprocessing.Pipe`` to an echo child process (``send_bytes``/``recv_bytes``).
+
+Round trip: p50 and p99 of single request → response latencies. Pipelined: frames/s with up
+to ``--window`` requests in flight. It also times the ``ctypes`` fence call ([W2]/[W5]).
+Prints a table with ratios against chunkring and the exact command, and writes
+``bench-results/echo.json``.
+
+    .venv/bin/python benches/python/echo_peers.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import multiprocessing as mp
+import os
+import platform
+import struct
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python"))
+
+from chunkring import Client  # noqa: E402
+from chunkring import _futex  # noqa: E402
+from chunkring import _layout as L  # noqa: E402
+
+SIZES = (64, 1024, 64 * 1024)
+ns = time.perf_counter_ns
+
+
+def percentiles(samples: list[int]) -> dict:
+    s = sorted(samples)
+    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
+    return {"p50_us": pick(0.50) / 1e3, "p99_us": pick(0.99) / 1e3, "n": len(s)}
+
+
+# ---- 0: bare mmap ping-pong floor ---------------------------------------------------------
+# Layout of the shared page: [0:8] request seq, [64:72] response seq, [72:80] length,
+# [4096:...] request bytes, [4096 + MAXB:...] response bytes.
+MAXB = 64 * 1024
+
+
+def _floor_child(path: str, stop_at: float) -> None:
+    fd = os.open(path, os.O_RDWR)
+    mm = mmap.mmap(fd, 4096 + 2 * MAXB)
+    q = memoryview(mm)[:4096].cast("Q")
+    seen = 0
+    while time.monotonic() < stop_at:
+        s = q[0]
+        if s == seen:
+            continue
+        if s == 0xFFFFFFFFFFFFFFFF:
+            break
+        n = q[9]
+        data = mm[4096 : 4096 + n]  # copy out, as a real consumer must
+        mm[4096 + MAXB : 4096 + MAXB + n] = data
+        seen = s
+        q[8] = s
+    q.release()
+    mm.close()
+    os.close(fd)
+
+
+def bench_floor(iters: int) -> dict:
+    path = f"/dev/shm/chunkring-bench-floor-{os.getpid()}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.ftruncate(fd, 4096 + 2 * MAXB)
+    mm = mmap.mmap(fd, 4096 + 2 * MAXB)
+    q = memoryview(mm)[:4096].cast("Q")
+    child = mp.get_context("fork").Process(target=_floor_child, args=(path, time.monotonic() + 600))
+    child.start()
+    out = {}
+    seq = 0
+    try:
+        for size in SIZES:
+            data = os.urandom(size)
+            samples = []
+            for i in range(iters + iters // 10):
+                t0 = ns()
+                mm[4096 : 4096 + size] = data
+                q[9] = size
+                seq += 1
+                q[0] = seq
+                while q[8] != seq:
+                    pass
+                back = mm[4096 + MAXB : 4096 + MAXB + size]
+                t1 = ns()
+                if i >= iters // 10:
+                    samples.append(t1 - t0)
+            assert back == data
+            out[size] = {"roundtrip": percentiles(samples)}
+    finally:
+        q[0] = 0xFFFFFFFFFFFFFFFF
+        child.join(10)
+        q.release()
+        mm.close()
+        os.close(fd)
+        os.unlink(path)
+    return out
+
+
+# ---- 1: chunkring -------------------------------------------------------------------------
+def bench_chunkring(iters: int, frames: int, window: int) -> dict:
+    out = {}
+    with Client.spawn() as c:
+        for size in SIZES:
+            data = os.urandom(size)
+            echo = c.echo
+            samples = []
+            for i in range(iters + iters // 10):
+                t0 = ns()
+                back = echo(data)
+                t1 = ns()
+                if i >= iters // 10:
+                    samples.append(t1 - t0)
+            assert back == data
+            n = frames if size <= 1024 else max(1000, frames // 20)
+            submit = c.submit
+            inflight = deque()
+            t0 = ns()
+            for _ in range(n):
+                inflight.append(submit(L.OP_ECHO, data))
+                if len(inflight) >= window:
+                    inflight.popleft().result()
+            while inflight:
+                inflight.popleft().result()
+            dt = ns() - t0
+            out[size] = {"roundtrip": percentiles(samples),
+                         "pipelined_frames_per_s": n / (dt / 1e9), "pipelined_n": n}
+        out["stats"] = c.stats()
+    return out
+
+
+# ---- 2: multiprocessing.Pipe ---------------------------------------------------------------
+def _pipe_child(conn) -> None:
+    recv, send = conn.recv_bytes, conn.send_bytes
+    while True:
+        b = recv()
+        if b == b"STOP":
+            break
+        send(b)
+
+
+def bench_pipe(iters: int, frames: int, window: int) -> dict:
+    parent, child_end = mp.Pipe()
+    child = mp.get_context("fork").Process(target=_pipe_child, args=(child_end,))
+    child.start()
+    out = {}
+    try:
+        for size in SIZES:
+            data = os.urandom(size)
+            samples = []
+            send, recv = parent.send_bytes, parent.recv_bytes
+            for i in range(iters + iters // 10):
+                t0 = ns()
+                send(data)
+                back = recv()
+                t1 = ns()
+                if i >= iters // 10:
+                    samples.append(t1 - t0)
+            assert back == data
+            n = frames if size <= 1024 else max(1000, frames // 20)
+            # A socketpair buffer holds only so much (both directions full = deadlock): keep the
+            # bytes in flight within 128 KiB; the window used is recorded.
+            w = max(1, min(window, (128 * 1024) // (size + 64)))
+            inflight = 0
+            t0 = ns()
+            for _ in range(n):
+                send(data)
+                inflight += 1
+                if inflight >= w:
+                    recv()
+                    inflight -= 1
+            while inflight:
+                recv()
+                inflight -= 1
+            dt = ns() - t0
+            out[size] = {"roundtrip": percentiles(samples),
+                         "pipelined_frames_per_s": n / (dt / 1e9), "pipelined_n": n,
+                         "pipelined_window": w}
+    finally:
+        parent.send_bytes(b"STOP")
+        child.join(10)
+    return out
+
+
+# ---- the ctypes fence ----------------------------------------------------------------------
+def bench_fence(n: int = 200_000) -> dict:
+    fence = _futex.barrier_memory
+
+    def nothing():
+        return None
+
+    best = {}
+    for name, fn in (("barrier_memory", fence), ("empty_python_call", nothing)):
+        runs = []
+        for _ in range(5):
+            t0 = ns()
+            for _ in range(n):
+                fn()
+            runs.append((ns() - t0) / n)
+        best[name] = min(runs)
+    return {
+        "libatomic": _futex.FENCE_AVAILABLE,
+        "fence_call_ns": best["barrier_memory"],
+        "empty_python_call_ns": best["empty_python_call"],
+        "fence_cost_over_empty_call_ns": best["barrier_memory"] - best["empty_python_call"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=5000, help="round trips per size")
+    ap.add_argument("--frames", type=int, default=50_000, help="pipelined frames (64 B, 1 KiB)")
+    ap.add_argument("--window", type=int, default=256, help="pipelined requests in flight")
+    ap.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
+    ap.add_argument("--out", default=str(REPO / "bench-results" / "echo.json"))
+    a = ap.parse_args()
+    if a.quick:
+        a.iters, a.frames = 500, 5000
+    command = " ".join([os.path.relpath(sys.executable, os.getcwd()), *sys.argv])
+
+    fence = bench_fence()
+    floor = bench_floor(a.iters)
+    ring = bench_chunkring(a.iters, a.frames, a.window)
+    pipe = bench_pipe(a.iters, a.frames, a.window)
+    peers = {"0-mmap-pingpong-floor": floor, "1-chunkring": ring, "2-pipe": pipe}
+
+    print(f"command: {command}")
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
+    print(f"ctypes fence (atomic_thread_fence seq_cst): {fence['fence_call_ns']:.0f} ns per call "
+          f"(an empty Python call: {fence['empty_python_call_ns']:.0f} ns)")
+    print()
+    head = f"{'size':>7} {'peer':<22} {'p50 us':>9} {'p99 us':>9} {'p50 vs ring':>12} {'frames/s':>11} {'vs ring':>8}"
+    print(head)
+    print("-" * len(head))
+    ratios = {}
+    for size in SIZES:
+        r50 = ring[size]["roundtrip"]["p50_us"]
+        rfps = ring[size]["pipelined_frames_per_s"]
+        for name, res in peers.items():
+            rt = res[size]["roundtrip"]
+            fps = res[size].get("pipelined_frames_per_s")
+            ratio50 = rt["p50_us"] / r50
+            ratio_fps = fps / rfps if fps else None
+            ratios.setdefault(str(size), {})[name] = {"p50_over_chunkring": ratio50,
+                                                      "frames_per_s_over_chunkring": ratio_fps}
+            print(f"{size:>7} {name:<22} {rt['p50_us']:>9.1f} {rt['p99_us']:>9.1f} "
+                  f"{ratio50:>11.2f}x {fps if fps else float('nan'):>11.0f} "
+                  f"{(f'{ratio_fps:.2f}x' if ratio_fps else '-'):>8}")
+    print("\n(p50 vs ring > 1: the peer is slower than chunkring; frames/s vs ring > 1: faster.)")
+
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "command": command,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "window": a.window,
+        "fence": fence,
+        "results": {name: {str(k): v for k, v in res.items()} for name, res in peers.items()},
+        "ratios": ratios,
+    }, indent=2) + "\n")
+    print(f"wrote {os.path.relpath(out, os.getcwd())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's test command: every check chunkring has, in order, each stage timed.
+# Needs only the Rust toolchain and Python 3.11; installs pytest into ./.venv itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+stage() {
+    local name=$1
+    shift
+    local t0=$SECONDS
+    echo "==> $name"
+    "$@"
+    echo "<== $name: $((SECONDS - t0)) s"
+}
+
+python_tests() {
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv
+    fi
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
+    CHUNKRING_WORKER="$PWD/target/release/chunkring" .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
+}
+
+stage "cargo fmt" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+stage "cargo build --release" cargo build --release --bins
+stage "cargo test" cargo test --workspace
+stage "cargo test --benches (benches run once as tests)" cargo test --benches
+stage "pytest" python_tests
+stage "loom" bash ci/loom.sh
+stage "miri" bash ci/miri.sh
+if command -v cargo-deny >/dev/null 2>&1; then
+    stage "cargo deny" cargo deny check
+else
+    echo "NOT RUN: cargo deny (cargo-deny is not installed)"
+fi
+echo "all stages passed"

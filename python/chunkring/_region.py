@@ -1,0 +1,234 @@
+"""Attach to a worker's region: ``os.open`` + ``mmap``, header validation (layout.md §3, §4, §12).
+
+Not ``multiprocessing.shared_memory``: before Python 3.13 its resource tracker unlinks segments
+the process did not create. The worker creates, sizes and unlinks the region; the client only
+maps it, waits for ``WORKER_READY`` and checks every header field, refusing with a
+:class:`~chunkring.errors.ProtocolError` that names the field.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+from . import _layout as L
+from .errors import ProtocolError
+
+SHM_DIR = Path("/dev/shm")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_Q = 8  # bytes per index word
+_I = 4  # bytes per futex / u32 word
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it matches ``[A-Za-z0-9_-]{1,64}`` (layout.md §12), else raise ValueError."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid region name {name!r}: must match [A-Za-z0-9_-]{{1,64}}")
+    return name
+
+
+def region_path(name: str | None, file: str | os.PathLike | None) -> Path:
+    """The file backing a region: ``file`` itself, or ``/dev/shm/chunkring-<name>``."""
+    if file is not None:
+        return Path(file)
+    if name is None:
+        raise ValueError("attach needs a region name or a file")
+    return SHM_DIR / f"chunkring-{validate_name(name)}"
+
+
+def _pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+class Region:
+    """A mapped, validated region. Exposes the mapping and typed views of the header page.
+
+    ``q`` is the header page as ``u64`` words and ``i`` as ``u32`` words: index word ``X`` at
+    byte offset ``X_OFFSET`` is ``q[X_OFFSET // 8]``. ``view`` is the whole region as bytes.
+    Every export is released by :meth:`close`.
+    """
+
+    def __init__(self, path: Path, mm: mmap.mmap, fields: tuple):
+        self.path = path
+        self.mm = mm
+        (
+            _magic,
+            _version,
+            _endian,
+            _header_bytes,
+            self.chunk_bytes,
+            self.req_ring_offset,
+            self.req_ring_chunks,
+            self.resp_ring_offset,
+            self.resp_ring_chunks,
+            self.region_bytes,
+            self.worker_pid,
+            _state,
+            _client_pid,
+            _client_state,
+            _heartbeat,
+            self.max_message_bytes,
+            self.park_timeout_us,
+        ) = fields
+        self.view = memoryview(mm)
+        header = self.view[: L.HEADER_BYTES]
+        self.q = header.cast("Q")
+        self.i = header.cast("I")
+        self._header = header
+        # ctypes objects exporting the futex words: their addresses go to futex(2).
+        self._worker_futex = ctypes.c_uint32.from_buffer(mm, L.WORKER_FUTEX_OFFSET)
+        self._client_futex = ctypes.c_uint32.from_buffer(mm, L.CLIENT_FUTEX_OFFSET)
+        self.worker_futex_addr = ctypes.addressof(self._worker_futex)
+        self.client_futex_addr = ctypes.addressof(self._client_futex)
+
+    # ---- header fields ------------------------------------------------------------------
+    @property
+    def worker_state(self) -> int:
+        """``WORKER_STATE`` (one of ``WORKER_*``)."""
+        return self.i[L.WORKER_STATE_OFFSET // _I]
+
+    def stat(self, index: int) -> int:
+        """Stats counter ``index`` (a ``STAT_*`` value); approximate, written Relaxed by the worker."""
+        return self.q[L.STATS_OFFSET // _Q + index]
+
+    def set_client(self, pid: int, state: int) -> None:
+        """Write ``CLIENT_PID`` and ``CLIENT_STATE`` (the only header fields a client writes)."""
+        self.i[L.CLIENT_PID_OFFSET // _I] = pid
+        self.i[L.CLIENT_STATE_OFFSET // _I] = state
+
+    def client_slot(self) -> tuple[int, int]:
+        """``(CLIENT_PID, CLIENT_STATE)``."""
+        return self.i[L.CLIENT_PID_OFFSET // _I], self.i[L.CLIENT_STATE_OFFSET // _I]
+
+    # ---- lifetime -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Release every export of the mapping, then unmap it. Idempotent."""
+        if self.mm is None:
+            return
+        self._worker_futex = self._client_futex = None
+        for v in (self.q, self.i, self._header, self.view):
+            v.release()
+        try:
+            self.mm.close()
+        except BufferError:  # a view still alive somewhere (a caller's memoryview)
+            pass
+        self.mm = None
+
+    @classmethod
+    def attach(
+        cls,
+        path: Path,
+        timeout: float,
+        check: Callable[[], None] | None = None,
+        expect_pid: int | None = None,
+    ) -> "Region":
+        """Map ``path`` and wait until the worker marks it ready, then validate the header.
+
+        Retries (until ``timeout``) while the file is missing, shorter than a header page,
+        all-zero (worker initialising) or ``WORKER_STARTING``. ``check`` runs on every retry
+        and may raise (``Client.spawn`` uses it to notice a worker that exited early).
+        With ``expect_pid``, a header naming another worker pid (a stale region) is waited out.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        last = "the region file does not exist"
+        while True:
+            if check is not None:
+                check()
+            mm = _try_map(path)
+            if mm is None:
+                last = f"{path} does not exist or is smaller than a header page"
+            else:
+                fields = L.REGION_HEADER.unpack_from(mm, 0)
+                magic, state = fields[0], fields[11]
+                if magic == b"\0" * 8:
+                    last = "the header is still all zero (worker initialising)"
+                elif magic != L.REGION_MAGIC:
+                    mm.close()
+                    raise ProtocolError(f"not a chunkring region: {path} starts with {magic!r}")
+                elif state == L.WORKER_STARTING:
+                    last = "WORKER_STATE is still WORKER_STARTING"
+                elif expect_pid is not None and fields[10] != expect_pid:
+                    last = f"the header names worker pid {fields[10]}, not {expect_pid}"
+                elif state in (L.WORKER_STOPPED, L.WORKER_FAILED):
+                    mm.close()
+                    raise ProtocolError(f"the worker of {path} has stopped (state {state})")
+                else:
+                    try:
+                        _validate(fields, len(mm))
+                    except ProtocolError:
+                        mm.close()
+                        raise
+                    return cls(path, mm, fields)
+                mm.close()
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"region {path} not ready after {timeout} s: {last}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+
+def _try_map(path: Path) -> mmap.mmap | None:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size < L.HEADER_BYTES:
+            return None
+        return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    finally:
+        os.close(fd)
+
+
+def _validate(fields: tuple, mapped: int) -> None:
+    """Check every §3 rule; raise ProtocolError naming the first field that breaks one."""
+    (
+        _magic,
+        version,
+        endian,
+        header_bytes,
+        chunk_bytes,
+        req_off,
+        req_chunks,
+        resp_off,
+        resp_chunks,
+        region_bytes,
+        *_rest,
+    ) = fields
+    if version != L.LAYOUT_VERSION:
+        raise ProtocolError(
+            f"layout version mismatch: the region has version {version}, "
+            f"this client speaks version {L.LAYOUT_VERSION}"
+        )
+    if endian != L.ENDIAN_MARK:
+        if endian == 0x04030201:
+            raise ProtocolError("big-endian peer: the endian mark reads 0x04030201")
+        raise ProtocolError(f"bad endian mark {endian:#010x} (expected {L.ENDIAN_MARK:#010x})")
+    if header_bytes != L.HEADER_BYTES:
+        raise ProtocolError(f"header page is {header_bytes} bytes, expected {L.HEADER_BYTES}")
+    if not (_pow2(chunk_bytes) and L.MIN_CHUNK_BYTES <= chunk_bytes <= L.MAX_CHUNK_BYTES):
+        raise ProtocolError(
+            f"chunk size {chunk_bytes} is not a power of two in "
+            f"{L.MIN_CHUNK_BYTES}..={L.MAX_CHUNK_BYTES}"
+        )
+    for ring, chunks in (("request", req_chunks), ("response", resp_chunks)):
+        ring_bytes = chunks * chunk_bytes
+        if not (_pow2(chunks) and L.MIN_RING_BYTES <= ring_bytes <= L.MAX_RING_BYTES):
+            raise ProtocolError(
+                f"{ring} ring of {chunks} chunks ({ring_bytes} bytes) is not a power of two "
+                f"in {L.MIN_RING_BYTES}..={L.MAX_RING_BYTES} bytes"
+            )
+    if req_off != L.HEADER_BYTES:
+        raise ProtocolError(f"request ring offset {req_off} != header bytes {L.HEADER_BYTES}")
+    if resp_off != req_off + req_chunks * chunk_bytes:
+        raise ProtocolError(f"response ring offset {resp_off} does not follow the request ring")
+    if region_bytes != resp_off + resp_chunks * chunk_bytes:
+        raise ProtocolError(f"region size {region_bytes} does not match its rings")
+    if region_bytes > mapped:
+        raise ProtocolError(f"region size {region_bytes} exceeds the mapped file ({mapped} bytes)")

@@ -1,0 +1,745 @@
+"""The chunkring client: spawn or attach a worker, send requests, collect responses.
+
+Implements the client side of layout.md: attach and the client slot (§12), request frames
+and fragments (§6), the request payload ``params_len | params | body`` (§9.1), the [R]
+steps through ``_ring.py`` and the park/wake steps [W1]..[W6] (§10, §11) here.
+
+Threads: one lock serialises producers (a whole message or batch, so fragments stay
+contiguous), another the consumer; either thread may drain responses into any pending
+:class:`Handle`. A dead worker fails every pending handle with :class:`WorkerDied` within
+one client wait timeout (10 ms) plus a liveness check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import _layout as L
+from ._find_worker import find_worker_bin
+from ._futex import (
+    RING_FENCES_OK,
+    barrier_memory,
+    barrier_read,
+    futex_wait,
+    futex_wake,
+)
+from ._region import Region, region_path, validate_name
+from ._ring import HEADER_AND_PARAMS_LEN, Consumer, Producer
+from .errors import (
+    ClientClosed,
+    ProtocolError,
+    RequestError,
+    RequestTimeout,
+    WorkerDied,
+    WorkerStartError,
+)
+
+__all__ = ["Client", "Handle"]
+
+#: The client's bounded futex wait (layout.md §12 "Dead worker": notice within 10 ms).
+WAIT_TIMEOUT_S = 0.010
+#: Default spin window before parking (layout.md §11 step 1), in nanoseconds.
+DEFAULT_SPIN_NS = 50_000
+_MASK64 = (1 << 64) - 1
+_HB = L.FRAME_HEADER_BYTES
+_MAGIC = L.FRAME_MAGIC
+_MORE = L.FLAG_MORE
+_ERROR = L.FLAG_ERROR
+_PARKED = L.PARKED
+_AWAKE = L.AWAKE
+_NO_PARAMS = b"\0\0\0\0"
+_WF = L.WORKER_FUTEX_OFFSET // 4
+_CF = L.CLIENT_FUTEX_OFFSET // 4
+_STAT_NAMES = {
+    v: k[5:].lower() for k, v in vars(L).items() if k.startswith("STAT_") and isinstance(v, int)
+}
+_monotonic_ns = time.monotonic_ns
+_PENDING = object()
+
+
+class Handle:
+    """One request in flight. ``result()`` blocks until its response (or error) arrives."""
+
+    __slots__ = ("_client", "request_id", "op", "_value", "_error")
+
+    def __init__(self, client: "Client", request_id: int, op: int):
+        self._client = client
+        #: The frame's request id (layout.md §6.1), unique among this client's requests.
+        self.request_id = request_id
+        self.op = op
+        self._value = _PENDING
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        """True once a response or an error is in; drains ready responses without blocking."""
+        if self._value is _PENDING and self._error is None:
+            self._client._poll_nowait()
+        return self._value is not _PENDING or self._error is not None
+
+    def result(self, timeout: float | None = None) -> bytes:
+        """The response bytes; raises :class:`RequestError` for an error frame,
+        :class:`WorkerDied` when the worker is gone, :class:`RequestTimeout` after ``timeout``
+        seconds (the request stays pending)."""
+        if self._value is _PENDING and self._error is None:
+            self._client._wait_for(self, timeout)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def __repr__(self) -> str:
+        state = "pending" if self._value is _PENDING and self._error is None else "done"
+        return f"<Handle id={self.request_id:#x} op={self.op:#06x} {state}>"
+
+
+class Client:
+    """A connection to one chunkring worker over its shared-memory region.
+
+    Build one with :meth:`spawn` (starts a worker owned by this process) or :meth:`attach`
+    (joins a running worker). Use it as a context manager, or call :meth:`close`.
+    """
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, region: Region, *, proc: subprocess.Popen | None = None,
+                 stderr_file=None, name: str | None = None, spin_ns: int = DEFAULT_SPIN_NS):
+        if not RING_FENCES_OK:
+            region.close()
+            raise ProtocolError(
+                "this architecture needs acquire/release fences and libatomic is not available "
+                "(layout.md §10)"
+            )
+        self._region = region
+        self._proc = proc
+        self._stderr_file = stderr_file
+        self._name = name
+        self._spin_ns = spin_ns
+        self._worker_pid = region.worker_pid
+        self._q = region.q
+        self._i = region.i
+        self._worker_futex = region.worker_futex_addr
+        self._client_futex = region.client_futex_addr
+        self._prod = Producer(region, region.req_ring_offset, region.req_ring_chunks,
+                              L.REQ_HEAD_OFFSET, L.REQ_TAIL_OFFSET)
+        self._cons = Consumer(region, region.resp_ring_offset, region.resp_ring_chunks,
+                              L.RESP_HEAD_OFFSET, L.RESP_TAIL_OFFSET)
+        self._chunk_bytes = region.chunk_bytes
+        self._send_lock = threading.Lock()
+        self._recv_lock = threading.Lock()
+        self._pending: dict[int, Handle] = {}
+        self._assembly: list | None = None  # [request_id, op, message_len, next_index, parts, size]
+        self._parked = 0
+        self._dead: WorkerDied | None = None
+        self._closed = False
+        self._stopped = False
+        rid = secrets.randbits(64)
+        self._next_id = rid or 1  # never 0 (reserved, §6.1)
+        self._markdown = None
+        self._snapshots = None
+
+    @classmethod
+    def spawn(cls, name: str | None = None, *, ring_bytes: int | None = None,
+              chunk_bytes: int | None = None, file: str | os.PathLike | None = None,
+              worker: str | os.PathLike | None = None, timeout: float = 10.0,
+              args: Sequence[str] = ()) -> "Client":
+        """Start a worker owned by this process (``--owner-pid``) and attach to it.
+
+        Raises :class:`~chunkring.errors.WorkerNotFound` when no binary is found and
+        :class:`~chunkring.errors.WorkerStartError` (exit code and stderr) when the worker
+        exits or is not ready within ``timeout`` seconds.
+        """
+        binary = str(worker) if worker is not None else find_worker_bin()
+        if name is None:
+            name = f"py{os.getpid()}-{secrets.token_hex(6)}"
+        validate_name(name)
+        cmd = [binary, "serve", "--name", name, "--owner-pid", str(os.getpid())]
+        if file is not None:
+            cmd += ["--file", str(file)]
+        if ring_bytes is not None:
+            cmd += ["--size", str(int(ring_bytes))]
+        if chunk_bytes is not None:
+            cmd += ["--chunk-size", str(int(chunk_bytes))]
+        cmd += [str(a) for a in args]
+        stderr_file = tempfile.TemporaryFile(prefix="chunkring-worker-", suffix=".stderr")
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=stderr_file)
+        except OSError as exc:
+            stderr_file.close()
+            raise WorkerStartError(f"could not start {binary}: {exc}", None, str(exc)) from exc
+
+        def check() -> None:
+            rc = proc.poll()
+            if rc is not None:
+                err = _read_all(stderr_file)
+                raise WorkerStartError(
+                    f"worker exited with code {rc} before it was ready: {err.strip() or '(no stderr)'}",
+                    rc, err,
+                )
+
+        path = region_path(name, file)
+        try:
+            region = Region.attach(path, timeout, check, expect_pid=proc.pid)
+            client = cls(region, proc=proc, stderr_file=stderr_file, name=name)
+            client._claim_slot()
+        except WorkerStartError:
+            _reap(proc, 0)
+            stderr_file.close()
+            raise
+        except (TimeoutError, ProtocolError) as exc:
+            _reap(proc, 0)
+            err = _read_all(stderr_file)
+            stderr_file.close()
+            raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
+        return client
+
+    @classmethod
+    def attach(cls, name: str | None = None, *, file: str | os.PathLike | None = None,
+               timeout: float = 5.0) -> "Client":
+        """Join a running worker's region (``/dev/shm/chunkring-<name>`` or ``file``).
+
+        Raises :class:`~chunkring.errors.ProtocolError` for a header that breaks layout.md §3
+        or a client slot held by a live process, ``TimeoutError`` when the region is not
+        ready within ``timeout`` seconds.
+        """
+        region = Region.attach(region_path(name, file), timeout)
+        client = cls(region, name=name)
+        try:
+            client._claim_slot()
+        except BaseException:
+            region.close()
+            raise
+        return client
+
+    def _claim_slot(self) -> None:
+        """layout.md §12 "Attach": refuse a slot held by a live client, else take it."""
+        pid, state = self._region.client_slot()
+        if state == L.CLIENT_ATTACHED and pid and _pid_alive(pid):
+            raise ProtocolError(f"another client (pid {pid}) is attached to this region")
+        self._region.set_client(os.getpid(), L.CLIENT_ATTACHED)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def name(self) -> str | None:
+        """The region name (None for a ``file`` region attached without a name)."""
+        return self._name
+
+    @property
+    def pid(self) -> int:
+        """The worker's pid."""
+        return self._worker_pid
+
+    @property
+    def ring_bytes(self) -> int:
+        """Bytes of the request ring."""
+        return self._prod.chunks * self._chunk_bytes
+
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes per chunk."""
+        return self._chunk_bytes
+
+    @property
+    def path(self) -> Path:
+        """The file backing the region."""
+        return self._region.path
+
+    # ------------------------------------------------------------------ requests
+    def echo(self, data: bytes, timeout: float | None = None) -> bytes:
+        """Round-trip ``data`` through the worker's ``OP_ECHO``."""
+        return self.submit(L.OP_ECHO, data).result(timeout)
+
+    def call(self, op: int, body: bytes = b"", params: dict | None = None,
+             timeout: float | None = None) -> bytes:
+        """Send one request and wait for its response bytes; raises RequestError on an error frame."""
+        return self.submit(op, body, params).result(timeout)
+
+    def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> Handle:
+        """Publish one request and return its :class:`Handle` without waiting for the answer."""
+        with self._send_lock:
+            self._check_open()
+            h = self._write_message(op, body, params)
+            self._publish_and_wake()
+        return h
+
+    def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
+        """Publish many ``(op, body, params)`` requests with one tail store (more only when
+        the request ring fills up); return their handles in order."""
+        handles = []
+        with self._send_lock:
+            self._check_open()
+            for req in requests:
+                op, body, params = (tuple(req) + (b"", None))[:3]
+                handles.append(self._write_message(op, body, params))
+            self._publish_and_wake()
+        return handles
+
+    def pipeline(self, stages: Sequence[tuple], body: bytes = b"", timeout: float | None = None) -> bytes:
+        """Run ``[(op, params), ...]`` in the worker, each stage's output the next one's body
+        (``OP_PIPELINE``, layout.md §9.1); returns the last stage's output."""
+        spec = [{"op": int(op), "params": params or {}} for op, params in stages]
+        return self.call(L.OP_PIPELINE, body, {"stages": spec}, timeout)
+
+    def info(self) -> dict:
+        """The worker's ``OP_INFO`` JSON: versions, pid, limits and registered ops."""
+        return json.loads(self.call(L.OP_INFO))
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Ask the worker to stop (``OP_SHUTDOWN``) and, for a spawned worker, wait for it."""
+        if self._stopped or self._dead is not None:
+            return
+        self.call(L.OP_SHUTDOWN, timeout=timeout)
+        self._stopped = True
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stats(self) -> dict:
+        """The header's stats counters (by lower-case name) plus ring positions and states."""
+        r = self._region
+        out = {name: r.stat(idx) for idx, name in sorted(_STAT_NAMES.items())}
+        q = self._q
+        out.update(
+            req_head=q[L.REQ_HEAD_OFFSET // 8], req_tail=q[L.REQ_TAIL_OFFSET // 8],
+            resp_head=q[L.RESP_HEAD_OFFSET // 8], resp_tail=q[L.RESP_TAIL_OFFSET // 8],
+            worker_state=r.worker_state, pending=len(self._pending),
+        )
+        return out
+
+    # ------------------------------------------------------------------ wrappers (lazy)
+    @property
+    def markdown(self):
+        """Markdown ops (``chunkring.markdown.Markdown``), built on first use."""
+        if self._markdown is None:
+            from .markdown import Markdown
+            self._markdown = Markdown(self)
+        return self._markdown
+
+    @property
+    def snapshots(self):
+        """Snapshot batch ops (``chunkring.snapshots.Snapshots``), built on first use."""
+        if self._snapshots is None:
+            from .snapshots import Snapshots
+            self._snapshots = Snapshots(self)
+        return self._snapshots
+
+    def history(self, name: str, capacity: int = 100):
+        """A named snapshot history in the worker (``chunkring.snapshots.History``)."""
+        from .snapshots import History
+        return History(self, name, capacity)
+
+    def log(self, name: str):
+        """A named append-only log in the worker (``chunkring.snapshots.Log``)."""
+        from .snapshots import Log
+        return Log(self, name)
+
+    def history_from(self, path: str | os.PathLike, name: str | None = None):
+        """Load a history saved with ``History.save`` (``History.load``)."""
+        from .snapshots import History
+        return History.load(self, path, name)
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self, timeout: float = 5.0) -> None:
+        """Detach. A spawned worker is asked to stop, waited for, and killed after ``timeout``."""
+        if self._closed:
+            return
+        proc = self._proc
+        if proc is not None and proc.poll() is None and self._dead is None and not self._stopped:
+            try:
+                self.call(L.OP_SHUTDOWN, timeout=min(timeout, 2.0))
+                self._stopped = True
+            except Exception:  # noqa: BLE001 - best effort; we kill below if needed
+                pass
+        with self._send_lock, self._recv_lock:
+            self._closed = True
+            err = ClientClosed("the client was closed")
+            for h in self._pending.values():
+                if h._error is None and h._value is _PENDING:
+                    h._error = err
+            self._pending.clear()
+        if proc is not None:
+            _reap(proc, timeout)
+        region = self._region
+        if region.mm is not None:
+            if proc is None:
+                region.set_client(0, L.CLIENT_DETACHED)
+            region.close()
+        if proc is not None and self._name is not None:
+            # A worker killed before it could unlink leaves its shm object behind.
+            shm = region.path
+            if str(shm).startswith("/dev/shm/"):
+                try:
+                    shm.unlink()
+                except FileNotFoundError:
+                    pass
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<chunkring.Client name={self._name!r} worker_pid={self._worker_pid}>"
+
+    # ------------------------------------------------------------------ sending (send lock held)
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosed("the client was closed")
+        if self._dead is not None:
+            raise self._dead
+
+    def _new_id(self) -> int:
+        rid = self._next_id
+        self._next_id = (rid + 1) & _MASK64 or 1
+        return rid
+
+    def _write_message(self, op: int, body, params: dict | None) -> Handle:
+        """Write one request (one frame, or fragments) without publishing the last frames."""
+        rid = self._new_id()
+        h = Handle(self, rid, op)
+        self._pending[rid] = h
+        prod = self._prod
+        blen = len(body)
+        if params is None:
+            plen = 4 + blen
+            if plen <= prod.max_frame_payload:
+                # Fast path: one frame, header and params_len in one pack_into.
+                n = (_HB + plen + self._chunk_bytes - 1) // self._chunk_bytes
+                off = prod.reserve(n)
+                if off < 0:
+                    off = self._reserve_waiting(n)
+                HEADER_AND_PARAMS_LEN.pack_into(prod.view, off, _MAGIC, 0, op, 0, rid,
+                                                plen, 0, plen, 0)
+                prod.view[off + _HB + 4 : off + _HB + plen] = body  # [R2]
+                prod.tail += n
+                return h
+            prefix = _NO_PARAMS
+        else:
+            pj = json.dumps(params, separators=(",", ":")).encode()
+            prefix = len(pj).to_bytes(4, "little") + pj
+        self._write_fragments(op, rid, prefix, body)
+        return h
+
+    def _write_fragments(self, op: int, rid: int, prefix: bytes, body, flags: int = 0) -> None:
+        """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4)."""
+        prod = self._prod
+        view = prod.view
+        body = memoryview(body).cast("B") if not isinstance(body, bytes) else body
+        plen_prefix = len(prefix)
+        total = plen_prefix + len(body)
+        if total > self._region.max_message_bytes:
+            self._pending.pop(rid, None)
+            raise ValueError(
+                f"request of {total} bytes exceeds the worker's MAX_MESSAGE_BYTES "
+                f"({self._region.max_message_bytes})"
+            )
+        cb = self._chunk_bytes
+        pos = 0
+        index = 0
+        while True:
+            take = min(total - pos, prod.max_frame_payload)
+            last = pos + take == total
+            n = (_HB + take + cb - 1) // cb
+            off = prod.reserve(n)
+            if off < 0:
+                off = self._reserve_waiting(n)
+            L.FRAME_HEADER.pack_into(view, off, _MAGIC, flags | (0 if last else _MORE), op, 0,
+                                     rid, take, index, total)
+            # [R2] payload bytes [pos, pos + take) of prefix + body.
+            dst = off + _HB
+            end = pos + take
+            if pos < plen_prefix:
+                k = min(end, plen_prefix)
+                view[dst : dst + k - pos] = prefix[pos:k]
+                dst += k - pos
+                pos = k
+            if end > pos:
+                view[dst : dst + end - pos] = body[pos - plen_prefix : end - plen_prefix]
+                pos = end
+            prod.tail += n
+            index += 1
+            if last:
+                return
+            if index % 4 == 0:
+                self._publish_and_wake()  # let the worker start on a long message
+
+    def _publish_and_wake(self) -> None:
+        if self._prod.publish():
+            self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        barrier_memory()  # [W5] StoreLoad: the tail/head store above before the load below
+        # [W6] if the worker parked, mark it awake and wake it; pairs with its [W4].
+        i = self._i
+        if i[_WF] == _PARKED:
+            i[_WF] = _AWAKE
+            futex_wake(self._worker_futex, 1)
+
+    def _reserve_waiting(self, n: int) -> int:
+        """Room for ``n`` chunks: publish, drain responses and park until the worker frees some.
+
+        Draining while waiting is what keeps any mix of sizes and in-flight counts from
+        deadlocking: the worker may itself be waiting for response-ring room.
+        """
+        prod = self._prod
+        while True:
+            self._publish_and_wake()
+            self._drain_locked()
+            off = prod.reserve(n)
+            if off >= 0:
+                return off
+            self._check_open()
+            if not self._park(lambda: prod.head_moved() or self._cons.pending()):
+                self._check_alive()
+                self._check_open()
+
+    # ------------------------------------------------------------------ receiving
+    def _poll_nowait(self) -> None:
+        if self._cons.pending():
+            self._drain_locked()
+
+    def _drain_locked(self) -> int:
+        with self._recv_lock:
+            n = self._drain()
+        if n and self._parked:
+            # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
+            futex_wake(self._client_futex, 1 << 30)
+        return n
+
+    def _drain(self) -> int:
+        """Read every published response frame, resolve handles, release the chunks (recv lock held)."""
+        cons = self._cons
+        pending = self._pending
+        count = 0
+        try:
+            while True:
+                frame = cons.poll()
+                if frame is None:
+                    break
+                count += 1
+                flags, op, status, rid, fidx, mlen, payload = frame
+                if fidx or flags & _MORE or self._assembly is not None:
+                    payload = self._reassemble(flags, op, rid, fidx, mlen, payload)
+                    if payload is None:
+                        continue
+                if rid == 0 and flags & _ERROR:
+                    self._lose_all(status, payload)
+                    continue
+                h = pending.pop(rid, None)
+                if h is None:
+                    continue  # not ours (an earlier client's answer, §12): discard
+                if flags & _ERROR:
+                    h._error = RequestError(status, payload.decode("utf-8", "replace"), op)
+                else:
+                    h._value = payload
+        except ProtocolError as exc:
+            self._fail_all(exc)
+            raise
+        finally:
+            if cons.release():
+                self._wake_worker()
+        return count
+
+    def _reassemble(self, flags, op, rid, fidx, mlen, payload):
+        """Collect fragments (§6.4); the whole payload once the last one is in, else None."""
+        asm = self._assembly
+        if fidx == 0:
+            if asm is not None:
+                self._fail_one(asm[0], "response fragments abandoned before the last one")
+            if not flags & _MORE:
+                self._assembly = None
+                return payload if mlen == len(payload) else self._bad_fragments(rid, mlen, len(payload))
+            self._assembly = [rid, op, mlen, 1, [payload], len(payload)]
+            return None
+        if asm is None or asm[0] != rid or asm[1] != op or asm[2] != mlen or asm[3] != fidx:
+            self._assembly = None
+            return self._bad_fragments(rid, mlen, fidx)
+        asm[4].append(payload)
+        asm[5] += len(payload)
+        asm[3] += 1
+        if asm[5] > mlen:
+            self._assembly = None
+            return self._bad_fragments(rid, mlen, asm[5])
+        if flags & _MORE:
+            return None
+        self._assembly = None
+        if asm[5] != mlen:
+            return self._bad_fragments(rid, mlen, asm[5])
+        return b"".join(asm[4])
+
+    def _bad_fragments(self, rid, mlen, got):
+        self._fail_one(rid, f"response fragments out of sequence (message_len {mlen}, got {got})")
+        return None
+
+    def _fail_one(self, rid: int, message: str) -> None:
+        h = self._pending.pop(rid, None)
+        if h is not None:
+            h._error = ProtocolError(message)
+
+    def _lose_all(self, status: int, payload: bytes) -> None:
+        """An error frame with request id 0: the worker resynchronised and dropped everything
+        published so far (§6.5). A raw-frame test may have registered a handle for id 0."""
+        msg = payload.decode("utf-8", "replace")
+        zero = self._pending.pop(0, None)
+        if zero is not None:
+            zero._error = RequestError(status, msg)
+        self._fail_all(ProtocolError(
+            f"the worker discarded every request in flight after a malformed frame: {msg}"
+        ))
+
+    def _fail_all(self, exc: BaseException) -> None:
+        pending = self._pending
+        for h in pending.values():
+            if h._error is None and h._value is _PENDING:
+                h._error = exc
+        pending.clear()
+
+    # ------------------------------------------------------------------ waiting
+    def _wait_for(self, h: Handle, timeout: float | None) -> None:
+        deadline = None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
+        cons = self._cons
+
+        def ready() -> bool:
+            return h._value is not _PENDING or h._error is not None or cons.pending()
+
+        while True:
+            self._drain_locked()
+            if h._value is not _PENDING or h._error is not None:
+                return
+            # [W-spin] layout.md §11 step 1: poll the live tail for a short window.
+            spin_end = _monotonic_ns() + self._spin_ns
+            while not cons.pending() and h._value is _PENDING and h._error is None:
+                if _monotonic_ns() > spin_end:
+                    break
+            else:
+                continue
+            if deadline is not None and _monotonic_ns() >= deadline:
+                raise RequestTimeout(
+                    f"no response to request {h.request_id:#x} within {timeout} s (still pending)"
+                )
+            if self._park(ready):
+                continue
+            self._check_alive()
+            if self._dead is not None and (h._value is _PENDING and h._error is None):
+                raise self._dead
+            if self._closed and h._error is None and h._value is _PENDING:
+                raise ClientClosed("the client was closed")
+
+    def _park(self, ready) -> bool:
+        """[W1]..[W4] on CLIENT_FUTEX; True if ``ready()`` held at the re-check (no sleep)."""
+        i = self._i
+        with self._recv_lock:
+            self._parked += 1
+        try:
+            i[_CF] = _PARKED  # [W1]
+            barrier_memory()  # [W2] StoreLoad: the PARKED store before the re-check loads
+            if ready():  # [W3] re-check; pairs with the worker's [R4]/[R6]
+                i[_CF] = _AWAKE
+                return True
+            futex_wait(self._client_futex, _PARKED, WAIT_TIMEOUT_S)  # [W4]
+            i[_CF] = _AWAKE
+            return False
+        finally:
+            with self._recv_lock:
+                self._parked -= 1
+
+    def _check_alive(self) -> None:
+        """After a park: notice a dead or stopped worker (layout.md §12) and fail every pending request."""
+        if self._dead is not None:
+            return
+        reason = None
+        rc = None
+        proc = self._proc
+        state = self._region.worker_state if self._region.mm is not None else L.WORKER_STOPPED
+        barrier_read()
+        if proc is not None:
+            rc = proc.poll()
+            if rc is not None:
+                reason = f"the worker (pid {proc.pid}) exited with code {rc}"
+        elif not _pid_alive(self._worker_pid):
+            reason = f"the worker (pid {self._worker_pid}) no longer exists"
+        if reason is None and state in (L.WORKER_STOPPED, L.WORKER_FAILED):
+            reason = f"the worker stopped (state {'STOPPED' if state == L.WORKER_STOPPED else 'FAILED'})"
+        if reason is None:
+            return
+        # Responses published before the worker went away are still valid.
+        self._drain_locked()
+        stderr = _read_all(self._stderr_file) if self._stderr_file is not None else ""
+        msg = reason + (f"; stderr: {stderr.strip()}" if stderr.strip() else "")
+        with self._recv_lock:
+            self._dead = WorkerDied(msg, rc, stderr)
+            self._fail_all(self._dead)
+
+    # ------------------------------------------------------------------ test hooks
+    def _publish_raw(self, frame: bytes, expect_id: int | None = None) -> Handle | None:
+        """Test hook: copy ``frame`` verbatim into the request ring at the tail, padding the
+        ring first if it would not fit before the end, advance the tail by
+        ``ceil(len(frame) / CHUNK_BYTES)`` chunks and publish. If ``expect_id`` is given, a
+        handle is registered for the answer carrying that request id (0 for §6.5's id 0)."""
+        n = max(1, (len(frame) + self._chunk_bytes - 1) // self._chunk_bytes)
+        with self._send_lock:
+            self._check_open()
+            h = None
+            if expect_id is not None:
+                h = Handle(self, expect_id, 0)
+                self._pending[expect_id] = h
+            off = self._prod.reserve(n)
+            if off < 0:
+                off = self._reserve_waiting(n)
+            self._prod.view[off : off + len(frame)] = frame
+            self._prod.tail += n
+            self._publish_and_wake()
+        return h
+
+    def _next_request_id(self) -> int:
+        """Test hook: reserve a fresh request id for a hand-built frame."""
+        with self._send_lock:
+            return self._new_id()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_all(f) -> str:
+    try:
+        f.seek(0)
+        return f.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return ""
+
+
+def _reap(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Wait ``grace`` seconds for ``proc``; then SIGTERM, then SIGKILL, if it does not exit."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((None, grace), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+        if sig is not None:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,165 @@
+"""Shared memory is untrusted input (layout.md §6.5): a raw frame with an unknown op, a length
+beyond the ring, a corrupt header ... gets an error frame with a clear message, and the worker
+goes on serving the next good request.
+
+Frames are written verbatim into the request ring through the client's private
+``_publish_raw`` hook. Each test waits for the error before it sends the next request, since
+an error with request id 0 discards everything in flight (§6.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
+
+from chunkring import ProtocolError, RequestError
+from chunkring import _layout as L
+
+CHUNKS = SMALL_RING_BYTES // SMALL_CHUNK_BYTES
+
+
+def frame(rid, *, op=L.OP_ECHO, payload=b"\0\0\0\0", magic=L.FRAME_MAGIC, flags=0, status=0,
+          payload_len=None, fragment_index=0, message_len=None) -> bytes:
+    """A request frame with any field overridden; lengths default to the payload's."""
+    plen = len(payload) if payload_len is None else payload_len
+    mlen = len(payload) if message_len is None else message_len
+    return L.FRAME_HEADER.pack(magic, flags, op, status, rid, plen, fragment_index, mlen) + payload
+
+
+def expect_error(client, raw: bytes, rid: int, code: int, *words: str) -> RequestError:
+    """Publish ``raw``; assert it is answered by an error frame ``code`` for ``rid``, whose
+    lower-case message contains ``words``; then check the worker still serves."""
+    before = client.stats()["malformed"]
+    h = client._publish_raw(raw, expect_id=rid)
+    with pytest.raises(RequestError) as info:
+        run_bounded(lambda: h.result(timeout=10), 30)
+    err = info.value
+    assert err.code == code, err
+    assert err.message and err.message[0].islower(), err.message
+    for w in words:
+        assert w in err.message, err.message
+    good = os.urandom(300)
+    assert client.echo(good, timeout=10) == good
+    if code in (L.ERR_MALFORMED_HEADER, L.ERR_FRAME_LENGTH, L.ERR_FRAGMENT_SEQUENCE):
+        assert eventually(lambda: client.stats()["malformed"] > before)
+    return err
+
+
+def test_unknown_op_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    err = expect_error(client, frame(rid, op=0x7777), rid, L.ERR_UNKNOWN_OP)
+    assert "0x7777" in err.message or str(0x7777) in err.message
+
+
+def test_op_zero_is_unknown(client):
+    rid = client._next_request_id()
+    expect_error(client, frame(rid, op=0), rid, L.ERR_UNKNOWN_OP)
+
+
+def test_length_beyond_the_ring_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    # One chunk published, but the header claims twice the ring.
+    raw = frame(rid, payload=b"", payload_len=2 * SMALL_RING_BYTES, message_len=2 * SMALL_RING_BYTES)
+    expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
+
+
+def test_length_beyond_the_published_tail_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    raw = frame(rid, payload=b"\0" * 8, payload_len=10 * SMALL_CHUNK_BYTES, message_len=10 * SMALL_CHUNK_BYTES)
+    expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
+
+
+def test_bad_magic_gets_an_error_frame_with_id_zero(client):
+    raw = frame(client._next_request_id(), magic=0xDEAD)
+    expect_error(client, raw, 0, L.ERR_MALFORMED_HEADER)
+
+
+def test_unknown_flag_bit_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    expect_error(client, frame(rid, flags=0x0080), rid, L.ERR_MALFORMED_HEADER)
+
+
+def test_request_with_error_flag_or_status_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    expect_error(client, frame(rid, status=3), rid, L.ERR_MALFORMED_HEADER)
+
+
+def test_fragment_without_a_first_fragment_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    raw = frame(rid, payload=b"\0" * 10, fragment_index=1, message_len=20)
+    expect_error(client, raw, rid, L.ERR_FRAGMENT_SEQUENCE)
+
+
+def test_last_fragment_short_of_message_len_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    raw = frame(rid, payload=b"\0" * 10, message_len=20)  # no FLAG_MORE, 10 of 20 bytes
+    expect_error(client, raw, rid, L.ERR_FRAGMENT_SEQUENCE)
+
+
+def test_message_too_large_gets_an_error_frame(client):
+    rid = client._next_request_id()
+    raw = frame(rid, payload=b"\0" * 8, flags=L.FLAG_MORE, message_len=client._region.max_message_bytes + 1)
+    expect_error(client, raw, rid, L.ERR_MESSAGE_TOO_LARGE)
+
+
+def test_padding_that_does_not_end_the_ring_gets_an_error_frame(client):
+    raw = frame(0, op=0, flags=L.FLAG_PADDING, payload=b"", payload_len=SMALL_CHUNK_BYTES - 32, message_len=0)
+    # A padding frame carries request id 0, so the error does too (§6.5).
+    expect_error(client, raw, 0, L.ERR_FRAME_LENGTH, "ring")
+
+
+def test_payload_shorter_than_params_len_gets_bad_payload(client):
+    rid = client._next_request_id()
+    expect_error(client, frame(rid, payload=b"\x01\0"), rid, L.ERR_BAD_PAYLOAD)
+    rid = client._next_request_id()
+    expect_error(client, frame(rid, payload=b"\xff\0\0\0{}"), rid, L.ERR_BAD_PAYLOAD)
+
+
+def test_invalid_params_json_gets_bad_params(client):
+    rid = client._next_request_id()
+    params = b"{not json"
+    raw = frame(rid, op=L.OP_PIPELINE, payload=len(params).to_bytes(4, "little") + params)
+    expect_error(client, raw, rid, L.ERR_BAD_PARAMS)
+
+
+def test_pipeline_stage_error_names_the_stage(client):
+    with pytest.raises(RequestError) as info:
+        client.pipeline([(L.OP_ECHO, {}), (0x7777, {})], b"x")
+    assert info.value.code == L.ERR_UNKNOWN_OP
+    assert info.value.message.startswith("stage 1")
+
+
+def test_error_with_id_zero_fails_everything_in_flight(own_client):
+    c = own_client
+    # Stop the worker so the corrupt frame and the good request are read in one go.
+    os.kill(c.pid, signal.SIGSTOP)
+    zero = c._publish_raw(frame(c._next_request_id(), magic=0xBEEF), expect_id=0)
+    lost = c.submit(L.OP_ECHO, b"lost")
+    os.kill(c.pid, signal.SIGCONT)
+    with pytest.raises(RequestError) as info:
+        run_bounded(lambda: zero.result(timeout=10), 30)
+    assert info.value.code == L.ERR_MALFORMED_HEADER
+    try:
+        answered = run_bounded(lambda: lost.result(timeout=10), 30)
+    except ProtocolError as exc:
+        assert "discarded every request in flight" in str(exc)
+    else:
+        # The worker read the good frame before it saw the bad one's tail: then it is answered.
+        assert answered == b"lost"
+    assert c.echo(b"still serving", timeout=10) == b"still serving"
+
+
+def test_many_bad_frames_then_good_traffic(client):
+    for i in range(50):
+        rid = client._next_request_id()
+        h = client._publish_raw(frame(rid, op=0x7000 + i), expect_id=rid)
+        with pytest.raises(RequestError):
+            h.result(timeout=10)
+    datas = [os.urandom(i * 37) for i in range(200)]
+    assert [h.result(timeout=10) for h in client.submit_many([(L.OP_ECHO, d, None) for d in datas])] == datas
+    info = client.info()
+    assert json.dumps(info)  # still answers JSON

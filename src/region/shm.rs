@@ -1,0 +1,156 @@
+//! POSIX shm regions named `chunkring-<name>` (layout.md §1, §12), via the `shared_memory` crate.
+//!
+//! The object is created with `O_CREAT | O_EXCL` and mode 0600 (owner only) by the worker,
+//! which alone unlinks it. A leftover object whose worker is gone is replaced; one whose
+//! worker is alive is refused.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use shared_memory::{Shmem, ShmemConf, ShmemError};
+
+use super::{validate_name, Backing, Region, RegionConfig, RegionError};
+use crate::layout::{WORKER_FAILED, WORKER_PID_OFFSET, WORKER_STATE_OFFSET, WORKER_STOPPED};
+
+/// The shm object name for a region name (`/chunkring-<name>`).
+pub fn os_id(name: &str) -> String {
+    format!("/chunkring-{name}")
+}
+
+/// The path the object appears at on Linux.
+pub fn dev_shm_path(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/shm/chunkring-{name}"))
+}
+
+/// A POSIX shm mapping.
+pub struct ShmBacking {
+    shmem: std::sync::Mutex<Shmem>,
+    base: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is process-wide; `Shmem` is only touched (dropped, owner flag) under the
+// mutex, and the bytes are accessed with atomics and copies (see region/mod.rs).
+unsafe impl Send for ShmBacking {}
+// SAFETY: as for Send.
+unsafe impl Sync for ShmBacking {}
+
+impl std::fmt::Debug for ShmBacking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmBacking")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl ShmBacking {
+    fn from_shmem(shmem: Shmem) -> Result<ShmBacking, RegionError> {
+        let len = shmem.len();
+        let base = NonNull::new(shmem.as_ptr())
+            .ok_or_else(|| RegionError::Os("mmap returned null".to_owned()))?;
+        Ok(ShmBacking {
+            shmem: std::sync::Mutex::new(shmem),
+            base,
+            len,
+        })
+    }
+
+    /// Whether dropping this backing unlinks the object.
+    pub fn set_owner(&self, owner: bool) {
+        if let Ok(mut s) = self.shmem.lock() {
+            s.set_owner(owner);
+        }
+    }
+}
+
+impl Backing for ShmBacking {
+    fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+fn os_error(what: &str, name: &str, e: ShmemError) -> RegionError {
+    match e {
+        ShmemError::MappingIdExists => {
+            RegionError::Exists(format!("chunkring-{name} already exists"))
+        }
+        ShmemError::MapOpenFailed(_) => {
+            RegionError::NotFound(format!("no region chunkring-{name} ({e})"))
+        }
+        other => RegionError::Os(format!("{what} chunkring-{name}: {other}")),
+    }
+}
+
+/// Creates `chunkring-<name>` for `config` and writes its header (state `STARTING`). A
+/// leftover object whose worker is dead or stopped is unlinked and replaced.
+///
+/// # Errors
+/// [`RegionError::Exists`] when a live worker serves that name; others as the OS reports.
+pub fn create(name: &str, config: &RegionConfig) -> Result<(Region, Arc<ShmBacking>), RegionError> {
+    validate_name(name)?;
+    config.validate()?;
+    let size = config.region_bytes() as usize;
+    let shmem = match ShmemConf::new().os_id(os_id(name)).size(size).create() {
+        Ok(s) => s,
+        Err(ShmemError::MappingIdExists) => {
+            replace_stale(name)?;
+            ShmemConf::new()
+                .os_id(os_id(name))
+                .size(size)
+                .create()
+                .map_err(|e| os_error("create", name, e))?
+        }
+        Err(e) => return Err(os_error("create", name, e)),
+    };
+    let backing = Arc::new(ShmBacking::from_shmem(shmem)?);
+    let region = Region::init(backing.clone(), config)?;
+    Ok((region, backing))
+}
+
+/// Attaches to an existing `chunkring-<name>` and validates its header.
+///
+/// # Errors
+/// [`RegionError::NotFound`], [`RegionError::BadHeader`], or an OS error.
+pub fn attach(name: &str) -> Result<Region, RegionError> {
+    validate_name(name)?;
+    let shmem = ShmemConf::new()
+        .os_id(os_id(name))
+        .open()
+        .map_err(|e| os_error("open", name, e))?;
+    let backing = ShmBacking::from_shmem(shmem)?;
+    backing.set_owner(false);
+    let region = Region::wrap(Arc::new(backing));
+    region.validate()?;
+    Ok(region)
+}
+
+/// Unlinks a leftover object if the worker it names is gone.
+fn replace_stale(name: &str) -> Result<(), RegionError> {
+    let stale = match attach(name) {
+        Ok(region) => {
+            let pid = region.u32(WORKER_PID_OFFSET);
+            let state = region.u32(WORKER_STATE_OFFSET);
+            state == WORKER_STOPPED || state == WORKER_FAILED || !crate::wait::liveness::pid_alive(pid)
+        }
+        // A region we cannot read (torn creation, old version) is stale if nobody serves it;
+        // we cannot know the pid, so refuse rather than guess.
+        Err(e) => {
+            return Err(RegionError::Exists(format!(
+                "chunkring-{name} exists and is not a readable region ({e}); remove {} if no worker uses it",
+                dev_shm_path(name).display()
+            )))
+        }
+    };
+    if !stale {
+        return Err(RegionError::Exists(format!(
+            "chunkring-{name} is served by a live worker"
+        )));
+    }
+    std::fs::remove_file(dev_shm_path(name))
+        .map_err(|e| RegionError::Os(format!("unlink stale chunkring-{name}: {e}")))
+}

@@ -1,0 +1,222 @@
+//! The consumer end of a ring: poll → copy out → validate → release (layout.md §6.5,
+//! steps [R5]–[R6]).
+//!
+//! Shared memory is untrusted: the header is copied out before any field is read, every
+//! length is checked against the published chunks and the ring's end before the payload is
+//! copied, and a frame that fails a check is skipped (or, when its extent cannot be trusted,
+//! everything published is discarded) and reported — never a panic, never an out-of-bounds read.
+
+use std::fmt;
+
+use super::memory::{Park, RingMemory, Word};
+use super::Geometry;
+use crate::barrier::{barrier_read, barrier_write};
+use crate::frame::{FrameError, FrameHeader};
+use crate::layout::FRAME_HEADER_BYTES;
+use crate::sync::Ordering;
+
+/// Why `poll` returned no frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollError {
+    /// A frame broke a rule of layout.md §6; it was skipped (or the ring resynchronised).
+    Malformed {
+        /// The header as copied (fields may be garbage).
+        header: FrameHeader,
+        /// The rule it broke.
+        error: FrameError,
+        /// True when everything published was discarded (§6.5).
+        resynced: bool,
+    },
+    /// The producer stored a tail outside `head..=head + chunks`, or moved it backwards.
+    TailOutOfRange {
+        /// The tail it stored.
+        tail: u64,
+        /// Our head.
+        head: u64,
+    },
+}
+
+impl fmt::Display for PollError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PollError::Malformed {
+                error,
+                resynced: true,
+                ..
+            } => {
+                write!(f, "{error}; discarded everything published up to now")
+            }
+            PollError::Malformed { error, .. } => write!(f, "{error}; frame skipped"),
+            PollError::TailOutOfRange { tail, head } => {
+                write!(
+                    f,
+                    "producer stored tail {tail}, outside head {head} ..= head + ring chunks"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PollError {}
+
+/// Reads frames from a ring.
+#[derive(Debug)]
+pub struct Consumer<M: RingMemory> {
+    mem: M,
+    geo: Geometry,
+    /// Next position to read. Always in sync: only we write it.
+    head: u64,
+    /// The producer's tail as last loaded and validated. May be stale (only ever behind).
+    cached_tail: u64,
+    /// A bad tail already reported, so it is reported once, not on every poll.
+    reported_bad_tail: Option<u64>,
+    /// Padding frames skipped so far.
+    padding_frames: u64,
+}
+
+impl<M: RingMemory> Consumer<M> {
+    /// Takes the consumer end of `mem`, continuing from the head stored there.
+    pub fn new(mem: M) -> Consumer<M> {
+        let geo = Geometry::of(&mem);
+        // ORDERING: Relaxed; we are the only writer of head.
+        let head = mem.load(Word::Head, Ordering::Relaxed);
+        Consumer {
+            mem,
+            geo,
+            head,
+            cached_tail: head,
+            reported_bad_tail: None,
+            padding_frames: 0,
+        }
+    }
+
+    /// The ring's memory (for waiting on its park words).
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// The ring's geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.geo
+    }
+
+    /// Padding frames skipped since this consumer was created.
+    pub fn padding_frames(&self) -> u64 {
+        self.padding_frames
+    }
+
+    /// [R5]: reload the producer's tail and validate it.
+    fn refresh_tail(&mut self) -> Result<(), PollError> {
+        // ORDERING [R5]: Relaxed load, made an acquire by the barrier_read() below.
+        let tail = self.mem.load(Word::Tail, Ordering::Relaxed);
+        // [R5] Frame reads below happen after the producer's frame writes. Pairs with
+        // barrier_write() before the tail store in `Producer::publish` and in `_ring.py`.
+        barrier_read();
+        if tail < self.cached_tail || tail - self.head > self.geo.chunks {
+            if self.reported_bad_tail == Some(tail) {
+                return Ok(());
+            }
+            self.reported_bad_tail = Some(tail);
+            return Err(PollError::TailOutOfRange {
+                tail,
+                head: self.head,
+            });
+        }
+        self.cached_tail = tail;
+        Ok(())
+    }
+
+    /// Is a frame (or padding) published and not yet read? Reloads the tail when needed.
+    pub fn has_data(&mut self) -> bool {
+        self.head != self.cached_tail || {
+            // A bad tail is reported by the next `poll`; here it only means "look".
+            let bad = self.refresh_tail().is_err();
+            bad || self.head != self.cached_tail
+        }
+    }
+
+    /// Has the producer published past our head? One Relaxed load, no side effects: for the
+    /// re-check of a park ([W3]); `poll` does the ordered load ([R5]).
+    pub fn peek_ready(&self) -> bool {
+        // ORDERING: Relaxed; [W2]'s barrier_memory() orders it after the PARKED store, and
+        // the frame itself is read only after `poll`'s [R5].
+        self.mem.load(Word::Tail, Ordering::Relaxed) != self.head
+    }
+
+    /// Reads the next frame: its header is returned and its payload copied into
+    /// `buf[..header.payload_len]` (`buf` grows as needed and is never shrunk). Padding frames
+    /// are skipped. `Ok(None)` when nothing is published.
+    ///
+    /// # Errors
+    /// [`PollError::Malformed`] for a frame that breaks layout.md §6 (already skipped);
+    /// [`PollError::TailOutOfRange`] for a producer that stored an impossible tail.
+    pub fn poll(&mut self, buf: &mut Vec<u8>) -> Result<Option<FrameHeader>, PollError> {
+        loop {
+            if self.head == self.cached_tail {
+                self.refresh_tail()?;
+                if self.head == self.cached_tail {
+                    return Ok(None);
+                }
+            }
+            let offset = self.geo.offset(self.head);
+            let mut raw = [0u8; FRAME_HEADER_BYTES];
+            // SAFETY: chunk `head` is published (`head < cached_tail`, ordered by [R5]) and the
+            // header fits inside it (chunk_bytes ≥ 32), so `offset + 32` ≤ ring bytes.
+            unsafe { self.mem.read(offset, &mut raw) };
+            let header = FrameHeader::decode(&raw);
+            let published = self.cached_tail - self.head;
+            let to_end = self.geo.to_end(self.head);
+            if let Err(error) = header.check(self.geo.chunk_bytes, published, to_end) {
+                let resynced = error.needs_resync();
+                self.head = if resynced {
+                    self.cached_tail
+                } else {
+                    self.head + header.chunks(self.geo.chunk_bytes)
+                };
+                self.release();
+                return Err(PollError::Malformed {
+                    header,
+                    error,
+                    resynced,
+                });
+            }
+            let n = header.chunks(self.geo.chunk_bytes);
+            if header.is_padding() {
+                self.head += n;
+                self.padding_frames += 1;
+                self.release();
+                continue;
+            }
+            let len = header.payload_len as usize;
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            // SAFETY: `check` proved the frame's `n` chunks are published and end before the
+            // ring's end, so `offset + 32 + len` ≤ `offset + n * chunk_bytes` ≤ ring bytes.
+            unsafe { self.mem.read(offset + FRAME_HEADER_BYTES, &mut buf[..len]) };
+            self.head += n;
+            self.release();
+            return Ok(Some(header));
+        }
+    }
+
+    /// [R6]: hands the chunks before `head` back to the producer.
+    fn release(&mut self) {
+        // [R6] Our copy-out above happens-before the head store, otherwise the producer could
+        // overwrite chunks we are still reading. Pairs with barrier_read() after the head load
+        // in `Producer::refresh_head` and in `_ring.py`.
+        barrier_write();
+        // ORDERING [R6]: Relaxed store; the release comes from barrier_write() above.
+        self.mem.store(Word::Head, self.head, Ordering::Relaxed);
+    }
+
+    /// [W5]–[W6]: wakes the producer if it parked waiting for room. Call after releasing.
+    pub fn notify_producer(&self) -> bool {
+        crate::wait::notify(&self.mem, Park::Producer)
+    }
+
+    /// Chunks published and not yet read, as last observed.
+    pub fn pending_chunks(&self) -> u64 {
+        self.cached_tail - self.head
+    }
+}

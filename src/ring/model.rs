@@ -1,0 +1,159 @@
+//! `ModelMemory`: a ring built from loom atomics and loom cells, so the model checker sees
+//! every index access, every chunk access and every park/wake (STYLE.md §4). Built only with
+//! `--cfg chunkring_loom`; `loom-tests/` drives the real `Producer`/`Consumer` over it.
+//!
+//! A chunk read that is not ordered after its write (a missing `barrier_write`/`barrier_read`)
+//! is reported by loom's cell tracking as a data race. The futex is a loom `Mutex` + `Condvar`
+//! that re-checks the word under the lock, which is exactly futex's contract; there is no
+//! timeout, so a lost wake-up shows up as a loom deadlock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loom::cell::UnsafeCell;
+use loom::sync::{Condvar, Mutex};
+
+use super::memory::{Park, RingMemory, Word};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::wait::WaitOutcome;
+
+#[derive(Debug)]
+struct Inner {
+    chunk_bytes: usize,
+    chunks: Box<[UnsafeCell<Vec<u8>>]>,
+    head: AtomicU64,
+    tail: AtomicU64,
+    consumer_park: AtomicU32,
+    producer_park: AtomicU32,
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+// SAFETY: chunk cells are accessed only through loom's `with`/`with_mut`, which check for
+// racing accesses; everything else is loom atomics and sync types.
+unsafe impl Sync for Inner {}
+// SAFETY: as for Sync.
+unsafe impl Send for Inner {}
+
+/// A loom-modelled ring; clone it to hand one end to another loom thread.
+#[derive(Debug, Clone)]
+pub struct ModelMemory {
+    inner: Arc<Inner>,
+}
+
+impl ModelMemory {
+    /// A ring of `chunks` chunks of `chunk_bytes` bytes (chunk_bytes ≥ 32, both powers of two).
+    pub fn new(chunks: u64, chunk_bytes: usize) -> ModelMemory {
+        let cells = (0..chunks)
+            .map(|_| UnsafeCell::new(vec![0u8; chunk_bytes]))
+            .collect();
+        ModelMemory {
+            inner: Arc::new(Inner {
+                chunk_bytes,
+                chunks: cells,
+                head: AtomicU64::new(0),
+                tail: AtomicU64::new(0),
+                consumer_park: AtomicU32::new(0),
+                producer_park: AtomicU32::new(0),
+                lock: Mutex::new(()),
+                cond: Condvar::new(),
+            }),
+        }
+    }
+
+    fn park_word(&self, p: Park) -> &AtomicU32 {
+        match p {
+            Park::Consumer => &self.inner.consumer_park,
+            Park::Producer => &self.inner.producer_park,
+        }
+    }
+
+    /// Visits the chunk pieces `offset..offset + len` covers: (chunk index, start, end).
+    fn pieces(&self, offset: usize, len: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+        let cb = self.inner.chunk_bytes;
+        let mut at = offset;
+        let end = offset + len;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let (chunk, start) = (at / cb, at % cb);
+            let stop = (end - chunk * cb).min(cb);
+            at = chunk * cb + stop;
+            Some((chunk, start, stop))
+        })
+    }
+}
+
+impl RingMemory for ModelMemory {
+    fn chunk_count(&self) -> u64 {
+        self.inner.chunks.len() as u64
+    }
+
+    fn chunk_bytes(&self) -> usize {
+        self.inner.chunk_bytes
+    }
+
+    fn load(&self, w: Word, o: Ordering) -> u64 {
+        match w {
+            Word::Head => self.inner.head.load(o),
+            Word::Tail => self.inner.tail.load(o),
+        }
+    }
+
+    fn store(&self, w: Word, v: u64, o: Ordering) {
+        match w {
+            Word::Head => self.inner.head.store(v, o),
+            Word::Tail => self.inner.tail.store(v, o),
+        }
+    }
+
+    fn load_park(&self, p: Park, o: Ordering) -> u32 {
+        self.park_word(p).load(o)
+    }
+
+    fn store_park(&self, p: Park, v: u32, o: Ordering) {
+        self.park_word(p).store(v, o)
+    }
+
+    fn park_wait(&self, p: Park, expected: u32, _timeout: Duration) -> WaitOutcome {
+        let guard = self.inner.lock.lock().unwrap();
+        // The futex contract: sleep only if the word still holds `expected`, checked
+        // atomically with going to sleep (here: under the lock the waker also takes).
+        if self.park_word(p).load(Ordering::Relaxed) != expected {
+            return WaitOutcome::Changed;
+        }
+        drop(self.inner.cond.wait(guard).unwrap());
+        WaitOutcome::Woken
+    }
+
+    fn park_wake(&self, _p: Park) {
+        let _guard = self.inner.lock.lock().unwrap();
+        self.inner.cond.notify_all();
+    }
+
+    unsafe fn write(&self, offset: usize, src: &[u8]) {
+        let mut from = 0;
+        for (chunk, start, stop) in self.pieces(offset, src.len()) {
+            let n = stop - start;
+            self.inner.chunks[chunk].with_mut(|p| {
+                // SAFETY: loom checks this access does not race another access to the chunk;
+                // the caller's contract keeps it inside the ring.
+                unsafe { (&mut *p)[start..stop].copy_from_slice(&src[from..from + n]) }
+            });
+            from += n;
+        }
+    }
+
+    unsafe fn read(&self, offset: usize, dst: &mut [u8]) {
+        let mut to = 0;
+        for (chunk, start, stop) in self.pieces(offset, dst.len()) {
+            let n = stop - start;
+            self.inner.chunks[chunk].with(|p| {
+                // SAFETY: as in `write`, for a shared access.
+                dst[to..to + n].copy_from_slice(unsafe { &(&*p)[start..stop] })
+            });
+            to += n;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Waiting without burning a core: spin, then back off, then park on the side's futex word
+//! with a bounded timeout (layout.md §11, steps [W1]–[W6] of §10).
+
+use std::time::{Duration, Instant};
+
+use crate::barrier::barrier_memory;
+use crate::layout::{AWAKE, PARKED};
+use crate::ring::memory::{Park, RingMemory};
+use crate::sync::{spin_hint, Backoff, Ordering};
+
+pub mod futex;
+pub mod liveness;
+
+pub use futex::WaitOutcome;
+
+/// How long to spin before backing off, and how long one park may last.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    /// Busy-poll window before backing off.
+    pub spin: Duration,
+    /// Futex timeout: the liveness backstop.
+    pub park_timeout: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy {
+            spin: Duration::from_micros(50),
+            park_timeout: Duration::from_millis(50),
+        }
+    }
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// `ready()` became true while spinning or backing off.
+    Spun,
+    /// `ready()` was true at the re-check after announcing the park ([W3]).
+    Rechecked,
+    /// Parked and woken (or the word changed) — a peer's [W6] reached us.
+    Woken,
+    /// Parked until the timeout; `ready` tells whether work had arrived unannounced
+    /// (a backstop hit, counted in `STAT_TIMEOUT_WAKEUPS`).
+    TimedOut {
+        /// `ready()` after the timeout.
+        ready: bool,
+    },
+}
+
+impl WaitPolicy {
+    /// Waits until `ready()` is true or one park times out. `word` is the park word this
+    /// side sleeps on, reached through `mem` (the request ring's `Park::Consumer` for the
+    /// worker). Returns after at most about `spin + park_timeout`.
+    pub fn wait<M: RingMemory>(
+        &self,
+        mem: &M,
+        word: Park,
+        mut ready: impl FnMut() -> bool,
+    ) -> Waited {
+        let start = Instant::now();
+        let mut i = 0u32;
+        while i & 63 != 0 || start.elapsed() < self.spin {
+            if ready() {
+                return Waited::Spun;
+            }
+            spin_hint();
+            i = i.wrapping_add(1);
+        }
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if ready() {
+                return Waited::Spun;
+            }
+            backoff.snooze();
+        }
+        self.park(mem, word, ready)
+    }
+
+    /// Steps [W1]–[W4]: announce, fence, re-check, sleep.
+    pub fn park<M: RingMemory>(
+        &self,
+        mem: &M,
+        word: Park,
+        mut ready: impl FnMut() -> bool,
+    ) -> Waited {
+        // ORDERING [W1]: Relaxed store; ordered before the re-check by the fence below.
+        mem.store_park(word, PARKED, Ordering::Relaxed);
+        // [W2] StoreLoad: PARKED must be visible before we re-load the peer's index, or the
+        // peer's [W5]/[W6] may read AWAKE while we read its old index: a lost wake-up.
+        // Pairs with barrier_memory() in `notify` (Rust) and in `_ring.py` (Python).
+        barrier_memory();
+        if ready() {
+            // [W3] work arrived between the last poll and the announcement.
+            mem.store_park(word, AWAKE, Ordering::Relaxed);
+            return Waited::Rechecked;
+        }
+        // [W4] sleeps only while the word is still PARKED; a waker stores AWAKE first.
+        let outcome = mem.park_wait(word, PARKED, self.park_timeout);
+        mem.store_park(word, AWAKE, Ordering::Relaxed);
+        match outcome {
+            WaitOutcome::TimedOut => Waited::TimedOut { ready: ready() },
+            WaitOutcome::Woken | WaitOutcome::Changed => Waited::Woken,
+        }
+    }
+}
+
+/// Steps [W5]–[W6]: after publishing (tail store) or releasing (head store), wake the peer
+/// if it announced a park. Returns true when a futex wake was issued.
+pub fn notify<M: RingMemory>(mem: &M, peer: Park) -> bool {
+    // [W5] StoreLoad: our index store must be visible before we read the peer's word.
+    // Pairs with barrier_memory() at [W2] in `WaitPolicy::park` and in `_ring.py`.
+    barrier_memory();
+    // ORDERING [W6]: Relaxed load; the fence above orders it after our index store.
+    if mem.load_park(peer, Ordering::Relaxed) == PARKED {
+        // Storing AWAKE first makes a wait that has not started yet return at once.
+        mem.store_park(peer, AWAKE, Ordering::Relaxed);
+        mem.park_wake(peer);
+        return true;
+    }
+    false
+}

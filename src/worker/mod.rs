@@ -1,0 +1,342 @@
+//! The worker: poll the request ring, dispatch, answer on the response ring; park when idle;
+//! stop on a signal, on `OP_SHUTDOWN`, or when its owner process dies (layout.md §11, §12).
+//!
+//! Every request id is answered exactly once, in order: with the op's output, or with an
+//! error frame. Malformed frames are answered and skipped (layout.md §6.5); nothing a client
+//! writes can make the worker panic, hang or read outside the rings.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::error::ErrorCode;
+use crate::layout::*;
+use crate::ops::Registry;
+use crate::region::{file, shm, Region, RegionConfig, RegionError};
+use crate::ring::fragment::FragmentError;
+use crate::ring::{
+    Consumer, MappedMemory, MessageWriter, Park, PollError, Producer, Reassembled, Reassembler,
+};
+use crate::wait::{WaitPolicy, Waited};
+
+pub mod dispatch;
+
+use crate::wait::liveness;
+use dispatch::{Dispatcher, Reply};
+
+/// Where the region lives.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// POSIX shm `chunkring-<name>`.
+    Shm(String),
+    /// A file mapped with memmap2.
+    File(PathBuf),
+}
+
+/// Everything `chunkring serve` takes.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to create the region.
+    pub place: Place,
+    /// Ring and chunk sizes, limits, park timeout.
+    pub config: RegionConfig,
+    /// Stop when this process is gone (set by `Client.spawn`).
+    pub owner_pid: Option<u32>,
+    /// Busy-poll window before backing off and parking.
+    pub spin: Duration,
+}
+
+/// Why `serve` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// An `OP_SHUTDOWN` request.
+    Shutdown,
+    /// The `--owner-pid` process is gone.
+    OwnerGone,
+}
+
+/// Creates the region, serves until told to stop, marks it stopped and (for shm) unlinks it.
+///
+/// # Errors
+/// A [`RegionError`] when the region cannot be created.
+pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
+    liveness::install_stop_handlers();
+    let (region, _shm) = match &opts.place {
+        Place::Shm(name) => {
+            let (region, backing) = shm::create(name, &opts.config)?;
+            (region, Some(backing))
+        }
+        Place::File(path) => (file::create(path, &opts.config)?, None),
+    };
+    let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
+    region.set_ready();
+    let reason = worker.run();
+    region.set_u32(WORKER_STATE_OFFSET, WORKER_STOPPED);
+    Ok(reason) // dropping `_shm` (the owner) unlinks the object
+}
+
+/// The serve loop's state.
+#[derive(Debug)]
+pub struct Worker {
+    region: Region,
+    requests: Consumer<MappedMemory>,
+    responses: Producer<MappedMemory>,
+    reassembler: Reassembler,
+    dispatcher: Dispatcher,
+    /// A response the response ring had no room for yet.
+    pending: Option<MessageWriter>,
+    buf: Vec<u8>,
+    policy: WaitPolicy,
+    owner_pid: Option<u32>,
+    stop: Option<StopReason>,
+    last_check: Instant,
+}
+
+impl Worker {
+    /// A worker over an initialised region.
+    ///
+    /// # Errors
+    /// [`RegionError::BadHeader`] when the rings do not fit the mapping.
+    pub fn new(
+        region: Region,
+        registry: Registry,
+        opts: &ServeOptions,
+    ) -> Result<Worker, RegionError> {
+        let config = region.validate()?;
+        let requests = Consumer::new(region.request_ring()?);
+        let responses = Producer::new(region.response_ring()?);
+        Ok(Worker {
+            reassembler: Reassembler::new(config.max_message_bytes),
+            dispatcher: Dispatcher::new(registry, config.chunk_bytes, config.max_message_bytes),
+            region,
+            requests,
+            responses,
+            pending: None,
+            buf: Vec::new(),
+            policy: WaitPolicy {
+                spin: opts.spin,
+                park_timeout: Duration::from_micros(config.park_timeout_us),
+            },
+            owner_pid: opts.owner_pid,
+            stop: None,
+            last_check: Instant::now(),
+        })
+    }
+
+    /// Serves until a stop reason arises.
+    pub fn run(&mut self) -> StopReason {
+        loop {
+            let progressed = self.drain();
+            self.flush();
+            if liveness::stop_requested() && self.stop.is_none() {
+                self.stop = Some(StopReason::Signal);
+            }
+            if let Some(reason) = self.stop {
+                if self.pending.is_none() || reason != StopReason::Shutdown {
+                    return reason;
+                }
+            }
+            if self.last_check.elapsed() >= self.policy.park_timeout {
+                self.check_liveness();
+            }
+            if !progressed {
+                self.idle();
+            }
+        }
+    }
+
+    /// Reads and answers requests until none is published or the response ring is full.
+    /// Returns whether anything happened.
+    fn drain(&mut self) -> bool {
+        let mut progressed = false;
+        let mut since_publish = 0u32;
+        loop {
+            if !self.write_pending() {
+                return progressed;
+            }
+            if self.stop.is_some() {
+                return progressed;
+            }
+            let padding_before = self.requests.padding_frames();
+            let polled = self.requests.poll(&mut self.buf);
+            self.region.stat_add(
+                STAT_REQ_PADDING,
+                self.requests.padding_frames() - padding_before,
+            );
+            match polled {
+                Ok(None) => return progressed,
+                Ok(Some(header)) => self.on_frame(header),
+                Err(e) => self.on_malformed(e),
+            }
+            progressed = true;
+            since_publish += 1;
+            // Publish in batches, but not so rarely that a pipelining client idles.
+            if since_publish >= 64 {
+                self.flush();
+                since_publish = 0;
+            }
+        }
+    }
+
+    fn on_frame(&mut self, header: crate::frame::FrameHeader) {
+        let payload_len = header.payload_len as usize;
+        self.region.stat_add(STAT_REQ_BYTES, payload_len as u64);
+        if header.fragment_index > 0 || header.has_more() {
+            self.region.stat_add(STAT_REQ_FRAGMENTS, 1);
+        }
+        if let Err(e) = header.check_request() {
+            self.region.stat_add(STAT_MALFORMED, 1);
+            return self.answer_error(header.op, header.request_id, e.code(), &e.to_string());
+        }
+        let result = self.reassembler.accept(&header, &self.buf[..payload_len]);
+        if let Some(abandoned) = self.reassembler.take_abandoned() {
+            self.answer_fragment_error(abandoned);
+        }
+        match result {
+            Ok(Reassembled::Single(h)) => {
+                let payload = std::mem::take(&mut self.buf);
+                self.answer(h.op, h.request_id, &payload[..payload_len]);
+                self.buf = payload;
+            }
+            Ok(Reassembled::Whole(h, payload)) => self.answer(h.op, h.request_id, &payload),
+            Ok(Reassembled::Partial | Reassembled::Dropped) => {}
+            Err(e) => self.answer_fragment_error(e),
+        }
+    }
+
+    fn answer(&mut self, op: u16, request_id: u64, payload: &[u8]) {
+        self.region.stat_add(STAT_REQUESTS, 1);
+        match self.dispatcher.dispatch(op, payload) {
+            Ok(Reply::Data(out)) => self.respond(MessageWriter::new(op, request_id, out)),
+            Ok(Reply::Shutdown(out)) => {
+                self.region.set_u32(WORKER_STATE_OFFSET, WORKER_STOPPING);
+                self.stop = Some(StopReason::Shutdown);
+                self.respond(MessageWriter::new(op, request_id, out));
+            }
+            Err(e) => self.answer_error(op, request_id, e.code, &e.message),
+        }
+    }
+
+    fn answer_fragment_error(&mut self, e: FragmentError) {
+        self.region.stat_add(STAT_MALFORMED, 1);
+        self.answer_error(e.op, e.request_id, e.code, &e.message);
+    }
+
+    fn answer_error(&mut self, op: u16, request_id: u64, code: ErrorCode, message: &str) {
+        self.region.stat_add(STAT_ERROR_FRAMES, 1);
+        self.respond(MessageWriter::error(op, request_id, code, message));
+    }
+
+    fn on_malformed(&mut self, e: PollError) {
+        self.region.stat_add(STAT_MALFORMED, 1);
+        let (op, id) = match e {
+            PollError::Malformed { header, error, .. }
+                if !matches!(error, crate::frame::FrameError::BadMagic { .. }) =>
+            {
+                (header.op, header.request_id)
+            }
+            _ => (0, 0),
+        };
+        let code = match e {
+            PollError::Malformed { error, .. } => error.code(),
+            PollError::TailOutOfRange { .. } => ErrorCode::FrameLength,
+        };
+        self.answer_error(op, id, code, &e.to_string());
+    }
+
+    /// Queues a response; it is written now if the ring has room, else by `write_pending`.
+    fn respond(&mut self, writer: MessageWriter) {
+        self.region.stat_add(STAT_RESPONSES, 1);
+        self.region.stat_add(STAT_RESP_BYTES, writer.len() as u64);
+        debug_assert!(self.pending.is_none());
+        self.pending = Some(writer);
+        self.write_pending();
+    }
+
+    /// Writes as much of the pending response as fits; true when nothing is pending any more.
+    fn write_pending(&mut self) -> bool {
+        let Some(writer) = self.pending.as_mut() else {
+            return true;
+        };
+        let mut frames = 0;
+        let before = self.responses.padding_frames();
+        let done = match writer.write(&mut self.responses, &mut frames) {
+            Ok(done) => done,
+            Err(e) => {
+                // Only a ring smaller than two chunks can refuse a frame; validation forbids it.
+                eprintln!("chunkring worker: dropping a response: {e}");
+                true
+            }
+        };
+        if writer.is_fragmented() {
+            self.region.stat_add(STAT_RESP_FRAGMENTS, frames);
+        }
+        self.region
+            .stat_add(STAT_RESP_PADDING, self.responses.padding_frames() - before);
+        if done {
+            self.pending = None;
+        } else {
+            // The client may be waiting for these frames before it drains: publish them.
+            self.flush();
+        }
+        done
+    }
+
+    /// Publishes written responses with one tail store and wakes the client if it parked
+    /// ([R3]–[R4], [W5]–[W6]); also covers request chunks released since the last call.
+    fn flush(&mut self) {
+        if self.responses.publish() {
+            self.region.stat_add(STAT_RESP_BATCHES, 1);
+        }
+        // One check of CLIENT_FUTEX covers both "responses published" and "request room freed".
+        if self.responses.notify_consumer() {
+            self.region.stat_add(STAT_CLIENT_WAKES, 1);
+        }
+    }
+
+    /// Nothing to do: refresh the heartbeat and wait for requests (or for response room).
+    fn idle(&mut self) {
+        self.region
+            .set_u64(WORKER_HEARTBEAT_NS_OFFSET, liveness::monotonic_ns());
+        let blocked = self.pending.is_some();
+        let requests = &self.requests;
+        let responses = &self.responses;
+        let waited = self.policy.wait(requests.memory(), Park::Consumer, || {
+            if blocked {
+                responses.peek_room()
+            } else {
+                requests.peek_ready()
+            }
+        });
+        match waited {
+            Waited::TimedOut { ready } => {
+                self.region.stat_add(STAT_WORKER_PARKS, 1);
+                if ready {
+                    self.region.stat_add(STAT_TIMEOUT_WAKEUPS, 1);
+                }
+                self.check_liveness();
+            }
+            Waited::Woken => self.region.stat_add(STAT_WORKER_PARKS, 1),
+            Waited::Spun | Waited::Rechecked => {}
+        }
+    }
+
+    /// Owner and client checks, at most once per park timeout.
+    fn check_liveness(&mut self) {
+        self.last_check = Instant::now();
+        self.region
+            .set_u64(WORKER_HEARTBEAT_NS_OFFSET, liveness::monotonic_ns());
+        if let Some(pid) = self.owner_pid {
+            if !liveness::pid_alive(pid) {
+                self.stop = Some(StopReason::OwnerGone);
+            }
+        }
+        if self.region.u32(CLIENT_STATE_OFFSET) == CLIENT_ATTACHED
+            && !liveness::pid_alive(self.region.u32(CLIENT_PID_OFFSET))
+        {
+            self.region.set_u32(CLIENT_STATE_OFFSET, CLIENT_DETACHED);
+        }
+    }
+}

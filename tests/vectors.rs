@@ -1,0 +1,151 @@
+//! The language-neutral vectors of `tests/vectors/` (layout.md §15): decode each hex, compare
+//! the fields, re-encode and compare the bytes. `python/tests/test_vectors.py` does the same
+//! from the other side.
+
+use std::path::Path;
+
+use chunkring::error::ErrorCode;
+use chunkring::frame::FrameHeader;
+use chunkring::layout::FRAME_HEADER_BYTES;
+use chunkring::ops::{decode_list, encode_list, encode_request, Request};
+use chunkring::ring::{Reassembled, Reassembler};
+use serde_json::Value;
+
+fn load(name: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let entries = v.as_array().unwrap().clone();
+    assert!(!entries.is_empty(), "{name} has no vectors");
+    entries
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    if s.is_empty() {
+        return Vec::new();
+    }
+    s.split('-')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
+fn hexes(entry: &Value) -> Vec<Vec<u8>> {
+    match (&entry["hex"], &entry["hexes"]) {
+        (Value::String(h), _) => vec![unhex(h)],
+        (_, Value::Array(hs)) => hs.iter().map(|h| unhex(h.as_str().unwrap())).collect(),
+        _ => panic!("vector {} has no hex", entry["name"]),
+    }
+}
+
+/// Decodes a frame vector, checks every field, re-encodes; returns header and payload.
+fn check_frame(entry: &Value) -> (FrameHeader, Vec<u8>) {
+    let name = entry["name"].as_str().unwrap();
+    let f = &entry["fields"];
+    let mut result = None;
+    for bytes in hexes(entry) {
+        let header = FrameHeader::decode(bytes[..FRAME_HEADER_BYTES].try_into().unwrap());
+        let expect = FrameHeader {
+            magic: f["magic"].as_u64().unwrap() as u16,
+            flags: f["flags"].as_u64().unwrap() as u16,
+            op: f["op"].as_u64().unwrap() as u16,
+            status: f["status"].as_u64().unwrap() as u16,
+            request_id: f["request_id"].as_u64().unwrap(),
+            payload_len: f["payload_len"].as_u64().unwrap() as u32,
+            fragment_index: f["fragment_index"].as_u64().unwrap() as u32,
+            message_len: f["message_len"].as_u64().unwrap(),
+        };
+        assert_eq!(header, expect, "{name}: fields");
+        let payload = bytes[FRAME_HEADER_BYTES..].to_vec();
+        assert_eq!(
+            payload,
+            unhex(f["payload_hex"].as_str().unwrap()),
+            "{name}: payload"
+        );
+        let mut again = expect.encode().to_vec();
+        again.extend_from_slice(&payload);
+        assert_eq!(again, bytes, "{name}: re-encoding");
+        result = Some((header, payload));
+    }
+    result.unwrap()
+}
+
+#[test]
+fn frame_headers() {
+    for e in load("10.frame-header.json") {
+        let (h, payload) = check_frame(&e);
+        assert!(h.check(64, 1 << 20, 1 << 20).is_ok(), "{}", e["name"]);
+        assert_eq!(h.payload_len as usize, payload.len());
+    }
+}
+
+#[test]
+fn padding_frames() {
+    for e in load("20.padding.json") {
+        let (h, _) = check_frame(&e);
+        assert!(h.is_padding());
+        // A padding frame must end exactly at the ring's end: find the chunk size it fits.
+        let fits = [32usize, 64]
+            .iter()
+            .any(|&cb| h.check(cb, 64, h.chunks(cb)).is_ok());
+        assert!(fits, "{}", e["name"]);
+    }
+}
+
+#[test]
+fn fragments_reassemble() {
+    let mut r = Reassembler::new(1 << 20);
+    let mut whole = Vec::new();
+    let mut done = None;
+    for e in load("30.fragments.json") {
+        let (h, payload) = check_frame(&e);
+        whole.extend_from_slice(&payload);
+        match r.accept(&h, &payload).unwrap() {
+            Reassembled::Whole(_, msg) => done = Some(msg),
+            Reassembled::Partial => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(done.unwrap(), whole);
+}
+
+#[test]
+fn error_frames() {
+    for e in load("40.error-frames.json") {
+        let (h, payload) = check_frame(&e);
+        assert!(h.is_error());
+        let code = ErrorCode::from_u16(h.status).expect("a code layout.md defines");
+        assert_ne!(code, ErrorCode::Ok);
+        let msg = std::str::from_utf8(&payload).unwrap();
+        assert!(
+            msg.chars().next().unwrap().is_lowercase() && !msg.ends_with('.'),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn op_payloads() {
+    for e in load("50.ops.json") {
+        let name = e["name"].as_str().unwrap();
+        let f = &e["fields"];
+        let bytes = &hexes(&e)[0];
+        if let Some(items) = f["items_hex"].as_array() {
+            let items: Vec<Vec<u8>> = items.iter().map(|i| unhex(i.as_str().unwrap())).collect();
+            let decoded: Vec<Vec<u8>> = decode_list(bytes)
+                .unwrap()
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect();
+            assert_eq!(decoded, items, "{name}");
+            assert_eq!(&encode_list(&items), bytes, "{name}");
+        } else {
+            let params = f["params"].as_str().unwrap().as_bytes();
+            let body = unhex(f["body_hex"].as_str().unwrap());
+            let req = Request::parse(bytes).unwrap();
+            assert_eq!((req.params, req.body), (params, body.as_slice()), "{name}");
+            assert_eq!(&encode_request(params, &body), bytes, "{name}");
+        }
+    }
+}
