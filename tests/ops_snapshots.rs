@@ -401,13 +401,20 @@ fn list_get_and_encodings_round_trip() {
     // Same content pushed as marshal shares the root (same digest).
     sut.call(
         OP_SNAP_PUSH,
-        json!({"name": "h", "encoding": "marshal"}),
+        json!({"name": "h", "encoding": "marshal", "time": 123.5}),
         &want,
     )
     .unwrap();
     let l = sut.json(OP_SNAP_LIST, json!({"name": "h"}), b"");
     assert_eq!(l["entries"][2]["digest"], l["entries"][1]["digest"]);
     assert_eq!(l["entries"][2]["encoding"], json!("marshal"));
+    assert_eq!(
+        l["entries"][2]["time"],
+        json!(123.5),
+        "the client's push time is kept"
+    );
+    let now = l["entries"][0]["time"].as_f64().unwrap();
+    assert!(now > 1.7e9, "default time is the worker clock: {now}");
 }
 
 /// Applies an RFC 6902 patch (add/remove/replace, as our diff emits) to a document.

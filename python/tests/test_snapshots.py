@@ -348,3 +348,39 @@ def test_push_many_is_all_or_nothing(client):
         client.call(L.OP_SNAP_PUSH_MANY, body, {"name": "many"})
     assert e.value.message.startswith("snapshot 1:")
     assert len(h) == 2 and h.current() == {"a": 2}
+
+
+def test_write_behind_queues_pushes_until_the_next_call(client):
+    import json as _json
+    import time as _time
+
+    h = client.history("wb")
+    assert h.write_behind == 8
+    t0 = _time.time()
+    for i in range(5):
+        h.push({"i": i})
+    # Not sent yet: a raw request on the same worker still sees the empty history.
+    raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "wb"}))
+    assert raw["snapshots"] == 0
+    # Any method of the History sends them first, in order.
+    assert h.current() == {"i": 4}
+    entries = h.list()
+    assert len(entries) == 5
+    times = [e["time"] for e in entries]
+    assert times == sorted(times) and t0 - 1 <= times[0] <= times[-1] <= _time.time() + 1
+    # The 8th queued push sends the batch without waiting for an answer.
+    for i in range(8):
+        h.push({"j": i})
+    h.flush()
+    assert len(h) == 13
+    # Unencodable snapshots raise at push time; worker-side errors at the next call.
+    with pytest.raises(ValueError):
+        h.push({"obj": object()})
+    h.push([1, 2])
+    with pytest.raises(RequestError):
+        h.undo()
+    assert h.current() == {"j": 7}
+    h.write_behind = 1
+    h.push({"k": 1})
+    raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "wb"}))
+    assert raw["snapshots"] == 14

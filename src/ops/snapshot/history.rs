@@ -151,7 +151,8 @@ impl History {
         self.evict();
     }
 
-    /// Decodes and appends one snapshot (see the module doc for the redo branch and eviction).
+    /// Decodes and appends one snapshot pushed at `time` (seconds since the Unix epoch); see
+    /// the module doc for the redo branch and eviction.
     ///
     /// # Errors
     /// The decoder's error; the history is unchanged.
@@ -160,13 +161,14 @@ impl History {
         enc: Encoding,
         bytes: &[u8],
         label: Option<String>,
+        time: f64,
     ) -> Result<(), OpError> {
         let root = encoding::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
         self.push_root(Entry {
             root,
             encoding: enc,
             label,
-            time: now(),
+            time,
             size: bytes.len(),
         });
         Ok(())
@@ -288,8 +290,13 @@ mod tests {
     use super::*;
 
     fn push(h: &mut History, v: i64) {
-        h.push(Encoding::Json, format!("{{\"v\":{v}}}").as_bytes(), None)
-            .unwrap();
+        h.push(
+            Encoding::Json,
+            format!("{{\"v\":{v}}}").as_bytes(),
+            None,
+            0.0,
+        )
+        .unwrap();
     }
 
     fn current(h: &History) -> String {
@@ -345,12 +352,12 @@ mod tests {
         let mut h = History::new(10);
         push(&mut h, 1);
         let before = h.store.stats();
-        assert!(h.push(Encoding::Json, b"[1,2]", None).is_err());
-        assert!(h.push(Encoding::Json, b"{\"a\":", None).is_err());
-        assert!(h.push(Encoding::Marshal, b"N", None).is_err());
+        assert!(h.push(Encoding::Json, b"[1,2]", None, 0.0).is_err());
+        assert!(h.push(Encoding::Json, b"{\"a\":", None, 0.0).is_err());
+        assert!(h.push(Encoding::Marshal, b"N", None, 0.0).is_err());
         assert_eq!(h.store.stats().nodes, before.nodes);
         assert_eq!(h.len(), 1);
-        h.push(Encoding::Bytes, b"\x00opaque", Some("blob".into()))
+        h.push(Encoding::Bytes, b"\x00opaque", Some("blob".into()), 0.0)
             .unwrap();
         assert!(h.encode(1, Some(Encoding::Json)).is_err());
         assert_eq!(h.encode(1, None).unwrap().1, b"\x00opaque");

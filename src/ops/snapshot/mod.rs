@@ -96,6 +96,8 @@ struct PushParams {
     labels: Option<Vec<Option<String>>>,
     #[serde(default)]
     capacity: Option<u64>,
+    #[serde(default)]
+    time: Option<f64>,
 }
 
 /// Finds or creates the history a push names, applying `capacity` when given.
@@ -128,8 +130,17 @@ fn to_json(v: serde_json::Value) -> Result<Vec<u8>, OpError> {
 /// `OP_SNAP_PUSH`: decode the body and push it.
 fn push(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: PushParams = req.params()?;
+    let time = match p.time {
+        Some(t) if t.is_finite() => t,
+        Some(t) => {
+            return Err(OpError::bad_params(format!(
+                "time {t} is not a finite number"
+            )))
+        }
+        None => history::now(),
+    };
     let h = history_for_push(&mut state.snapshots, &p.name, p.capacity)?;
-    h.push(p.encoding, req.body, p.label)?;
+    h.push(p.encoding, req.body, p.label, time)?;
     to_json(position_json(h))
 }
 

@@ -596,10 +596,10 @@ mod tests {
             let doc = format!(
                 r#"{{"n":{i},"rows":[{{"a":"x"}},{{"a":"y"}}],"big":123456789012345678901234567890}}"#
             );
-            h.push(Encoding::Json, doc.as_bytes(), Some(format!("l{i}")))
+            h.push(Encoding::Json, doc.as_bytes(), Some(format!("l{i}")), 1.5)
                 .unwrap();
         }
-        h.push(Encoding::Bytes, b"\x00blob", None).unwrap();
+        h.push(Encoding::Bytes, b"\x00blob", None, 2.5).unwrap();
         h.undo();
         h
     }
@@ -615,6 +615,7 @@ mod tests {
         for i in 0..h.len() {
             assert_eq!(back.encode(i, None).unwrap(), h.encode(i, None).unwrap());
             assert_eq!(back.entry(i).unwrap().label, h.entry(i).unwrap().label);
+            assert_eq!(back.entry(i).unwrap().time, h.entry(i).unwrap().time);
         }
     }
 
