@@ -363,6 +363,10 @@ def main():
             for make, inputs in makers:
                 a, mem = history_memory(make, inputs)
                 t = time_history(a, inputs, hz, n_push, n_undo)
+                if hz:
+                    # Back to back (hot caches): the same ops without pacing.
+                    hot = time_history(a, inputs, 0, n_push, n_undo)
+                    t["unpaced"] = {k: hot[k] for k in ("push_cpu", "undo_cpu")}
                 t["python_heap_bytes"] = mem
                 if isinstance(a, Chunkring):
                     s = a.hist.stats()
@@ -419,6 +423,14 @@ def report(r):
                   f"{rel(t, dc, 'push_cpu'):8.3f} {rel(t, dc, 'undo_cpu'):8.3f} "
                   f"{rel(t, oj, 'push_cpu'):8.2f} {rel(t, oj, 'undo_cpu'):8.2f} "
                   f"{t['python_heap_bytes'] / 1024:8.0f} {t.get('worker_stored_bytes', 0) / 1024:9.0f}")
+        if "unpaced" in dc:
+            print("back to back (unpaced, hot caches), median µs push/undo and ÷ deepcopy, ÷ orjson:")
+            for name, t in a.items():
+                p, u = t["unpaced"]["push_cpu"]["median_us"], t["unpaced"]["undo_cpu"]["median_us"]
+                dp, du = dc["unpaced"]["push_cpu"]["median_us"], dc["unpaced"]["undo_cpu"]["median_us"]
+                op = oj["unpaced"]["push_cpu"]["median_us"] if oj else float("nan")
+                ou = oj["unpaced"]["undo_cpu"]["median_us"] if oj else float("nan")
+                print(f"  {name:18} {p:7.1f} {u:7.1f}   {p / dp:6.3f} {u / du:6.3f}   {p / op:5.2f} {u / ou:5.2f}")
         cr = a["chunkring"]
         print(f"chunkring (write-behind 8) mean push / deepcopy mean: "
               f"{cr['push_cpu']['mean_us'] / dc['push_cpu']['mean_us']:.3f}; / orjson mean: "
