@@ -27,12 +27,22 @@ struct Rec {
 }
 
 /// One append-only log.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Log {
     index: Xar<Rec>,
     pages: Vec<Vec<u8>>,
     next_page: usize,
     bytes: usize,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("records", &self.len())
+            .field("record_bytes", &self.bytes)
+            .field("pages", &self.pages.len())
+            .finish()
+    }
 }
 
 impl Log {
