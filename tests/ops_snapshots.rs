@@ -683,6 +683,13 @@ fn saved_histories_load_back_and_corrupt_files_change_nothing() {
         )
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Io);
+    for (path, text) in [("/dev/zero", "regular file"), ("relative.snap", "absolute")] {
+        let e = sut
+            .call(OP_SNAP_LOAD, json!({"path": path}), b"")
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::PathRefused, "{e}");
+        assert!(e.message.contains(text), "{e}");
+    }
     assert_eq!(
         sut.stats("copy")["snapshots"],
         json!(5),

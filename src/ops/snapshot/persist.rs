@@ -149,8 +149,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OpError> {
     result
 }
 
+/// Largest history or log file `load` reads.
+pub const MAX_FILE_BYTES: u64 = 1 << 32;
+
 fn read_file(path: &Path) -> Result<Vec<u8>, OpError> {
-    fs::read(path).map_err(|e| io_err("cannot read", path, e))
+    use std::io::Read;
+    let f = File::open(path).map_err(|e| io_err("cannot open", path, e))?;
+    let meta = f.metadata().map_err(|e| io_err("cannot stat", path, e))?;
+    if !meta.is_file() {
+        return Err(OpError::new(
+            ErrorCode::PathRefused,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(OpError::new(
+            ErrorCode::PathRefused,
+            format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display()),
+        ));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    // `take` bounds the read even if the file grows while it is read.
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| io_err("cannot read", path, e))?;
+    Ok(out)
 }
 
 // ---- a bounds-checked payload reader ---------------------------------------------------------
@@ -502,13 +525,14 @@ struct LoadParams {
 }
 
 fn check_path(path: &str) -> Result<&Path, OpError> {
-    if path.is_empty() || path.contains('\0') {
+    let p = Path::new(path);
+    if path.contains('\0') || !p.is_absolute() {
         return Err(OpError::new(
             ErrorCode::PathRefused,
-            "path must be non-empty without NUL",
+            format!("path {path:?} must be absolute and contain no NUL byte"),
         ));
     }
-    Ok(Path::new(path))
+    Ok(p)
 }
 
 /// `OP_SNAP_SAVE`.
