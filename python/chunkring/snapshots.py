@@ -90,12 +90,13 @@ def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, 
     raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
 
 
-def _decode(enc: int, data: bytes) -> Any:
+def _decode(enc: int, reply: bytes) -> Any:
+    """The snapshot after the 12-byte cursor header, decoded (marshal reads it in place)."""
     if enc == 2:
-        return marshal.loads(data)
+        return marshal.loads(memoryview(reply)[_CURSOR.size:])
     if enc == 1:
-        return json.loads(data)
-    return bytes(data)
+        return json.loads(reply[_CURSOR.size:])
+    return reply[_CURSOR.size:]
 
 
 class History:
@@ -190,7 +191,7 @@ class History:
         status, enc, _, _, _ = _CURSOR.unpack_from(r)
         if not status:
             return None
-        return _decode(enc, r[_CURSOR.size:])
+        return _decode(enc, r)
 
     def undo(self) -> Any:
         """Steps back; returns the snapshot now current, or ``None`` at the oldest one."""
