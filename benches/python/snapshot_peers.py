@@ -8,7 +8,8 @@ for discussion entries, files, context files, screenshots; sizes below):
   ``pickle`` bytes; an orjson-bytes ``deque`` (the fastest pure-Python-with-dependencies
   history); and chunkring (``marshal.dumps``, then the default write-behind sends 8 queued
   pushes with one ``submit_many``: the mean includes the sending push; ``wb=1`` sends every
-  push at once; undo = one request + ``marshal.loads``). Every undo returns a fresh object
+  push at once; ``chunkring+orjson`` pushes ``orjson.dumps`` bytes as JSON and undoes with
+  ``orjson.loads`` of the raw reply; undo = one request + ``marshal.loads``). Every undo returns a fresh object
   the GUI may mutate. Means are the amortized cost; medians hide the sending pushes.
 * Memory held by a full 100-snapshot history: Python heap growth (tracemalloc) for each
   approach, plus the worker's ``stored_bytes`` for chunkring.
@@ -237,6 +238,20 @@ class Chunkring(Approach):
         return self.hist.undo()
 
 
+class ChunkringOrjson(Chunkring):
+    """chunkring fed JSON bytes by orjson (what a user who has orjson can do)."""
+
+    def __init__(self, client, name):
+        super().__init__(client, name)
+        self.name = "chunkring+orjson"
+
+    def push(self, doc):
+        self.hist.push(orjson.dumps(doc), encoding="json")
+
+    def undo(self):
+        return orjson.loads(self.hist.undo(raw=True))
+
+
 # ---- measurement -----------------------------------------------------------------------------
 
 def paced(fn, items, hz):
@@ -359,6 +374,8 @@ def main():
                 *([(Orjson, docs)] if orjson else []),
                 (lambda: Chunkring(client, f"bench-{kb}-{time.monotonic_ns()}"), docs),
                 (lambda: Chunkring(client, f"bench1-{kb}-{time.monotonic_ns()}", 1), docs),
+                *([(lambda: ChunkringOrjson(client, f"bencho-{kb}-{time.monotonic_ns()}"), docs)]
+                  if orjson else []),
             ]
             for make, inputs in makers:
                 a, mem = history_memory(make, inputs)

@@ -12,7 +12,9 @@ Snapshots are dicts of plain data (dict, list, tuple → list, str, int, float, 
 bytes). By default a dict travels as ``marshal.dumps(obj, 4)``, the cheapest stdlib encoder;
 ``encoding="json"`` sends JSON instead, and ``bytes`` are stored as an opaque blob (diff is
 not available for those). Snapshots come back in the encoding they were pushed with, decoded
-with ``marshal.loads``/``json.loads``; tuples come back as lists.
+with ``marshal.loads``/``json.loads``; tuples come back as lists. Bytes from any other encoder
+of JSON work too: ``h.push(orjson.dumps(d), encoding="json")`` and
+``orjson.loads(h.undo(raw=True))``.
 
 **Write-behind.** ``push`` encodes the snapshot (``marshal.dumps``) and queues the request in
 Python; queued pushes are sent together (one ``submit_many``, one wake of the worker) when
@@ -185,33 +187,43 @@ class History:
 
     # -- moving --------------------------------------------------------------------------------
 
-    def _cursor_op(self, op: int, params: dict) -> Any:
+    def _cursor_op(self, op: int, params: dict, encoding: str | None, raw: bool) -> Any:
         self.flush()
+        if encoding is not None:
+            if encoding not in _ENCODINGS:
+                raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
+            params = dict(params, encoding=encoding)
         r = self._client.call(op, b"", params)
         status, enc, _, _, _ = _CURSOR.unpack_from(r)
         if not status:
             return None
+        if raw:
+            return r[_CURSOR.size:]
         return _decode(enc, r)
 
-    def undo(self) -> Any:
+    # Every cursor method takes ``encoding`` (the encoding the worker should answer in:
+    # "json", "marshal" or "bytes"; default the one the snapshot was pushed with) and ``raw``
+    # (return the encoded bytes undecoded, e.g. for ``orjson.loads``).
+
+    def undo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Steps back; returns the snapshot now current, or ``None`` at the oldest one."""
-        return self._cursor_op(L.OP_SNAP_UNDO, self._name_params)
+        return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
 
-    def redo(self) -> Any:
+    def redo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one."""
-        return self._cursor_op(L.OP_SNAP_REDO, self._name_params)
+        return self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
 
-    def jump(self, index: int) -> Any:
+    def jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing)."""
-        return self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index})
+        return self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
 
-    def current(self) -> Any:
+    def current(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """The current snapshot, or ``None`` when the history is empty."""
-        return self._cursor_op(L.OP_SNAP_CURRENT, self._name_params)
+        return self._cursor_op(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
 
-    def get(self, index: int) -> Any:
+    def get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Snapshot ``index`` without moving the cursor."""
-        return self._cursor_op(L.OP_SNAP_GET, {"name": self.name, "index": index})
+        return self._cursor_op(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
 
     # -- looking -------------------------------------------------------------------------------
 

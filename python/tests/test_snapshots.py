@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import marshal
 import random
 import sys
@@ -145,6 +146,12 @@ def test_values_round_trip_in_marshal_and_json(client):
     no_bytes = {k: v for k, v in doc.items() if k != "b"}
     h.push(no_bytes, encoding="json")
     assert h.current() == _lists(no_bytes)
+    assert h.current(raw=True) == json.dumps(_lists(no_bytes), separators=(",", ":"), ensure_ascii=False).encode()
+    assert h.get(1, encoding="json", raw=True).startswith(b'{"big":1267650600228229401496703205376,')
+    with pytest.raises(RequestError) as e:
+        h.get(0, encoding="json")  # holds bytes
+    assert e.value.name == "BAD_PAYLOAD" and "bytes" in e.value.message
+    assert h.get(1, encoding="marshal") == _lists(no_bytes)
     h.push(b"\x00opaque")
     assert h.current() == b"\x00opaque"
     assert [e["encoding"] for e in h.list()] == ["marshal", "json", "bytes"]
