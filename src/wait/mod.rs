@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::barrier::barrier_memory;
 use crate::layout::{AWAKE, PARKED};
 use crate::ring::memory::{Park, RingMemory};
-use crate::sync::{spin_hint, Backoff, Ordering};
+use crate::sync::{spin_hint, yield_now, Backoff, Ordering};
 
 pub mod futex;
 pub mod liveness;
@@ -58,13 +58,23 @@ impl WaitPolicy {
         word: Park,
         mut ready: impl FnMut() -> bool,
     ) -> Waited {
+        // Busy-poll for a few µs (a request usually answers faster than a context switch),
+        // then keep polling but yield the core between polls until the spin window ends: on a
+        // machine where the peer shares our core, a pure spin would keep it from running at
+        // all (measured: 64 B echo p50 68 µs with a 50 µs pure spin on one core, 16 µs with
+        // none; see the closing note of the Python client).
         let start = Instant::now();
+        let pure = self.spin.min(Duration::from_micros(4));
         let mut i = 0u32;
-        while i & 63 != 0 || start.elapsed() < self.spin {
+        while i & 31 != 0 || start.elapsed() < self.spin {
             if ready() {
                 return Waited::Spun;
             }
-            spin_hint();
+            if i & 31 == 31 && start.elapsed() >= pure {
+                yield_now();
+            } else {
+                spin_hint();
+            }
             i = i.wrapping_add(1);
         }
         let backoff = Backoff::new();
