@@ -58,6 +58,106 @@ pub fn barrier_write() {
     fence(Ordering::Release);
 }
 
+/// The protocol steps of layout.md §10 whose barrier the ring relies on. Each call site of
+/// such a barrier names its step (`barrier_write_at(Step::R3)`), so a loom test can remove
+/// exactly that barrier through [`weaken`] and check that the model checker then finds a
+/// failure: a suite that cannot fail proves nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Producer: `barrier_read()` after loading `head`.
+    R1,
+    /// Producer: `barrier_write()` before storing `tail`.
+    R3,
+    /// Consumer: `barrier_read()` after loading `tail`.
+    R5,
+    /// Consumer: `barrier_write()` before storing `head`.
+    R6,
+    /// Waiter: `barrier_memory()` between storing `PARKED` and the re-check.
+    W2,
+    /// Waker: `barrier_memory()` between its index store and loading the peer's park word.
+    W5,
+}
+
+/// `barrier_read()` at a tagged step. In normal builds exactly `barrier_read()`.
+#[inline(always)]
+pub fn barrier_read_at(step: Step) {
+    if !weakened(step) {
+        barrier_read();
+    }
+}
+
+/// `barrier_write()` at a tagged step. In normal builds exactly `barrier_write()`.
+#[inline(always)]
+pub fn barrier_write_at(step: Step) {
+    if !weakened(step) {
+        barrier_write();
+    }
+}
+
+/// `barrier_memory()` at a tagged step. In normal builds exactly `barrier_memory()`.
+#[inline(always)]
+pub fn barrier_memory_at(step: Step) {
+    if !weakened(step) {
+        barrier_memory();
+    }
+}
+
+/// Normal builds: a constant `false`, so the tagged barriers compile to the plain ones.
+#[cfg(not(chunkring_loom))]
+#[inline(always)]
+fn weakened(_step: Step) -> bool {
+    false
+}
+
+#[cfg(chunkring_loom)]
+fn weakened(step: Step) -> bool {
+    weaken::is_disabled(step)
+}
+
+/// Test-only switch (built only with `--cfg chunkring_loom`): removes a tagged barrier so a
+/// loom model can show that the protocol breaks without it.
+///
+/// The flags are thread-local to the OS thread that calls `loom::model`: loom runs every
+/// modelled thread of one model on that OS thread, while the test harness runs other tests
+/// (which must see the full protocol) on other OS threads.
+#[cfg(chunkring_loom)]
+pub mod weaken {
+    use super::Step;
+    use std::cell::Cell;
+
+    std::thread_local! {
+        static DISABLED: Cell<u8> = const { Cell::new(0) };
+    }
+
+    fn bit(step: Step) -> u8 {
+        1 << step as u8
+    }
+
+    /// Removes the barrier of `step` until the returned guard is dropped.
+    #[must_use = "the barrier is restored when the guard is dropped"]
+    pub fn disable(step: Step) -> Disabled {
+        DISABLED.with(|d| d.set(d.get() | bit(step)));
+        Disabled { step }
+    }
+
+    /// Is the barrier of `step` removed on this thread?
+    pub fn is_disabled(step: Step) -> bool {
+        DISABLED.with(|d| d.get() & bit(step) != 0)
+    }
+
+    /// Restores a removed barrier when dropped.
+    #[derive(Debug)]
+    pub struct Disabled {
+        step: Step,
+    }
+
+    impl Drop for Disabled {
+        fn drop(&mut self) {
+            DISABLED.with(|d| d.set(d.get() & !bit(self.step)));
+        }
+    }
+}
+
 #[cfg(all(test, not(chunkring_loom)))]
 mod tests {
     use super::*;

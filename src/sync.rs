@@ -15,6 +15,12 @@ mod imp {
     pub(crate) fn spin_hint() {
         core::hint::spin_loop()
     }
+
+    /// Gives the core to another runnable thread or process (`sched_yield`).
+    #[inline]
+    pub(crate) fn yield_now() {
+        std::thread::yield_now()
+    }
 }
 
 #[cfg(chunkring_loom)]
@@ -26,6 +32,11 @@ mod imp {
 
     /// loom needs a yield where real code spins, or the model never makes progress.
     pub(crate) fn spin_hint() {
+        loom::thread::yield_now()
+    }
+
+    /// A yield under loom.
+    pub(crate) fn yield_now() {
         loom::thread::yield_now()
     }
 

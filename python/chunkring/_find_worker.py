@@ -2,10 +2,11 @@
 
 Search order, first hit wins:
 
-1. the ``CHUNKRING_WORKER`` environment variable (a path; it must exist);
+1. the ``CHUNKRING_WORKER`` environment variable (a path; when set it must name an
+   executable file, else ``WorkerNotFound`` at once);
 2. next to the package: ``chunkring/bin/chunkring`` (where a wheel would put it);
 3. ``PATH``;
-4. the cargo target folder found by walking up from the package: ``target/release`` then
+4. every cargo ``target`` folder found walking up from the package: ``target/release`` then
    ``target/debug`` (a source checkout after ``cargo build``).
 
 Nothing found: :class:`~chunkring.errors.WorkerNotFound` listing every place tried.
@@ -36,9 +37,9 @@ def find_worker_bin() -> str:
         path = Path(env)
         if _is_executable(path):
             return str(path)
-        tried.append(f"${ENV_VAR}={env} (not an executable file)")
-    else:
-        tried.append(f"${ENV_VAR} (not set)")
+        # An explicit override that is wrong is an error, not a hint to look elsewhere.
+        raise WorkerNotFound(f"${ENV_VAR} is set to {env}, which is not an executable file")
+    tried.append(f"${ENV_VAR} (not set)")
 
     package_dir = Path(__file__).resolve().parent
     beside = package_dir / "bin" / BINARY
@@ -51,18 +52,19 @@ def find_worker_bin() -> str:
         return on_path
     tried.append(f"{BINARY} on PATH")
 
+    found_target = False
     for parent in package_dir.parents:
         target = parent / "target"
         if not target.is_dir():
             continue
+        found_target = True
         for profile in ("release", "debug"):
             candidate = target / profile / BINARY
             if _is_executable(candidate):
                 return str(candidate)
             tried.append(str(candidate))
-        break
-    else:
-        tried.append(f"a cargo target/ folder above {package_dir}")
+    if not found_target:
+        tried.append(f"a cargo target/ folder in any parent of {package_dir}")
 
     raise WorkerNotFound(
         "could not find the chunkring worker binary; tried:\n  - "

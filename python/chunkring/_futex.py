@@ -28,6 +28,7 @@ import time
 __all__ = [
     "FENCE_AVAILABLE",
     "FUTEX_AVAILABLE",
+    "NEED_RW_FENCES",
     "RING_FENCES_OK",
     "barrier_memory",
     "barrier_read",
@@ -73,6 +74,9 @@ def _load_libatomic():
 _fence = _load_libatomic()
 FENCE_AVAILABLE = _fence is not None
 RING_FENCES_OK = _TSO or FENCE_AVAILABLE
+#: True where barrier_read/barrier_write emit an instruction (not x86-64); the ring code
+#: tests it so the TSO hot path does not pay for a no-op call.
+NEED_RW_FENCES = not _TSO
 
 
 def _noop() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 
 from . import _layout as L
-from ._futex import barrier_read, barrier_write
+from ._futex import NEED_RW_FENCES, barrier_read, barrier_write
 from .errors import ProtocolError
 
 _HEADER = L.FRAME_HEADER
@@ -66,7 +66,8 @@ class Producer:
         # [R1] the cached head says full: load the consumer's head; barrier_read() so the
         # chunk writes below cannot pass this load (pairs with [R6] in the worker).
         head = self.q[self.head_word]
-        barrier_read()
+        if NEED_RW_FENCES:
+            barrier_read()
         if not self.tail - self.chunks <= head <= self.tail:
             raise ProtocolError(
                 f"request ring head {head} is outside tail {self.tail} - {self.chunks} chunks"
@@ -102,7 +103,8 @@ class Producer:
         tail = self.tail
         if tail == self.published:
             return False
-        barrier_write()  # [R3] frame bytes above happen-before the tail store below
+        if NEED_RW_FENCES:
+            barrier_write()  # [R3] frame bytes above happen-before the tail store below
         # [R4] one tail store for the whole batch; pairs with [R5] in the worker's consumer.
         self.q[self.tail_word] = tail
         self.published = tail
@@ -154,7 +156,8 @@ class Consumer:
                 # [R5] load tail, then barrier_read() before reading the frames it publishes;
                 # pairs with [R3]/[R4] in the worker's producer.
                 tail = self.q[self.tail_word]
-                barrier_read()
+                if NEED_RW_FENCES:
+                    barrier_read()
                 if tail == head:
                     return None
                 if not head < tail <= head + self.chunks:
@@ -189,7 +192,8 @@ class Consumer:
         head = self.head
         if head == self.released:
             return False
-        barrier_write()  # [R6] the copy-outs above happen-before the head store below
+        if NEED_RW_FENCES:
+            barrier_write()  # [R6] the copy-outs above happen-before the head store below
         # [R6] store head; pairs with [R1] in the worker's producer.
         self.q[self.head_word] = head
         self.released = head

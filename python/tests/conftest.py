@@ -7,19 +7,22 @@ When none is built the fixtures error out with the list of places tried: nothing
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chunkring import Client, find_worker_bin  # noqa: E402
+from chunkring import Client, find_worker_bin  # noqa: E402 (after the sys.path insert)
+from chunkring import _layout as L  # noqa: E402
 
 #: Small rings keep the edge-case sizes (ring capacity, 4x ring) quick.
 SMALL_RING_BYTES = 64 * 1024
@@ -78,7 +81,7 @@ def run_bounded(fn, seconds: float = 30.0):
     def body():
         try:
             out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed over to the test thread
             out["error"] = exc
 
     t = threading.Thread(target=body, daemon=True)
@@ -99,3 +102,23 @@ def start_standalone_worker(worker_bin: str, name: str, *extra: str) -> subproce
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def make_region_file(tmp_path: Path, **overrides) -> Path:
+    """A region file with a header page and two 4 KiB rings (64 chunks of 64 bytes), as a
+    ready worker would leave it, unless ``overrides`` break a field. No worker serves it."""
+    chunk, chunks = 64, 64
+    ring = chunk * chunks
+    fields = dict(
+        magic=L.REGION_MAGIC, version=L.LAYOUT_VERSION, endian=L.ENDIAN_MARK,
+        header_bytes=L.HEADER_BYTES, chunk_bytes=chunk, req_off=L.HEADER_BYTES,
+        req_chunks=chunks, resp_off=L.HEADER_BYTES + ring, resp_chunks=chunks,
+        region_bytes=L.HEADER_BYTES + 2 * ring, worker_pid=os.getpid(), state=L.WORKER_READY,
+        client_pid=0, client_state=0, heartbeat=0, max_message=1 << 20, park_us=50_000,
+    )
+    fields.update(overrides)
+    path = tmp_path / f"region-{uuid.uuid4().hex}"
+    path.write_bytes(b"\0" * (L.HEADER_BYTES + 2 * ring))
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
+        L.REGION_HEADER.pack_into(mm, 0, *fields.values())
+    return path

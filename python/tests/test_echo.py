@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually
-
 from chunkring import _layout as L
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually
 
 CHUNK = SMALL_CHUNK_BYTES
 RING = SMALL_RING_BYTES

@@ -3,7 +3,6 @@ bad headers, a taken client slot, timeouts."""
 
 from __future__ import annotations
 
-import mmap
 import os
 import signal
 import subprocess
@@ -14,8 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_RING_BYTES, eventually, run_bounded, start_standalone_worker
-
 from chunkring import (
     Client,
     ClientClosed,
@@ -26,6 +23,13 @@ from chunkring import (
     WorkerStartError,
 )
 from chunkring import _layout as L
+from conftest import (
+    SMALL_RING_BYTES,
+    eventually,
+    make_region_file,
+    run_bounded,
+    start_standalone_worker,
+)
 
 # ---- a dead worker ----------------------------------------------------------------------
 
@@ -220,6 +224,14 @@ def test_worker_not_found_lists_every_place_tried(tmp_path):
     assert "target" in out.stderr
 
 
+def test_a_wrong_worker_env_variable_is_an_error(monkeypatch, tmp_path):
+    from chunkring._find_worker import find_worker_bin
+
+    monkeypatch.setenv("CHUNKRING_WORKER", str(tmp_path / "missing"))
+    with pytest.raises(WorkerNotFound, match="not an executable file"):
+        find_worker_bin()
+
+
 def test_worker_env_variable_wins(worker_bin, monkeypatch, tmp_path):
     from chunkring._find_worker import find_worker_bin
 
@@ -234,27 +246,8 @@ def test_worker_env_variable_wins(worker_bin, monkeypatch, tmp_path):
 # ---- attach -----------------------------------------------------------------------------
 
 
-def _region_file(tmp_path: Path, **overrides) -> Path:
-    """A header page + two 4 KiB rings, valid unless ``overrides`` break a field."""
-    chunk, chunks = 64, 64
-    ring = chunk * chunks
-    fields = dict(
-        magic=L.REGION_MAGIC, version=L.LAYOUT_VERSION, endian=L.ENDIAN_MARK,
-        header_bytes=L.HEADER_BYTES, chunk_bytes=chunk, req_off=L.HEADER_BYTES,
-        req_chunks=chunks, resp_off=L.HEADER_BYTES + ring, resp_chunks=chunks,
-        region_bytes=L.HEADER_BYTES + 2 * ring, worker_pid=os.getpid(), state=L.WORKER_READY,
-        client_pid=0, client_state=0, heartbeat=0, max_message=1 << 20, park_us=50_000,
-    )
-    fields.update(overrides)
-    path = tmp_path / f"region-{uuid.uuid4().hex}"
-    path.write_bytes(b"\0" * (L.HEADER_BYTES + 2 * ring))
-    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
-        L.REGION_HEADER.pack_into(mm, 0, *fields.values())
-    return path
-
-
 def test_attach_to_a_valid_file_region(tmp_path):
-    c = Client.attach(file=_region_file(tmp_path), timeout=1)
+    c = Client.attach(file=make_region_file(tmp_path), timeout=1)
     assert c.ring_bytes == 4096 and c.chunk_bytes == 64
     c.close()
 
@@ -278,11 +271,11 @@ def test_attach_to_a_valid_file_region(tmp_path):
 )
 def test_attach_refuses_a_bad_header(tmp_path, overrides, message):
     with pytest.raises(ProtocolError, match=message):
-        Client.attach(file=_region_file(tmp_path, **overrides), timeout=1)
+        Client.attach(file=make_region_file(tmp_path, **overrides), timeout=1)
 
 
 def test_attach_refuses_a_region_larger_than_its_file(tmp_path):
-    path = _region_file(tmp_path)
+    path = make_region_file(tmp_path)
     os.truncate(path, L.HEADER_BYTES + 4096)
     with pytest.raises(ProtocolError, match="exceeds the mapped file"):
         Client.attach(file=path, timeout=1)
@@ -346,3 +339,13 @@ def test_attached_client_notices_a_dead_worker(worker_bin):
             proc.kill()
             proc.wait()
         Path(f"/dev/shm/chunkring-{name}").unlink(missing_ok=True)
+
+
+def test_spawn_over_a_file_region_leaves_the_file(worker_bin, tmp_path):
+    path = tmp_path / "region"
+    with Client.spawn(file=path, ring_bytes=SMALL_RING_BYTES, worker=worker_bin) as c:
+        assert c.path == path
+        data = os.urandom(3 * SMALL_RING_BYTES)
+        assert c.echo(data) == data
+    assert path.exists()  # a --file region is left in place for inspection (§12)
+    assert path.stat().st_mode & 0o777 == 0o600

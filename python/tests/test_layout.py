@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import REPO_ROOT
-
 from chunkring import _layout as L
+from conftest import REPO_ROOT
 
 SECTIONS = ("3", "4", "6", "7", "8")
 _ROW = re.compile(r"^\|\s*([A-Z][A-Z0-9_]+)\s*\|\s*(0x[0-9A-Fa-f]+|\d+)\s*\|")

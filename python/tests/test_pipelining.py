@@ -7,9 +7,8 @@ import collections
 import random
 import threading
 
-from conftest import SMALL_RING_BYTES, run_bounded
-
 from chunkring import _layout as L
+from conftest import SMALL_RING_BYTES, run_bounded
 
 
 def _payload(rng: random.Random, i: int, max_size: int) -> bytes:
@@ -81,7 +80,7 @@ def test_threads_share_one_client(client):
                 d = _payload(rng, i, 2000)
                 if client.echo(d, timeout=30) != d:
                     errors.append(f"thread {seed}: mismatch at {i}")
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+        except Exception as exc:  # collected for the assertion below
             errors.append(f"thread {seed}: {exc!r}")
 
     threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]

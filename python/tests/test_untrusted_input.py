@@ -14,10 +14,9 @@ import os
 import signal
 
 import pytest
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
-
 from chunkring import ProtocolError, RequestError
 from chunkring import _layout as L
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
 
 CHUNKS = SMALL_RING_BYTES // SMALL_CHUNK_BYTES
 
@@ -163,3 +162,118 @@ def test_many_bad_frames_then_good_traffic(client):
     assert [h.result(timeout=10) for h in client.submit_many([(L.OP_ECHO, d, None) for d in datas])] == datas
     info = client.info()
     assert json.dumps(info)  # still answers JSON
+
+
+# ---- the client treats the response ring as untrusted too ----------------------------------
+
+
+@pytest.fixture
+def offline_client(tmp_path):
+    """A client on a region file no worker serves; the test plays a (broken) worker."""
+    from chunkring import Client
+    from conftest import make_region_file
+
+    c = Client.attach(file=make_region_file(tmp_path), timeout=1)
+    yield c
+    c._fail_all(RuntimeError("test over"))
+    c.close()
+
+
+def _resp_tail(c, value=None):
+    word = L.RESP_TAIL_OFFSET // 8
+    if value is not None:
+        c._q[word] = value
+    return c._q[word]
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (dict(magic=0xBAD0), "bad magic"),
+        (dict(payload_len=10_000), "runs past"),
+        (dict(flags=L.FLAG_PADDING, payload_len=32), "does not end the ring"),
+    ],
+)
+def test_a_broken_response_frame_fails_every_pending_request(offline_client, header, message):
+    from chunkring import Handle
+
+    c = offline_client
+    handles = [Handle(c, rid, L.OP_ECHO) for rid in (11, 12)]
+    for h in handles:
+        c._pending[h.request_id] = h
+    fields = dict(magic=L.FRAME_MAGIC, flags=0, op=L.OP_ECHO, status=0, request_id=11,
+                  payload_len=4, fragment_index=0, message_len=4)
+    fields.update(header)
+    off = c._region.resp_ring_offset
+    c._region.mm[off : off + 36] = L.FRAME_HEADER.pack(*fields.values()) + b"abcd"
+    _resp_tail(c, 1)
+    with pytest.raises(ProtocolError, match=message):
+        handles[0].result(timeout=1)
+    with pytest.raises(ProtocolError, match=message):
+        handles[1].result(timeout=1)
+
+
+def test_a_response_tail_beyond_the_ring_is_refused(offline_client):
+    from chunkring import Handle
+
+    c = offline_client
+    h = Handle(c, 5, L.OP_ECHO)
+    c._pending[5] = h
+    _resp_tail(c, c._region.resp_ring_chunks + 1)
+    with pytest.raises(ProtocolError, match="outside head"):
+        h.result(timeout=1)
+
+
+def test_responses_to_unknown_ids_are_discarded(offline_client):
+    from chunkring import Handle
+
+    c = offline_client
+    h = Handle(c, 8, L.OP_ECHO)
+    c._pending[8] = h
+    off = c._region.resp_ring_offset
+    for i, rid in enumerate((999, 8)):  # 999 belongs to an earlier client (§12)
+        c._region.mm[off + 64 * i : off + 64 * i + 34] = L.FRAME_HEADER.pack(
+            L.FRAME_MAGIC, 0, L.OP_ECHO, 0, rid, 2, 0, 2) + b"ok"
+    _resp_tail(c, 2)
+    assert h.result(timeout=1) == b"ok"
+
+
+def test_submit_many_publishes_with_one_tail_store(offline_client):
+    from chunkring._ring import Producer
+
+    publishes = []
+
+    class CountingProducer(Producer):
+        __slots__ = ()
+
+        def publish(self):
+            published = super().publish()
+            publishes.append(published)
+            return published
+
+    c = offline_client
+    c._prod.__class__ = CountingProducer
+    handles = c.submit_many([(L.OP_ECHO, bytes([i]) * i, None) for i in range(20)])
+    assert publishes == [True]
+    assert c._q[L.REQ_TAIL_OFFSET // 8] == c._prod.tail
+    # The 20 frames sit back to back in the request ring, in order, with their ids.
+    pos, ids = 0, []
+    for i in range(20):
+        off = c._region.req_ring_offset + pos * c.chunk_bytes
+        magic, flags, op, status, rid, plen, fidx, mlen = L.FRAME_HEADER.unpack_from(c._region.mm, off)
+        assert (magic, flags, op, status, fidx, plen, mlen) == (L.FRAME_MAGIC, 0, L.OP_ECHO, 0, 0, 4 + i, 4 + i)
+        assert c._region.mm[off + 36 : off + 36 + i] == bytes([i]) * i
+        ids.append(rid)
+        pos += (32 + plen + c.chunk_bytes - 1) // c.chunk_bytes
+    assert ids == [h.request_id for h in handles]
+    assert pos == c._prod.tail
+
+
+def test_a_request_over_max_message_bytes_is_refused_before_it_is_sent(offline_client):
+    c = offline_client
+    limit = c._region.max_message_bytes  # 1 MiB in this region's header
+    tail = c._q[L.REQ_TAIL_OFFSET // 8]
+    with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
+        c.submit(L.OP_ECHO, b"\0" * limit)
+    assert c._q[L.REQ_TAIL_OFFSET // 8] == tail
+    assert c._pending == {}

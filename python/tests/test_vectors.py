@@ -8,9 +8,8 @@ import json
 import struct
 
 import pytest
-from conftest import REPO_ROOT
-
 from chunkring import _layout as L
+from conftest import REPO_ROOT
 
 VECTOR_DIR = REPO_ROOT / "tests" / "vectors"
 HEADER_FIELDS = ("magic", "flags", "op", "status", "request_id", "payload_len",
@@ -116,3 +115,107 @@ def test_vector(filename, entry):
             check_payload(entry, raw)
         else:
             check_frame(entry, raw)
+
+
+# ---- the client's own encoder and decoder against the vectors ---------------------------------
+
+
+def _frames(filename: str) -> list[dict]:
+    return json.loads((VECTOR_DIR / filename).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def offline_client(tmp_path):
+    """A client attached to a region file that no worker serves: its rings are ours to inspect."""
+    from chunkring import Client
+    from conftest import make_region_file
+
+    c = Client.attach(file=make_region_file(tmp_path), timeout=1)
+    yield c
+    c._fail_all(RuntimeError("test over"))
+    c.close()
+
+
+def _single_frame_requests():
+    out = []
+    for e in _frames("10.frame-header.json"):
+        f = e["fields"]
+        if "request" in e["name"] and f["flags"] == 0 and f["payload_len"] == f["message_len"]:
+            out.append(pytest.param(e, id=e["name"]))
+    return out
+
+
+@pytest.mark.parametrize("entry", _single_frame_requests())
+def test_client_encodes_request_vectors(offline_client, entry):
+    c = offline_client
+    f = entry["fields"]
+    payload = unhex(f["payload_hex"])
+    (plen,) = struct.unpack_from("<I", payload, 0)
+    params = json.loads(payload[4 : 4 + plen]) if plen else None
+    body = payload[4 + plen :]
+    c._next_id = f["request_id"]
+    off = c._region.req_ring_offset + (c._prod.tail & c._prod.mask) * c.chunk_bytes
+    c.submit(f["op"], body, params)
+    raw = unhex(entry["hex"])
+    assert bytes(c._region.mm[off : off + len(raw)]) == raw
+    assert c._q[L.REQ_TAIL_OFFSET // 8] == c._prod.tail  # published
+
+
+def _write_response(c, raw: bytes) -> None:
+    """Put one frame at the response ring's tail and publish it, as the worker would."""
+    region = c._region
+    tail = c._q[L.RESP_TAIL_OFFSET // 8]
+    off = region.resp_ring_offset + (tail % region.resp_ring_chunks) * c.chunk_bytes
+    region.mm[off : off + len(raw)] = raw
+    c._q[L.RESP_TAIL_OFFSET // 8] = tail + (len(raw) + c.chunk_bytes - 1) // c.chunk_bytes
+
+
+def _expect(c, request_id: int):
+    from chunkring import Handle
+
+    h = Handle(c, request_id, 0)
+    c._pending[request_id] = h
+    return h
+
+
+def test_client_decodes_the_echo_response_vector(offline_client):
+    c = offline_client
+    (entry,) = [e for e in _frames("10.frame-header.json") if e["name"] == "echo response id 1"]
+    h = _expect(c, 1)
+    _write_response(c, unhex(entry["hex"]))
+    assert h.done()
+    assert h.result(timeout=0) == unhex(entry["fields"]["payload_hex"])
+    assert c._q[L.RESP_HEAD_OFFSET // 8] == c._q[L.RESP_TAIL_OFFSET // 8]  # released
+
+
+def test_client_reassembles_the_fragment_vectors(offline_client):
+    c = offline_client
+    frames = [e for e in _frames("30.fragments.json") if e["fields"]["request_id"] == 77]
+    assert len(frames) == 3
+    h = _expect(c, 77)
+    for e in frames[:-1]:
+        _write_response(c, unhex(e["hex"]))
+        assert not h.done()
+    _write_response(c, unhex(frames[-1]["hex"]))
+    expected = b"".join(unhex(e["fields"]["payload_hex"]) for e in frames)
+    assert len(expected) == frames[0]["fields"]["message_len"]
+    assert h.result(timeout=0) == expected
+
+
+@pytest.mark.parametrize("entry", _frames("40.error-frames.json"), ids=lambda e: e["name"])
+def test_client_raises_the_error_frame_vectors(offline_client, entry):
+    from chunkring import ProtocolError, RequestError
+
+    c = offline_client
+    f = entry["fields"]
+    bystander = _expect(c, 0xABCDEF) if f["request_id"] == 0 else None
+    h = _expect(c, f["request_id"])
+    _write_response(c, unhex(entry["hex"]))
+    with pytest.raises(RequestError) as info:
+        h.result(timeout=0)
+    assert info.value.code == f["status"]
+    assert info.value.message == unhex(f["payload_hex"]).decode()
+    if bystander is not None:
+        # Request id 0: everything in flight was discarded by the worker (§6.5).
+        with pytest.raises(ProtocolError):
+            bystander.result(timeout=0)

@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::memory::{Park, RingMemory, Word};
 use super::Geometry;
-use crate::barrier::{barrier_read, barrier_write};
+use crate::barrier::{barrier_read_at, barrier_write_at, Step};
 use crate::frame::{FrameError, FrameHeader};
 use crate::layout::FRAME_HEADER_BYTES;
 use crate::sync::Ordering;
@@ -111,7 +111,7 @@ impl<M: RingMemory> Consumer<M> {
         let tail = self.mem.load(Word::Tail, Ordering::Relaxed);
         // [R5] Frame reads below happen after the producer's frame writes. Pairs with
         // barrier_write() before the tail store in `Producer::publish` and in `_ring.py`.
-        barrier_read();
+        barrier_read_at(Step::R5);
         if tail < self.cached_tail || tail - self.head > self.geo.chunks {
             if self.reported_bad_tail == Some(tail) {
                 return Ok(());
@@ -205,7 +205,7 @@ impl<M: RingMemory> Consumer<M> {
         // [R6] Our copy-out above happens-before the head store, otherwise the producer could
         // overwrite chunks we are still reading. Pairs with barrier_read() after the head load
         // in `Producer::refresh_head` and in `_ring.py`.
-        barrier_write();
+        barrier_write_at(Step::R6);
         // ORDERING [R6]: Relaxed store; the release comes from barrier_write() above.
         self.mem.store(Word::Head, self.head, Ordering::Relaxed);
     }

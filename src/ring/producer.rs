@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::memory::{Park, RingMemory, Word};
 use super::Geometry;
-use crate::barrier::{barrier_read, barrier_write};
+use crate::barrier::{barrier_read_at, barrier_write_at, Step};
 use crate::frame::{frame_chunks, FrameHeader};
 use crate::layout::FRAME_HEADER_BYTES;
 use crate::sync::Ordering;
@@ -99,7 +99,7 @@ impl<M: RingMemory> Producer<M> {
         let head = self.mem.load(Word::Head, Ordering::Relaxed);
         // [R1] The consumer's copy-out of the chunks it released happens-before our overwrite
         // of them. Pairs with barrier_write() before the head store in `Consumer::release`.
-        barrier_read();
+        barrier_read_at(Step::R1);
         if head >= self.cached_head && head <= self.published {
             self.cached_head = head;
         }
@@ -220,7 +220,7 @@ impl<M: RingMemory> Producer<M> {
         // the consumer could see the new tail and read a torn frame.
         // Pairs with barrier_read() after the tail load in `Consumer::refresh_tail` and in
         // `_ring.py` (the client's consumer).
-        barrier_write();
+        barrier_write_at(Step::R3);
         // ORDERING [R4]: Relaxed store; the release comes from barrier_write() above.
         self.mem.store(Word::Tail, self.tail, Ordering::Relaxed);
         self.published = self.tail;

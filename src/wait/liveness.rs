@@ -62,6 +62,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore)] // kill(2) is a foreign call Miri cannot run
     fn our_own_pid_is_alive_and_pid_zero_is_not() {
         assert!(pid_alive(std::process::id()));
         assert!(!pid_alive(0));

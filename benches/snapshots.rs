@@ -1,0 +1,138 @@
+//! Worker-side cost of the snapshot ops (layout.md §9.3), measured through the op registry
+//! without a ring: decoding and interning a ~30 KB UI-snapshot-like document pushed as JSON
+//! and as marshal into a full 100-entry history, encoding the current snapshot back (what
+//! undo pays), diffing two neighbours, and `process` over a batch of 100. These are the costs
+//! the worker adds on top of the ring round trip that `benches/python/snapshot_peers.py`
+//! measures from the Python side.
+use chunkring::layout::*;
+use chunkring::ops::{encode_list, Registry, Request, State};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::{json, Value};
+use std::hint::black_box;
+
+fn ui_doc(variant: usize) -> Value {
+    let entries: Vec<Value> = (0..120)
+        .map(|i| {
+            json!({
+                "role": if i % 2 == 0 { "user" } else { "assistant" },
+                "content": format!("message {i} {}", "lorem ipsum dolor sit amet ".repeat(7)),
+                "ts": 1_700_000_000 + i,
+                "v": if i == variant % 120 { variant } else { 0 },
+            })
+        })
+        .collect();
+    json!({
+        "discussion": entries,
+        "files": (0..40).map(|i| json!({"path": format!("src/file_{i}.rs"), "open": i % 3 == 0})).collect::<Vec<_>>(),
+        "context_files": ["README.md", "layout.md"], "screenshots": [],
+        "title": "session", "model": "m", "temperature": 0.7, "top_p": 1.0, "max_tokens": 4096,
+        "system": "be brief", "cursor": 12, "scroll": 0.5, "dirty": true,
+    })
+}
+
+fn call(reg: &Registry, st: &mut State, op: u16, params: &[u8], body: &[u8]) -> Vec<u8> {
+    let e = reg.get(op).expect("registered");
+    (e.handler)(st, &Request { params, body }).expect("op ok")
+}
+
+fn bench(c: &mut Criterion) {
+    let reg = Registry::with_all_ops();
+    let mut st = State::default();
+    let docs: Vec<Vec<u8>> = (0..200)
+        .map(|v| serde_json::to_vec(&ui_doc(v)).unwrap())
+        .collect();
+    // marshal bytes of the same documents, produced by the worker's own encoder.
+    let mut marshals = Vec::new();
+    for d in &docs {
+        call(&reg, &mut st, OP_SNAP_PUSH, br#"{"name":"m0"}"#, d);
+        let r = call(
+            &reg,
+            &mut st,
+            OP_SNAP_CURRENT,
+            br#"{"name":"m0","encoding":"marshal"}"#,
+            b"",
+        );
+        marshals.push(r[12..].to_vec());
+    }
+    for (d, m) in docs.iter().zip(&marshals).take(100) {
+        call(&reg, &mut st, OP_SNAP_PUSH, br#"{"name":"j"}"#, d);
+        call(
+            &reg,
+            &mut st,
+            OP_SNAP_PUSH,
+            br#"{"name":"m","encoding":"marshal"}"#,
+            m,
+        );
+    }
+    let mut g = c.benchmark_group("snapshots");
+    g.throughput(Throughput::Bytes(docs[0].len() as u64));
+    let mut i = 0;
+    g.bench_function("push-json-30k-full-history", |b| {
+        b.iter(|| {
+            i = (i + 1) % docs.len();
+            call(&reg, &mut st, OP_SNAP_PUSH, br#"{"name":"j"}"#, &docs[i])
+        })
+    });
+    g.bench_function("push-marshal-30k-full-history", |b| {
+        b.iter(|| {
+            i = (i + 1) % marshals.len();
+            call(
+                &reg,
+                &mut st,
+                OP_SNAP_PUSH,
+                br#"{"name":"m","encoding":"marshal"}"#,
+                &marshals[i],
+            )
+        })
+    });
+    g.bench_function("current-as-marshal", |b| {
+        b.iter(|| {
+            black_box(call(
+                &reg,
+                &mut st,
+                OP_SNAP_CURRENT,
+                br#"{"name":"m"}"#,
+                b"",
+            ))
+        })
+    });
+    g.bench_function("current-as-json", |b| {
+        b.iter(|| {
+            black_box(call(
+                &reg,
+                &mut st,
+                OP_SNAP_CURRENT,
+                br#"{"name":"m","encoding":"json"}"#,
+                b"",
+            ))
+        })
+    });
+    g.bench_function("diff-neighbours", |b| {
+        b.iter(|| {
+            black_box(call(
+                &reg,
+                &mut st,
+                OP_SNAP_DIFF,
+                br#"{"name":"m","a":98,"b":99}"#,
+                b"",
+            ))
+        })
+    });
+    let batch = encode_list(&marshals[..100]);
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("process-100-marshal", |b| {
+        b.iter(|| {
+            black_box(call(
+                &reg,
+                &mut st,
+                OP_SNAP_PROCESS,
+                br#"{"encoding":"marshal"}"#,
+                &batch,
+            ))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

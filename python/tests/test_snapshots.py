@@ -1,0 +1,393 @@
+"""Snapshot histories and logs through a real worker (layout.md §9.3, §9.4)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import marshal
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chunkring import _layout as L  # noqa: E402
+from chunkring.errors import RequestError  # noqa: E402
+from chunkring.snapshots import History, Log, Snapshots, pack_list  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    from chunkring.client import Client
+
+    c = Client.spawn()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def ui_doc(variant: int, entries: int = 200) -> dict:
+    """A UI-snapshot-like dict of about 50 KB; ``variant`` changes one discussion entry."""
+    return {
+        "discussion": [
+            {
+                "role": "user" if i % 2 == 0 else "assistant",
+                "content": f"message {i} " + "lorem ipsum dolor sit amet " * 7,
+                "ts": 1_700_000_000 + i,
+                "collapsed": False,
+                "v": variant if i == variant % entries else 0,
+            }
+            for i in range(entries)
+        ],
+        "files": [{"path": f"src/file_{i}.rs", "open": i % 3 == 0} for i in range(40)],
+        "context_files": ["README.md", "layout.md"],
+        "screenshots": [],
+        "title": "session",
+        "model": "m",
+        "temperature": 0.7,
+        "top_p": 1.0,
+        "max_tokens": 4096,
+        "system": "be brief",
+        "cursor": 12,
+        "scroll": 0.5,
+        "dirty": True,
+    }
+
+
+class RefHistory:
+    """The plain-Python HistoryManager the worker must agree with."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.items: list = []
+        self.cur = -1
+
+    def push(self, s):
+        del self.items[self.cur + 1 :]
+        self.items.append(copy.deepcopy(s))
+        if len(self.items) > self.capacity:
+            del self.items[0]
+        self.cur = len(self.items) - 1
+
+    def undo(self):
+        if self.cur <= 0:
+            return None
+        self.cur -= 1
+        return self.items[self.cur]
+
+    def redo(self):
+        if self.cur + 1 >= len(self.items):
+            return None
+        self.cur += 1
+        return self.items[self.cur]
+
+    def jump(self, i):
+        if not 0 <= i < len(self.items):
+            raise IndexError(i)
+        self.cur = i
+        return self.items[i]
+
+
+@pytest.mark.parametrize("capacity", [5, 100])
+def test_undo_redo_jump_match_a_reference_history(client, capacity):
+    rng = random.Random(20240601 + capacity)
+    h = client.history(f"prop-{capacity}", capacity=capacity)
+    ref = RefHistory(capacity)
+    assert h.current() is None and h.undo() is None and h.redo() is None
+    for step in range(1500):
+        r = rng.random()
+        if r < 0.4:
+            doc = {"n": rng.randrange(50), "rows": [rng.randrange(3) for _ in range(rng.randrange(4))],
+                   "t": (step, "x"), "same": "shared"}
+            h.push(doc, label=f"s{step}")
+            ref.push(doc)
+        elif r < 0.65:
+            assert h.undo() == _lists(ref.undo()), step
+        elif r < 0.85:
+            assert h.redo() == _lists(ref.redo()), step
+        else:
+            i = rng.randrange(0, capacity + 2)
+            if 0 <= i < len(ref.items):
+                assert h.jump(i) == _lists(ref.jump(i)), step
+            else:
+                with pytest.raises(RequestError) as e:
+                    h.jump(i)
+                assert e.value.name in ("OUT_OF_RANGE",), e.value
+        want = _lists(ref.items[ref.cur]) if ref.items else None
+        assert h.current() == want, step
+        if step % 25 == 0:
+            assert len(h) == len(ref.items)
+            assert h.can_undo == (ref.cur > 0)
+            assert h.can_redo == (ref.cur + 1 < len(ref.items))
+            assert h.index == (ref.cur if ref.items else None)
+    listed = h.list()
+    assert [e["index"] for e in listed] == list(range(len(ref.items)))
+    assert all(e["encoding"] == "marshal" and e["size"] > 0 for e in listed)
+
+
+def _lists(v):
+    """Tuples come back as lists."""
+    if isinstance(v, (list, tuple)):
+        return [_lists(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _lists(x) for k, x in v.items()}
+    return v
+
+
+def test_values_round_trip_in_marshal_and_json(client):
+    h = client.history("values")
+    doc = {"big": 2**100, "neg": -(2**70), "i64": 2**62, "f": 0.1, "inf": float("inf"),
+           "s": "é😀\n\"", "b": b"\x00\xff", "t": (1, (2, None)), "nested": {"a": [True, False]}}
+    h.push(doc, wait=True)
+    assert h.current() == _lists(doc)
+    no_bytes = {k: v for k, v in doc.items() if k != "b"}
+    h.push(no_bytes, encoding="json")
+    assert h.current() == _lists(no_bytes)
+    assert h.current(raw=True) == json.dumps(_lists(no_bytes), separators=(",", ":"), ensure_ascii=False).encode()
+    assert h.get(1, encoding="json", raw=True).startswith(b'{"big":1267650600228229401496703205376,')
+    with pytest.raises(RequestError) as e:
+        h.get(0, encoding="json")  # holds bytes
+    assert e.value.name == "BAD_PAYLOAD" and "bytes" in e.value.message
+    assert h.get(1, encoding="marshal") == _lists(no_bytes)
+    h.push(b"\x00opaque")
+    assert h.current() == b"\x00opaque"
+    assert [e["encoding"] for e in h.list()] == ["marshal", "json", "bytes"]
+
+
+def apply_patch(doc, patch):
+    """A small RFC 6902 applier (add, remove, replace)."""
+    doc = copy.deepcopy(doc)
+    for op in patch:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        if not parts:
+            doc = copy.deepcopy(op["value"])
+            continue
+        target = doc
+        for p in parts[:-1]:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        last = parts[-1]
+        if isinstance(target, list):
+            i = int(last)
+            if op["op"] == "add":
+                target.insert(i, copy.deepcopy(op["value"]))
+            elif op["op"] == "remove":
+                del target[i]
+            else:
+                target[i] = copy.deepcopy(op["value"])
+        else:
+            if op["op"] == "remove":
+                del target[last]
+            else:
+                assert op["op"] == "add" or last in target
+                target[last] = copy.deepcopy(op["value"])
+    return doc
+
+
+def random_doc(rng, depth=0):
+    r = rng.random()
+    if depth > 3 or r < 0.35:
+        return rng.choice([None, True, False, rng.randrange(-5, 5), rng.random(), rng.choice("ab/~")])
+    if r < 0.65:
+        return [random_doc(rng, depth + 1) for _ in range(rng.randrange(5))]
+    return {rng.choice(["a", "b", "c/d", "e~f", "g"]): random_doc(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+def test_diff_applied_to_a_gives_b(client):
+    rng = random.Random(77)
+    h = client.history("diff", capacity=2)
+    for _ in range(300):
+        a = {"root": random_doc(rng), "k": rng.randrange(3)}
+        b = {"root": random_doc(rng) if rng.random() < 0.5 else copy.deepcopy(a["root"]), "k": rng.randrange(3)}
+        h.push(a)
+        h.push(b)
+        patch = h.diff(0, 1)
+        assert apply_patch(a, patch) == b, (a, b, patch)
+        assert h.diff(1, 1) == []
+    h.push(b"\x00")
+    with pytest.raises(RequestError) as e:
+        h.diff(0, 1)
+    assert e.value.name == "BAD_PARAMS" and "opaque" in e.value.message
+
+
+def test_sharing_is_real_and_eviction_returns_memory(client):
+    one = client.history("share-one")
+    one.push(ui_doc(0))
+    single = one.stats()["stored_bytes"]
+    h = client.history("share", capacity=100)
+    for v in range(100):
+        h.push(ui_doc(v))
+    s = h.stats()
+    assert s["snapshots"] == 100
+    assert s["stored_bytes"] < 3 * single, (s, single)
+    assert s["logical_bytes"] > 50 * s["stored_bytes"] / 3
+    # Eviction: distinct documents through a small history keep memory bounded.
+    small = client.history("evict", capacity=3)
+    heap = []
+    for v in range(30):
+        d = ui_doc(0)
+        for e in d["discussion"]:
+            e["ts"] = 10_000 + v
+        small.push(d)
+        if v in (9, 29):
+            heap.append(small.stats()["heap_bytes"])
+    assert heap[0] == heap[1]
+    before = client.snapshots.stats()["stored_bytes"]
+    h.drop()
+    after = client.snapshots.stats()["stored_bytes"]
+    assert before - after == s["stored_bytes"]
+    with pytest.raises(RequestError) as e:
+        h.current()
+    assert e.value.name == "NOT_FOUND"
+
+
+def test_bad_input_is_a_clear_error_and_the_worker_keeps_serving(client, tmp_path):
+    h = client.history("bad")
+    h.push({"keep": 1}, label="good")
+    # Invalid JSON, raised at once with wait=True.
+    with pytest.raises(RequestError) as e:
+        h.push('{"a":', encoding="json", wait=True)
+    assert e.value.name == "BAD_PAYLOAD" and "invalid json" in e.value.message
+    # A non-object snapshot, pipelined: surfaces on the next call, which still runs.
+    h.push([1, 2, 3])
+    with pytest.raises(RequestError) as e:
+        h.current()
+    assert "must be an object" in e.value.message
+    assert h.current() == {"keep": 1}
+    # Unknown history, index out of range.
+    with pytest.raises(RequestError) as e:
+        client.call(L.OP_SNAP_UNDO, b"", {"name": "no-such-history"})
+    assert e.value.name == "NOT_FOUND" and "no-such-history" in e.value.message
+    with pytest.raises(RequestError) as e:
+        h.jump(5)
+    assert e.value.name == "OUT_OF_RANGE"
+    with pytest.raises(RequestError) as e:
+        h.get(-1)
+    assert e.value.name == "BAD_PARAMS"
+    # A corrupted and a torn saved file.
+    path = tmp_path / "bad.snap"
+    h.save(path)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x40
+    (tmp_path / "flip.snap").write_bytes(data)
+    (tmp_path / "torn.snap").write_bytes(data[: len(data) // 2])
+    for name in ("flip.snap", "torn.snap"):
+        with pytest.raises(RequestError) as e:
+            History.load(client, tmp_path / name, name="bad", replace=True)
+        assert e.value.name == "CORRUPT_DATA", e.value
+    # Nothing stored was lost, and the worker still serves.
+    assert h.current() == {"keep": 1}
+    assert len(h) == 1 and h.list()[0]["label"] == "good"
+    assert client.call(L.OP_ECHO, b"ping") == b"ping"
+
+
+def test_save_and_history_from_round_trip(client, tmp_path):
+    h = client.history("persist", capacity=10)
+    h.push_many([ui_doc(v, entries=20) for v in range(5)], labels=[f"v{v}" for v in range(5)])
+    h.undo()
+    reply = h.save(tmp_path / "ui.snap")
+    assert reply["snapshots"] == 5
+    back = client.history_from(tmp_path / "ui.snap", name="persist-copy")
+    assert isinstance(back, History) and back.name == "persist-copy" and back.capacity == 10
+    assert back.current() == h.current() == ui_doc(3, entries=20)
+    assert [e["label"] for e in back.list()] == [f"v{v}" for v in range(5)]
+    assert back.diff(0, 4) == h.diff(0, 4)
+    with pytest.raises(RequestError):
+        client.history_from(tmp_path / "ui.snap")  # "persist" exists already
+
+
+def test_process_reports_digest_size_and_changes(client):
+    docs = [ui_doc(0, entries=10), ui_doc(3, entries=10), ui_doc(3, entries=10)]
+    docs[2]["title"] = "renamed"
+    out = client.snapshots.process(docs)
+    assert [o["index"] for o in out] == [0, 1, 2]
+    assert out[0]["changed"] == list(docs[0])
+    assert out[1]["changed"] == ["discussion"]
+    assert out[1]["entries"]["discussion"] == {"changed": [3], "old_len": 10, "new_len": 10}
+    assert out[2]["changed"] == ["title"] and out[2]["entries"] == {}
+    assert out[1]["size"] == len(marshal.dumps(docs[1], 4))
+    assert out[0]["digest"] != out[1]["digest"]
+    # The digest does not depend on the encoding.
+    again = Snapshots(client).process(docs[:1], encoding="json")
+    assert again[0]["digest"] == out[0]["digest"]
+
+
+def test_logs_hold_a_million_records_exactly(client):
+    log = client.log("comms")
+    assert len(log) == 0
+    n, batch = 1_000_000, 20_000
+    for start in range(0, n, batch):
+        got = log.append([b"r%d" % i for i in range(start, start + batch)])
+        assert got == start + batch
+    assert len(log) == n
+    for start in range(0, n, 250_000):
+        records = log.read(start, 250_000)
+        assert records == [b"r%d" % i for i in range(start, start + 250_000)]
+    assert log.tail(2) == [b"r999998", b"r999999"]
+    assert log.append("text é") == n + 1
+    assert log.read(n, 5) == ["text é".encode()]
+    with pytest.raises(RequestError) as e:
+        log.read(n + 2, 1)
+    assert e.value.name == "OUT_OF_RANGE"
+
+
+def test_log_save_and_load(client, tmp_path):
+    log = client.log("small-log")
+    log.append([b"a", "b", b""])
+    log.save(tmp_path / "l.log")
+    back = Log.load(client, tmp_path / "l.log", name="small-log-copy")
+    assert back.read(0, 10) == [b"a", b"b", b""]
+    raw = bytearray((tmp_path / "l.log").read_bytes())
+    raw[-1] ^= 1
+    (tmp_path / "bad.log").write_bytes(raw)
+    with pytest.raises(RequestError) as e:
+        Log.load(client, tmp_path / "bad.log", name="x")
+    assert e.value.name == "CORRUPT_DATA"
+
+
+def test_push_many_is_all_or_nothing(client):
+    h = client.history("many")
+    assert h.push_many([{"a": 1}, {"a": 2}]) == 2
+    body = pack_list([b'{"a":3}', b"[1]"])
+    with pytest.raises(RequestError) as e:
+        client.call(L.OP_SNAP_PUSH_MANY, body, {"name": "many"})
+    assert e.value.message.startswith("snapshot 1:")
+    assert len(h) == 2 and h.current() == {"a": 2}
+
+
+def test_write_behind_queues_pushes_until_the_next_call(client):
+    import json as _json
+    import time as _time
+
+    h = client.history("wb")
+    assert h.write_behind == 8
+    t0 = _time.time()
+    for i in range(5):
+        h.push({"i": i})
+    # Not sent yet: a raw request on the same worker still sees the empty history.
+    raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "wb"}))
+    assert raw["snapshots"] == 0
+    # Any method of the History sends them first, in order.
+    assert h.current() == {"i": 4}
+    entries = h.list()
+    assert len(entries) == 5
+    times = [e["time"] for e in entries]
+    assert times == sorted(times) and t0 - 1 <= times[0] <= times[-1] <= _time.time() + 1
+    # The 8th queued push sends the batch without waiting for an answer.
+    for i in range(8):
+        h.push({"j": i})
+    h.flush()
+    assert len(h) == 13
+    # Unencodable snapshots raise at push time; worker-side errors at the next call.
+    with pytest.raises(ValueError):
+        h.push({"obj": object()})
+    h.push([1, 2])
+    with pytest.raises(RequestError):
+        h.undo()
+    assert h.current() == {"j": 7}
+    h.write_behind = 1
+    h.push({"k": 1})
+    raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "wb"}))
+    assert raw["snapshots"] == 14

@@ -1,0 +1,183 @@
+//! RFC 6902 JSON Patch between two stored values (layout.md §9.3 `OP_SNAP_DIFF`).
+//!
+//! Values are compared by node id: content addressing makes equal subtrees the same node, so
+//! an unchanged field or list entry costs one integer comparison and produces no operation.
+//! Objects yield `remove` for keys only in `a`, `add` for keys only in `b`, and recurse into
+//! keys in both. Arrays drop their common prefix and suffix (by id), then recurse pairwise over
+//! the overlapping middle, and end with `remove`s (at one index, repeated) or `add`s (at
+//! increasing indices) for the length difference. Different types give one `replace`.
+//! Applying the patch to `a` in order gives `b`.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+
+use super::json;
+use super::value::{Node, NodeId, NodeStore};
+use crate::error::OpError;
+
+/// The patch turning `a` into `b`, as a compact JSON array.
+///
+/// # Errors
+/// `BadPayload` when a value that must be written holds bytes (JSON cannot express them).
+pub fn diff(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, OpError> {
+    let mut d = Differ {
+        store,
+        out: Vec::with_capacity(256),
+        path: String::new(),
+        count: 0,
+    };
+    d.out.push(b'[');
+    d.walk(a, b)?;
+    d.out.push(b']');
+    Ok(d.out)
+}
+
+struct Differ<'s> {
+    store: &'s NodeStore,
+    out: Vec<u8>,
+    path: String,
+    count: usize,
+}
+
+impl Differ<'_> {
+    fn op(&mut self, op: &str, value: Option<NodeId>) -> Result<(), OpError> {
+        if self.count > 0 {
+            self.out.push(b',');
+        }
+        self.count += 1;
+        self.out.extend_from_slice(b"{\"op\":\"");
+        self.out.extend_from_slice(op.as_bytes());
+        self.out.extend_from_slice(b"\",\"path\":");
+        json::write_str(&self.path, &mut self.out);
+        if let Some(v) = value {
+            self.out.extend_from_slice(b",\"value\":");
+            json::encode_into(self.store, v, &mut self.out).map_err(|e| {
+                OpError::bad_payload(format!("value at {:?}: {}", self.path, e.message))
+            })?;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    /// Runs `f` with `segment` appended to the path.
+    fn at<T>(&mut self, segment: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        let len = self.path.len();
+        self.path.push('/');
+        for c in segment.chars() {
+            match c {
+                '~' => self.path.push_str("~0"),
+                '/' => self.path.push_str("~1"),
+                c => self.path.push(c),
+            }
+        }
+        let r = f(self);
+        self.path.truncate(len);
+        r
+    }
+
+    fn walk(&mut self, a: NodeId, b: NodeId) -> Result<(), OpError> {
+        if a == b {
+            return Ok(());
+        }
+        let store = self.store;
+        match (store.node(a), store.node(b)) {
+            (Node::Object(x), Node::Object(y)) => self.objects(x, y),
+            (Node::Array(x), Node::Array(y)) => self.arrays(x, y),
+            _ => self.op("replace", Some(b)),
+        }
+    }
+
+    fn objects(&mut self, x: &[(NodeId, NodeId)], y: &[(NodeId, NodeId)]) -> Result<(), OpError> {
+        let store = self.store;
+        let key = |k: NodeId| -> &str {
+            match store.node(k) {
+                Node::Str(s) => s,
+                _ => "",
+            }
+        };
+        // Keys are interned strings: equal keys have equal ids.
+        let in_y: HashMap<NodeId, NodeId> = y.iter().copied().collect();
+        let in_x: HashMap<NodeId, NodeId> = x.iter().copied().collect();
+        for &(k, _) in x {
+            if !in_y.contains_key(&k) {
+                self.at(key(k), |d| d.op("remove", None))?;
+            }
+        }
+        for &(k, vb) in y {
+            match in_x.get(&k) {
+                Some(&va) => self.at(key(k), |d| d.walk(va, vb))?,
+                None => self.at(key(k), |d| d.op("add", Some(vb)))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn arrays(&mut self, x: &[NodeId], y: &[NodeId]) -> Result<(), OpError> {
+        let prefix = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+        let (xr, yr) = (&x[prefix..], &y[prefix..]);
+        let suffix = xr
+            .iter()
+            .rev()
+            .zip(yr.iter().rev())
+            .take_while(|(p, q)| p == q)
+            .count();
+        let xm = &xr[..xr.len() - suffix];
+        let ym = &yr[..yr.len() - suffix];
+        let common = xm.len().min(ym.len());
+        for i in 0..common {
+            let idx = (prefix + i).to_string();
+            self.at(&idx, |d| d.walk(xm[i], ym[i]))?;
+        }
+        let idx = (prefix + common).to_string();
+        for _ in common..xm.len() {
+            self.at(&idx, |d| d.op("remove", None))?;
+        }
+        for (j, &v) in ym.iter().enumerate().skip(common) {
+            let idx = (prefix + j).to_string();
+            self.at(&idx, |d| d.op("add", Some(v)))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::snapshot::json::decode;
+
+    fn patch(a: &str, b: &str) -> String {
+        let mut st = NodeStore::new();
+        let x = decode(&mut st, a.as_bytes()).unwrap();
+        let y = decode(&mut st, b.as_bytes()).unwrap();
+        String::from_utf8(diff(&st, x, y).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn equal_documents_give_an_empty_patch() {
+        assert_eq!(patch(r#"{"a":[1,{"b":2}]}"#, r#"{"a":[1,{"b":2}]}"#), "[]");
+    }
+
+    #[test]
+    fn objects_and_arrays_give_minimal_ops_with_escaped_paths() {
+        assert_eq!(
+            patch(r#"{"a":1,"x/y":2,"t~":3}"#, r#"{"a":1,"t~":4,"n":null}"#),
+            r#"[{"op":"remove","path":"/x~1y"},{"op":"replace","path":"/t~0","value":4},{"op":"add","path":"/n","value":null}]"#
+        );
+        assert_eq!(
+            patch("[1,2,3,4,5]", "[1,9,5]"),
+            r#"[{"op":"replace","path":"/1","value":9},{"op":"remove","path":"/2"},{"op":"remove","path":"/2"}]"#
+        );
+        assert_eq!(
+            patch("[1,5]", "[1,2,3,5]"),
+            r#"[{"op":"add","path":"/1","value":2},{"op":"add","path":"/2","value":3}]"#
+        );
+        assert_eq!(
+            patch(r#"{"a":[1]}"#, r#"{"a":{"b":1}}"#),
+            r#"[{"op":"replace","path":"/a","value":{"b":1}}]"#
+        );
+        assert_eq!(
+            patch("[1]", r#"{"b":1}"#),
+            r#"[{"op":"replace","path":"","value":{"b":1}}]"#
+        );
+    }
+}

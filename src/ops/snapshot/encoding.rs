@@ -1,0 +1,108 @@
+//! The snapshot encodings a client names in params: `json`, `marshal`, `bytes` (layout.md §9.3
+//! "Encodings"), and the dispatch from an encoding to its decoder and encoder.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+use super::value::{Node, NodeId, NodeStore};
+use super::{json, marshal};
+use crate::error::OpError;
+
+/// How a snapshot travels on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// UTF-8 JSON (RFC 8259 plus `NaN`/`Infinity`); must be an object for histories.
+    #[default]
+    Json,
+    /// CPython `marshal` format 4 (`marshal.dumps(obj, 4)`); must be a dict for histories.
+    Marshal,
+    /// Opaque bytes: stored as one blob (still content-addressed), no diff.
+    Bytes,
+}
+
+impl Encoding {
+    /// The wire byte of the cursor-response header (layout.md §9.3).
+    pub fn code(self) -> u8 {
+        match self {
+            Encoding::Json => 1,
+            Encoding::Marshal => 2,
+            Encoding::Bytes => 3,
+        }
+    }
+
+    /// Decodes a wire byte written by [`Encoding::code`].
+    pub fn from_code(c: u8) -> Option<Encoding> {
+        match c {
+            1 => Some(Encoding::Json),
+            2 => Some(Encoding::Marshal),
+            3 => Some(Encoding::Bytes),
+            _ => None,
+        }
+    }
+
+    /// The params spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Marshal => "marshal",
+            Encoding::Bytes => "bytes",
+        }
+    }
+}
+
+/// Decodes `bytes` in `enc` into `store`; structured encodings must hold an object at the top
+/// when `want_object` is set. Returns the root holding one count.
+///
+/// # Errors
+/// The decoder's error, or `BadPayload` "snapshot must be an object, not …".
+pub fn decode(
+    store: &mut NodeStore,
+    enc: Encoding,
+    bytes: &[u8],
+    want_object: bool,
+) -> Result<NodeId, OpError> {
+    let id = match enc {
+        Encoding::Json => json::decode(store, bytes)?,
+        Encoding::Marshal => marshal::decode(store, bytes)?,
+        Encoding::Bytes => return Ok(store.intern(Node::Bytes(bytes.into()))),
+    };
+    if want_object && !matches!(store.node(id), Node::Object(_)) {
+        let kind = store.node(id).type_name();
+        store.decref(id);
+        return Err(OpError::bad_payload(format!(
+            "snapshot must be an object (a dict), not {kind}"
+        )));
+    }
+    Ok(id)
+}
+
+/// Encodes the value `id`, pushed as `pushed`, in `want`.
+///
+/// # Errors
+/// `BadParams` when an opaque snapshot is asked for as json/marshal or a structured one as
+/// bytes; the encoder's error otherwise.
+pub fn encode(
+    store: &NodeStore,
+    id: NodeId,
+    pushed: Encoding,
+    want: Encoding,
+) -> Result<Vec<u8>, OpError> {
+    match (pushed, want) {
+        (Encoding::Bytes, Encoding::Bytes) => match store.node(id) {
+            Node::Bytes(b) => Ok(b.to_vec()),
+            _ => Err(OpError::bad_payload(
+                "internal: opaque snapshot is not a blob",
+            )),
+        },
+        (Encoding::Bytes, _) => Err(OpError::bad_params(format!(
+            "the snapshot was pushed as opaque bytes and can only be returned as bytes, not {}",
+            want.name()
+        ))),
+        (_, Encoding::Bytes) => Err(OpError::bad_params(
+            "a json or marshal snapshot can be returned as json or marshal, not bytes",
+        )),
+        (_, Encoding::Json) => json::encode(store, id),
+        (_, Encoding::Marshal) => marshal::encode(store, id),
+    }
+}

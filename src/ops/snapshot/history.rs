@@ -1,0 +1,365 @@
+//! A snapshot history: a bounded undo/redo list of snapshots over one content-addressed node
+//! store (layout.md §9.3 "History semantics").
+//!
+//! Entries are positions `0..len` (0 = oldest kept). The cursor names the current snapshot.
+//! A push drops every entry after the cursor (the redo branch), appends, moves the cursor to
+//! the new entry and evicts the oldest entries while `len > capacity`. Undo at the oldest
+//! entry and redo at the newest do not move (the op says so); jump to a missing index is an
+//! error. Dropping an entry releases its root's count, so memory no other entry shares is freed.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::encoding::{self, Encoding};
+use super::value::{NodeId, NodeStore, StoreStats};
+use crate::error::{ErrorCode, OpError};
+
+/// Capacity of a history created without one.
+pub const DEFAULT_CAPACITY: usize = 100;
+/// Largest capacity a client may ask for.
+pub const MAX_CAPACITY: usize = 1 << 20;
+
+/// One snapshot in a history.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Root node (holds one count).
+    pub root: NodeId,
+    /// Encoding it was pushed with (the default for reading it back).
+    pub encoding: Encoding,
+    /// Client label, if any.
+    pub label: Option<String>,
+    /// Push time, seconds since the Unix epoch (worker clock).
+    pub time: f64,
+    /// Bytes the client sent for it.
+    pub size: usize,
+}
+
+/// A bounded undo/redo history.
+#[derive(Debug)]
+pub struct History {
+    /// The node store every entry's value lives in.
+    pub store: NodeStore,
+    entries: VecDeque<Entry>,
+    cursor: usize,
+    capacity: usize,
+    logical_bytes: usize,
+}
+
+/// Where the cursor stands after an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The cursor, `None` when the history is empty.
+    pub cursor: Option<usize>,
+    /// Number of entries.
+    pub len: usize,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Checks a client-supplied capacity.
+///
+/// # Errors
+/// `BadParams` outside `1..=MAX_CAPACITY`.
+pub fn check_capacity(capacity: u64) -> Result<usize, OpError> {
+    usize::try_from(capacity)
+        .ok()
+        .filter(|c| (1..=MAX_CAPACITY).contains(c))
+        .ok_or_else(|| {
+            OpError::bad_params(format!("capacity {capacity} is outside 1..={MAX_CAPACITY}"))
+        })
+}
+
+impl History {
+    /// An empty history keeping at most `capacity` (≥ 1) snapshots.
+    pub fn new(capacity: usize) -> History {
+        History {
+            store: NodeStore::new(),
+            entries: VecDeque::new(),
+            cursor: 0,
+            capacity: capacity.max(1),
+            logical_bytes: 0,
+        }
+    }
+
+    /// Rebuilds a history from parts (persistence); roots must hold their counts in `store`.
+    pub fn from_parts(
+        store: NodeStore,
+        entries: Vec<Entry>,
+        cursor: usize,
+        capacity: usize,
+    ) -> History {
+        let logical_bytes = entries.iter().map(|e| e.size).sum();
+        let mut h = History {
+            store,
+            entries: entries.into(),
+            cursor: 0,
+            capacity: capacity.max(1),
+            logical_bytes,
+        };
+        h.cursor = cursor.min(h.entries.len().saturating_sub(1));
+        h.evict();
+        h
+    }
+
+    /// Number of snapshots.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the history holds no snapshot.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Most snapshots kept.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Sum of the sizes of the snapshots held, as the client sent them.
+    pub fn logical_bytes(&self) -> usize {
+        self.logical_bytes
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// The entry at position `i`.
+    pub fn entry(&self, i: usize) -> Option<&Entry> {
+        self.entries.get(i)
+    }
+
+    /// Cursor and length.
+    pub fn position(&self) -> Position {
+        Position {
+            cursor: (!self.entries.is_empty()).then_some(self.cursor),
+            len: self.entries.len(),
+        }
+    }
+
+    /// Sets the capacity, evicting the oldest snapshots beyond it.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        self.evict();
+    }
+
+    /// Decodes and appends one snapshot pushed at `time` (seconds since the Unix epoch); see
+    /// the module doc for the redo branch and eviction.
+    ///
+    /// # Errors
+    /// The decoder's error; the history is unchanged.
+    pub fn push(
+        &mut self,
+        enc: Encoding,
+        bytes: &[u8],
+        label: Option<String>,
+        time: f64,
+    ) -> Result<(), OpError> {
+        let root = encoding::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
+        self.push_root(Entry {
+            root,
+            encoding: enc,
+            label,
+            time,
+            size: bytes.len(),
+        });
+        Ok(())
+    }
+
+    /// Appends an entry whose root count the caller hands over.
+    pub fn push_root(&mut self, entry: Entry) {
+        if !self.entries.is_empty() {
+            self.truncate_after(self.cursor);
+        }
+        self.logical_bytes += entry.size;
+        self.entries.push_back(entry);
+        self.cursor = self.entries.len() - 1;
+        self.evict();
+    }
+
+    fn truncate_after(&mut self, keep: usize) {
+        while self.entries.len() > keep + 1 {
+            if let Some(e) = self.entries.pop_back() {
+                self.release(e);
+            }
+        }
+    }
+
+    fn evict(&mut self) {
+        while self.entries.len() > self.capacity {
+            if let Some(e) = self.entries.pop_front() {
+                self.release(e);
+            }
+            self.cursor = self.cursor.saturating_sub(1);
+        }
+    }
+
+    fn release(&mut self, e: Entry) {
+        self.logical_bytes -= e.size;
+        self.store.decref(e.root);
+    }
+
+    /// Moves the cursor one back; false (no move) at the oldest entry or when empty.
+    pub fn undo(&mut self) -> bool {
+        if self.entries.is_empty() || self.cursor == 0 {
+            return false;
+        }
+        self.cursor -= 1;
+        true
+    }
+
+    /// Moves the cursor one forward; false (no move) at the newest entry or when empty.
+    pub fn redo(&mut self) -> bool {
+        if self.cursor + 1 >= self.entries.len() {
+            return false;
+        }
+        self.cursor += 1;
+        true
+    }
+
+    /// Moves the cursor to `i`.
+    ///
+    /// # Errors
+    /// `OutOfRange` when `i >= len`.
+    pub fn jump(&mut self, i: u64) -> Result<(), OpError> {
+        self.check_index(i)?;
+        self.cursor = i as usize;
+        Ok(())
+    }
+
+    /// Checks that `i` names an entry.
+    ///
+    /// # Errors
+    /// `OutOfRange` naming the valid range.
+    pub fn check_index(&self, i: u64) -> Result<usize, OpError> {
+        usize::try_from(i)
+            .ok()
+            .filter(|&i| i < self.entries.len())
+            .ok_or_else(|| {
+                OpError::new(
+                    ErrorCode::OutOfRange,
+                    format!(
+                        "index {i} is out of range: the history holds {} snapshots (0..{})",
+                        self.entries.len(),
+                        self.entries.len()
+                    ),
+                )
+            })
+    }
+
+    /// Encodes entry `i` in `want` (default: its push encoding).
+    ///
+    /// # Errors
+    /// `OutOfRange`, or the encoder's error.
+    pub fn encode(&self, i: usize, want: Option<Encoding>) -> Result<(Encoding, Vec<u8>), OpError> {
+        let e = self.check_index(i as u64).map(|i| &self.entries[i])?;
+        let want = want.unwrap_or(e.encoding);
+        Ok((
+            want,
+            encoding::encode(&self.store, e.root, e.encoding, want)?,
+        ))
+    }
+
+    /// Bytes held for entry metadata (the entry ring and labels).
+    pub fn entry_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self
+                .entries
+                .iter()
+                .map(|e| e.label.as_ref().map_or(0, String::capacity))
+                .sum::<usize>()
+    }
+
+    /// Store stats plus entry metadata: what this history really holds.
+    pub fn stored_bytes(&self) -> (StoreStats, usize) {
+        let s = self.store.stats();
+        (s, s.total_bytes() + self.entry_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(h: &mut History, v: i64) {
+        h.push(
+            Encoding::Json,
+            format!("{{\"v\":{v}}}").as_bytes(),
+            None,
+            0.0,
+        )
+        .unwrap();
+    }
+
+    fn current(h: &History) -> String {
+        let p = h.position();
+        String::from_utf8(h.encode(p.cursor.unwrap(), None).unwrap().1).unwrap()
+    }
+
+    #[test]
+    fn undo_redo_and_push_drop_the_redo_branch() {
+        let mut h = History::new(100);
+        assert!(!h.undo() && !h.redo());
+        for v in 0..5 {
+            push(&mut h, v);
+        }
+        assert!(h.undo() && h.undo());
+        assert_eq!(current(&h), "{\"v\":2}");
+        assert!(h.redo());
+        assert_eq!(current(&h), "{\"v\":3}");
+        push(&mut h, 9);
+        assert_eq!(h.len(), 5, "entry 4 was dropped");
+        assert!(!h.redo());
+        assert_eq!(current(&h), "{\"v\":9}");
+        h.jump(0).unwrap();
+        assert!(!h.undo());
+        assert_eq!(h.jump(5).unwrap_err().code, ErrorCode::OutOfRange);
+    }
+
+    #[test]
+    fn capacity_evicts_the_oldest_and_frees_its_nodes() {
+        let mut h = History::new(3);
+        for v in 0..10 {
+            push(&mut h, v);
+        }
+        assert_eq!(h.len(), 3);
+        h.jump(0).unwrap();
+        assert_eq!(current(&h), "{\"v\":7}");
+        // Three roots, three ints, one shared key.
+        assert_eq!(h.store.stats().nodes, 7);
+        h.set_capacity(1);
+        assert_eq!(
+            h.position(),
+            Position {
+                cursor: Some(0),
+                len: 1
+            }
+        );
+        assert_eq!(current(&h), "{\"v\":9}");
+        assert_eq!(h.store.stats().nodes, 3);
+    }
+
+    #[test]
+    fn non_objects_and_bad_bytes_leave_the_history_unchanged() {
+        let mut h = History::new(10);
+        push(&mut h, 1);
+        let before = h.store.stats();
+        assert!(h.push(Encoding::Json, b"[1,2]", None, 0.0).is_err());
+        assert!(h.push(Encoding::Json, b"{\"a\":", None, 0.0).is_err());
+        assert!(h.push(Encoding::Marshal, b"N", None, 0.0).is_err());
+        assert_eq!(h.store.stats().nodes, before.nodes);
+        assert_eq!(h.len(), 1);
+        h.push(Encoding::Bytes, b"\x00opaque", Some("blob".into()), 0.0)
+            .unwrap();
+        assert!(h.encode(1, Some(Encoding::Json)).is_err());
+        assert_eq!(h.encode(1, None).unwrap().1, b"\x00opaque");
+    }
+}

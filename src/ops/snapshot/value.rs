@@ -1,0 +1,723 @@
+//! The content-addressed node store: JSON-like values interned in a [`Xar`] arena with
+//! refcounts (layout.md §9.3 "Storage").
+//!
+//! Every value (object, array, string, number, …) is a [`Node`] in one slot of the arena. A
+//! container holds the ids of its children, so two snapshots that share a field or a list
+//! entry share the node: interning looks the node up by its structural hash (a hash over the
+//! children's hashes, so equal content has an equal hash whatever its encoding) and compares
+//! it with every node in that hash's chain before storing a new one. Each reference (a parent's
+//! child slot, or a history entry's root) holds one count; a node whose count drops to zero is
+//! freed with its children's counts, and its slot goes on a free list that the next intern
+//! reuses, so evicting a snapshot returns the memory nothing else shares.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::xar::Xar;
+use crate::error::OpError;
+
+/// Index of a node in the store's arena.
+pub type NodeId = u32;
+
+/// "No node" in a hash chain.
+const NONE: u32 = u32::MAX;
+
+/// One JSON-like value. Containers refer to their children by [`NodeId`].
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// `null` / `None`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer that fits in `i64`.
+    Int(i64),
+    /// A larger integer: sign and magnitude in base 2^15 digits, least significant first
+    /// (CPython marshal's `TYPE_LONG` digits); never fits in `i64`.
+    BigInt {
+        /// True for a negative value.
+        neg: bool,
+        /// Magnitude digits, each `< 2^15`, least significant first, no leading zero digit.
+        digits: Box<[u16]>,
+    },
+    /// A binary64 float (compared by bit pattern, so NaN equals itself).
+    Float(f64),
+    /// UTF-8 text.
+    Str(Box<str>),
+    /// Raw bytes (marshal `bytes`, or an opaque snapshot).
+    Bytes(Box<[u8]>),
+    /// A list: child ids in order.
+    Array(Box<[NodeId]>),
+    /// A dict: (key, value) ids in insertion order; every key is a [`Node::Str`], no key twice.
+    Object(Box<[(NodeId, NodeId)]>),
+    /// A free slot (on the free list).
+    Free,
+}
+
+impl Node {
+    /// Heap bytes the node's payload occupies (exact: boxed slices have no spare capacity).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Node::BigInt { digits, .. } => digits.len() * 2,
+            Node::Str(s) => s.len(),
+            Node::Bytes(b) => b.len(),
+            Node::Array(a) => std::mem::size_of_val(&**a),
+            Node::Object(o) => std::mem::size_of_val(&**o),
+            _ => 0,
+        }
+    }
+
+    /// The children this node holds a count on, in order (keys and values for objects).
+    pub fn for_each_child(&self, mut f: impl FnMut(NodeId)) {
+        match self {
+            Node::Array(a) => a.iter().for_each(|&c| f(c)),
+            Node::Object(o) => o.iter().for_each(|&(k, v)| {
+                f(k);
+                f(v)
+            }),
+            _ => {}
+        }
+    }
+
+    /// Structural equality given that children are already interned (equal ids ⇔ equal values).
+    fn same(&self, other: &Node) -> bool {
+        match (self, other) {
+            (Node::Null, Node::Null) => true,
+            (Node::Bool(a), Node::Bool(b)) => a == b,
+            (Node::Int(a), Node::Int(b)) => a == b,
+            (Node::BigInt { neg: a, digits: x }, Node::BigInt { neg: b, digits: y }) => {
+                a == b && x == y
+            }
+            (Node::Float(a), Node::Float(b)) => a.to_bits() == b.to_bits(),
+            (Node::Str(a), Node::Str(b)) => a == b,
+            (Node::Bytes(a), Node::Bytes(b)) => a == b,
+            (Node::Array(a), Node::Array(b)) => a == b,
+            (Node::Object(a), Node::Object(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// A lower-case name of the node's type for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "bool",
+            Node::Int(_) | Node::BigInt { .. } => "int",
+            Node::Float(_) => "float",
+            Node::Str(_) => "str",
+            Node::Bytes(_) => "bytes",
+            Node::Array(_) => "list",
+            Node::Object(_) => "object",
+            Node::Free => "free slot",
+        }
+    }
+}
+
+static NULL_NODE: Node = Node::Null;
+
+// ---- hashing ---------------------------------------------------------------------------------
+
+/// Multiplier of the FxHash-style word mix.
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// Mixes one word into a running hash.
+#[inline]
+pub fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(K)
+}
+
+/// Mixes a byte string (8 bytes at a time, then the tail and the length).
+pub fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        h = mix(h, u64::from_le_bytes(a));
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = mix(h, u64::from_le_bytes(tail));
+    mix(h, bytes.len() as u64)
+}
+
+/// Structural hash of a string node.
+#[inline]
+pub fn hash_str(s: &str) -> u64 {
+    fmix(mix_bytes(mix(0, 6), s.as_bytes()))
+}
+
+/// MurmurHash3's 64-bit finalizer: spreads every input bit over every output bit.
+#[inline]
+pub fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A `Hasher` that passes an already-mixed `u64` through (the index keys are hashes).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = mix_bytes(self.0, bytes);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = fmix(u64::from(n));
+    }
+}
+
+/// Build hasher for maps keyed by node hashes.
+pub type BuildIdentity = BuildHasherDefault<IdentityHasher>;
+
+// ---- the store -------------------------------------------------------------------------------
+
+/// One arena slot: a node, its structural hash, its refcount and the next slot with the same hash.
+#[derive(Debug)]
+struct Slot {
+    node: Node,
+    hash: u64,
+    refs: u32,
+    next: u32,
+}
+
+/// Counts and byte totals of a [`NodeStore`], all measured from what it holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Live nodes.
+    pub nodes: usize,
+    /// Slots on the free list, reused before the arena grows.
+    pub free_slots: usize,
+    /// Bytes of the arena's allocated chunks (slots × slot size, free or not).
+    pub arena_bytes: usize,
+    /// Heap bytes of live nodes' payloads (strings, bytes, child id arrays).
+    pub heap_bytes: usize,
+    /// Bytes of the hash index and the free list (table capacity × entry size + 1 control byte).
+    pub index_bytes: usize,
+}
+
+impl StoreStats {
+    /// Everything the store holds.
+    pub fn total_bytes(&self) -> usize {
+        self.arena_bytes + self.heap_bytes + self.index_bytes
+    }
+}
+
+/// The content-addressed, refcounted node store.
+#[derive(Default)]
+pub struct NodeStore {
+    slots: Xar<Slot>,
+    free: Vec<u32>,
+    index: HashMap<u64, u32, BuildIdentity>,
+    live: usize,
+    heap_bytes: usize,
+}
+
+impl fmt::Debug for NodeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeStore")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl NodeStore {
+    /// An empty store.
+    pub fn new() -> NodeStore {
+        NodeStore::default()
+    }
+
+    /// The node stored under `id` (ids only come from this store; an unknown id reads as null).
+    #[inline]
+    pub fn node(&self, id: NodeId) -> &Node {
+        match self.slots.get(id as usize) {
+            Some(s) => &s.node,
+            None => {
+                debug_assert!(false, "node id {id} not in the store");
+                &NULL_NODE
+            }
+        }
+    }
+
+    /// The structural hash of `id`: equal for equal values, whatever their encoding.
+    #[inline]
+    pub fn hash(&self, id: NodeId) -> u64 {
+        self.slots.get(id as usize).map_or(0, |s| s.hash)
+    }
+
+    /// The refcount of `id` (0 for a free or unknown slot).
+    pub fn refs(&self, id: NodeId) -> u32 {
+        self.slots.get(id as usize).map_or(0, |s| s.refs)
+    }
+
+    fn structural_hash(&self, node: &Node) -> u64 {
+        let h = match node {
+            Node::Null => mix(0, 1),
+            Node::Bool(b) => mix(mix(0, 2), u64::from(*b)),
+            Node::Int(i) => mix(mix(0, 3), *i as u64),
+            Node::BigInt { neg, digits } => {
+                let mut h = mix(mix(0, 4), u64::from(*neg));
+                for d in digits.iter() {
+                    h = mix(h, u64::from(*d));
+                }
+                mix(h, digits.len() as u64)
+            }
+            Node::Float(f) => mix(mix(0, 5), f.to_bits()),
+            Node::Str(s) => return hash_str(s),
+            Node::Bytes(b) => mix_bytes(mix(0, 7), b),
+            Node::Array(a) => return self.hash_array(a),
+            Node::Object(o) => {
+                let mut h = mix(0, 9);
+                for &(k, v) in o.iter() {
+                    h = mix(mix(h, self.hash(k)), self.hash(v));
+                }
+                mix(h, o.len() as u64)
+            }
+            Node::Free => 0,
+        };
+        fmix(h)
+    }
+
+    fn hash_array(&self, kids: &[NodeId]) -> u64 {
+        let mut h = mix(0, 8);
+        for &c in kids {
+            h = mix(h, self.hash(c));
+        }
+        fmix(mix(h, kids.len() as u64))
+    }
+
+    /// Hash of an object given as a flat `key, value, key, value …` slice.
+    fn hash_flat_object(&self, flat: &[NodeId]) -> u64 {
+        let mut h = mix(0, 9);
+        for pair in flat.chunks_exact(2) {
+            h = mix(mix(h, self.hash(pair[0])), self.hash(pair[1]));
+        }
+        fmix(mix(h, (flat.len() / 2) as u64))
+    }
+
+    /// The stored node with `hash` for which `eq` holds.
+    #[inline]
+    fn find(&self, hash: u64, eq: impl Fn(&Node) -> bool) -> Option<NodeId> {
+        let mut at = self.index.get(&hash).copied().unwrap_or(NONE);
+        while at != NONE {
+            let slot = self.slots.get(at as usize)?;
+            if eq(&slot.node) {
+                return Some(at);
+            }
+            at = slot.next;
+        }
+        None
+    }
+
+    /// Stores `node` (whose children's counts the caller hands over) and returns an id holding
+    /// one count for the caller. An equal node already stored is shared instead: it gains a
+    /// count and the handed-over child counts are released.
+    pub fn intern(&mut self, node: Node) -> NodeId {
+        let hash = self.structural_hash(&node);
+        if let Some(id) = self.find(hash, |n| n.same(&node)) {
+            self.incref(id);
+            // The existing node holds the same children, so these releases free nothing.
+            node.for_each_child(|c| self.decref(c));
+            return id;
+        }
+        self.insert_new(hash, node)
+    }
+
+    /// [`NodeStore::intern`] of a string, allocating only when it is not stored yet.
+    pub fn intern_str(&mut self, s: &str) -> NodeId {
+        let hash = hash_str(s);
+        if let Some(id) = self.find(hash, |n| matches!(n, Node::Str(x) if **x == *s)) {
+            self.incref(id);
+            return id;
+        }
+        self.insert_new(hash, Node::Str(s.into()))
+    }
+
+    /// [`NodeStore::intern`] of a list whose children's counts the caller hands over,
+    /// allocating only when it is not stored yet.
+    pub fn intern_array(&mut self, kids: &[NodeId]) -> NodeId {
+        let hash = self.hash_array(kids);
+        if let Some(id) = self.find(hash, |n| matches!(n, Node::Array(x) if **x == *kids)) {
+            self.incref(id);
+            kids.iter().for_each(|&c| self.decref(c));
+            return id;
+        }
+        self.insert_new(hash, Node::Array(kids.into()))
+    }
+
+    /// [`NodeStore::intern`] of an object given as a flat `key, value, …` slice whose counts
+    /// the caller hands over (keys already checked), allocating only when it is not stored yet.
+    pub fn intern_flat_object(&mut self, flat: &[NodeId]) -> NodeId {
+        let hash = self.hash_flat_object(flat);
+        let eq = |n: &Node| match n {
+            Node::Object(x) => {
+                x.len() * 2 == flat.len()
+                    && x.iter()
+                        .zip(flat.chunks_exact(2))
+                        .all(|(&(k, v), p)| k == p[0] && v == p[1])
+            }
+            _ => false,
+        };
+        if let Some(id) = self.find(hash, eq) {
+            self.incref(id);
+            flat.iter().for_each(|&c| self.decref(c));
+            return id;
+        }
+        let pairs: Box<[(NodeId, NodeId)]> = flat.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        self.insert_new(hash, Node::Object(pairs))
+    }
+
+    fn insert_new(&mut self, hash: u64, node: Node) -> NodeId {
+        let next = self.index.insert(hash, NONE).unwrap_or(NONE);
+        self.live += 1;
+        self.heap_bytes += node.heap_bytes();
+        let slot = Slot {
+            node,
+            hash,
+            refs: 1,
+            next,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(s) = self.slots.get_mut(id as usize) {
+                    *s = slot;
+                }
+                id
+            }
+            None => self.slots.push(slot) as NodeId,
+        };
+        self.index.insert(hash, id);
+        id
+    }
+
+    /// Adds a count to `id`.
+    #[inline]
+    pub fn incref(&mut self, id: NodeId) {
+        if let Some(s) = self.slots.get_mut(id as usize) {
+            s.refs += 1;
+        }
+    }
+
+    /// Drops a count from `id`; a node reaching zero is freed, and so on down its children.
+    pub fn decref(&mut self, id: NodeId) {
+        if let Some(s) = self.slots.get_mut(id as usize) {
+            if s.refs > 1 {
+                s.refs -= 1;
+                return;
+            }
+        }
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            let Some(slot) = self.slots.get_mut(id as usize) else {
+                continue;
+            };
+            if slot.refs == 0 {
+                debug_assert!(false, "decref of a free node {id}");
+                continue;
+            }
+            slot.refs -= 1;
+            if slot.refs > 0 {
+                continue;
+            }
+            let node = std::mem::replace(&mut slot.node, Node::Free);
+            let (hash, next) = (slot.hash, slot.next);
+            slot.next = NONE;
+            self.unlink(id, hash, next);
+            self.live -= 1;
+            self.heap_bytes -= node.heap_bytes();
+            self.free.push(id);
+            node.for_each_child(|c| stack.push(c));
+        }
+    }
+
+    /// Removes `id` from the chain of `hash`.
+    fn unlink(&mut self, id: NodeId, hash: u64, next: u32) {
+        let Some(&head) = self.index.get(&hash) else {
+            return;
+        };
+        if head == id {
+            if next == NONE {
+                self.index.remove(&hash);
+            } else {
+                self.index.insert(hash, next);
+            }
+            return;
+        }
+        let mut at = head;
+        while at != NONE {
+            let Some(slot) = self.slots.get_mut(at as usize) else {
+                return;
+            };
+            if slot.next == id {
+                slot.next = next;
+                return;
+            }
+            at = slot.next;
+        }
+    }
+
+    /// Counts and bytes held right now.
+    pub fn stats(&self) -> StoreStats {
+        let index_entry = std::mem::size_of::<(u64, u32)>() + 1;
+        StoreStats {
+            nodes: self.live,
+            free_slots: self.free.len(),
+            arena_bytes: self.slots.allocated_bytes(),
+            heap_bytes: self.heap_bytes,
+            index_bytes: self.index.capacity() * index_entry + self.free.capacity() * 4,
+        }
+    }
+}
+
+// ---- building values bottom-up ---------------------------------------------------------------
+
+/// Deepest nesting a decoder accepts (keeps recursion bounded on hostile input).
+pub const MAX_DEPTH: usize = 512;
+
+/// A value stack for decoders: scalars are pushed, containers pop their children. Every id on
+/// the stack holds one count; a builder dropped before [`Builder::finish`] (a decode error)
+/// releases them all, so a failed decode leaves the store as it was.
+#[derive(Debug)]
+pub struct Builder<'s> {
+    store: &'s mut NodeStore,
+    stack: Vec<NodeId>,
+}
+
+impl<'s> Builder<'s> {
+    /// A builder over `store`.
+    pub fn new(store: &'s mut NodeStore) -> Builder<'s> {
+        Builder {
+            store,
+            stack: Vec::with_capacity(64),
+        }
+    }
+
+    /// The store being built into.
+    pub fn store(&mut self) -> &mut NodeStore {
+        self.store
+    }
+
+    /// Interns a leaf node and pushes it.
+    pub fn push(&mut self, node: Node) {
+        let id = self.store.intern(node);
+        self.stack.push(id);
+    }
+
+    /// Interns a string and pushes it (no allocation when it is already stored).
+    pub fn push_str(&mut self, s: &str) {
+        let id = self.store.intern_str(s);
+        self.stack.push(id);
+    }
+
+    /// Pushes an existing node again (a marshal back-reference), adding a count.
+    pub fn push_existing(&mut self, id: NodeId) {
+        self.store.incref(id);
+        self.stack.push(id);
+    }
+
+    /// The id on top of the stack.
+    pub fn top(&self) -> Option<NodeId> {
+        self.stack.last().copied()
+    }
+
+    /// Number of ids on the stack.
+    pub fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// Pops the top `n` ids into an array node and pushes it.
+    pub fn finish_array(&mut self, n: usize) -> Result<(), OpError> {
+        let start = self
+            .stack
+            .len()
+            .checked_sub(n)
+            .ok_or_else(|| OpError::bad_payload("decoder stack underflow"))?;
+        let id = self.store.intern_array(&self.stack[start..]);
+        self.stack.truncate(start);
+        self.stack.push(id);
+        Ok(())
+    }
+
+    /// Pops the top `2 * n` ids (key, value, key, value …) into an object node and pushes it.
+    ///
+    /// # Errors
+    /// `BadPayload` when a key is not a string or a key appears twice.
+    pub fn finish_object(&mut self, n: usize) -> Result<(), OpError> {
+        let start = n
+            .checked_mul(2)
+            .and_then(|m| self.stack.len().checked_sub(m))
+            .ok_or_else(|| OpError::bad_payload("decoder stack underflow"))?;
+        let flat = &self.stack[start..];
+        for (i, pair) in flat.chunks_exact(2).enumerate() {
+            let key = self.store.node(pair[0]);
+            if !matches!(key, Node::Str(_)) {
+                return Err(OpError::bad_payload(format!(
+                    "object key must be a string, not {}",
+                    key.type_name()
+                )));
+            }
+            // Keys are interned, so equal keys have equal ids.
+            if n <= 64 && flat[..2 * i].chunks_exact(2).any(|p| p[0] == pair[0]) {
+                return Err(OpError::bad_payload(format!(
+                    "duplicate object key {:?}",
+                    key_text(self.store, pair[0])
+                )));
+            }
+        }
+        if n > 64 {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            for pair in flat.chunks_exact(2) {
+                if !seen.insert(pair[0]) {
+                    return Err(OpError::bad_payload(format!(
+                        "duplicate object key {:?}",
+                        key_text(self.store, pair[0])
+                    )));
+                }
+            }
+        }
+        let id = self.store.intern_flat_object(&self.stack[start..]);
+        self.stack.truncate(start);
+        self.stack.push(id);
+        Ok(())
+    }
+
+    /// Ends the build: exactly one value must be on the stack; its count goes to the caller.
+    pub fn finish(mut self) -> Result<NodeId, OpError> {
+        if self.stack.len() != 1 {
+            return Err(OpError::bad_payload(format!(
+                "decoder ended with {} values instead of one",
+                self.stack.len()
+            )));
+        }
+        self.stack
+            .pop()
+            .ok_or_else(|| OpError::bad_payload("decoder ended without a value"))
+    }
+}
+
+impl Drop for Builder<'_> {
+    fn drop(&mut self) {
+        for id in self.stack.drain(..) {
+            self.store.decref(id);
+        }
+    }
+}
+
+/// The text of a string node, or "" for any other node.
+pub fn key_text(store: &NodeStore, id: NodeId) -> &str {
+    match store.node(id) {
+        Node::Str(s) => s,
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(store: &mut NodeStore, t: &str) -> NodeId {
+        store.intern(Node::Str(t.into()))
+    }
+
+    #[test]
+    fn equal_values_share_one_node() {
+        let mut st = NodeStore::new();
+        let a = s(&mut st, "hello");
+        let b = s(&mut st, "hello");
+        assert_eq!(a, b);
+        assert_eq!(st.refs(a), 2);
+        let k = s(&mut st, "k");
+        let o1 = st.intern(Node::Object(vec![(k, a)].into()));
+        let k2 = s(&mut st, "k");
+        let o2 = st.intern(Node::Object(vec![(k2, b)].into()));
+        assert_eq!(o1, o2);
+        assert_eq!(st.refs(o1), 2);
+        // Child counts handed to the duplicate were released: one per parent reference.
+        assert_eq!(st.refs(a), 1);
+        assert_eq!(st.stats().nodes, 3);
+    }
+
+    #[test]
+    fn freeing_the_last_count_frees_children_and_reuses_slots() {
+        let mut st = NodeStore::new();
+        let a = s(&mut st, &"x".repeat(1000));
+        let arr = st.intern(Node::Array(vec![a].into()));
+        let before = st.stats();
+        assert_eq!(before.heap_bytes, 1000 + 4);
+        st.decref(arr);
+        let after = st.stats();
+        assert_eq!(after.nodes, 0);
+        assert_eq!(after.heap_bytes, 0);
+        assert_eq!(after.free_slots, 2);
+        let b = s(&mut st, "again");
+        assert!(b == a || b == arr, "a freed slot is reused");
+        assert_eq!(st.stats().free_slots, 1);
+    }
+
+    #[test]
+    fn floats_compare_by_bits_and_types_stay_apart() {
+        let mut st = NodeStore::new();
+        let n1 = st.intern(Node::Float(f64::NAN));
+        let n2 = st.intern(Node::Float(f64::NAN));
+        assert_eq!(n1, n2);
+        let z = st.intern(Node::Float(0.0));
+        let nz = st.intern(Node::Float(-0.0));
+        assert_ne!(z, nz);
+        let i = st.intern(Node::Int(1));
+        let f = st.intern(Node::Float(1.0));
+        let t = st.intern(Node::Bool(true));
+        assert!(i != f && f != t && i != t);
+    }
+
+    #[test]
+    fn hash_collisions_fall_back_to_equality() {
+        // Force two different nodes into one chain by hand and check lookups and unlinking.
+        let mut st = NodeStore::new();
+        let a = s(&mut st, "a");
+        let b = s(&mut st, "b");
+        let ha = st.hash(a);
+        // Pretend "b" collided with "a": move b into a's chain.
+        let hb = st.hash(b);
+        st.index.remove(&hb);
+        st.slots.get_mut(b as usize).unwrap().hash = ha;
+        st.slots.get_mut(b as usize).unwrap().next = a;
+        st.index.insert(ha, b);
+        assert_ne!(st.intern(Node::Str("a".into())), b);
+        st.decref(a);
+        st.decref(a);
+        assert_eq!(st.refs(b), 1);
+        assert_eq!(st.index.get(&ha), Some(&b));
+        st.decref(b);
+        assert!(st.index.is_empty());
+    }
+
+    #[test]
+    fn builder_releases_everything_on_error() {
+        let mut st = NodeStore::new();
+        {
+            let mut b = Builder::new(&mut st);
+            b.push(Node::Int(5));
+            b.push(Node::Str("v".into()));
+            assert!(b.finish_object(1).is_err(), "int key refused");
+        }
+        assert_eq!(st.stats().nodes, 0);
+        let mut b = Builder::new(&mut st);
+        b.push(Node::Str("k".into()));
+        b.push(Node::Null);
+        b.push(Node::Str("k".into()));
+        b.push(Node::Null);
+        let e = b.finish_object(2).unwrap_err();
+        assert!(e.message.contains("duplicate object key"), "{}", e.message);
+        drop(b);
+        assert_eq!(st.stats().nodes, 0);
+    }
+}
