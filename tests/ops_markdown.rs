@@ -296,6 +296,11 @@ fn aggregate_rejects_non_utf8_and_miscounted_bodies() {
     assert_eq!(e.code, ErrorCode::BadPayload);
     let e = aggregate(json!({"files": [{"path": "a\nb"}]}), &[b""]).unwrap_err();
     assert_eq!(e.code, ErrorCode::BadParams);
+    let e = aggregate(json!({"files": [{"path": ""}]}), &[b""]).unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::BadParams, "file 0: empty path")
+    );
     let e = aggregate(json!({"files": [{"path": "a", "read": true}]}), &[]).unwrap_err();
     assert_eq!(e.code, ErrorCode::BadParams);
     assert_eq!(aggregate(json!({"files": []}), &[]).unwrap(), "");

@@ -64,7 +64,8 @@ pub struct AggregateParams {
 /// Builds the context document; the response is a list of one document.
 ///
 /// # Errors
-/// `BAD_PARAMS` (missing `files`, a path with a control character, `read` without `root`),
+/// `BAD_PARAMS` (missing `files`, an empty path or one with a control character, `read`
+/// without `root`),
 /// `BAD_PAYLOAD` (body items ≠ inline files), `PATH_REFUSED` (a path escaping the root),
 /// `IO` (root or file unreadable), `INVALID_UTF8` (a file that is not UTF-8, with its index,
 /// path and byte offset), `OUT_OF_RANGE` (a document over the list encoding's 4 GiB).
@@ -114,6 +115,9 @@ fn gather<'a>(
     let mut next_inline = inline.iter();
     let mut out = Vec::with_capacity(params.files.len());
     for (i, f) in params.files.iter().enumerate() {
+        if f.path.is_empty() {
+            return Err(OpError::bad_params(format!("file {i}: empty path")));
+        }
         if f.path.chars().any(char::is_control) {
             return Err(OpError::bad_params(format!(
                 "file {i}: path {:?} holds a control character",
