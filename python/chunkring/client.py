@@ -324,8 +324,10 @@ class Client:
         with self._send_lock:
             self._check_open()
             for req in requests:
-                op, body, params = (tuple(req) + (b"", None))[:3]
-                handles.append(self._write_message(op, body, params))
+                req = tuple(req)
+                body = req[1] if len(req) > 1 else b""
+                params = req[2] if len(req) > 2 else None
+                handles.append(self._write_message(req[0], body, params))
             self._publish_and_wake()
         return handles
 

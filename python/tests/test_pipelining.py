@@ -70,6 +70,11 @@ def test_submit_many_publishes_a_batch(client):
     assert all(h.done() for h in handles)
 
 
+def test_submit_many_takes_one_two_and_three_tuples(client):
+    handles = client.submit_many([(L.OP_ECHO,), (L.OP_ECHO, b"two"), (L.OP_ECHO, b"three", {"x": 1})])
+    assert [h.result(timeout=10) for h in handles] == [b"", b"two", b"three"]
+
+
 def test_threads_share_one_client(client):
     errors = []
 
