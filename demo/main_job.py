@@ -54,7 +54,7 @@ def markdown(client: Client) -> None:
     headings = [h["text"] for h in outline["headings"] if h["level"] == 3]
     print(f"markdown: aggregated {len(files)} files into {len(context):,} chars "
           f"({len(headings)} file sections), rendered {len(html):,} chars of HTML, "
-          f"{outline['word_count']} words -> {OUT.relative_to(REPO)}/")
+          f"{outline['words']} words -> {OUT.relative_to(REPO)}/")
 
 
 def snapshots(client: Client) -> None:
