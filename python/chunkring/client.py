@@ -129,7 +129,6 @@ class Client:
         self._stderr_file = stderr_file
         self._name = name
         self._spin_ns = spin_ns
-        self._worker_was_parked = False
         self._worker_pid = region.worker_pid
         self._q = region.q
         self._i = region.i
@@ -542,9 +541,6 @@ class Client:
         if i[_WF] == _PARKED:
             i[_WF] = _AWAKE
             futex_wake(self._worker_futex, 1)
-            # A parked worker needs tens of µs to be scheduled: polling for its answer would
-            # only burn this thread's CPU, so the next wait parks at once (its [W6] wakes us).
-            self._worker_was_parked = True
 
     def _reserve_waiting(self, n: int) -> int:
         """Room for ``n`` chunks: publish, drain responses and park until the worker frees some.
@@ -687,12 +683,8 @@ class Client:
             now = _monotonic_ns()
             if deadline is None and timeout is not None:
                 deadline = now + int(timeout * 1e9)
-            if self._worker_was_parked:
-                self._worker_was_parked = False
-                spin_end = yield_end = now
-            else:
-                spin_end = now + _PURE_SPIN_NS
-                yield_end = now + self._spin_ns
+            spin_end = now + _PURE_SPIN_NS
+            yield_end = now + self._spin_ns
             while not cons.pending():
                 if h._value is not _PENDING or h._error is not None:
                     return  # another thread drained our response
