@@ -748,3 +748,52 @@ proptest! {
         let _ = chunkring::ops::snapshot::persist::decode_history(&junk);
     }
 }
+
+#[test]
+fn get_by_offset_and_undo_without_snapshot_support_prefetching_clients() {
+    let mut sut = Sut::new();
+    for x in 0..3 {
+        sut.call(
+            OP_SNAP_PUSH,
+            json!({"name": "p"}),
+            format!("{{\"x\":{x}}}").as_bytes(),
+        )
+        .unwrap();
+    }
+    // The entry an undo would return, without moving the cursor.
+    let (ok, cursor, len, snap) = sut.cursor(OP_SNAP_GET, json!({"name": "p", "offset": -1}));
+    assert_eq!(
+        (ok, cursor, len, snap.as_str()),
+        (true, Some(2), 3, r#"{"x":1}"#)
+    );
+    // An undo that answers only the header moves the cursor all the same.
+    let (moved, cursor, _, snap) =
+        sut.cursor(OP_SNAP_UNDO, json!({"name": "p", "snapshot": false}));
+    assert_eq!((moved, cursor, snap.as_str()), (true, Some(1), ""));
+    let (_, _, _, snap) = sut.cursor(OP_SNAP_CURRENT, json!({"name": "p"}));
+    assert_eq!(snap, r#"{"x":1}"#);
+    // Out of range offsets are a status-0 answer, not an error (speculative prefetch).
+    assert!(
+        !sut.cursor(OP_SNAP_GET, json!({"name": "p", "offset": -2}))
+            .0
+    );
+    assert!(!sut.cursor(OP_SNAP_GET, json!({"name": "p", "offset": 5})).0);
+    assert!(sut.cursor(OP_SNAP_GET, json!({"name": "p", "offset": 1})).0);
+    // `index` still wins over `offset`, and is still checked.
+    assert_eq!(
+        sut.cursor(OP_SNAP_GET, json!({"name": "p", "index": 0, "offset": 1}))
+            .3,
+        r#"{"x":0}"#
+    );
+    let e = sut
+        .call(OP_SNAP_GET, json!({"name": "p", "index": 9}), b"")
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::OutOfRange);
+    // At the oldest entry an undo without snapshot does not move.
+    sut.call(OP_SNAP_JUMP, json!({"name": "p", "index": 0}), b"")
+        .unwrap();
+    assert!(
+        !sut.cursor(OP_SNAP_UNDO, json!({"name": "p", "snapshot": false}))
+            .0
+    );
+}

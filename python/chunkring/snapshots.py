@@ -116,6 +116,10 @@ class History:
         self._queued: list[tuple] = []
         #: Pushes queued in Python before they are sent together (1 = send each at once).
         self.write_behind = DEFAULT_WRITE_BEHIND
+        #: After an undo, redo or jump: an ``OP_SNAP_GET`` (``offset`` -1) already in flight for
+        #: the snapshot the next ``undo`` returns, so that undo need not wait for the worker.
+        #: Anything that changes the history drops it (single writer, as for queued pushes).
+        self._prefetch: Any = None
         if _create:
             client.call(L.OP_SNAP_PUSH_MANY, pack_list([]), {"name": name, "capacity": capacity})
 
@@ -139,6 +143,7 @@ class History:
         params = {"name": self.name, "encoding": enc, "time": _time()}
         if label is not None:
             params["label"] = label
+        self._prefetch = None
         self._queued.append((L.OP_SNAP_PUSH, body, params))
         if wait:
             self.flush()
@@ -165,6 +170,7 @@ class History:
         params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
         if labels is not None:
             params["labels"] = list(labels)
+        self._prefetch = None
         self.flush()
         r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, pack_list(bodies), params))
         return r["len"]
@@ -206,16 +212,52 @@ class History:
     # (return the encoded bytes undecoded, e.g. for ``orjson.loads``).
 
     def undo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Steps back; returns the snapshot now current, or ``None`` at the oldest one."""
-        return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+        """Steps back; returns the snapshot now current, or ``None`` at the oldest one.
+
+        After an undo, redo or jump the snapshot the next undo returns is already requested
+        (``OP_SNAP_GET`` with ``offset`` -1), so a run of undos does not wait for the worker:
+        the undo itself is then sent without waiting (``snapshot: false``), like a push.
+        """
+        pre, self._prefetch = self._prefetch, None
+        if pre is None or encoding is not None or self._queued:
+            result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+            self._prefetch_undo()
+            return result
+        try:
+            r = pre.result()
+        except RequestError as e:
+            if e.code != L.ERR_BAD_PARAMS:
+                raise
+            # A worker older than the `offset` param: undo the plain way from now on.
+            self._prefetch_undo = lambda: None  # type: ignore[method-assign]
+            return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+        status, enc, _, _, _ = _CURSOR.unpack_from(r)
+        if not status:
+            return None  # nothing older: the worker's undo would not move either
+        if len(self._pending) >= MAX_PIPELINED_PUSHES:
+            self.flush()
+        self._pending.append(
+            self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False})
+        )
+        self._prefetch_undo()
+        return r[_CURSOR.size:] if raw else _decode(enc, r)
+
+    def _prefetch_undo(self) -> None:
+        self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
 
     def redo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one."""
-        return self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
+        self._prefetch = None
+        result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
+        self._prefetch_undo()
+        return result
 
     def jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing)."""
-        return self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
+        self._prefetch = None
+        result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
+        self._prefetch_undo()
+        return result
 
     def current(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """The current snapshot, or ``None`` when the history is empty."""
@@ -280,6 +322,7 @@ class History:
 
     def drop(self) -> None:
         """Deletes the history in the worker and frees its memory."""
+        self._prefetch = None
         self.flush()
         self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
 

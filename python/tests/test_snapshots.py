@@ -391,3 +391,24 @@ def test_write_behind_queues_pushes_until_the_next_call(client):
     h.push({"k": 1})
     raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "wb"}))
     assert raw["snapshots"] == 14
+
+
+def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
+    h = client.history("prefetch", capacity=10)
+    for i in range(5):
+        h.push({"i": i}, wait=True)
+    assert h.undo() == {"i": 3}  # first undo after pushes: a round trip, then a prefetch
+    calls = []
+    real_call = client.call
+    monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
+    assert [h.undo() for _ in range(3)] == [{"i": 2}, {"i": 1}, {"i": 0}]
+    assert calls == [], "undos after an undo must not wait on a round trip"
+    assert h.undo() is None  # at the oldest
+    monkeypatch.undo()
+    assert h.current() == {"i": 0} and h.index == 0
+    assert h.redo() == {"i": 1}
+    assert h.undo() == {"i": 0}  # prefetched after the redo
+    h.push({"i": "new"})  # drops the redo branch and the prefetch
+    assert h.undo() == {"i": 0}
+    assert len(h) == 2 and h.current() == {"i": 0}
+    assert h.undo() is None

@@ -196,6 +196,18 @@ struct CursorParams {
     encoding: Option<Encoding>,
     #[serde(default)]
     index: Option<u64>,
+    /// `OP_SNAP_GET` only: the entry at `cursor + offset` (when `index` is absent); out of
+    /// range is a status-0 answer, not an error, so a client can prefetch speculatively.
+    #[serde(default)]
+    offset: Option<i64>,
+    /// `OP_SNAP_UNDO`/`OP_SNAP_REDO`: false answers the cursor header without the snapshot
+    /// (for a client that already holds it, e.g. from a prefetching `OP_SNAP_GET`).
+    #[serde(default = "yes")]
+    snapshot: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Bytes of the cursor-response header (layout.md §9.3).
@@ -203,12 +215,23 @@ pub const CURSOR_HEADER_BYTES: usize = 12;
 
 /// Builds a cursor response: `status | encoding | reserved u16 | cursor u32 | len u32 | snapshot`.
 fn cursor_response(h: &History, moved: bool, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
+    cursor_response_with(h, moved, want, true)
+}
+
+/// As [`cursor_response`]; `with_snapshot` false leaves the snapshot out (`encoding` 0).
+fn cursor_response_with(
+    h: &History,
+    moved: bool,
+    want: Option<Encoding>,
+    with_snapshot: bool,
+) -> Result<Vec<u8>, OpError> {
     let pos = h.position();
     let (status, enc, body) = match (moved, pos.cursor) {
-        (true, Some(c)) => {
+        (true, Some(c)) if with_snapshot => {
             let (enc, bytes) = h.encode(c, want)?;
             (1u8, enc.code(), bytes)
         }
+        (true, Some(_)) => (1u8, 0u8, Vec::new()),
         _ => (0u8, 0u8, Vec::new()),
     };
     let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + body.len());
@@ -226,14 +249,14 @@ fn undo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: CursorParams = req.params()?;
     let h = state.snapshots.history(&p.name)?;
     let moved = h.undo();
-    cursor_response(h, moved, p.encoding)
+    cursor_response_with(h, moved, p.encoding, p.snapshot)
 }
 
 fn redo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: CursorParams = req.params()?;
     let h = state.snapshots.history(&p.name)?;
     let moved = h.redo();
-    cursor_response(h, moved, p.encoding)
+    cursor_response_with(h, moved, p.encoding, p.snapshot)
 }
 
 fn required_index(p: &CursorParams) -> Result<u64, OpError> {
@@ -261,10 +284,27 @@ fn current(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
 /// `OP_SNAP_GET`: entry `index` in the cursor-response shape; the cursor does not move.
 fn get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: CursorParams = req.params()?;
+    if let (None, Some(offset)) = (p.index, p.offset) {
+        let h = state.snapshots.history(&p.name)?;
+        let pos = h.position();
+        let target = pos
+            .cursor
+            .and_then(|c| (c as i64).checked_add(offset))
+            .filter(|&t| t >= 0 && (t as usize) < pos.len);
+        return match target {
+            Some(t) => get_at(h, t as u64, p.encoding),
+            None => cursor_response(h, false, None),
+        };
+    }
     let i = required_index(&p)?;
     let h = state.snapshots.history(&p.name)?;
+    get_at(h, i, p.encoding)
+}
+
+/// Entry `i` in the cursor-response shape; the cursor does not move.
+fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
     let idx = h.check_index(i)?;
-    let (enc, bytes) = h.encode(idx, p.encoding)?;
+    let (enc, bytes) = h.encode(idx, want)?;
     let pos = h.position();
     let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + bytes.len());
     out.extend_from_slice(&[1, enc.code(), 0, 0]);
