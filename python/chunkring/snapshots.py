@@ -44,6 +44,7 @@ from time import time as _time
 from typing import Any, Iterable
 
 from . import _layout as L
+from .errors import RequestError
 
 __all__ = ["History", "Log", "Snapshots"]
 
