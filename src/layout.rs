@@ -112,17 +112,21 @@ pub const REQ_TAIL_OFFSET: usize = 0x280;
 pub const RESP_HEAD_OFFSET: usize = 0x300;
 /// `u64` response ring tail (producer = worker).
 pub const RESP_TAIL_OFFSET: usize = 0x380;
-/// `u32` the worker's futex word: `AWAKE` or `PARKED`.
+/// `u32` the worker's futex word: `AWAKE`, or the `PARKED*` bits it waits for.
 pub const WORKER_FUTEX_OFFSET: usize = 0x400;
-/// `u32` the client's futex word: `AWAKE` or `PARKED`.
+/// `u32` the client's futex word: `AWAKE`, or the `PARKED*` bits it waits for.
 pub const CLIENT_FUTEX_OFFSET: usize = 0x480;
 /// Spacing of the control words; a multiple of every cache line we target.
 pub const CONTROL_LINE_BYTES: usize = 0x80;
 
 /// Futex word value: the owner is running or spinning.
 pub const AWAKE: u32 = 0;
-/// Futex word value: the owner is (about to be) blocked in `futex_wait`.
+/// Futex word bit: the owner is (about to be) blocked in `futex_wait` until the peer
+/// publishes frames for it to consume.
 pub const PARKED: u32 = 1;
+/// Futex word bit: the owner is (about to be) blocked until the peer releases chunks of a
+/// ring the owner produces into. A waiter may set both bits.
+pub const PARKED_FOR_ROOM: u32 = 2;
 
 // ---- §5 Chunks and §6 frames ----------------------------------------------------------
 

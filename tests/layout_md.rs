@@ -68,6 +68,7 @@ fn rust_constants() -> Vec<(&'static str, u64)> {
         CONTROL_LINE_BYTES,
         AWAKE,
         PARKED,
+        PARKED_FOR_ROOM,
         MIN_CHUNK_BYTES,
         MAX_CHUNK_BYTES,
         DEFAULT_CHUNK_BYTES,

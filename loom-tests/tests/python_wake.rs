@@ -41,7 +41,7 @@ mod tests {
                 mem.write(offset + FRAME_HEADER_BYTES, payload);
             }
             mem.store(Word::Tail, pos as u64 + 1, Ordering::Release);
-            if mem.load_park(Park::Consumer, Ordering::Acquire) == PARKED {
+            if mem.load_park(Park::Consumer, Ordering::Acquire) & PARKED != 0 {
                 mem.store_park(Park::Consumer, AWAKE, Ordering::Release);
                 mem.park_wake(Park::Consumer);
                 wakes += 1;

@@ -63,6 +63,7 @@ WORKER_FUTEX_OFFSET = 0x400  # `u32` the worker's futex word: `AWAKE` or `PARKED
 CLIENT_FUTEX_OFFSET = 0x480  # `u32` the client's futex word: `AWAKE` or `PARKED`.
 CONTROL_LINE_BYTES = 0x80  # Spacing of the control words; a multiple of every cache line we target.
 AWAKE = 0  # Futex word value: the owner is running or spinning.
+PARKED_FOR_ROOM = 2  # Futex word bit: blocked until the peer releases chunks of a ring the owner produces into.
 PARKED = 1  # Futex word value: the owner is (about to be) blocked in `futex_wait`.
 
 # ---- §5 Chunks and §6 frames -------------------------------------------------

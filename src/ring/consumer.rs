@@ -100,6 +100,11 @@ impl<M: RingMemory> Consumer<M> {
         self.geo
     }
 
+    /// The next position to read (our head; stored to shared memory on every release).
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
     /// Padding frames skipped since this consumer was created.
     pub fn padding_frames(&self) -> u64 {
         self.padding_frames

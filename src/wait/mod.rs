@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::barrier::{barrier_memory_at, Step};
-use crate::layout::{AWAKE, PARKED};
+use crate::layout::{AWAKE, PARKED, PARKED_FOR_ROOM};
 use crate::ring::memory::{Park, RingMemory};
 use crate::sync::{spin_hint, yield_now, Backoff, Ordering};
 
@@ -87,26 +87,29 @@ impl WaitPolicy {
         self.park(mem, word, ready)
     }
 
-    /// Steps [W1]–[W4]: announce, fence, re-check, sleep.
+    /// Steps [W1]–[W4]: announce, fence, re-check, sleep. On `word` = `Park::Consumer` we
+    /// wait for frames (`PARKED`); on `Park::Producer`, for room (`PARKED_FOR_ROOM`): the
+    /// peer wakes us only for what we announced (layout.md §11).
     pub fn park<M: RingMemory>(
         &self,
         mem: &M,
         word: Park,
         mut ready: impl FnMut() -> bool,
     ) -> Waited {
+        let parked = parked_bit(word);
         // ORDERING [W1]: Relaxed store; ordered before the re-check by the fence below.
-        mem.store_park(word, PARKED, Ordering::Relaxed);
-        // [W2] StoreLoad: PARKED must be visible before we re-load the peer's index, or the
-        // peer's [W5]/[W6] may read AWAKE while we read its old index: a lost wake-up.
-        // Pairs with barrier_memory() in `notify` (Rust) and in `_ring.py` (Python).
+        mem.store_park(word, parked, Ordering::Relaxed);
+        // [W2] StoreLoad: the park bit must be visible before we re-load the peer's index, or
+        // the peer's [W5]/[W6] may read AWAKE while we read its old index: a lost wake-up.
+        // Pairs with barrier_memory() in `notify` (Rust) and in `client.py` (Python).
         barrier_memory_at(Step::W2);
         if ready() {
             // [W3] work arrived between the last poll and the announcement.
             mem.store_park(word, AWAKE, Ordering::Relaxed);
             return Waited::Rechecked;
         }
-        // [W4] sleeps only while the word is still PARKED; a waker stores AWAKE first.
-        let outcome = mem.park_wait(word, PARKED, self.park_timeout);
+        // [W4] sleeps only while the word still holds our bit; a waker stores AWAKE first.
+        let outcome = mem.park_wait(word, parked, self.park_timeout);
         mem.store_park(word, AWAKE, Ordering::Relaxed);
         match outcome {
             WaitOutcome::TimedOut => Waited::TimedOut { ready: ready() },
@@ -115,14 +118,23 @@ impl WaitPolicy {
     }
 }
 
-/// Steps [W5]–[W6]: after publishing (tail store) or releasing (head store), wake the peer
-/// if it announced a park. Returns true when a futex wake was issued.
+/// The bit a waiter on `word` announces: frames for a consumer, room for a producer.
+pub fn parked_bit(word: Park) -> u32 {
+    match word {
+        Park::Consumer => PARKED,
+        Park::Producer => PARKED_FOR_ROOM,
+    }
+}
+
+/// Steps [W5]–[W6]: after publishing (tail store, `peer` = `Park::Consumer`) or releasing
+/// (head store, `peer` = `Park::Producer`), wake the peer if it parked waiting for that.
+/// Returns true when a futex wake was issued.
 pub fn notify<M: RingMemory>(mem: &M, peer: Park) -> bool {
     // [W5] StoreLoad: our index store must be visible before we read the peer's word.
-    // Pairs with barrier_memory() at [W2] in `WaitPolicy::park` and in `_ring.py`.
+    // Pairs with barrier_memory() at [W2] in `WaitPolicy::park` and in `client.py`.
     barrier_memory_at(Step::W5);
     // ORDERING [W6]: Relaxed load; the fence above orders it after our index store.
-    if mem.load_park(peer, Ordering::Relaxed) == PARKED {
+    if mem.load_park(peer, Ordering::Relaxed) & parked_bit(peer) != 0 {
         // Storing AWAKE first makes a wait that has not started yet return at once.
         mem.store_park(peer, AWAKE, Ordering::Relaxed);
         mem.park_wake(peer);

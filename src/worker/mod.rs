@@ -92,6 +92,8 @@ pub struct Worker {
     owner_pid: Option<u32>,
     stop: Option<StopReason>,
     last_check: Instant,
+    /// The request-ring head the client was last told about ([W5]–[W6] for room).
+    announced_req_head: u64,
 }
 
 impl Worker {
@@ -106,6 +108,7 @@ impl Worker {
     ) -> Result<Worker, RegionError> {
         let config = region.validate()?;
         let requests = Consumer::new(region.request_ring()?);
+        let announced_req_head = requests.head();
         let responses = Producer::new(region.response_ring()?);
         Ok(Worker {
             reassembler: Reassembler::new(config.max_message_bytes),
@@ -122,6 +125,7 @@ impl Worker {
             owner_pid: opts.owner_pid,
             stop: None,
             last_check: Instant::now(),
+            announced_req_head,
         })
     }
 
@@ -287,12 +291,20 @@ impl Worker {
     /// Publishes written responses with one tail store and wakes the client if it parked
     /// ([R3]–[R4], [W5]–[W6]); also covers request chunks released since the last call.
     fn flush(&mut self) {
+        // The client parks for answers (PARKED), for request-ring room (PARKED_FOR_ROOM), or
+        // both; wake it only for what happened (layout.md §11).
         if self.responses.publish() {
             self.region.stat_add(STAT_RESP_BATCHES, 1);
+            if self.responses.notify_consumer() {
+                self.region.stat_add(STAT_CLIENT_WAKES, 1);
+            }
         }
-        // One check of CLIENT_FUTEX covers both "responses published" and "request room freed".
-        if self.responses.notify_consumer() {
-            self.region.stat_add(STAT_CLIENT_WAKES, 1);
+        let head = self.requests.head();
+        if head != self.announced_req_head {
+            self.announced_req_head = head;
+            if self.requests.notify_producer() {
+                self.region.stat_add(STAT_CLIENT_WAKES, 1);
+            }
         }
     }
 
@@ -303,13 +315,15 @@ impl Worker {
         let blocked = self.pending.is_some();
         let requests = &self.requests;
         let responses = &self.responses;
-        let waited = self.policy.wait(requests.memory(), Park::Consumer, || {
-            if blocked {
-                responses.peek_room()
-            } else {
-                requests.peek_ready()
-            }
-        });
+        // Blocked on a full response ring we wait for room (the client's release wakes us);
+        // otherwise for requests (the client's publish wakes us). Same futex word, other bit.
+        let waited = if blocked {
+            self.policy
+                .wait(responses.memory(), Park::Producer, || responses.peek_room())
+        } else {
+            self.policy
+                .wait(requests.memory(), Park::Consumer, || requests.peek_ready())
+        };
         match waited {
             Waited::TimedOut { ready } => {
                 self.region.stat_add(STAT_WORKER_PARKS, 1);
