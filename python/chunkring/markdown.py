@@ -14,16 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
-from itertools import accumulate
 from typing import Any, Iterable, Sequence, Union
 
 from . import _layout as L
+from ._payload import decode_list, encode_list, item_ends
 from .errors import ProtocolError, RequestError
 
 __all__ = ["Markdown", "encode_list", "decode_list"]
-
-_U32 = struct.Struct("<I")
 
 #: Parser options and their defaults (layout.md §9.2 "Parser options").
 OPTION_DEFAULTS: dict[str, bool] = {
@@ -46,40 +43,10 @@ OPTION_DEFAULTS: dict[str, bool] = {
 FileArg = Union[str, "os.PathLike[str]", tuple, dict]
 
 
-def encode_list(items: Sequence[bytes]) -> bytes:
-    """The list encoding of layout.md §9.1: ``count | count × len | items``."""
-    n = len(items)
-    return b"".join((struct.pack(f"<{n + 1}I", n, *map(len, items)), *items))
-
-
-def _item_ends(buf: bytes) -> list[int]:
-    """Start of the first item, then the end of each (layout.md §9.1)."""
-    if len(buf) < 4:
-        raise ProtocolError(f"list response of {len(buf)} bytes has no count")
-    (n,) = _U32.unpack_from(buf, 0)
-    start = 4 + 4 * n
-    if start > len(buf):
-        raise ProtocolError(f"list response of {n} items is shorter than its length table")
-    ends = list(accumulate(struct.unpack_from(f"<{n}I", buf, 4), initial=start))
-    if ends[-1] != len(buf):
-        raise ProtocolError(f"list response lengths sum to {ends[-1]}, buffer holds {len(buf)}")
-    return ends
-
-
-def decode_list(buf: bytes) -> list[memoryview]:
-    """Items of a list-encoded response as memoryview slices (no copies).
-
-    Raises :class:`ProtocolError` when the lengths do not add up to the buffer.
-    """
-    ends = _item_ends(buf)
-    mv = memoryview(buf)
-    return [mv[a:b] for a, b in zip(ends, ends[1:])]
-
-
 def _decode_texts(buf: bytes) -> list[str]:
     """Items as ``str``. Small items decode fastest from a bytes slice; large ones from a
     memoryview slice, which skips copying the bytes first (2x faster at 50 MB)."""
-    ends = _item_ends(buf)
+    ends = item_ends(buf)
     if len(buf) > 65536 * (len(ends) - 1):
         mv = memoryview(buf)
         return [str(mv[a:b], "utf-8") for a, b in zip(ends, ends[1:])]

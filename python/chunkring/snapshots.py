@@ -44,6 +44,7 @@ from time import time as _time
 from typing import Any, Iterable
 
 from . import _layout as L
+from ._payload import decode_list_bytes, encode_list
 from .errors import RequestError
 
 __all__ = ["History", "Log", "Snapshots"]
@@ -55,25 +56,6 @@ _ENCODINGS = ("json", "marshal", "bytes")
 MAX_PIPELINED_PUSHES = 32
 #: Default of :attr:`History.write_behind`.
 DEFAULT_WRITE_BEHIND = 8
-
-
-def pack_list(items: list[bytes]) -> bytes:
-    """The list encoding of layout.md §9.1."""
-    return struct.pack(f"<I{len(items)}I", len(items), *map(len, items)) + b"".join(items)
-
-
-def unpack_list(data: bytes) -> list[bytes]:
-    """Decodes the list encoding of layout.md §9.1."""
-    (n,) = struct.unpack_from("<I", data)
-    lens = struct.unpack_from(f"<{n}I", data, 4)
-    out = []
-    at = 4 + 4 * n
-    for ln in lens:
-        out.append(data[at : at + ln])
-        at += ln
-    if at != len(data):
-        raise ValueError(f"{len(data) - at} bytes left over after a list of {n} items")
-    return out
 
 
 def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, str]:
@@ -122,7 +104,7 @@ class History:
         #: Anything that changes the history drops it (single writer, as for queued pushes).
         self._prefetch: Any = None
         if _create:
-            client.call(L.OP_SNAP_PUSH_MANY, pack_list([]), {"name": name, "capacity": capacity})
+            client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
 
     def __repr__(self) -> str:
         return f"History({self.name!r}, capacity={self.capacity})"
@@ -173,7 +155,7 @@ class History:
             params["labels"] = list(labels)
         self._prefetch = None
         self.flush()
-        r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, pack_list(bodies), params))
+        r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
         return r["len"]
 
     def flush(self) -> None:
@@ -345,7 +327,7 @@ class Snapshots:
             enc = e
             bodies.append(body)
         params = {"encoding": enc or "json"}
-        return json.loads(self._client.call(L.OP_SNAP_PROCESS, pack_list(bodies), params))
+        return json.loads(self._client.call(L.OP_SNAP_PROCESS, encode_list(bodies), params))
 
     def stats(self) -> dict:
         """Totals over every history and log in the worker."""
@@ -364,7 +346,7 @@ class Log:
         self.name = name
         self._params = {"name": name}
         if _create:
-            client.call(L.OP_LOG_APPEND, pack_list([]), self._params)
+            client.call(L.OP_LOG_APPEND, encode_list([]), self._params)
 
     def __repr__(self) -> str:
         return f"Log({self.name!r})"
@@ -375,16 +357,16 @@ class Log:
             items = [_record(record_or_records)]
         else:
             items = [_record(r) for r in record_or_records]
-        return json.loads(self._client.call(L.OP_LOG_APPEND, pack_list(items), self._params))["len"]
+        return json.loads(self._client.call(L.OP_LOG_APPEND, encode_list(items), self._params))["len"]
 
     def read(self, start: int = 0, count: int = 1) -> list[bytes]:
         """Records ``start .. start + count`` (clipped at the end)."""
         params = {"name": self.name, "start": start, "count": count}
-        return unpack_list(self._client.call(L.OP_LOG_READ, b"", params))
+        return decode_list_bytes(self._client.call(L.OP_LOG_READ, b"", params))
 
     def tail(self, n: int) -> list[bytes]:
         """The last ``n`` records, oldest first."""
-        return unpack_list(self._client.call(L.OP_LOG_TAIL, b"", {"name": self.name, "n": n}))
+        return decode_list_bytes(self._client.call(L.OP_LOG_TAIL, b"", {"name": self.name, "n": n}))
 
     def __len__(self) -> int:
         return json.loads(self._client.call(L.OP_LOG_LEN, b"", self._params))["len"]

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chunkring import _layout as L  # noqa: E402
 from chunkring.errors import RequestError  # noqa: E402
-from chunkring.snapshots import History, Log, Snapshots, pack_list  # noqa: E402
+from chunkring._payload import encode_list  # noqa: E402
+from chunkring.snapshots import History, Log, Snapshots  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +351,7 @@ def test_log_save_and_load(client, tmp_path):
 def test_push_many_is_all_or_nothing(client):
     h = client.history("many")
     assert h.push_many([{"a": 1}, {"a": 2}]) == 2
-    body = pack_list([b'{"a":3}', b"[1]"])
+    body = encode_list([b'{"a":3}', b"[1]"])
     with pytest.raises(RequestError) as e:
         client.call(L.OP_SNAP_PUSH_MANY, body, {"name": "many"})
     assert e.value.message.startswith("snapshot 1:")
