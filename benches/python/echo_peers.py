@@ -7,7 +7,16 @@ Measures, for payloads of 64 B, 1 KiB and 64 KiB:
   to approach;
 * ``1-chunkring``: ``Client.spawn()`` + ``client.echo`` (round trip) and ``submit`` with a
   window of requests in flight (pipelined); also ``submit_many`` in batches of 64 frames;
-* ``2-pipe``: ``multiprocessing.Pipe`` to an echo child process (``send_bytes``/``recv_bytes``).
+* ``2-pipe``: ``multiprocessing.Pipe`` to an echo child process (``send_bytes``/``recv_bytes``);
+* ``3-unix-socket``: a Unix stream socket with length-prefixed frames to an echo process;
+* ``4-pyzmq-ipc``: pyzmq PAIR sockets over ``ipc://``;
+* ``5-faster-fifo``: two faster-fifo queues (request, response);
+* ``6-subprocess-per-call``: ``subprocess.run(["cat"])`` per request (round trips only);
+* ``7-iceoryx2-pubsub``: iceoryx2's Python bindings, a publish-subscribe service each way,
+  both sides busy-polling (round trips only).
+
+Peers 4, 5 and 7 come from ``benches/python/requirements.txt`` and are reported as
+``NOT MEASURED`` when absent.
 
 Round trip: p50 and p99 of single request → response latencies. Pipelined: frames/s with up
 to ``--window`` requests in flight. It also times the ``ctypes`` fence call ([W2]/[W5]).
@@ -20,11 +29,15 @@ Prints a table with ratios against chunkring and the exact command, and writes
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import mmap
 import multiprocessing as mp
 import os
 import platform
+import socket
+import struct
+import subprocess
 import sys
 import time
 from collections import deque
@@ -209,6 +222,227 @@ def bench_pipe(iters: int, frames: int, window: int) -> dict:
     return out
 
 
+
+# ---- a peer that is a pair of send/recv callables -----------------------------------------
+def _send_recv_bench(send, recv, iters: int, frames: int, window: int, cap_bytes=None) -> dict:
+    """Round-trip samples and pipelined frames/s for one peer given as ``send(bytes)`` and
+    ``recv() -> bytes``. ``cap_bytes`` bounds the bytes in flight for stream peers whose
+    kernel buffers would otherwise fill in both directions and deadlock."""
+    out = {}
+    for size in SIZES:
+        data = os.urandom(size)
+        samples = []
+        for i in range(iters + iters // 10):
+            t0 = ns()
+            send(data)
+            back = recv()
+            t1 = ns()
+            if i >= iters // 10:
+                samples.append(t1 - t0)
+        assert back == data
+        n = frames if size <= 1024 else max(1000, frames // 20)
+        w = window if cap_bytes is None else max(1, min(window, cap_bytes // (size + 64)))
+        inflight = 0
+        t0 = ns()
+        for _ in range(n):
+            send(data)
+            inflight += 1
+            if inflight >= w:
+                recv()
+                inflight -= 1
+        while inflight:
+            recv()
+            inflight -= 1
+        dt = ns() - t0
+        out[size] = {"samples": samples, "fps": [n / (dt / 1e9)], "pipelined_n": n,
+                     "pipelined_window": w}
+    return out
+
+
+# ---- 3: a Unix stream socket to an echo process ----------------------------------------------
+def _recv_exact(sock, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if not k:
+            raise EOFError("peer closed")
+        got += k
+    return bytes(buf)
+
+
+def _socket_child(sock) -> None:
+    while True:
+        (n,) = struct.unpack("<I", _recv_exact(sock, 4))
+        if n == 0xFFFFFFFF:
+            break
+        sock.sendall(struct.pack("<I", n) + _recv_exact(sock, n))
+
+
+def bench_unix_socket(iters: int, frames: int, window: int) -> dict:
+    parent, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = mp.get_context("fork").Process(target=_socket_child, args=(child_end,))
+    child.start()
+    try:
+        def send(b):
+            parent.sendall(struct.pack("<I", len(b)) + b)
+
+        def recv():
+            (n,) = struct.unpack("<I", _recv_exact(parent, 4))
+            return _recv_exact(parent, n)
+
+        return _send_recv_bench(send, recv, iters, frames, window, cap_bytes=128 * 1024)
+    finally:
+        parent.sendall(struct.pack("<I", 0xFFFFFFFF))
+        child.join(10)
+
+
+# ---- 4: pyzmq PAIR sockets over ipc:// ------------------------------------------------------
+def _zmq_child(addr: str) -> None:
+    import zmq
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PAIR)
+    s.connect(addr)
+    while True:
+        b = s.recv(copy=True)
+        if b == b"STOP":
+            break
+        s.send(b)
+    s.close(linger=0)
+    ctx.term()
+
+
+def bench_zmq(iters: int, frames: int, window: int) -> dict:
+    import zmq
+    addr = f"ipc:///tmp/chunkring-bench-zmq-{os.getpid()}"
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PAIR)
+    s.bind(addr)
+    child = mp.get_context("spawn").Process(target=_zmq_child, args=(addr,))
+    child.start()
+    try:
+        return _send_recv_bench(s.send, s.recv, iters, frames, window)
+    finally:
+        s.send(b"STOP")
+        child.join(10)
+        s.close(linger=0)
+        ctx.term()
+
+
+# ---- 5: faster-fifo queues --------------------------------------------------------------------
+def _fifo_child(q_in, q_out) -> None:
+    while True:
+        b = q_in.get(timeout=60)
+        if b == b"STOP":
+            break
+        q_out.put(b, timeout=60)
+
+
+def bench_faster_fifo(iters: int, frames: int, window: int) -> dict:
+    from faster_fifo import Queue
+    q_req, q_resp = Queue(max_size_bytes=8 << 20), Queue(max_size_bytes=8 << 20)
+    child = mp.get_context("fork").Process(target=_fifo_child, args=(q_req, q_resp))
+    child.start()
+    try:
+        return _send_recv_bench(lambda b: q_req.put(b, timeout=60), lambda: q_resp.get(timeout=60),
+                                iters, frames, window, cap_bytes=4 << 20)
+    finally:
+        q_req.put(b"STOP")
+        child.join(10)
+
+
+# ---- 6: one subprocess per call ---------------------------------------------------------------
+def bench_subprocess(iters: int) -> dict:
+    """``subprocess.run(["cat"])`` per request: what a helper spawned per call costs."""
+    out = {}
+    for size in SIZES:
+        data = os.urandom(size)
+        samples = []
+        for _ in range(max(20, iters // 25)):
+            t0 = ns()
+            back = subprocess.run(["cat"], input=data, capture_output=True, check=True).stdout
+            samples.append(ns() - t0)
+        assert back == data
+        out[size] = {"samples": samples}
+    return out
+
+
+
+# ---- 7: iceoryx2's Python bindings, publish-subscribe both ways -----------------------------
+def _iox_service(iox2, node, name):
+    return (node.service_builder(iox2.ServiceName.new(name))
+            .publish_subscribe(iox2.Slice[ctypes.c_uint8]).open_or_create())
+
+
+def _iox_publisher(iox2, service):
+    return (service.publisher_builder().initial_max_slice_len(64)
+            .allocation_strategy(iox2.AllocationStrategy.PowerOfTwo).create())
+
+
+def _iox_send(publisher, b: bytes) -> None:
+    sample = publisher.loan_slice_uninit(len(b))
+    sample.payload().as_memory_view().cast("B")[:] = b
+    sample.assume_init().send()
+
+
+def _iox_recv(subscriber) -> bytes:
+    while True:  # busy-poll: iceoryx2 pub/sub has no blocking receive of its own
+        sample = subscriber.receive()
+        if sample is not None:
+            b = bytes(sample.payload().as_memory_view())
+            sample.delete()
+            return b
+
+
+def _iox_child(tag: str, ready) -> None:
+    import iceoryx2 as iox2
+    iox2.set_log_level_from_env_or(iox2.LogLevel.Error)
+    node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+    req = _iox_service(iox2, node, f"{tag}-req").subscriber_builder().create()
+    resp = _iox_publisher(iox2, _iox_service(iox2, node, f"{tag}-resp"))
+    ready.set()
+    while True:
+        data = _iox_recv(req)
+        if data == b"STOP":
+            break
+        _iox_send(resp, data)
+
+
+def bench_iceoryx2(iters: int) -> dict:
+    """Round trips only: both sides busy-poll (no blocking wait), default subscriber buffers
+    (a pipelined run would need tuned buffers and back-pressure; not measured)."""
+    import iceoryx2 as iox2
+    iox2.set_log_level_from_env_or(iox2.LogLevel.Error)
+    tag = f"chunkring-bench-iox-{os.getpid()}"
+    node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+    req = _iox_publisher(iox2, _iox_service(iox2, node, f"{tag}-req"))
+    resp = _iox_service(iox2, node, f"{tag}-resp").subscriber_builder().create()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=_iox_child, args=(tag, ready))
+    child.start()
+    ready.wait(60)
+    time.sleep(0.2)  # let the child's subscriber connect before the first sample
+    out = {}
+    try:
+        for size in SIZES:
+            data = os.urandom(size)
+            samples = []
+            for i in range(iters + iters // 10):
+                t0 = ns()
+                _iox_send(req, data)
+                back = _iox_recv(resp)
+                t1 = ns()
+                if i >= iters // 10:
+                    samples.append(t1 - t0)
+            assert back == data
+            out[size] = {"samples": samples}
+    finally:
+        _iox_send(req, b"STOP")
+        child.join(10)
+    return out
+
+
 # ---- the ctypes fence ----------------------------------------------------------------------
 def bench_fence(n: int = 200_000) -> dict:
     fence = _futex.barrier_memory
@@ -253,7 +487,20 @@ def main() -> int:
         "0-mmap-pingpong-floor": lambda: bench_floor(a.iters),
         "1-chunkring": lambda: bench_chunkring(a.iters, a.frames, a.window, a.worker_args.split()),
         "2-pipe": lambda: bench_pipe(a.iters, a.frames, a.window),
+        "3-unix-socket": lambda: bench_unix_socket(a.iters, a.frames, a.window),
+        "4-pyzmq-ipc": lambda: bench_zmq(a.iters, a.frames, a.window),
+        "5-faster-fifo": lambda: bench_faster_fifo(a.iters, a.frames, a.window),
+        "6-subprocess-per-call": lambda: bench_subprocess(a.iters),
+        "7-iceoryx2-pubsub": lambda: bench_iceoryx2(a.iters),
     }
+    # Peers from PyPI (benches/python/requirements.txt) are skipped, and said so, if absent.
+    for name, module in (("4-pyzmq-ipc", "zmq"), ("5-faster-fifo", "faster_fifo"),
+                         ("7-iceoryx2-pubsub", "iceoryx2")):
+        try:
+            __import__(module)
+        except ImportError:
+            print(f"NOT MEASURED: {name} ({module} is not installed)")
+            del benches[name]
     # The machine is shared: run every peer in each of --rounds rounds, in a rotating order,
     # and pool the samples, so a burst of outside load does not land on one peer only.
     raw: dict = {name: {} for name in benches}
@@ -336,8 +583,10 @@ def main() -> int:
         "fence": fence,
         "results": {name: {str(k): v for k, v in res.items()} for name, res in peers.items()},
         "notes": "0-mmap-pingpong-floor has no pipelined mode (one 8-byte sequence word); "
-                 "2-pipe keeps at most 128 KiB in flight (pipelined_window) so the socketpair "
-                 "cannot deadlock with both directions full",
+                 "2-pipe and 3-unix-socket keep at most 128 KiB in flight (pipelined_window) "
+                 "so the socket buffers cannot deadlock with both directions full; "
+                 "6-subprocess-per-call and 7-iceoryx2-pubsub are measured for round trips "
+                 "only; 7-iceoryx2-pubsub busy-polls on both sides (100% of a core each)",
         "ratios": ratios,
     }, indent=2) + "\n")
     print(f"wrote {os.path.relpath(out, os.getcwd())}")
