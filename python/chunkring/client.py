@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Iterable, Sequence
 
 from . import _layout as L
 from ._find_worker import find_worker_bin
+from ._process import launch, pid_alive, raise_if_exited, read_all, reap
 from ._futex import NEED_RW_FENCES as _NEED_RW_FENCES
 from ._futex import (
     RING_FENCES_OK,
@@ -168,30 +167,11 @@ class Client:
         if name is None:
             name = f"py{os.getpid()}-{secrets.token_hex(6)}"
         validate_name(name)
-        cmd = [binary, "serve", "--name", name, "--owner-pid", str(os.getpid())]
-        if file is not None:
-            cmd += ["--file", str(file)]
-        if ring_bytes is not None:
-            cmd += ["--size", str(int(ring_bytes))]
-        if chunk_bytes is not None:
-            cmd += ["--chunk-size", str(int(chunk_bytes))]
-        cmd += [str(a) for a in args]
-        stderr_file = tempfile.TemporaryFile(prefix="chunkring-worker-", suffix=".stderr")
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=stderr_file)
-        except OSError as exc:
-            stderr_file.close()
-            raise WorkerStartError(f"could not start {binary}: {exc}", None, str(exc)) from exc
+        proc, stderr_file = launch(binary, name, file=file, ring_bytes=ring_bytes,
+                                   chunk_bytes=chunk_bytes, args=args)
 
         def check() -> None:
-            rc = proc.poll()
-            if rc is not None:
-                err = _read_all(stderr_file)
-                raise WorkerStartError(
-                    f"worker exited with code {rc} before it was ready: {err.strip() or '(no stderr)'}",
-                    rc, err,
-                )
+            raise_if_exited(proc, stderr_file)
 
         path = region_path(name, file)
         try:
@@ -199,12 +179,12 @@ class Client:
             client = cls(region, proc=proc, stderr_file=stderr_file, name=name)
             client._claim_slot()
         except WorkerStartError:
-            _reap(proc, 0)
+            reap(proc, 0)
             stderr_file.close()
             raise
         except (TimeoutError, ProtocolError) as exc:
-            _reap(proc, 0)
-            err = _read_all(stderr_file)
+            reap(proc, 0)
+            err = read_all(stderr_file)
             stderr_file.close()
             raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
         return client
@@ -230,7 +210,7 @@ class Client:
     def _claim_slot(self) -> None:
         """layout.md §12 "Attach": refuse a slot held by a live client, else take it."""
         pid, state = self._region.client_slot()
-        if state == L.CLIENT_ATTACHED and pid and _pid_alive(pid):
+        if state == L.CLIENT_ATTACHED and pid and pid_alive(pid):
             raise ProtocolError(f"another client (pid {pid}) is attached to this region")
         self._region.set_client(os.getpid(), L.CLIENT_ATTACHED)
 
@@ -417,7 +397,7 @@ class Client:
                     h._error = err
             self._pending.clear()
         if proc is not None:
-            _reap(proc, timeout)
+            reap(proc, timeout)
         region = self._region
         if region.mm is not None:
             if proc is None:
@@ -750,7 +730,7 @@ class Client:
             rc = proc.poll()
             if rc is not None:
                 reason = f"the worker (pid {proc.pid}) exited with code {rc}"
-        elif not _pid_alive(self._worker_pid):
+        elif not pid_alive(self._worker_pid):
             reason = f"the worker (pid {self._worker_pid}) no longer exists"
         if reason is None and state in (L.WORKER_STOPPED, L.WORKER_FAILED):
             reason = f"the worker stopped (state {'STOPPED' if state == L.WORKER_STOPPED else 'FAILED'})"
@@ -758,7 +738,7 @@ class Client:
             return
         # Responses published before the worker went away are still valid.
         self._drain_locked()
-        stderr = _read_all(self._stderr_file) if self._stderr_file is not None else ""
+        stderr = read_all(self._stderr_file)
         msg = reason + (f"; stderr: {stderr.strip()}" if stderr.strip() else "")
         with self._recv_lock:
             self._dead = WorkerDied(msg, rc, stderr)
@@ -789,38 +769,3 @@ class Client:
         """Test hook: reserve a fresh request id for a hand-built frame."""
         with self._send_lock:
             return self._new_id()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _read_all(f) -> str:
-    try:
-        f.seek(0)
-        return f.read().decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return ""
-
-
-def _reap(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """Wait ``grace`` seconds for ``proc``; then SIGTERM, then SIGKILL, if it does not exit."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((None, grace), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
-        if sig is not None:
-            try:
-                proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
