@@ -7,6 +7,7 @@
 The wire contract is layout.md at the repository root.
 """
 
+from . import _layout as layout  # op codes, flags, error codes: the names of layout.md
 from ._find_worker import find_worker_bin
 from .client import Client, Handle
 from .errors import (
@@ -32,4 +33,5 @@ __all__ = [
     "WorkerNotFound",
     "WorkerStartError",
     "find_worker_bin",
+    "layout",
 ]
