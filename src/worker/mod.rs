@@ -6,6 +6,7 @@
 //! writes can make the worker panic, hang or read outside the rings.
 #![forbid(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -85,8 +86,9 @@ pub struct Worker {
     responses: Producer<MappedMemory>,
     reassembler: Reassembler,
     dispatcher: Dispatcher,
-    /// A response the response ring had no room for yet.
-    pending: Option<MessageWriter>,
+    /// Responses the response ring had no room for yet, oldest first. One frame can produce
+    /// two (an abandoned fragmented message's error, then its own answer), so this is a queue.
+    pending: VecDeque<MessageWriter>,
     buf: Vec<u8>,
     policy: WaitPolicy,
     owner_pid: Option<u32>,
@@ -116,7 +118,7 @@ impl Worker {
             region,
             requests,
             responses,
-            pending: None,
+            pending: VecDeque::new(),
             buf: Vec::new(),
             policy: WaitPolicy {
                 spin: opts.spin,
@@ -138,7 +140,7 @@ impl Worker {
                 self.stop = Some(StopReason::Signal);
             }
             if let Some(reason) = self.stop {
-                if self.pending.is_none() || reason != StopReason::Shutdown {
+                if self.pending.is_empty() || reason != StopReason::Shutdown {
                     return reason;
                 }
             }
@@ -254,14 +256,23 @@ impl Worker {
     fn respond(&mut self, writer: MessageWriter) {
         self.region.stat_add(STAT_RESPONSES, 1);
         self.region.stat_add(STAT_RESP_BYTES, writer.len() as u64);
-        debug_assert!(self.pending.is_none());
-        self.pending = Some(writer);
+        self.pending.push_back(writer);
         self.write_pending();
     }
 
-    /// Writes as much of the pending response as fits; true when nothing is pending any more.
+    /// Writes queued responses, in order, as far as the ring has room; true when none is left.
     fn write_pending(&mut self) -> bool {
-        let Some(writer) = self.pending.as_mut() else {
+        while !self.pending.is_empty() {
+            if !self.write_front() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Writes as much of the oldest queued response as fits; true when it is fully written.
+    fn write_front(&mut self) -> bool {
+        let Some(writer) = self.pending.front_mut() else {
             return true;
         };
         let mut frames = 0;
@@ -280,7 +291,7 @@ impl Worker {
         self.region
             .stat_add(STAT_RESP_PADDING, self.responses.padding_frames() - before);
         if done {
-            self.pending = None;
+            self.pending.pop_front();
         } else {
             // The client may be waiting for these frames before it drains: publish them.
             self.flush();
@@ -312,7 +323,7 @@ impl Worker {
     fn idle(&mut self) {
         self.region
             .set_u64(WORKER_HEARTBEAT_NS_OFFSET, liveness::monotonic_ns());
-        let blocked = self.pending.is_some();
+        let blocked = !self.pending.is_empty();
         let requests = &self.requests;
         let responses = &self.responses;
         // Blocked on a full response ring we wait for room (the client's release wakes us);
@@ -352,5 +363,77 @@ impl Worker {
         {
             self.region.set_u32(CLIENT_STATE_OFFSET, CLIENT_DETACHED);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameHeader;
+    use crate::layout::{ERR_FRAGMENT_SEQUENCE, FLAG_MORE, OP_ECHO};
+    use crate::ops::encode_request;
+    use crate::region::heap::HeapBacking;
+    use crate::ring::{Consumer, Producer};
+
+    #[test]
+    fn one_frame_that_yields_two_answers_into_a_full_ring_loses_neither() {
+        let config = RegionConfig {
+            ring_bytes: 4096,
+            chunk_bytes: 64,
+            ..RegionConfig::default()
+        };
+        let region = HeapBacking::region(&config).unwrap();
+        // Fill the response ring completely, as a client that stopped reading would leave it.
+        let mut filler = Producer::new(region.response_ring().unwrap());
+        let mut filled = 0u64;
+        while filler
+            .try_push(&FrameHeader::message(OP_ECHO, 1_000 + filled, 0, 0), b"")
+            .is_ok()
+        {
+            filled += 1;
+        }
+        filler.publish();
+        let opts = ServeOptions {
+            place: Place::Shm("unused".into()),
+            config,
+            owner_pid: None,
+            spin: Duration::ZERO,
+        };
+        let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), &opts).unwrap();
+        // A fragmented message left open (id 100), then a new message (id 101) abandons it:
+        // one frame, two answers (the abandoned message's error and the echo).
+        let mut client = Producer::new(region.request_ring().unwrap());
+        let mut first = FrameHeader::message(OP_ECHO, 100, 4, 8);
+        first.flags = FLAG_MORE;
+        client.try_push(&first, &[0, 0, 0, 0]).unwrap();
+        let echo = encode_request(b"", b"hi");
+        client
+            .try_push(&FrameHeader::message(OP_ECHO, 101, 6, 6), &echo)
+            .unwrap();
+        client.publish();
+        worker.drain();
+        assert_eq!(worker.pending.len(), 2, "both answers wait for room");
+        // The client reads everything: first the filler, then both answers, in order.
+        let mut reader = Consumer::new(region.response_ring().unwrap());
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            worker.write_pending();
+            worker.flush();
+            while let Some(h) = reader.poll(&mut buf).unwrap() {
+                seen.push((
+                    h.request_id,
+                    h.status,
+                    buf[..h.payload_len as usize].to_vec(),
+                ));
+            }
+            if worker.pending.is_empty() && seen.len() as u64 == filled + 2 {
+                break;
+            }
+        }
+        assert_eq!(seen.len() as u64, filled + 2);
+        let (id, status, _) = &seen[filled as usize];
+        assert_eq!((*id, *status), (100, ERR_FRAGMENT_SEQUENCE));
+        assert_eq!(seen[filled as usize + 1], (101, 0, b"hi".to_vec()));
     }
 }
