@@ -23,10 +23,29 @@ struct Inner {
     chunks: Box<[UnsafeCell<Vec<u8>>]>,
     head: AtomicU64,
     tail: AtomicU64,
-    consumer_park: AtomicU32,
-    producer_park: AtomicU32,
+}
+
+/// Two park words and the modelled futex they share. A lone ring owns one; the two rings of
+/// a [`ModelMemory::pair`] share one, as a real region's one-word-per-side layout does.
+#[derive(Debug)]
+struct Parks {
+    /// The word of whoever consumes the (request) ring: the worker's.
+    first: AtomicU32,
+    /// The word of whoever produces into it: the client's.
+    second: AtomicU32,
     lock: Mutex<()>,
     cond: Condvar,
+}
+
+impl Parks {
+    fn new() -> Parks {
+        Parks {
+            first: AtomicU32::new(0),
+            second: AtomicU32::new(0),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+        }
+    }
 }
 
 // SAFETY: chunk cells are accessed only through loom's `with`/`with_mut`, which check for
@@ -39,32 +58,57 @@ unsafe impl Send for Inner {}
 #[derive(Debug, Clone)]
 pub struct ModelMemory {
     inner: Arc<Inner>,
+    parks: Arc<Parks>,
+    /// False: `Park::Consumer` is `parks.first`. True (the response ring of a pair): the
+    /// consumer's word is `parks.second` and the producer's `parks.first`.
+    flipped: bool,
 }
 
 impl ModelMemory {
-    /// A ring of `chunks` chunks of `chunk_bytes` bytes (chunk_bytes ≥ 32, both powers of two).
+    /// A ring of `chunks` chunks of `chunk_bytes` bytes (chunk_bytes ≥ 32, both powers of two)
+    /// with park words of its own.
     pub fn new(chunks: u64, chunk_bytes: usize) -> ModelMemory {
-        let cells = (0..chunks)
-            .map(|_| UnsafeCell::new(vec![0u8; chunk_bytes]))
-            .collect();
         ModelMemory {
-            inner: Arc::new(Inner {
-                chunk_bytes,
-                chunks: cells,
-                head: AtomicU64::new(0),
-                tail: AtomicU64::new(0),
-                consumer_park: AtomicU32::new(0),
-                producer_park: AtomicU32::new(0),
-                lock: Mutex::new(()),
-                cond: Condvar::new(),
-            }),
+            inner: Self::ring(chunks, chunk_bytes),
+            parks: Arc::new(Parks::new()),
+            flipped: false,
         }
     }
 
+    /// A request ring and a response ring sharing one park word per side, as in a region
+    /// (layout.md §4): the request ring's consumer word is the response ring's producer word
+    /// (the worker's), and the other way round (the client's).
+    pub fn pair(chunks: u64, chunk_bytes: usize) -> (ModelMemory, ModelMemory) {
+        let parks = Arc::new(Parks::new());
+        let request = ModelMemory {
+            inner: Self::ring(chunks, chunk_bytes),
+            parks: Arc::clone(&parks),
+            flipped: false,
+        };
+        let response = ModelMemory {
+            inner: Self::ring(chunks, chunk_bytes),
+            parks,
+            flipped: true,
+        };
+        (request, response)
+    }
+
+    fn ring(chunks: u64, chunk_bytes: usize) -> Arc<Inner> {
+        let cells = (0..chunks)
+            .map(|_| UnsafeCell::new(vec![0u8; chunk_bytes]))
+            .collect();
+        Arc::new(Inner {
+            chunk_bytes,
+            chunks: cells,
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+        })
+    }
+
     fn park_word(&self, p: Park) -> &AtomicU32 {
-        match p {
-            Park::Consumer => &self.inner.consumer_park,
-            Park::Producer => &self.inner.producer_park,
+        match (p, self.flipped) {
+            (Park::Consumer, false) | (Park::Producer, true) => &self.parks.first,
+            (Park::Producer, false) | (Park::Consumer, true) => &self.parks.second,
         }
     }
 
@@ -117,19 +161,19 @@ impl RingMemory for ModelMemory {
     }
 
     fn park_wait(&self, p: Park, expected: u32, _timeout: Duration) -> WaitOutcome {
-        let guard = self.inner.lock.lock().unwrap();
+        let guard = self.parks.lock.lock().unwrap();
         // The futex contract: sleep only if the word still holds `expected`, checked
         // atomically with going to sleep (here: under the lock the waker also takes).
         if self.park_word(p).load(Ordering::Relaxed) != expected {
             return WaitOutcome::Changed;
         }
-        drop(self.inner.cond.wait(guard).unwrap());
+        drop(self.parks.cond.wait(guard).unwrap());
         WaitOutcome::Woken
     }
 
     fn park_wake(&self, _p: Park) {
-        let _guard = self.inner.lock.lock().unwrap();
-        self.inner.cond.notify_all();
+        let _guard = self.parks.lock.lock().unwrap();
+        self.parks.cond.notify_all();
     }
 
     unsafe fn write(&self, offset: usize, src: &[u8]) {

@@ -90,13 +90,21 @@ impl WaitPolicy {
     /// Steps [W1]–[W4]: announce, fence, re-check, sleep. On `word` = `Park::Consumer` we
     /// wait for frames (`PARKED`); on `Park::Producer`, for room (`PARKED_FOR_ROOM`): the
     /// peer wakes us only for what we announced (layout.md §11).
-    pub fn park<M: RingMemory>(
+    pub fn park<M: RingMemory>(&self, mem: &M, word: Park, ready: impl FnMut() -> bool) -> Waited {
+        self.park_for(mem, word, parked_bit(word), ready)
+    }
+
+    /// [`park`](Self::park) announcing `bits` (`PARKED`, `PARKED_FOR_ROOM`, or both): for a
+    /// side that waits for either event on one word, as a client blocked on request-ring room
+    /// does while it must also drain answers.
+    pub fn park_for<M: RingMemory>(
         &self,
         mem: &M,
         word: Park,
+        bits: u32,
         mut ready: impl FnMut() -> bool,
     ) -> Waited {
-        let parked = parked_bit(word);
+        let parked = bits;
         // ORDERING [W1]: Relaxed store; ordered before the re-check by the fence below.
         mem.store_park(word, parked, Ordering::Relaxed);
         // [W2] StoreLoad: the park bit must be visible before we re-load the peer's index, or
