@@ -10,13 +10,12 @@
 //! (the modelled futex never times out). Teeth: a worker that announces `PARKED` while it
 //! waits for room is never woken by a release, and loom finds that deadlock.
 //!
-//! A second model has the client submit three 3-chunk requests before reading anything,
-//! draining answers and announcing both bits while it waits for request-ring room (what the
-//! Python client does). Here a client announcing only `PARKED_FOR_ROOM` also survives every
-//! interleaving (31,705 explored): this worker releases a request before each answer, and that
-//! release wakes it. The case that does need both bits — an answer larger than the response
-//! ring, published fragment by fragment while the client sleeps for room — is covered by the
-//! real-process tests (`python/tests/test_pipelining.py`), not by a loom model.
+//! Two more models have the client submit everything before reading anything, draining
+//! answers and announcing both bits while it waits for request-ring room (what the Python
+//! client does). With 3-chunk answers that fit the response ring, a client announcing only
+//! `PARKED_FOR_ROOM` survives too (the worker's release before each answer wakes it). With
+//! answers larger than the response ring — published fragment by fragment while the client
+//! sleeps for room — it does not: loom finds the deadlock, and with both bits none.
 #[cfg(chunkring_loom)]
 mod tests {
     use std::time::Duration;
@@ -24,7 +23,9 @@ mod tests {
     use chunkring::frame::FrameHeader;
     use chunkring::layout::{PARKED, PARKED_FOR_ROOM};
     use chunkring::ring::model::ModelMemory;
-    use chunkring::ring::{Consumer, Park, Producer, PushError};
+    use chunkring::ring::{
+        Consumer, MessageWriter, Park, Producer, PushError, Reassembled, Reassembler,
+    };
     use chunkring::wait::{parked_bit, WaitPolicy};
     use chunkring_loom_tests::{check, expect_failure};
 
@@ -224,6 +225,103 @@ mod tests {
             "{:?}",
             r.observations
         );
+    }
+
+    /// Answers larger than the response ring: the worker publishes an answer fragment by
+    /// fragment (each a whole 2-chunk ring) while the client, blocked on request-ring room,
+    /// must drain them. Rings of 2 chunks; 4 one-chunk requests; answers of 2 fragments.
+    fn fragmenting_model(client_bits: u32) -> String {
+        let (requests, responses) = ModelMemory::pair(2, 32);
+        let (wreq, wresp) = (requests.clone(), responses.clone());
+        let w = loom::thread::spawn(move || {
+            let policy = policy();
+            let mut rx = Consumer::new(wreq);
+            let mut tx = Producer::new(wresp);
+            let mut buf = Vec::new();
+            let mut answered = 0;
+            while answered < 4 {
+                let Some(h) = rx.poll(&mut buf).unwrap() else {
+                    policy.park(rx.memory(), Park::Consumer, || rx.peek_ready());
+                    continue;
+                };
+                rx.notify_producer();
+                let mut answer = MessageWriter::new(1, h.request_id, vec![h.request_id as u8; 40]);
+                let mut frames = 0;
+                while !answer.write(&mut tx, &mut frames).unwrap() {
+                    tx.publish();
+                    tx.notify_consumer();
+                    policy.park(tx.memory(), Park::Producer, || tx.peek_room());
+                }
+                tx.publish();
+                tx.notify_consumer();
+                answered += 1;
+            }
+        });
+        let policy = policy();
+        let mut tx = Producer::new(requests);
+        let mut rx = Consumer::new(responses);
+        let mut asm = Reassembler::new(1 << 10);
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        let mut obs = String::new();
+        let mut drain = |rx: &mut Consumer<ModelMemory>, seen: &mut Vec<u64>| {
+            while let Some(h) = rx.poll(&mut buf).unwrap() {
+                rx.notify_producer();
+                if let Reassembled::Whole(h, msg) =
+                    asm.accept(&h, &buf[..h.payload_len as usize]).unwrap()
+                {
+                    assert_eq!(msg, vec![h.request_id as u8; 40]);
+                    seen.push(h.request_id);
+                }
+            }
+        };
+        for id in 1..=4u64 {
+            loop {
+                match tx.try_push(&FrameHeader::message(1, id, 0, 0), b"") {
+                    Ok(()) => break,
+                    Err(PushError::Full) => {
+                        tx.publish();
+                        tx.notify_consumer();
+                        drain(&mut rx, &mut seen);
+                        let (t, r) = (&tx, &rx);
+                        policy.park_for(t.memory(), Park::Producer, client_bits, || {
+                            t.peek_room() || r.peek_ready()
+                        });
+                        obs.push('p');
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            tx.publish();
+            tx.notify_consumer();
+        }
+        while seen.len() < 4 {
+            drain(&mut rx, &mut seen);
+            if seen.len() < 4 {
+                let r = &rx;
+                policy.park(r.memory(), Park::Consumer, || r.peek_ready());
+            }
+        }
+        w.join().unwrap();
+        assert_eq!(seen, vec![1, 2, 3, 4]);
+        obs
+    }
+
+    #[test]
+    fn a_client_draining_fragmented_answers_while_it_waits_for_room_needs_both_bits() {
+        let r = check("shared_park_words_fragments", || {
+            fragmenting_model(PARKED | PARKED_FOR_ROOM)
+        });
+        assert!(
+            r.observations.iter().any(|o| o.contains('p')),
+            "{:?}",
+            r.observations
+        );
+        let m = expect_failure(
+            "shared_park_words_fragments with PARKED_FOR_ROOM only",
+            || fragmenting_model(PARKED_FOR_ROOM),
+        );
+        assert!(m.contains("deadlock"), "{m}");
     }
 
     #[test]
