@@ -184,43 +184,14 @@ def bench_pipe(iters: int, frames: int, window: int) -> dict:
     parent, child_end = mp.Pipe()
     child = mp.get_context("fork").Process(target=_pipe_child, args=(child_end,))
     child.start()
-    out = {}
     try:
-        for size in SIZES:
-            data = os.urandom(size)
-            samples = []
-            send, recv = parent.send_bytes, parent.recv_bytes
-            for i in range(iters + iters // 10):
-                t0 = ns()
-                send(data)
-                back = recv()
-                t1 = ns()
-                if i >= iters // 10:
-                    samples.append(t1 - t0)
-            assert back == data
-            n = frames if size <= 1024 else max(1000, frames // 20)
-            # A socketpair buffer holds only so much (both directions full = deadlock): keep the
-            # bytes in flight within 128 KiB; the window used is recorded.
-            w = max(1, min(window, (128 * 1024) // (size + 64)))
-            inflight = 0
-            t0 = ns()
-            for _ in range(n):
-                send(data)
-                inflight += 1
-                if inflight >= w:
-                    recv()
-                    inflight -= 1
-            while inflight:
-                recv()
-                inflight -= 1
-            dt = ns() - t0
-            out[size] = {"samples": samples, "fps": [n / (dt / 1e9)], "pipelined_n": n,
-                         "pipelined_window": w}
+        # A socketpair buffer holds only so much (both directions full = deadlock): keep the
+        # bytes in flight within 128 KiB; the window used is recorded.
+        return _send_recv_bench(parent.send_bytes, parent.recv_bytes, iters, frames, window,
+                                cap_bytes=128 * 1024)
     finally:
         parent.send_bytes(b"STOP")
         child.join(10)
-    return out
-
 
 
 # ---- a peer that is a pair of send/recv callables -----------------------------------------

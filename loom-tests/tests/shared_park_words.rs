@@ -39,15 +39,15 @@ mod tests {
         }
     }
 
-    /// The worker: answer each request with a 3-chunk frame; park for requests when idle,
-    /// for room (with `room_bits`) when the response ring is full.
-    fn worker(requests: ModelMemory, responses: ModelMemory, room_bits: u32) {
+    /// The worker: answer each of `n` requests with a 3-chunk frame; park for requests when
+    /// idle, for room (with `room_bits`) when the response ring is full.
+    fn worker(requests: ModelMemory, responses: ModelMemory, n: u64, room_bits: u32) {
         let policy = policy();
         let mut rx = Consumer::new(requests);
         let mut tx = Producer::new(responses);
         let mut buf = Vec::new();
         let mut answered = 0;
-        while answered < REQUESTS {
+        while answered < n {
             let Some(h) = rx.poll(&mut buf).unwrap() else {
                 policy.park(rx.memory(), Park::Consumer, || rx.peek_ready());
                 continue;
@@ -115,7 +115,7 @@ mod tests {
     fn model(room_bits: u32) -> String {
         let (requests, responses) = ModelMemory::pair(4, 32);
         let (wreq, wresp) = (requests.clone(), responses.clone());
-        let w = loom::thread::spawn(move || worker(wreq, wresp, room_bits));
+        let w = loom::thread::spawn(move || worker(wreq, wresp, REQUESTS, room_bits));
         let obs = client(requests, responses);
         w.join().unwrap();
         obs
@@ -177,42 +177,10 @@ mod tests {
     fn submit_all_model(client_bits: u32) -> String {
         let (requests, responses) = ModelMemory::pair(4, 32);
         let (wreq, wresp) = (requests.clone(), responses.clone());
-        let w = loom::thread::spawn(move || worker3(wreq, wresp));
+        let w = loom::thread::spawn(move || worker(wreq, wresp, 3, PARKED_FOR_ROOM));
         let obs = submitting_client(requests, responses, client_bits);
         w.join().unwrap();
         obs
-    }
-
-    /// `worker` for three requests.
-    fn worker3(requests: ModelMemory, responses: ModelMemory) {
-        let policy = policy();
-        let mut rx = Consumer::new(requests);
-        let mut tx = Producer::new(responses);
-        let mut buf = Vec::new();
-        let mut answered = 0;
-        while answered < 3 {
-            let Some(h) = rx.poll(&mut buf).unwrap() else {
-                policy.park(rx.memory(), Park::Consumer, || rx.peek_ready());
-                continue;
-            };
-            rx.notify_producer();
-            let answer =
-                FrameHeader::message(1, h.request_id, ANSWER_BYTES as u32, ANSWER_BYTES as u64);
-            loop {
-                match tx.try_push(&answer, &[0; ANSWER_BYTES]) {
-                    Ok(()) => break,
-                    Err(PushError::Full) => {
-                        tx.publish();
-                        tx.notify_consumer();
-                        policy.park(tx.memory(), Park::Producer, || tx.peek_room());
-                    }
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            tx.publish();
-            tx.notify_consumer();
-            answered += 1;
-        }
     }
 
     #[test]

@@ -51,13 +51,11 @@ _MASK64 = (1 << 64) - 1
 _HB = L.FRAME_HEADER_BYTES
 _MAGIC = L.FRAME_MAGIC
 _MORE = L.FLAG_MORE
-_ERROR = L.FLAG_ERROR
 _PARKED = L.PARKED
 _PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
 _AWAKE = L.AWAKE
 _NO_PARAMS = b"\0\0\0\0"
 _WF = L.WORKER_FUTEX_OFFSET // 4
-_CF = L.CLIENT_FUTEX_OFFSET // 4
 _STAT_NAMES = {
     v: k[5:].lower() for k, v in vars(L).items() if k.startswith("STAT_") and isinstance(v, int)
 }
