@@ -84,6 +84,21 @@ def _decode(enc: int, reply: bytes) -> Any:
     return reply[_CURSOR.size:]
 
 
+
+def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:
+    """``OP_SNAP_SAVE``/``OP_LOG_SAVE``: persist ``name`` crash-safely at ``path`` (absolute)."""
+    params = {"name": name, "path": os.path.abspath(os.fspath(path))}
+    return json.loads(client.call(op, b"", params))
+
+
+def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, replace: bool) -> dict:
+    """``OP_SNAP_LOAD``/``OP_LOG_LOAD``: the worker's reply (``name`` defaults to the saved one)."""
+    params: dict[str, Any] = {"path": os.path.abspath(os.fspath(path)), "replace": replace}
+    if name is not None:
+        params["name"] = name
+    return json.loads(client.call(op, b"", params))
+
+
 class History:
     """A bounded undo/redo history of snapshots kept in the worker under ``name``.
 
@@ -290,17 +305,13 @@ class History:
     def save(self, path: str | os.PathLike) -> dict:
         """Saves crash-safely (temp file, fsync, rename) to ``path``; returns the op's reply."""
         self.flush()
-        params = {"name": self.name, "path": os.path.abspath(os.fspath(path))}
-        return json.loads(self._client.call(L.OP_SNAP_SAVE, b"", params))
+        return _save(self._client, L.OP_SNAP_SAVE, self.name, path)
 
     @classmethod
     def load(cls, client: Any, path: str | os.PathLike, name: str | None = None, *,
              replace: bool = False) -> "History":
         """Loads a saved history (under ``name``, default the saved name)."""
-        params: dict[str, Any] = {"path": os.path.abspath(os.fspath(path)), "replace": replace}
-        if name is not None:
-            params["name"] = name
-        r = json.loads(client.call(L.OP_SNAP_LOAD, b"", params))
+        r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
         return cls(client, r["name"], r["capacity"], _create=False)
 
     def drop(self) -> None:
@@ -373,15 +384,11 @@ class Log:
 
     def save(self, path: str | os.PathLike) -> dict:
         """Saves crash-safely to ``path``."""
-        params = {"name": self.name, "path": os.path.abspath(os.fspath(path))}
-        return json.loads(self._client.call(L.OP_LOG_SAVE, b"", params))
+        return _save(self._client, L.OP_LOG_SAVE, self.name, path)
 
     @classmethod
     def load(cls, client: Any, path: str | os.PathLike, name: str | None = None, *,
              replace: bool = False) -> "Log":
         """Loads a saved log (under ``name``, default the saved name)."""
-        params: dict[str, Any] = {"path": os.path.abspath(os.fspath(path)), "replace": replace}
-        if name is not None:
-            params["name"] = name
-        r = json.loads(client.call(L.OP_LOG_LOAD, b"", params))
+        r = _load(client, L.OP_LOG_LOAD, path, name, replace)
         return cls(client, r["name"], _create=False)
