@@ -28,20 +28,12 @@ _HB = L.FRAME_HEADER_BYTES
 _PAD = L.FLAG_PADDING
 
 
-class Producer:
-    """Writes frames into one ring and publishes them with one tail store per batch.
+class _RingEnd:
+    """What both ends of a ring know: where its words and chunks are (layout.md §4, §5)."""
 
-    ``tail`` is always in sync (this producer owns the word); ``published`` is the value last
-    stored; ``cached_head`` may be stale (only ever behind the real head).
-    """
-
-    __slots__ = (
-        "view", "q", "head_word", "tail_word", "base", "chunks", "mask", "chunk_bytes",
-        "tail", "published", "cached_head", "max_frame_payload", "max_frame_chunks",
-    )
+    __slots__ = ("q", "head_word", "tail_word", "base", "chunks", "mask", "chunk_bytes")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
-        self.view = region.view
         self.q = region.q
         self.head_word = head_offset // 8
         self.tail_word = tail_offset // 8
@@ -49,6 +41,20 @@ class Producer:
         self.chunks = chunks
         self.mask = chunks - 1
         self.chunk_bytes = region.chunk_bytes
+
+
+class Producer(_RingEnd):
+    """Writes frames into one ring and publishes them with one tail store per batch.
+
+    ``tail`` is always in sync (this producer owns the word); ``published`` is the value last
+    stored; ``cached_head`` may be stale (only ever behind the real head).
+    """
+
+    __slots__ = ("view", "tail", "published", "cached_head", "max_frame_payload", "max_frame_chunks")
+
+    def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
+        super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
+        self.view = region.view
         # Continue from the positions found in the region (layout.md §12 "Attach").
         self.tail = self.published = self.q[self.tail_word]
         self.cached_head = self.q[self.head_word]
@@ -115,27 +121,18 @@ class Producer:
         return self.q[self.head_word] != self.cached_head
 
 
-class Consumer:
+class Consumer(_RingEnd):
     """Reads frames from one ring, skipping padding, and releases them with one head store.
 
     ``head`` is always in sync (this consumer owns the word); ``released`` is the value last
     stored; ``cached_tail`` may be stale (only ever behind the real tail).
     """
 
-    __slots__ = (
-        "mm", "q", "head_word", "tail_word", "base", "chunks", "mask", "chunk_bytes",
-        "head", "released", "cached_tail",
-    )
+    __slots__ = ("mm", "head", "released", "cached_tail")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
+        super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
         self.mm = region.mm
-        self.q = region.q
-        self.head_word = head_offset // 8
-        self.tail_word = tail_offset // 8
-        self.base = ring_offset
-        self.chunks = chunks
-        self.mask = chunks - 1
-        self.chunk_bytes = region.chunk_bytes
         self.head = self.released = self.q[self.head_word]
         self.cached_tail = self.head
 
