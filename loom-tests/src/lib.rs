@@ -157,6 +157,26 @@ pub fn push_blocking(p: &mut Producer<ModelMemory>, id: u64, payload: &[u8]) {
     }
 }
 
+/// A producer thread that pushes `frames` in order, publishing each ([R4]) and, with
+/// `notify`, waking a parked consumer ([W5]–[W6]); it returns the padding frames it wrote.
+pub fn spawn_producer(
+    mem: ModelMemory,
+    frames: Vec<(u64, Vec<u8>)>,
+    notify: bool,
+) -> loom::thread::JoinHandle<u64> {
+    loom::thread::spawn(move || {
+        let mut p = Producer::new(mem);
+        for (id, payload) in &frames {
+            push_blocking(&mut p, *id, payload);
+            p.publish();
+            if notify {
+                p.notify_consumer();
+            }
+        }
+        p.padding_frames()
+    })
+}
+
 /// Polls until `n` frames arrived; returns (request id, payload) pairs and the observation
 /// string: `.` for a poll that found nothing (runs collapsed), then each frame's id.
 pub fn consume(c: &mut Consumer<ModelMemory>, n: usize) -> (Vec<(u64, Vec<u8>)>, String) {

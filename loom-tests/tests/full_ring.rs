@@ -14,7 +14,7 @@ mod tests {
 
     use chunkring::ring::{Consumer, Park, Producer, PushError};
     use chunkring::wait::WaitPolicy;
-    use chunkring_loom_tests::{check, consume, frames, header, push_blocking, tiny_ring};
+    use chunkring_loom_tests::{check, consume, frames, header, spawn_producer, tiny_ring};
 
     /// Payloads of 20 bytes: 2 chunks each.
     const LENS: [usize; 3] = [20, 20, 20];
@@ -24,15 +24,7 @@ mod tests {
         let r = check("full_ring_yield", || {
             let mem = tiny_ring(4, 32);
             let sent = frames(&LENS);
-            let to_send = sent.clone();
-            let pmem = mem.clone();
-            let producer = loom::thread::spawn(move || {
-                let mut p = Producer::new(pmem);
-                for (id, payload) in &to_send {
-                    push_blocking(&mut p, *id, payload);
-                    p.publish();
-                }
-            });
+            let producer = spawn_producer(mem.clone(), sent.clone(), false);
             let mut c = Consumer::new(mem);
             let (seen, obs) = consume(&mut c, sent.len());
             producer.join().unwrap();

@@ -13,23 +13,14 @@ mod tests {
     use std::time::Duration;
 
     use chunkring::barrier::Step;
-    use chunkring::ring::{Consumer, Park, Producer};
+    use chunkring::ring::{Consumer, Park};
     use chunkring::wait::{WaitPolicy, Waited};
-    use chunkring_loom_tests::{check, check_fails, frames, push_blocking, tiny_ring};
+    use chunkring_loom_tests::{check, check_fails, frames, spawn_producer, tiny_ring};
 
     fn park_wake() -> String {
         let mem = tiny_ring(4, 64);
         let sent = frames(&[4, 12]);
-        let to_send = sent.clone();
-        let pmem = mem.clone();
-        let producer = loom::thread::spawn(move || {
-            let mut p = Producer::new(pmem);
-            for (id, payload) in &to_send {
-                push_blocking(&mut p, *id, payload);
-                p.publish();
-                p.notify_consumer();
-            }
-        });
+        let producer = spawn_producer(mem.clone(), sent.clone(), true);
         let policy = WaitPolicy {
             spin: Duration::ZERO,
             park_timeout: Duration::from_millis(50),

@@ -8,22 +8,14 @@
 #[cfg(chunkring_loom)]
 mod tests {
     use chunkring::barrier::Step;
-    use chunkring::ring::{Consumer, Producer};
-    use chunkring_loom_tests::{check, check_fails, consume, frames, push_blocking, tiny_ring};
+    use chunkring::ring::Consumer;
+    use chunkring_loom_tests::{check, check_fails, consume, frames, spawn_producer, tiny_ring};
 
     /// 4 chunks of 64 bytes; three frames of 1 chunk each (payloads of 1, 16 and 32 bytes).
     fn fifo() -> String {
         let mem = tiny_ring(4, 64);
         let sent = frames(&[1, 16, 32]);
-        let to_send = sent.clone();
-        let pmem = mem.clone();
-        let producer = loom::thread::spawn(move || {
-            let mut p = Producer::new(pmem);
-            for (id, payload) in &to_send {
-                push_blocking(&mut p, *id, payload);
-                p.publish();
-            }
-        });
+        let producer = spawn_producer(mem.clone(), sent.clone(), false);
         let mut c = Consumer::new(mem);
         let (seen, obs) = consume(&mut c, sent.len());
         producer.join().unwrap();

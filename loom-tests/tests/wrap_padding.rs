@@ -13,8 +13,8 @@
 #[cfg(chunkring_loom)]
 mod tests {
     use chunkring::barrier::Step;
-    use chunkring::ring::{Consumer, Producer};
-    use chunkring_loom_tests::{check, check_fails, consume, frames, push_blocking, tiny_ring};
+    use chunkring::ring::Consumer;
+    use chunkring_loom_tests::{check, check_fails, consume, frames, spawn_producer, tiny_ring};
 
     /// Payload lengths for frames of 2, 3 and 1 chunks of 32 bytes (header 32 bytes).
     const LENS: [usize; 3] = [20, 40, 0];
@@ -23,16 +23,7 @@ mod tests {
         move || {
             let mem = tiny_ring(4, 32);
             let sent = frames(lens);
-            let to_send = sent.clone();
-            let pmem = mem.clone();
-            let producer = loom::thread::spawn(move || {
-                let mut p = Producer::new(pmem);
-                for (id, payload) in &to_send {
-                    push_blocking(&mut p, *id, payload);
-                    p.publish();
-                }
-                p.padding_frames()
-            });
+            let producer = spawn_producer(mem.clone(), sent.clone(), false);
             let mut c = Consumer::new(mem);
             let (seen, obs) = consume(&mut c, sent.len());
             let padding_written = producer.join().unwrap();
