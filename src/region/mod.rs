@@ -310,8 +310,10 @@ impl Region {
 
     /// Adds to a stats counter (`STAT_*` index). Only the worker writes counters, so a
     /// load + store is enough (no read-modify-write needed across processes).
+    /// Adding 0 touches nothing: the serve loop reports padding and fragment deltas on every
+    /// frame, and most are 0, so this keeps the header's stats line out of the hot path.
     pub fn stat_add(&self, index: usize, n: u64) {
-        if index < STATS_COUNT {
+        if n != 0 && index < STATS_COUNT {
             let off = STATS_OFFSET + 8 * index;
             self.set_u64(off, self.u64(off).wrapping_add(n));
         }
