@@ -12,20 +12,12 @@ use chunkring::region::{shm, Region};
 use chunkring::ring::{Consumer, MappedMemory, MessageWriter, Producer, Reassembled, Reassembler};
 use chunkring::wait::WaitPolicy;
 
-/// A unique region name per test.
+/// A unique region name per test: pid and a per-process counter.
 pub fn unique_name(tag: &str) -> String {
-    format!(
-        "t-{tag}-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() % 1_000_000 + rand_u32() as u128
-    )
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(7)
+    #[allow(clippy::disallowed_types)] // a test-local counter, not part of the ring protocol
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t-{tag}-{}-{n}", std::process::id())
 }
 
 /// A running worker process and the region it serves.
