@@ -59,6 +59,7 @@ pub mod layout;
 pub mod ops;
 pub mod region;
 pub mod ring;
+pub mod store;
 mod sync;
 pub mod wait;
 pub mod worker;

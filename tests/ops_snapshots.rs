@@ -739,13 +739,13 @@ proptest! {
         // Persisted payloads with a valid checksum but mutated contents are refused or loaded,
         // never a panic.
         let h = sut.state.snapshots.histories.get("h").unwrap();
-        let mut payload = chunkring::ops::snapshot::persist::encode_history("h", h);
+        let mut payload = chunkring::store::file::history::encode("h", h);
         for (at, v) in &flips {
             let i = at.index(payload.len());
             payload[i] = *v;
         }
-        let _ = chunkring::ops::snapshot::persist::decode_history(&payload);
-        let _ = chunkring::ops::snapshot::persist::decode_history(&junk);
+        let _ = chunkring::store::file::history::decode(&payload);
+        let _ = chunkring::store::file::history::decode(&junk);
     }
 }
 

@@ -127,8 +127,8 @@ pub fn encode_list<T: AsRef<[u8]>>(items: &[T]) -> Vec<u8> {
 /// State that lives as long as the worker: snapshot histories and logs.
 #[derive(Debug, Default)]
 pub struct State {
-    /// Named snapshot histories and logs (`ops::snapshot`).
-    pub snapshots: snapshot::Store,
+    /// Named snapshot histories and logs (the [`crate::store`] the snapshot ops act on).
+    pub snapshots: crate::store::Store,
 }
 
 /// An op handler.

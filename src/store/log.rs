@@ -7,14 +7,8 @@
 //! are O(1) and never copy earlier records.
 #![forbid(unsafe_code)]
 
-use serde::Deserialize;
-use serde_json::json;
-
-use super::xar::Xar;
-use super::{check_name, persist};
-use crate::error::{ErrorCode, OpError};
-use crate::layout::*;
-use crate::ops::{decode_list, encode_list, Registry, Request, State};
+use crate::store::error::StoreError;
+use crate::store::xar::Xar;
 
 const FIRST_PAGE_BYTES: usize = 64 << 10;
 const MAX_PAGE_BYTES: usize = 16 << 20;
@@ -74,10 +68,9 @@ impl Log {
     /// Appends one record (copied once).
     ///
     /// # Errors
-    /// `BadPayload` for a record of 4 GiB or more.
-    pub fn append(&mut self, record: &[u8]) -> Result<(), OpError> {
-        let len = u32::try_from(record.len())
-            .map_err(|_| OpError::bad_payload("a log record must be shorter than 4 GiB"))?;
+    /// [`StoreError::RecordTooLarge`] for a record of 4 GiB or more.
+    pub fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
+        let len = u32::try_from(record.len()).map_err(|_| StoreError::RecordTooLarge)?;
         let fits = self
             .pages
             .last()
@@ -92,7 +85,7 @@ impl Log {
         }
         let page_no = self.pages.len() - 1;
         let Some(page) = self.pages.last_mut() else {
-            return Err(OpError::new(ErrorCode::Internal, "log page missing"));
+            return Err(StoreError::Broken("log page missing"));
         };
         let start = page.len();
         // Within capacity (checked above), so this never reallocates the page.
@@ -120,90 +113,6 @@ impl Log {
         let end = start.saturating_add(count).min(self.len());
         (start..end).filter_map(|i| self.get(i)).collect()
     }
-}
-
-/// Registers the log ops.
-pub fn register(r: &mut Registry) {
-    r.add(OP_LOG_APPEND, "log.append", append);
-    r.add(OP_LOG_READ, "log.read", read);
-    r.add(OP_LOG_TAIL, "log.tail", tail);
-    r.add(OP_LOG_LEN, "log.len", len);
-    r.add(OP_LOG_SAVE, "log.save", persist::save_log);
-    r.add(OP_LOG_LOAD, "log.load", persist::load_log);
-}
-
-#[derive(Deserialize)]
-struct LogParams {
-    name: String,
-    #[serde(default)]
-    start: u64,
-    #[serde(default)]
-    count: Option<u64>,
-    #[serde(default)]
-    n: Option<u64>,
-}
-
-fn the_log<'s>(state: &'s mut State, name: &str) -> Result<&'s mut Log, OpError> {
-    state
-        .snapshots
-        .logs
-        .get_mut(name)
-        .ok_or_else(|| OpError::new(ErrorCode::NotFound, format!("unknown log {name:?}")))
-}
-
-fn len_json(l: &Log) -> Result<Vec<u8>, OpError> {
-    Ok(json!({"len": l.len(), "bytes": l.record_bytes()})
-        .to_string()
-        .into_bytes())
-}
-
-/// `OP_LOG_APPEND`: appends every record of a list body (creating the log); all or nothing.
-fn append(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
-    let p: LogParams = req.params()?;
-    check_name(&p.name)?;
-    let records = decode_list(req.body)?;
-    let log = state.snapshots.logs.entry(p.name).or_default();
-    for r in &records {
-        log.append(r)?;
-    }
-    len_json(log)
-}
-
-fn read(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
-    let p: LogParams = req.params()?;
-    let log = the_log(state, &p.name)?;
-    let start = usize::try_from(p.start)
-        .ok()
-        .filter(|&s| s <= log.len())
-        .ok_or_else(|| {
-            OpError::new(
-                ErrorCode::OutOfRange,
-                format!(
-                    "start {} is past the end of a log of {} records",
-                    p.start,
-                    log.len()
-                ),
-            )
-        })?;
-    let count = p
-        .count
-        .ok_or_else(|| OpError::bad_params("params: missing field `count`"))?;
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
-    Ok(encode_list(&log.range(start, count)))
-}
-
-fn tail(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
-    let p: LogParams = req.params()?;
-    let log = the_log(state, &p.name)?;
-    let n =
-        p.n.ok_or_else(|| OpError::bad_params("params: missing field `n`"))?;
-    let n = usize::try_from(n).unwrap_or(usize::MAX).min(log.len());
-    Ok(encode_list(&log.range(log.len() - n, n)))
-}
-
-fn len(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
-    let p: LogParams = req.params()?;
-    len_json(the_log(state, &p.name)?)
 }
 
 #[cfg(test)]

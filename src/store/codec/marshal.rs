@@ -12,21 +12,24 @@
 //! `r` only for strings that occur more than once.
 #![forbid(unsafe_code)]
 
-use super::bigint;
 use std::collections::HashMap;
 
-use super::value::{BuildIdentity, Builder, Node, NodeId, NodeStore, MAX_DEPTH};
-use crate::error::OpError;
+use crate::store::bigint;
+use crate::store::builder::{Builder, MAX_DEPTH};
+use crate::store::error::StoreError;
+use crate::store::hash::BuildIdentity;
+use crate::store::node::{Node, NodeId};
+use crate::store::node_store::NodeStore;
 
 const FLAG_REF: u8 = 0x80;
 
 /// Decodes one marshal-encoded value into `store` and returns its root (holding one count).
 ///
 /// # Errors
-/// `BadPayload` naming the byte offset for truncated data, unknown or refused type codes,
+/// [`StoreError::Malformed`] naming the byte offset for truncated data, unknown or refused type codes,
 /// bad references, non-string dict keys, duplicate keys and nesting deeper than [`MAX_DEPTH`];
-/// `InvalidUtf8` for a `str` that is not UTF-8 (e.g. a lone surrogate).
-pub fn decode(store: &mut NodeStore, bytes: &[u8]) -> Result<NodeId, OpError> {
+/// [`StoreError::NotUtf8`] for a `str` that is not UTF-8 (e.g. a lone surrogate).
+pub fn decode(store: &mut NodeStore, bytes: &[u8]) -> Result<NodeId, StoreError> {
     let mut r = Reader {
         b: bytes,
         at: 0,
@@ -52,11 +55,11 @@ struct Reader<'a, 's> {
 }
 
 impl<'a> Reader<'a, '_> {
-    fn err(&self, what: &str) -> OpError {
-        OpError::bad_payload(format!("invalid marshal data at byte {}: {what}", self.at))
+    fn err(&self, what: &str) -> StoreError {
+        StoreError::malformed(format!("invalid marshal data at byte {}: {what}", self.at))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], OpError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
         let s = self
             .at
             .checked_add(n)
@@ -66,22 +69,22 @@ impl<'a> Reader<'a, '_> {
         Ok(s)
     }
 
-    fn byte(&mut self) -> Result<u8, OpError> {
+    fn byte(&mut self) -> Result<u8, StoreError> {
         Ok(self.take(1)?[0])
     }
 
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N], OpError> {
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
-    fn i32(&mut self) -> Result<i32, OpError> {
+    fn i32(&mut self) -> Result<i32, StoreError> {
         Ok(i32::from_le_bytes(self.arr()?))
     }
 
     /// A length/count that must be ≥ 0 and, at `min_bytes` per item, fit the remaining input.
-    fn count(&mut self, min_bytes: usize) -> Result<usize, OpError> {
+    fn count(&mut self, min_bytes: usize) -> Result<usize, StoreError> {
         let n = self.i32()?;
         let n = usize::try_from(n).map_err(|_| self.err("negative length"))?;
         let left = self.b.len() - self.at;
@@ -91,7 +94,7 @@ impl<'a> Reader<'a, '_> {
         Ok(n)
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), OpError> {
+    fn value(&mut self, depth: usize) -> Result<(), StoreError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting deeper than 512"));
         }
@@ -132,7 +135,7 @@ impl<'a> Reader<'a, '_> {
                 let n = self.count(1)?;
                 let text = self.take(n)?;
                 let s = std::str::from_utf8(text)
-                    .map_err(|e| OpError::invalid_utf8("marshal str", e))?;
+                    .map_err(|e| StoreError::not_utf8("marshal str", e))?;
                 self.out.push_str(s);
             }
             b'a' | b'A' => {
@@ -183,7 +186,7 @@ impl<'a> Reader<'a, '_> {
         Ok(())
     }
 
-    fn ascii(&mut self, n: usize) -> Result<(), OpError> {
+    fn ascii(&mut self, n: usize) -> Result<(), StoreError> {
         let b = self.take(n)?;
         // CPython reads these codes as Latin-1; its writer only uses them for ASCII.
         match std::str::from_utf8(b) {
@@ -196,7 +199,7 @@ impl<'a> Reader<'a, '_> {
         Ok(())
     }
 
-    fn long(&mut self) -> Result<(), OpError> {
+    fn long(&mut self) -> Result<(), StoreError> {
         let n = self.i32()?;
         let neg = n < 0;
         let count = n.unsigned_abs() as usize;
@@ -222,14 +225,14 @@ impl<'a> Reader<'a, '_> {
         Ok(())
     }
 
-    fn items(&mut self, n: usize, depth: usize) -> Result<(), OpError> {
+    fn items(&mut self, n: usize, depth: usize) -> Result<(), StoreError> {
         for _ in 0..n {
             self.value(depth + 1)?;
         }
         self.out.finish_array(n)
     }
 
-    fn dict(&mut self, depth: usize) -> Result<(), OpError> {
+    fn dict(&mut self, depth: usize) -> Result<(), StoreError> {
         let mut n = 0;
         loop {
             match self.b.get(self.at) {
@@ -256,8 +259,8 @@ impl<'a> Reader<'a, '_> {
 /// this way, so every list and dict the client gets back is its own mutable object.
 ///
 /// # Errors
-/// `BadPayload` for a string, bytes or container longer than `i32::MAX`.
-pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(), OpError> {
+/// [`StoreError::Unencodable`] for a string, bytes or container longer than `i32::MAX`.
+pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(), StoreError> {
     let mut w = Writer {
         store,
         out,
@@ -271,7 +274,7 @@ pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(
 ///
 /// # Errors
 /// As [`encode_into`].
-pub fn encode(store: &NodeStore, id: NodeId) -> Result<Vec<u8>, OpError> {
+pub fn encode(store: &NodeStore, id: NodeId) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(256);
     encode_into(store, id, &mut out)?;
     Ok(out)
@@ -286,7 +289,7 @@ struct Writer<'s, 'o> {
 }
 
 impl Writer<'_, '_> {
-    fn value(&mut self, id: NodeId) -> Result<(), OpError> {
+    fn value(&mut self, id: NodeId) -> Result<(), StoreError> {
         let out = &mut *self.out;
         match self.store.node(id) {
             Node::Null => out.push(b'N'),
@@ -349,23 +352,27 @@ impl Writer<'_, '_> {
                 }
                 self.out.push(b'0');
             }
-            Node::Free => return Err(OpError::bad_payload("internal: free node reached")),
+            Node::Free => {
+                return Err(StoreError::Unencodable(
+                    "internal: free node reached".into(),
+                ))
+            }
         }
         Ok(())
     }
 }
 
-fn write_len(n: usize, out: &mut Vec<u8>) -> Result<(), OpError> {
+fn write_len(n: usize, out: &mut Vec<u8>) -> Result<(), StoreError> {
     let n = i32::try_from(n)
-        .map_err(|_| OpError::bad_payload(format!("length {n} does not fit marshal's i32")))?;
+        .map_err(|_| StoreError::Unencodable(format!("length {n} does not fit marshal's i32")))?;
     out.extend_from_slice(&n.to_le_bytes());
     Ok(())
 }
 
-fn write_long(neg: bool, digits: &[u16], out: &mut Vec<u8>) -> Result<(), OpError> {
+fn write_long(neg: bool, digits: &[u16], out: &mut Vec<u8>) -> Result<(), StoreError> {
     out.push(b'l');
     let n = i32::try_from(digits.len())
-        .map_err(|_| OpError::bad_payload("integer too large for marshal"))?;
+        .map_err(|_| StoreError::Unencodable("integer too large for marshal".into()))?;
     out.extend_from_slice(&(if neg { -n } else { n }).to_le_bytes());
     for d in digits {
         out.extend_from_slice(&d.to_le_bytes());
@@ -376,8 +383,7 @@ fn write_long(neg: bool, digits: &[u16], out: &mut Vec<u8>) -> Result<(), OpErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
-    use crate::ops::snapshot::json;
+    use crate::store::codec::json;
 
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -429,7 +435,7 @@ mod tests {
         let mut st = NodeStore::new();
         for cut in 0..bytes.len() {
             let e = decode(&mut st, &bytes[..cut]).unwrap_err();
-            assert_eq!(e.code, ErrorCode::BadPayload, "cut {cut}: {e}");
+            assert!(matches!(e, StoreError::Malformed(_)), "cut {cut}: {e}");
         }
         assert_eq!(st.stats().nodes, 0);
     }
@@ -448,10 +454,13 @@ mod tests {
         ];
         for (bytes, want) in cases {
             let e = decode(&mut st, bytes).unwrap_err();
-            assert!(e.message.contains(want), "{want}: {e}");
+            assert!(e.to_string().contains(want), "{want}: {e}");
         }
         let e = decode(&mut st, b"u\x03\x00\x00\x00\xed\xa0\x80").unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidUtf8, "lone surrogate");
+        assert!(
+            matches!(e, StoreError::NotUtf8 { .. }),
+            "lone surrogate: {e}"
+        );
         assert_eq!(st.stats().nodes, 0);
     }
 

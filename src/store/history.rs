@@ -11,9 +11,11 @@
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::encoding::{self, Encoding};
-use super::value::{NodeId, NodeStore, StoreStats};
-use crate::error::{ErrorCode, OpError};
+use crate::store::codec::{self, Encoding};
+use crate::store::diff;
+use crate::store::error::StoreError;
+use crate::store::node::NodeId;
+use crate::store::node_store::{NodeStore, StoreStats};
 
 /// Capacity of a history created without one.
 pub const DEFAULT_CAPACITY: usize = 100;
@@ -65,13 +67,14 @@ pub fn now() -> f64 {
 /// Checks a client-supplied capacity.
 ///
 /// # Errors
-/// `BadParams` outside `1..=MAX_CAPACITY`.
-pub fn check_capacity(capacity: u64) -> Result<usize, OpError> {
+/// [`StoreError::CapacityOutOfRange`] outside `1..=MAX_CAPACITY`.
+pub fn check_capacity(capacity: u64) -> Result<usize, StoreError> {
     usize::try_from(capacity)
         .ok()
         .filter(|c| (1..=MAX_CAPACITY).contains(c))
-        .ok_or_else(|| {
-            OpError::bad_params(format!("capacity {capacity} is outside 1..={MAX_CAPACITY}"))
+        .ok_or(StoreError::CapacityOutOfRange {
+            capacity,
+            max: MAX_CAPACITY,
         })
 }
 
@@ -162,8 +165,8 @@ impl History {
         bytes: &[u8],
         label: Option<String>,
         time: f64,
-    ) -> Result<(), OpError> {
-        let root = encoding::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
+    ) -> Result<(), StoreError> {
+        let root = codec::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
         self.push_root(Entry {
             root,
             encoding: enc,
@@ -171,6 +174,47 @@ impl History {
             time,
             size: bytes.len(),
         });
+        Ok(())
+    }
+
+    /// Decodes every snapshot of `items`, then pushes them all at `time` (or none), labelled
+    /// by `labels[i]` when given.
+    ///
+    /// # Errors
+    /// [`StoreError::InSnapshot`] naming the first snapshot that does not decode; the history
+    /// is unchanged.
+    pub fn push_many(
+        &mut self,
+        enc: Encoding,
+        items: &[&[u8]],
+        labels: Option<&[Option<String>]>,
+        time: f64,
+    ) -> Result<(), StoreError> {
+        let mut roots = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            match codec::decode(&mut self.store, enc, item, enc != Encoding::Bytes) {
+                Ok(root) => roots.push(root),
+                Err(error) => {
+                    for r in roots {
+                        self.store.decref(r);
+                    }
+                    return Err(StoreError::InSnapshot {
+                        index,
+                        error: Box::new(error),
+                    });
+                }
+            }
+        }
+        for (i, (root, item)) in roots.into_iter().zip(items).enumerate() {
+            let label = labels.and_then(|l| l.get(i).cloned().flatten());
+            self.push_root(Entry {
+                root,
+                encoding: enc,
+                label,
+                time,
+                size: item.len(),
+            });
+        }
         Ok(())
     }
 
@@ -228,8 +272,8 @@ impl History {
     /// Moves the cursor to `i`.
     ///
     /// # Errors
-    /// `OutOfRange` when `i >= len`.
-    pub fn jump(&mut self, i: u64) -> Result<(), OpError> {
+    /// [`StoreError::IndexOutOfRange`] when `i >= len`.
+    pub fn jump(&mut self, i: u64) -> Result<(), StoreError> {
         self.check_index(i)?;
         self.cursor = i as usize;
         Ok(())
@@ -238,34 +282,46 @@ impl History {
     /// Checks that `i` names an entry.
     ///
     /// # Errors
-    /// `OutOfRange` naming the valid range.
-    pub fn check_index(&self, i: u64) -> Result<usize, OpError> {
+    /// [`StoreError::IndexOutOfRange`] naming the valid range.
+    pub fn check_index(&self, i: u64) -> Result<usize, StoreError> {
         usize::try_from(i)
             .ok()
             .filter(|&i| i < self.entries.len())
-            .ok_or_else(|| {
-                OpError::new(
-                    ErrorCode::OutOfRange,
-                    format!(
-                        "index {i} is out of range: the history holds {} snapshots (0..{})",
-                        self.entries.len(),
-                        self.entries.len()
-                    ),
-                )
+            .ok_or(StoreError::IndexOutOfRange {
+                index: i,
+                len: self.entries.len(),
             })
     }
 
     /// Encodes entry `i` in `want` (default: its push encoding).
     ///
     /// # Errors
-    /// `OutOfRange`, or the encoder's error.
-    pub fn encode(&self, i: usize, want: Option<Encoding>) -> Result<(Encoding, Vec<u8>), OpError> {
+    /// [`StoreError::IndexOutOfRange`], or the encoder's error.
+    pub fn encode(
+        &self,
+        i: usize,
+        want: Option<Encoding>,
+    ) -> Result<(Encoding, Vec<u8>), StoreError> {
         let e = self.check_index(i as u64).map(|i| &self.entries[i])?;
         let want = want.unwrap_or(e.encoding);
-        Ok((
-            want,
-            encoding::encode(&self.store, e.root, e.encoding, want)?,
-        ))
+        Ok((want, codec::encode(&self.store, e.root, e.encoding, want)?))
+    }
+
+    /// The RFC 6902 patch turning entry `a` into entry `b` (see [`diff::diff`]).
+    ///
+    /// # Errors
+    /// [`StoreError::IndexOutOfRange`]; [`StoreError::OpaqueInDiff`] for an entry pushed as
+    /// opaque bytes; the encoder's error.
+    pub fn diff(&self, a: u64, b: u64) -> Result<Vec<u8>, StoreError> {
+        let mut roots = [0; 2];
+        for (slot, i) in roots.iter_mut().zip([a, b]) {
+            let e = &self.entries[self.check_index(i)?];
+            if e.encoding == Encoding::Bytes {
+                return Err(StoreError::OpaqueInDiff(i));
+            }
+            *slot = e.root;
+        }
+        diff::diff(&self.store, roots[0], roots[1])
     }
 
     /// Bytes held for entry metadata (the entry ring and labels).
@@ -321,7 +377,10 @@ mod tests {
         assert_eq!(current(&h), "{\"v\":9}");
         h.jump(0).unwrap();
         assert!(!h.undo());
-        assert_eq!(h.jump(5).unwrap_err().code, ErrorCode::OutOfRange);
+        assert!(matches!(
+            h.jump(5).unwrap_err(),
+            StoreError::IndexOutOfRange { index: 5, len: 5 }
+        ));
     }
 
     #[test]

@@ -4,9 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::value::{Node, NodeId, NodeStore};
-use super::{json, marshal};
-use crate::error::OpError;
+use crate::store::error::StoreError;
+use crate::store::node::{Node, NodeId};
+use crate::store::node_store::NodeStore;
+
+pub mod json;
+pub mod marshal;
 
 /// How a snapshot travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -55,13 +58,13 @@ impl Encoding {
 /// when `want_object` is set. Returns the root holding one count.
 ///
 /// # Errors
-/// The decoder's error, or `BadPayload` "snapshot must be an object, not …".
+/// The decoder's error, or [`StoreError::Malformed`] "snapshot must be an object, not …".
 pub fn decode(
     store: &mut NodeStore,
     enc: Encoding,
     bytes: &[u8],
     want_object: bool,
-) -> Result<NodeId, OpError> {
+) -> Result<NodeId, StoreError> {
     let id = match enc {
         Encoding::Json => json::decode(store, bytes)?,
         Encoding::Marshal => marshal::decode(store, bytes)?,
@@ -70,7 +73,7 @@ pub fn decode(
     if want_object && !matches!(store.node(id), Node::Object(_)) {
         let kind = store.node(id).type_name();
         store.decref(id);
-        return Err(OpError::bad_payload(format!(
+        return Err(StoreError::malformed(format!(
             "snapshot must be an object (a dict), not {kind}"
         )));
     }
@@ -80,28 +83,23 @@ pub fn decode(
 /// Encodes the value `id`, pushed as `pushed`, in `want`.
 ///
 /// # Errors
-/// `BadParams` when an opaque snapshot is asked for as json/marshal or a structured one as
-/// bytes; the encoder's error otherwise.
+/// [`StoreError::OpaqueAsStructured`] when an opaque snapshot is asked for as json/marshal,
+/// [`StoreError::StructuredAsBytes`] when a structured one is asked for as bytes; the encoder's error otherwise.
 pub fn encode(
     store: &NodeStore,
     id: NodeId,
     pushed: Encoding,
     want: Encoding,
-) -> Result<Vec<u8>, OpError> {
+) -> Result<Vec<u8>, StoreError> {
     match (pushed, want) {
         (Encoding::Bytes, Encoding::Bytes) => match store.node(id) {
             Node::Bytes(b) => Ok(b.to_vec()),
-            _ => Err(OpError::bad_payload(
-                "internal: opaque snapshot is not a blob",
+            _ => Err(StoreError::Unencodable(
+                "internal: opaque snapshot is not a blob".into(),
             )),
         },
-        (Encoding::Bytes, _) => Err(OpError::bad_params(format!(
-            "the snapshot was pushed as opaque bytes and can only be returned as bytes, not {}",
-            want.name()
-        ))),
-        (_, Encoding::Bytes) => Err(OpError::bad_params(
-            "a json or marshal snapshot can be returned as json or marshal, not bytes",
-        )),
+        (Encoding::Bytes, _) => Err(StoreError::OpaqueAsStructured(want.name())),
+        (_, Encoding::Bytes) => Err(StoreError::StructuredAsBytes),
         (_, Encoding::Json) => json::encode(store, id),
         (_, Encoding::Marshal) => marshal::encode(store, id),
     }

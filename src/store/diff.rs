@@ -11,15 +11,17 @@
 
 use std::collections::HashMap;
 
-use super::json;
-use super::value::{Node, NodeId, NodeStore};
-use crate::error::OpError;
+use crate::store::codec::json;
+use crate::store::error::StoreError;
+use crate::store::node::{Node, NodeId};
+use crate::store::node_store::NodeStore;
 
 /// The patch turning `a` into `b`, as a compact JSON array.
 ///
 /// # Errors
-/// `BadPayload` when a value that must be written holds bytes (JSON cannot express them).
-pub fn diff(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, OpError> {
+/// [`StoreError::Unencodable`] when a value that must be written holds bytes (JSON cannot
+/// express them).
+pub fn diff(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, StoreError> {
     let mut d = Differ {
         store,
         out: Vec::with_capacity(256),
@@ -40,7 +42,7 @@ struct Differ<'s> {
 }
 
 impl Differ<'_> {
-    fn op(&mut self, op: &str, value: Option<NodeId>) -> Result<(), OpError> {
+    fn op(&mut self, op: &str, value: Option<NodeId>) -> Result<(), StoreError> {
         if self.count > 0 {
             self.out.push(b',');
         }
@@ -51,9 +53,8 @@ impl Differ<'_> {
         json::write_str(&self.path, &mut self.out);
         if let Some(v) = value {
             self.out.extend_from_slice(b",\"value\":");
-            json::encode_into(self.store, v, &mut self.out).map_err(|e| {
-                OpError::bad_payload(format!("value at {:?}: {}", self.path, e.message))
-            })?;
+            json::encode_into(self.store, v, &mut self.out)
+                .map_err(|e| StoreError::Unencodable(format!("value at {:?}: {e}", self.path)))?;
         }
         self.out.push(b'}');
         Ok(())
@@ -75,7 +76,7 @@ impl Differ<'_> {
         r
     }
 
-    fn walk(&mut self, a: NodeId, b: NodeId) -> Result<(), OpError> {
+    fn walk(&mut self, a: NodeId, b: NodeId) -> Result<(), StoreError> {
         if a == b {
             return Ok(());
         }
@@ -87,7 +88,11 @@ impl Differ<'_> {
         }
     }
 
-    fn objects(&mut self, x: &[(NodeId, NodeId)], y: &[(NodeId, NodeId)]) -> Result<(), OpError> {
+    fn objects(
+        &mut self,
+        x: &[(NodeId, NodeId)],
+        y: &[(NodeId, NodeId)],
+    ) -> Result<(), StoreError> {
         let store = self.store;
         let key = |k: NodeId| -> &str {
             match store.node(k) {
@@ -112,7 +117,7 @@ impl Differ<'_> {
         Ok(())
     }
 
-    fn arrays(&mut self, x: &[NodeId], y: &[NodeId]) -> Result<(), OpError> {
+    fn arrays(&mut self, x: &[NodeId], y: &[NodeId]) -> Result<(), StoreError> {
         let prefix = x.iter().zip(y).take_while(|(p, q)| p == q).count();
         let (xr, yr) = (&x[prefix..], &y[prefix..]);
         let suffix = xr
@@ -143,7 +148,7 @@ impl Differ<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::snapshot::json::decode;
+    use crate::store::codec::json::decode;
 
     fn patch(a: &str, b: &str) -> String {
         let mut st = NodeStore::new();

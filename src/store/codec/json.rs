@@ -5,17 +5,19 @@
 //! in the store as it is parsed and never allocated twice. Object key order is kept.
 #![forbid(unsafe_code)]
 
-use super::bigint;
-use super::value::{Builder, Node, NodeId, NodeStore, MAX_DEPTH};
-use crate::error::OpError;
+use crate::store::bigint;
+use crate::store::builder::{Builder, MAX_DEPTH};
+use crate::store::error::StoreError;
+use crate::store::node::{Node, NodeId};
+use crate::store::node_store::NodeStore;
 
 /// Decodes one JSON document into `store` and returns its root (holding one count).
 ///
 /// # Errors
-/// `InvalidUtf8` for bytes that are not UTF-8; `BadPayload` naming the byte offset for any
+/// [`StoreError::NotUtf8`] for bytes that are not UTF-8; [`StoreError::Malformed`] naming the byte offset for any
 /// syntax error, nesting deeper than [`MAX_DEPTH`], a duplicate key or a lone surrogate.
-pub fn decode(store: &mut NodeStore, bytes: &[u8]) -> Result<NodeId, OpError> {
-    std::str::from_utf8(bytes).map_err(|e| OpError::invalid_utf8("json snapshot", e))?;
+pub fn decode(store: &mut NodeStore, bytes: &[u8]) -> Result<NodeId, StoreError> {
+    std::str::from_utf8(bytes).map_err(|e| StoreError::not_utf8("json snapshot", e))?;
     let mut p = Parser {
         b: bytes,
         at: 0,
@@ -39,8 +41,8 @@ struct Parser<'a, 's> {
 }
 
 impl<'a> Parser<'a, '_> {
-    fn err(&self, what: &str) -> OpError {
-        OpError::bad_payload(format!("invalid json at byte {}: {what}", self.at))
+    fn err(&self, what: &str) -> StoreError {
+        StoreError::malformed(format!("invalid json at byte {}: {what}", self.at))
     }
 
     fn ws(&mut self) {
@@ -58,7 +60,7 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), OpError> {
+    fn value(&mut self, depth: usize) -> Result<(), StoreError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting deeper than 512"));
         }
@@ -96,7 +98,7 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<(), OpError> {
+    fn object(&mut self, depth: usize) -> Result<(), StoreError> {
         self.at += 1;
         self.ws();
         let mut n = 0;
@@ -127,7 +129,7 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<(), OpError> {
+    fn array(&mut self, depth: usize) -> Result<(), StoreError> {
         self.at += 1;
         self.ws();
         let mut n = 0;
@@ -150,7 +152,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// Parses a string at `self.at` (on its opening quote) and pushes it.
-    fn string(&mut self) -> Result<(), OpError> {
+    fn string(&mut self) -> Result<(), StoreError> {
         self.at += 1;
         let start = self.at;
         // Fast path: no escapes, no allocation when the string is already stored.
@@ -179,15 +181,15 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// The text of `b[from..to]`, borrowed from the input (not from `self`).
-    fn utf8(&self, from: usize, to: usize) -> Result<&'a str, OpError> {
+    fn utf8(&self, from: usize, to: usize) -> Result<&'a str, StoreError> {
         let b: &'a [u8] = self.b;
         let bytes = b.get(from..to).unwrap_or_default();
         // The whole input was validated as UTF-8 and quotes/backslashes are ASCII, so this
         // slice always sits on character boundaries.
-        std::str::from_utf8(bytes).map_err(|e| OpError::invalid_utf8("json string", e))
+        std::str::from_utf8(bytes).map_err(|e| StoreError::not_utf8("json string", e))
     }
 
-    fn escaped(&mut self, s: &mut String) -> Result<(), OpError> {
+    fn escaped(&mut self, s: &mut String) -> Result<(), StoreError> {
         loop {
             let start = self.at;
             while let Some(&c) = self.b.get(self.at) {
@@ -228,7 +230,7 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, OpError> {
+    fn hex4(&mut self) -> Result<u32, StoreError> {
         let digits = self
             .b
             .get(self.at..self.at + 4)
@@ -244,7 +246,7 @@ impl<'a> Parser<'a, '_> {
         Ok(v)
     }
 
-    fn unicode_escape(&mut self) -> Result<char, OpError> {
+    fn unicode_escape(&mut self) -> Result<char, StoreError> {
         let hi = self.hex4()?;
         let code = if (0xD800..0xDC00).contains(&hi) {
             if !self.eat(b"\\u") {
@@ -261,7 +263,7 @@ impl<'a> Parser<'a, '_> {
         char::from_u32(code).ok_or_else(|| self.err("lone surrogate in \\u escape"))
     }
 
-    fn number(&mut self) -> Result<(), OpError> {
+    fn number(&mut self) -> Result<(), StoreError> {
         let start = self.at;
         let neg = self.eat(b"-");
         let int_start = self.at;
@@ -320,8 +322,8 @@ impl<'a> Parser<'a, '_> {
 /// Encodes `id` as compact JSON (no spaces, UTF-8 kept as is) into `out`.
 ///
 /// # Errors
-/// `BadPayload` when the value holds bytes, which JSON cannot express.
-pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(), OpError> {
+/// [`StoreError::Unencodable`] when the value holds bytes, which JSON cannot express.
+pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(), StoreError> {
     match store.node(id) {
         Node::Null => out.extend_from_slice(b"null"),
         Node::Bool(true) => out.extend_from_slice(b"true"),
@@ -336,8 +338,8 @@ pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(
         Node::Float(f) => write_float(*f, out),
         Node::Str(s) => write_str(s, out),
         Node::Bytes(_) => {
-            return Err(OpError::bad_payload(
-                "the snapshot holds bytes, which json cannot encode (ask for marshal)",
+            return Err(StoreError::Unencodable(
+                "the snapshot holds bytes, which json cannot encode (ask for marshal)".into(),
             ))
         }
         Node::Array(a) => {
@@ -362,7 +364,11 @@ pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(
             }
             out.push(b'}');
         }
-        Node::Free => return Err(OpError::bad_payload("internal: free node reached")),
+        Node::Free => {
+            return Err(StoreError::Unencodable(
+                "internal: free node reached".into(),
+            ))
+        }
     }
     Ok(())
 }
@@ -371,7 +377,7 @@ pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(
 ///
 /// # Errors
 /// As [`encode_into`].
-pub fn encode(store: &NodeStore, id: NodeId) -> Result<Vec<u8>, OpError> {
+pub fn encode(store: &NodeStore, id: NodeId) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(256);
     encode_into(store, id, &mut out)?;
     Ok(out)
@@ -420,7 +426,6 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
 
     fn round(text: &str) -> String {
         let mut st = NodeStore::new();
@@ -467,17 +472,17 @@ mod tests {
         ] {
             let e = decode(&mut st, bad.as_bytes()).unwrap_err();
             assert!(
-                e.code == ErrorCode::BadPayload && !e.message.is_empty(),
+                matches!(&e, StoreError::Malformed(m) if !m.is_empty()),
                 "{bad}: {e}"
             );
         }
         assert_eq!(st.stats().nodes, 0, "failed decodes leave nothing behind");
         let e = decode(&mut st, b"\"\xff\"").unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidUtf8);
+        assert!(matches!(e, StoreError::NotUtf8 { .. }), "{e}");
         let deep = "[".repeat(600) + &"]".repeat(600);
         assert!(decode(&mut st, deep.as_bytes())
             .unwrap_err()
-            .message
+            .to_string()
             .contains("nesting"));
         assert_eq!(st.stats().nodes, 0);
     }

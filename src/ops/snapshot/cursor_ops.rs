@@ -1,0 +1,141 @@
+//! The ops that move or read a history's cursor and answer in the cursor-response shape
+//! (layout.md §9.3): `OP_SNAP_UNDO`, `OP_SNAP_REDO`, `OP_SNAP_JUMP`, `OP_SNAP_CURRENT`,
+//! `OP_SNAP_GET`.
+#![forbid(unsafe_code)]
+
+use serde::Deserialize;
+
+use crate::error::OpError;
+use crate::ops::{Request, State};
+use crate::store::codec::Encoding;
+use crate::store::history::History;
+
+#[derive(Deserialize)]
+struct CursorParams {
+    name: String,
+    #[serde(default)]
+    encoding: Option<Encoding>,
+    #[serde(default)]
+    index: Option<u64>,
+    /// `OP_SNAP_GET` only: the entry at `cursor + offset` (when `index` is absent); out of
+    /// range is a status-0 answer, not an error, so a client can prefetch speculatively.
+    #[serde(default)]
+    offset: Option<i64>,
+    /// `OP_SNAP_UNDO`/`OP_SNAP_REDO`: false answers the cursor header without the snapshot
+    /// (for a client that already holds it, e.g. from a prefetching `OP_SNAP_GET`).
+    #[serde(default = "yes")]
+    snapshot: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Bytes of the cursor-response header (layout.md §9.3).
+pub const CURSOR_HEADER_BYTES: usize = 12;
+
+/// Builds a cursor response: `status | encoding | reserved u16 | cursor u32 | len u32 | snapshot`.
+fn cursor_response(h: &History, moved: bool, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
+    cursor_response_with(h, moved, want, true)
+}
+
+/// As [`cursor_response`]; `with_snapshot` false leaves the snapshot out (`encoding` 0).
+fn cursor_response_with(
+    h: &History,
+    moved: bool,
+    want: Option<Encoding>,
+    with_snapshot: bool,
+) -> Result<Vec<u8>, OpError> {
+    let pos = h.position();
+    let (status, enc, body) = match (moved, pos.cursor) {
+        (true, Some(c)) if with_snapshot => {
+            let (enc, bytes) = h.encode(c, want)?;
+            (1u8, enc.code(), bytes)
+        }
+        (true, Some(_)) => (1u8, 0u8, Vec::new()),
+        _ => (0u8, 0u8, Vec::new()),
+    };
+    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + body.len());
+    out.push(status);
+    out.push(enc);
+    out.extend_from_slice(&[0, 0]);
+    let cursor = pos.cursor.map_or(u32::MAX, |c| c as u32);
+    out.extend_from_slice(&cursor.to_le_bytes());
+    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// `OP_SNAP_UNDO`: one step back.
+pub fn op_snap_undo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: CursorParams = req.params()?;
+    let h = state.snapshots.history(&p.name)?;
+    let moved = h.undo();
+    cursor_response_with(h, moved, p.encoding, p.snapshot)
+}
+
+/// `OP_SNAP_REDO`: one step forward.
+pub fn op_snap_redo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: CursorParams = req.params()?;
+    let h = state.snapshots.history(&p.name)?;
+    let moved = h.redo();
+    cursor_response_with(h, moved, p.encoding, p.snapshot)
+}
+
+fn required_index(p: &CursorParams) -> Result<u64, OpError> {
+    p.index
+        .ok_or_else(|| OpError::bad_params("params: missing field `index`"))
+}
+
+/// `OP_SNAP_JUMP`: the cursor to `index`.
+pub fn op_snap_jump(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: CursorParams = req.params()?;
+    let i = required_index(&p)?;
+    let h = state.snapshots.history(&p.name)?;
+    // Encode first so a failing encoding leaves the cursor where it was.
+    let idx = h.check_index(i)?;
+    h.encode(idx, p.encoding)?;
+    h.jump(i)?;
+    cursor_response(h, true, p.encoding)
+}
+
+/// `OP_SNAP_CURRENT`: the snapshot at the cursor.
+pub fn op_snap_current(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: CursorParams = req.params()?;
+    let h = state.snapshots.history(&p.name)?;
+    cursor_response(h, true, p.encoding)
+}
+
+/// `OP_SNAP_GET`: entry `index` (or `cursor + offset`) in the cursor-response shape; the
+/// cursor does not move.
+pub fn op_snap_get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: CursorParams = req.params()?;
+    if let (None, Some(offset)) = (p.index, p.offset) {
+        let h = state.snapshots.history(&p.name)?;
+        let pos = h.position();
+        let target = pos
+            .cursor
+            .and_then(|c| (c as i64).checked_add(offset))
+            .filter(|&t| t >= 0 && (t as usize) < pos.len);
+        return match target {
+            Some(t) => get_at(h, t as u64, p.encoding),
+            None => cursor_response(h, false, None),
+        };
+    }
+    let i = required_index(&p)?;
+    let h = state.snapshots.history(&p.name)?;
+    get_at(h, i, p.encoding)
+}
+
+/// Entry `i` in the cursor-response shape; the cursor does not move.
+fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
+    let idx = h.check_index(i)?;
+    let (enc, bytes) = h.encode(idx, want)?;
+    let pos = h.position();
+    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + bytes.len());
+    out.extend_from_slice(&[1, enc.code(), 0, 0]);
+    out.extend_from_slice(&pos.cursor.map_or(u32::MAX, |c| c as u32).to_le_bytes());
+    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
+    out.extend_from_slice(&bytes);
+    Ok(out)
+}

@@ -1,0 +1,178 @@
+//! The crash-safe file envelope every saved history or log travels in (layout.md §9.3
+//! "History files", §9.4 "Log files").
+//!
+//! A file is a 24-byte header (`magic[8] | payload_len u64 | crc32 u32 | reserved u32`) and
+//! the payload. Save writes a temp file beside the target, fsyncs it, renames it over the
+//! target and fsyncs the directory, so a crash leaves the old file or the new one. Load reads
+//! the whole file and checks the length and the CRC-32 (zlib's) before decoding anything, so a
+//! torn or corrupted file is refused with [`StoreError::Corrupt`] and never half-loaded.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::store::error::StoreError;
+
+/// Magic of a history file.
+pub const HISTORY_MAGIC: [u8; 8] = *b"CRSNAP\x00\x01";
+/// Magic of a log file.
+pub const LOG_MAGIC: [u8; 8] = *b"CRLOG\x00\x00\x01";
+/// Header bytes before the payload.
+pub const HEADER_BYTES: usize = 24;
+
+// ---- CRC-32 (IEEE 802.3, reflected, as zlib.crc32) ------------------------------------------
+
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// CRC-32 of `data`, equal to Python's `zlib.crc32(data)`.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// Header + payload bytes of a file.
+pub fn frame(magic: [u8; 8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
+    out.extend_from_slice(&magic);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32(payload).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Checks magic, length and CRC and returns the payload.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] saying which check failed.
+pub fn unframe(magic: [u8; 8], file: &[u8]) -> Result<&[u8], StoreError> {
+    let head = file.get(..HEADER_BYTES).ok_or_else(|| {
+        StoreError::corrupt(format!(
+            "file of {} bytes is shorter than its header",
+            file.len()
+        ))
+    })?;
+    if head[..8] != magic {
+        return Err(StoreError::corrupt(
+            "bad magic: not a chunkring file of this kind",
+        ));
+    }
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&head[8..16]);
+    let len = u64::from_le_bytes(w);
+    let payload = &file[HEADER_BYTES..];
+    if payload.len() as u64 != len {
+        return Err(StoreError::corrupt(format!(
+            "torn file: header says {len} payload bytes, file holds {}",
+            payload.len()
+        )));
+    }
+    let mut c = [0u8; 4];
+    c.copy_from_slice(&head[16..20]);
+    if crc32(payload) != u32::from_le_bytes(c) {
+        return Err(StoreError::corrupt(
+            "checksum mismatch: the file is corrupted",
+        ));
+    }
+    Ok(payload)
+}
+
+/// Writes `bytes` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the path; [`StoreError::NoFileName`] for a path
+/// without a file name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| StoreError::NoFileName(path.to_path_buf()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp: PathBuf = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| StoreError::io("cannot create", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| StoreError::io("cannot write", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| StoreError::io("cannot fsync", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| StoreError::io("cannot rename onto", path, e))?;
+        if let Ok(d) = File::open(dir) {
+            // Makes the rename durable; not every filesystem supports fsync on a directory.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Largest history or log file `load` reads.
+pub const MAX_FILE_BYTES: u64 = 1 << 32;
+
+/// Reads a whole file for [`unframe`], refusing anything but a regular file of at most
+/// [`MAX_FILE_BYTES`].
+///
+/// # Errors
+/// [`StoreError::NotARegularFile`], [`StoreError::FileTooLarge`], [`StoreError::Io`].
+pub fn read_file(path: &Path) -> Result<Vec<u8>, StoreError> {
+    use std::io::Read;
+    let f = File::open(path).map_err(|e| StoreError::io("cannot open", path, e))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| StoreError::io("cannot stat", path, e))?;
+    if !meta.is_file() {
+        return Err(StoreError::NotARegularFile(path.to_path_buf()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(StoreError::FileTooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    // `take` bounds the read even if the file grows while it is read.
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| StoreError::io("cannot read", path, e))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_zlib() {
+        // zlib.crc32(b"123456789") == 0xCBF43926 (the CRC-32 check value).
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+}
