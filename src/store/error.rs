@@ -1,7 +1,7 @@
 //! [`StoreError`]: everything the store can refuse, named by what went wrong.
 //!
-//! The store knows no wire: `ops::snapshot::store_error` maps each variant to its error-frame
-//! code (layout.md §8 "Error codes") in one place. `Display` is the message that error frame
+//! The store knows no wire: the op layer maps each variant to its error-frame code (layout.md
+//! §8 "Error codes") in one place. `Display` is the message that error frame
 //! carries, so these strings are part of the contract the tests pin.
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! The snapshot store: a library of named histories and logs that knows no request, registry
-//! or ring (layout.md §9.3 "Storage", §9.4). The op handlers in `ops::snapshot` parse params,
-//! call it and encode its answers; it reports failures as [`StoreError`], which they map to
-//! wire error codes in one place.
+//! or ring (layout.md §9.3 "Storage", §9.4). The snapshot and log op handlers parse params,
+//! call it and encode its answers; it reports failures as [`StoreError`], which the op layer
+//! maps to wire error codes in one place.
 //!
 //! Module map, from the bottom up (each file imports only files above it):
 //!
