@@ -132,34 +132,33 @@ fn changes(store: &NodeStore, prev: Option<NodeId>, cur: NodeId) -> Change {
 mod tests {
     use super::*;
 
+    // The field and list-entry changes of json snapshots are checked through the op, in
+    // `ops::snapshot::process_op`; these cover blobs and errors.
+
     #[test]
-    fn reports_changed_fields_and_list_entries() {
-        let docs: [&[u8]; 3] = [
-            br#"{"a":1,"rows":[{"x":1},{"x":2}],"z":0}"#,
-            br#"{"a":1,"rows":[{"x":1},{"x":3},{"x":4}],"z":0}"#,
-            br#"{"a":2,"rows":[{"x":1},{"x":3},{"x":4}]}"#,
-        ];
-        let v = describe(Encoding::Json, &docs).unwrap();
-        let fields = |c: &Change| match c {
-            Change::Fields { changed, lists } => (changed.clone(), lists.clone()),
-            Change::Blob(_) => panic!("a json snapshot described as a blob"),
-        };
-        assert_eq!(fields(&v[0].change).0, ["a", "rows", "z"]);
-        let (changed, lists) = fields(&v[1].change);
-        assert_eq!(changed, ["rows"]);
+    fn opaque_snapshots_report_whether_their_bytes_changed() {
+        let docs: [&[u8]; 3] = [b"\x00a", b"\x00a", b"\x00b"];
+        let v = describe(Encoding::Bytes, &docs).unwrap();
+        let changed: Vec<Change> = v.iter().map(|d| d.change.clone()).collect();
         assert_eq!(
-            lists,
-            [(
-                "rows".to_string(),
-                ListChange {
-                    changed: vec![1, 2],
-                    old_len: 2,
-                    new_len: 3
-                }
-            )]
+            changed,
+            [Change::Blob(true), Change::Blob(false), Change::Blob(true)]
         );
-        assert_eq!(fields(&v[2].change).0, ["a", "z"]);
-        assert_eq!(v[1].size, docs[1].len());
-        assert_ne!(v[0].digest, v[1].digest);
+        assert_eq!(v[0].digest, v[1].digest);
+        assert_ne!(v[1].digest, v[2].digest);
+    }
+
+    #[test]
+    fn a_bad_snapshot_is_named_by_its_index() {
+        let docs: [&[u8]; 3] = [b"{}", b"{}", b"[1]"];
+        let e = describe(Encoding::Json, &docs).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::InSnapshot { index: 2, error } if matches!(**error, StoreError::Malformed(_))),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "snapshot 2: snapshot must be an object (a dict), not list"
+        );
     }
 }

@@ -39,6 +39,24 @@ fn check_path(path: &str) -> Result<&Path, OpError> {
     Ok(p)
 }
 
+/// The name a load stores under: `name` from the params, else the saved one; refused when
+/// `taken` and the params do not say `replace`.
+fn name_to_load(
+    p: LoadParams,
+    saved: String,
+    kind: &str,
+    taken: impl FnOnce(&str) -> bool,
+) -> Result<String, OpError> {
+    let name = p.name.unwrap_or(saved);
+    check_name(&name)?;
+    if !p.replace && taken(&name) {
+        return Err(OpError::bad_params(format!(
+            "{kind} {name:?} already exists (pass replace: true to overwrite it)"
+        )));
+    }
+    Ok(name)
+}
+
 /// `OP_SNAP_SAVE`.
 pub fn op_snap_save(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: SaveParams = req.params()?;
@@ -57,16 +75,11 @@ pub fn op_snap_load(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let p: LoadParams = req.params()?;
     let path = check_path(&p.path)?;
     let (saved, h) = file::history::load(path)?;
-    let name = p.name.unwrap_or(saved);
-    check_name(&name)?;
-    if !p.replace && state.snapshots.histories.contains_key(&name) {
-        return Err(OpError::bad_params(format!(
-            "history {name:?} already exists (pass replace: true to overwrite it)"
-        )));
-    }
+    let histories = &mut state.snapshots.histories;
+    let name = name_to_load(p, saved, "history", |n| histories.contains_key(n))?;
     let pos = h.position();
     let out = json!({"name": name, "capacity": h.capacity(), "len": pos.len, "cursor": pos.cursor});
-    state.snapshots.histories.insert(name, h);
+    histories.insert(name, h);
     Ok(out.to_string().into_bytes())
 }
 
@@ -86,14 +99,9 @@ pub fn op_log_load(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpEr
     let p: LoadParams = req.params()?;
     let path = check_path(&p.path)?;
     let (saved, log) = file::log::load(path)?;
-    let name = p.name.unwrap_or(saved);
-    check_name(&name)?;
-    if !p.replace && state.snapshots.logs.contains_key(&name) {
-        return Err(OpError::bad_params(format!(
-            "log {name:?} already exists (pass replace: true to overwrite it)"
-        )));
-    }
+    let logs = &mut state.snapshots.logs;
+    let name = name_to_load(p, saved, "log", |n| logs.contains_key(n))?;
     let out = json!({"name": name, "len": log.len()});
-    state.snapshots.logs.insert(name, log);
+    logs.insert(name, log);
     Ok(out.to_string().into_bytes())
 }

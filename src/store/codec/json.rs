@@ -99,55 +99,52 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<(), StoreError> {
-        self.at += 1;
-        self.ws();
-        let mut n = 0;
-        if self.eat(b"}") {
-            return self.out.finish_object(0);
-        }
-        loop {
-            if self.b.get(self.at) != Some(&b'"') {
-                return Err(self.err("expected a string key"));
+        let n = self.items(b"}", "expected ',' or '}'", |p| {
+            if p.b.get(p.at) != Some(&b'"') {
+                return Err(p.err("expected a string key"));
             }
-            self.string()?;
-            self.ws();
-            if !self.eat(b":") {
-                return Err(self.err("expected ':'"));
+            p.string()?;
+            p.ws();
+            if !p.eat(b":") {
+                return Err(p.err("expected ':'"));
             }
-            self.ws();
-            self.value(depth + 1)?;
-            n += 1;
-            self.ws();
-            if self.eat(b",") {
-                self.ws();
-                continue;
-            }
-            if self.eat(b"}") {
-                return self.out.finish_object(n);
-            }
-            return Err(self.err("expected ',' or '}'"));
-        }
+            p.ws();
+            p.value(depth + 1)
+        })?;
+        self.out.finish_object(n)
     }
 
     fn array(&mut self, depth: usize) -> Result<(), StoreError> {
+        let n = self.items(b"]", "expected ',' or ']'", |p| p.value(depth + 1))?;
+        self.out.finish_array(n)
+    }
+
+    /// Parses the `,`-separated items of an object or array from its opening bracket (at
+    /// `self.at`) through `close`, each with `item`; returns how many there were.
+    fn items(
+        &mut self,
+        close: &[u8],
+        expected: &str,
+        mut item: impl FnMut(&mut Self) -> Result<(), StoreError>,
+    ) -> Result<usize, StoreError> {
         self.at += 1;
         self.ws();
-        let mut n = 0;
-        if self.eat(b"]") {
-            return self.out.finish_array(0);
+        if self.eat(close) {
+            return Ok(0);
         }
+        let mut n = 0;
         loop {
-            self.value(depth + 1)?;
+            item(self)?;
             n += 1;
             self.ws();
             if self.eat(b",") {
                 self.ws();
                 continue;
             }
-            if self.eat(b"]") {
-                return self.out.finish_array(n);
+            if self.eat(close) {
+                return Ok(n);
             }
-            return Err(self.err("expected ',' or ']'"));
+            return Err(self.err(expected));
         }
     }
 

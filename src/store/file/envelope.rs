@@ -134,6 +134,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     result
 }
 
+/// Saves `payload` to `path` crash-safely in an envelope with `magic`; returns the file's
+/// size in bytes.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn save(path: &Path, magic: [u8; 8], payload: &[u8]) -> Result<usize, StoreError> {
+    let file = frame(magic, payload);
+    write_atomic(path, &file)?;
+    Ok(file.len())
+}
+
+/// Reads the file at `path`, checks its envelope and hands the payload to `decode`.
+///
+/// # Errors
+/// As [`read_file`] and [`unframe`], or `decode`'s error.
+pub fn load<T>(
+    path: &Path,
+    magic: [u8; 8],
+    decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let file = read_file(path)?;
+    decode(unframe(magic, &file)?)
+}
+
 /// Largest history or log file `load` reads.
 pub const MAX_FILE_BYTES: u64 = 1 << 32;
 

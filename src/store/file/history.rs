@@ -19,20 +19,17 @@ use crate::store::node_store::NodeStore;
 /// Saves `h` as `name` to `path` crash-safely; returns the file's size in bytes.
 ///
 /// # Errors
-/// As [`envelope::write_atomic`].
+/// As [`envelope::save`].
 pub fn save(path: &Path, name: &str, h: &History) -> Result<usize, StoreError> {
-    let file = envelope::frame(HISTORY_MAGIC, &encode(name, h));
-    envelope::write_atomic(path, &file)?;
-    Ok(file.len())
+    envelope::save(path, HISTORY_MAGIC, &encode(name, h))
 }
 
 /// Loads the history saved in `path`; returns its saved name and the history.
 ///
 /// # Errors
-/// As [`envelope::read_file`], [`envelope::unframe`] and [`decode`].
+/// As [`envelope::load`] and [`decode`].
 pub fn load(path: &Path) -> Result<(String, History), StoreError> {
-    let file = envelope::read_file(path)?;
-    decode(envelope::unframe(HISTORY_MAGIC, &file)?)
+    envelope::load(path, HISTORY_MAGIC, decode)
 }
 
 const NO_LABEL: u32 = u32::MAX;

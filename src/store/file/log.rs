@@ -13,20 +13,17 @@ use crate::store::log::Log;
 /// Saves `log` as `name` to `path` crash-safely; returns the file's size in bytes.
 ///
 /// # Errors
-/// As [`envelope::write_atomic`].
+/// As [`envelope::save`].
 pub fn save(path: &Path, name: &str, log: &Log) -> Result<usize, StoreError> {
-    let file = envelope::frame(LOG_MAGIC, &encode(name, log));
-    envelope::write_atomic(path, &file)?;
-    Ok(file.len())
+    envelope::save(path, LOG_MAGIC, &encode(name, log))
 }
 
 /// Loads the log saved in `path`; returns its saved name and the log.
 ///
 /// # Errors
-/// As [`envelope::read_file`], [`envelope::unframe`] and [`decode`].
+/// As [`envelope::load`] and [`decode`].
 pub fn load(path: &Path) -> Result<(String, Log), StoreError> {
-    let file = envelope::read_file(path)?;
-    decode(envelope::unframe(LOG_MAGIC, &file)?)
+    envelope::load(path, LOG_MAGIC, decode)
 }
 
 /// Serializes a log: name, record count, then `len u32 | bytes` per record.
