@@ -56,9 +56,6 @@ _PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
 _AWAKE = L.AWAKE
 _NO_PARAMS = b"\0\0\0\0"
 _WF = L.WORKER_FUTEX_OFFSET // 4
-_STAT_NAMES = {
-    v: k[5:].lower() for k, v in vars(L).items() if k.startswith("STAT_") and isinstance(v, int)
-}
 
 
 class Client(Receiving):
@@ -289,7 +286,7 @@ class Client(Receiving):
     def stats(self) -> dict:
         """The header's stats counters (by lower-case name) plus ring positions and states."""
         r = self._region
-        out = {name: r.stat(idx) for idx, name in sorted(_STAT_NAMES.items())}
+        out = {name: r.stat(idx) for idx, name in enumerate(L.STAT_NAMES)}
         q = self._q
         out.update(
             req_head=q[L.REQ_HEAD_OFFSET // 8], req_tail=q[L.REQ_TAIL_OFFSET // 8],
