@@ -9,7 +9,8 @@ import os
 import time
 
 from . import _layout as L
-from ._futex import barrier_memory, barrier_read, futex_wait, futex_wake
+from ._barrier import barrier_memory, barrier_read
+from ._futex import futex_wait, futex_wake
 from ._handle import _PENDING, Handle
 from ._process import pid_alive, read_all
 from .errors import ClientClosed, ProtocolError, RequestError, RequestTimeout, WorkerDied

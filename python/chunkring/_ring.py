@@ -7,7 +7,7 @@ ring is full (producer, [R1]) or empty (consumer, [R5]).
 
 Ordering steps are tagged as in layout.md §10, so ``grep -n '\\[R3\\]'`` finds the spec row,
 the Rust site and this one. On x86-64 ``barrier_read``/``barrier_write`` are no-ops (TSO);
-on aarch64 they are libatomic fences (``_futex.py``). Index words are read and written as
+on aarch64 they are libatomic fences (``_barrier.py``). Index words are read and written as
 single aligned 8-byte items of ``memoryview.cast("Q")`` (layout.md §10 "Atomicity").
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 
 from . import _layout as L
-from ._futex import NEED_RW_FENCES, barrier_read, barrier_write
+from ._barrier import NEED_RW_FENCES, barrier_read, barrier_write
 from .errors import ProtocolError
 
 _HEADER = L.FRAME_HEADER

@@ -25,13 +25,9 @@ from typing import Iterable, Sequence
 from . import _layout as L
 from ._find_worker import find_worker_bin
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap
-from ._futex import NEED_RW_FENCES as _NEED_RW_FENCES
-from ._futex import (
-    RING_FENCES_OK,
-    barrier_memory,
-    barrier_write,
-    futex_wake,
-)
+from ._barrier import NEED_RW_FENCES as _NEED_RW_FENCES
+from ._barrier import RING_FENCES_OK, barrier_memory, barrier_write
+from ._futex import futex_wake
 from ._handle import _PENDING, Handle
 from ._receiving import WAIT_TIMEOUT_S, Receiving
 from ._region import Region, region_path, validate_name

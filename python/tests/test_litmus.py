@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-import chunkring._futex as _futex
+import chunkring._barrier as _barrier
 import chunkring.client as client_module
 from chunkring import Client
 
@@ -106,7 +106,7 @@ def litmus_client(worker_bin):
 
 def test_bursts_with_parks_and_wraps_deliver_every_frame(litmus_client):
     s = hammer(litmus_client, SECS, seed())
-    fenced = client_module.barrier_memory is not _futex._noop
+    fenced = client_module.barrier_memory is not _barrier._noop
     report("python client, with the StoreLoad fence" if fenced
            else "python client, no libatomic on this machine (no StoreLoad fence)", s)
     check(s)
