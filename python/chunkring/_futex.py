@@ -6,8 +6,8 @@ one process is woken by a waker in another (the word lives in the shared region)
 ``FUTEX_AVAILABLE`` is False off Linux or on an unknown architecture; ``futex_wait`` then
 sleeps in short intervals instead (layout.md §11 step 3) and ``futex_wake`` does nothing.
 
-The protocol around the calls, [W1]-[W6], is the caller's: the park in ``_receiving.py``, the
-wake check in ``client.py``; the fences they use are in ``_barrier.py``.
+The protocol around the calls, [W1]-[W6], is the caller's: the park in ``_receiver.py``, the
+wake check in ``_ring.py``; the fences they use are in ``_barrier.py``.
 """
 
 from __future__ import annotations
