@@ -74,18 +74,13 @@ class Sender:
             self._receiver.close()
 
     # ------------------------------------------------------------------ writing (lock held)
-    def _new_id(self) -> int:
-        rid = self.next_id
-        self.next_id = (rid + 1) & _MASK64 or 1
-        return rid
-
     def _write(self, op: int, body, params: dict | None) -> Handle:
         """Write one request (one frame, or fragments) without publishing its last frames."""
         rx = self._receiver
         if rx.closed or rx.dead is not None:
             rx.check_open()
-        rid = self.next_id  # as _new_id(), inlined: this is the per-request hot path
-        self.next_id = (rid + 1) & _MASK64 or 1
+        rid = self.next_id
+        self.next_id = (rid + 1) & _MASK64 or 1  # never 0 (reserved, §6.1)
         h = Handle(rx, rid, op)
         self._pending[rid] = h
         if params is None:
@@ -172,4 +167,6 @@ class Sender:
     def new_request_id(self) -> int:
         """Test hook: reserve a fresh request id for a hand-built frame."""
         with self._lock:
-            return self._new_id()
+            rid = self.next_id
+            self.next_id = (rid + 1) & _MASK64 or 1
+            return rid
