@@ -46,7 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 
-from chunkring import Client, _futex  # noqa: E402 (after the sys.path insert)
+from chunkring import Client, _barrier  # noqa: E402 (after the sys.path insert)
 from chunkring import _layout as L  # noqa: E402
 
 SIZES = (64, 1024, 64 * 1024)
@@ -416,7 +416,7 @@ def bench_iceoryx2(iters: int) -> dict:
 
 # ---- the ctypes fence ----------------------------------------------------------------------
 def bench_fence(n: int = 200_000) -> dict:
-    fence = _futex.barrier_memory
+    fence = _barrier.barrier_memory
 
     def nothing():
         return None
@@ -431,7 +431,7 @@ def bench_fence(n: int = 200_000) -> dict:
             runs.append((ns() - t0) / n)
         best[name] = min(runs)
     return {
-        "libatomic": _futex.FENCE_AVAILABLE,
+        "libatomic": _barrier.FENCE_AVAILABLE,
         "fence_call_ns": best["barrier_memory"],
         "empty_python_call_ns": best["empty_python_call"],
         "fence_cost_over_empty_call_ns": best["barrier_memory"] - best["empty_python_call"],

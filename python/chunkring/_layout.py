@@ -53,6 +53,24 @@ STAT_REQ_FRAGMENTS = 10  # Index: fragment frames read (frames of multi-frame re
 STAT_RESP_FRAGMENTS = 11  # Index: fragment frames written (frames of multi-frame responses).
 STAT_RESP_BATCHES = 12  # Index: tail stores on the response ring (one per published batch).
 STAT_MALFORMED = 13  # Index: malformed frames answered with an error and skipped.
+#: Every stats counter's name, indexed by its `STAT_*` value: the keys of `Client.stats()`
+#: and the names `chunkring inspect` prints (`STAT_NAMES` in src/layout.rs).
+STAT_NAMES = (
+    "requests",
+    "responses",
+    "error_frames",
+    "req_bytes",
+    "resp_bytes",
+    "worker_parks",
+    "timeout_wakeups",
+    "client_wakes",
+    "req_padding",
+    "resp_padding",
+    "req_fragments",
+    "resp_fragments",
+    "resp_batches",
+    "malformed",
+)
 
 # ---- §4 Ring control blocks: one 128-byte line each --------------------------
 REQ_HEAD_OFFSET = 0x200  # `u64` request ring head (consumer = worker).

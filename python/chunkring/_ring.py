@@ -1,14 +1,20 @@
-"""One ring's producer and consumer over the mapped region (layout.md §5, §6, §10).
+"""One ring's producer and consumer over the mapped region (layout.md §5, §6, §10, §11).
 
-The client produces into the request ring and consumes the response ring. Each side keeps
-its own index locally ("always in sync": nobody else writes it) and a cached copy of the
-peer's index ("may be stale"); the peer's word is loaded only when the cached value says the
-ring is full (producer, [R1]) or empty (consumer, [R5]).
+The client produces into the request ring and consumes the response ring. :class:`Producer`
+is the only code of the client that writes frames into the mapping and publishes them
+(steps [R1]-[R4], padding frames, and the wake check [W5]-[W6] after each publish);
+:class:`Consumer` the only code that reads them and releases their chunks ([R5], [R6], and
+[W5]-[W6] after each release). Each side keeps its own index locally ("always in sync":
+nobody else writes it) and a cached copy of the peer's index ("may be stale"); the peer's
+word is loaded only when the cached value says the ring is full (producer, [R1]) or empty
+(consumer, [R5]).
 
 Ordering steps are tagged as in layout.md §10, so ``grep -n '\\[R3\\]'`` finds the spec row,
-the Rust site and this one. On x86-64 ``barrier_read``/``barrier_write`` are no-ops (TSO);
-on aarch64 they are libatomic fences (``_futex.py``). Index words are read and written as
-single aligned 8-byte items of ``memoryview.cast("Q")`` (layout.md §10 "Atomicity").
+the Rust site and this one. The barriers are ``_barrier.py``'s: on x86-64
+``barrier_read``/``barrier_write`` are no-ops (TSO) and the hot path skips them through
+``NEED_RW_FENCES``. Index words are read and written as single aligned 8-byte items of
+``memoryview.cast("Q")`` (layout.md §10 "Atomicity"), frame bytes with ``pack_into`` and
+slice assignment straight into the mapping.
 """
 
 from __future__ import annotations
@@ -16,22 +22,32 @@ from __future__ import annotations
 import struct
 
 from . import _layout as L
-from ._futex import NEED_RW_FENCES, barrier_read, barrier_write
+from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
+from ._futex import futex_wake
 from .errors import ProtocolError
 
-_HEADER = L.FRAME_HEADER
 #: Frame header followed by the request payload's ``params_len`` prefix: one pack for the
-#: common single-frame request.
+#: common single-frame request (layout.md §6, §9.1).
 HEADER_AND_PARAMS_LEN = struct.Struct("<HHHHQIIQI")
+# Bound methods of the precompiled records, looked up once.
+_pack_header = L.FRAME_HEADER.pack_into
+_pack_header_and_params_len = HEADER_AND_PARAMS_LEN.pack_into
+_unpack_header = L.FRAME_HEADER.unpack_from
 _MAGIC = L.FRAME_MAGIC
 _HB = L.FRAME_HEADER_BYTES
+_PLB = L.PARAMS_LEN_BYTES
 _PAD = L.FLAG_PADDING
+_PARKED = L.PARKED
+_PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
+_AWAKE = L.AWAKE
 
 
 class _RingEnd:
-    """What both ends of a ring know: where its words and chunks are (layout.md §4, §5)."""
+    """What both ends of a ring know: where its words and chunks are (layout.md §4, §5), and
+    the futex word of the peer (the worker) to wake after publishing or releasing (§11)."""
 
-    __slots__ = ("q", "head_word", "tail_word", "base", "chunks", "mask", "chunk_bytes")
+    __slots__ = ("q", "head_word", "tail_word", "base", "chunks", "mask", "chunk_bytes",
+                 "_futex_words", "_peer_word", "_peer_futex")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         self.q = region.q
@@ -41,13 +57,35 @@ class _RingEnd:
         self.chunks = chunks
         self.mask = chunks - 1
         self.chunk_bytes = region.chunk_bytes
+        # The client's peer on both rings is the worker: [W6] looks at WORKER_FUTEX.
+        self._futex_words = region.i
+        self._peer_word = L.WORKER_FUTEX_OFFSET // 4
+        self._peer_futex = region.worker_futex_addr
+
+    def _wake_peer(self, reason: int) -> None:
+        """[W5]-[W6] after this end stored its index ([R4] or [R6]).
+
+        ``reason`` is what we just did: PARKED (published frames: the worker may wait for
+        them) or PARKED_FOR_ROOM (released chunks: it may wait for room). A worker parked for
+        the other reason is left asleep: waking an idle worker only because we read its answer
+        cost ~60 µs of a futex wake per call on this kind of machine (layout.md §10)."""
+        barrier_memory()  # [W5] StoreLoad: the tail/head store above before the load below
+        # [W6] if the worker parked for this reason, mark it awake and wake it; pairs with
+        # [W4]. AWAKE first, so a wait that has not started yet returns at once.
+        i = self._futex_words
+        if i[self._peer_word] & reason:
+            i[self._peer_word] = _AWAKE
+            futex_wake(self._peer_futex, 1)
 
 
 class Producer(_RingEnd):
     """Writes frames into one ring and publishes them with one tail store per batch.
 
     ``tail`` is always in sync (this producer owns the word); ``published`` is the value last
-    stored; ``cached_head`` may be stale (only ever behind the real head).
+    stored; ``cached_head`` may be stale (only ever behind the real head). The ``try_push*``
+    methods write one frame ([R1]-[R2]) or return False, having written nothing but perhaps
+    a padding frame, when the ring has no room; :meth:`publish` makes every frame written so
+    far visible ([R3]-[R4]) and wakes the worker if it waits for them ([W5]-[W6]).
     """
 
     __slots__ = ("view", "tail", "published", "cached_head", "max_frame_payload", "max_frame_chunks")
@@ -62,9 +100,28 @@ class Producer(_RingEnd):
         self.max_frame_chunks = max(1, chunks // 4)
         self.max_frame_payload = self.max_frame_chunks * self.chunk_bytes - _HB
 
-    def chunks_for(self, payload_len: int) -> int:
-        """Chunks a frame with ``payload_len`` payload bytes occupies (§5)."""
-        return (_HB + payload_len + self.chunk_bytes - 1) // self.chunk_bytes
+    # ---- [R1] room ---------------------------------------------------------------------
+    def reserve(self, n: int) -> int:
+        """Byte offset where a frame of ``n`` chunks may be written, or -1 if there is no room.
+
+        Writes a padding frame first when the frame would not fit before the ring's end
+        (§6.3); the padding advances ``tail`` even if the frame itself then has no room.
+        The caller writes the frame ([R2]) and then advances ``tail`` by ``n``.
+        """
+        tail = self.tail
+        idx = tail & self.mask
+        if idx + n > self.chunks:
+            pad = self.chunks - idx
+            if not self._room(pad):
+                return -1
+            # [R2] padding frame covering the rest of the ring (§6.3).
+            _pack_header(self.view, self.base + idx * self.chunk_bytes,
+                         _MAGIC, _PAD, 0, 0, 0, pad * self.chunk_bytes - _HB, 0, 0)
+            self.tail = tail = tail + pad
+            idx = 0
+        if self.chunks - (tail - self.cached_head) < n and not self._room(n):
+            return -1
+        return self.base + idx * self.chunk_bytes
 
     def _room(self, n: int) -> bool:
         if self.chunks - (self.tail - self.cached_head) >= n:
@@ -81,31 +138,65 @@ class Producer(_RingEnd):
         self.cached_head = head
         return self.chunks - (self.tail - head) >= n
 
-    def reserve(self, n: int) -> int:
-        """Byte offset where a frame of ``n`` chunks may be written, or -1 if there is no room.
+    def head_moved(self) -> bool:
+        """True when the live head is past the cached one: room was freed since [R1]."""
+        return self.q[self.head_word] != self.cached_head
 
-        Writes a padding frame first when the frame would not fit before the ring's end
-        (§6.3); the padding advances ``tail`` even if the frame itself then has no room.
-        The caller writes the frame and then advances ``tail`` by ``n`` ([R2]).
-        """
-        idx = self.tail & self.mask
-        if idx + n > self.chunks:
-            pad = self.chunks - idx
-            if not self._room(pad):
-                return -1
-            # [R2] padding frame covering the rest of the ring (§6.3).
-            _HEADER.pack_into(
-                self.view, self.base + idx * self.chunk_bytes,
-                _MAGIC, _PAD, 0, 0, 0, pad * self.chunk_bytes - _HB, 0, 0,
-            )
-            self.tail += pad
-            idx = 0
-        if not self._room(n):
-            return -1
-        return self.base + idx * self.chunk_bytes
+    # ---- [R2] frames -------------------------------------------------------------------
+    def try_push_request(self, op: int, request_id: int, body) -> bool:
+        """Write one unfragmented request frame whose payload is ``params_len`` 0 and ``body``
+        (§9.1); the caller checked it fits in one frame (``max_frame_payload``)."""
+        plen = _PLB + len(body)
+        n = (_HB + plen + self.chunk_bytes - 1) // self.chunk_bytes
+        tail = self.tail
+        idx = tail & self.mask
+        if idx + n <= self.chunks and self.chunks - (tail - self.cached_head) >= n:
+            off = self.base + idx * self.chunk_bytes  # room by the cached head: no [R1] needed
+        else:
+            off = self.reserve(n)  # [R1] reload the head and/or pad first
+            if off < 0:
+                return False
+        # [R2] header and params_len in one pack straight into the mapping, then the body.
+        view = self.view
+        _pack_header_and_params_len(view, off, _MAGIC, 0, op, 0, request_id, plen, 0, plen, 0)
+        view[off + _HB + _PLB : off + _HB + plen] = body
+        self.tail += n
+        return True
 
+    def try_push(self, flags: int, op: int, request_id: int, fragment_index: int,
+                 message_len: int, payload, rest=b"") -> bool:
+        """Write one frame whose payload is ``payload`` followed by ``rest`` (§6): a fragment
+        of a message of ``message_len`` bytes, or a whole one."""
+        first = len(payload)
+        plen = first + len(rest)
+        n = (_HB + plen + self.chunk_bytes - 1) // self.chunk_bytes
+        off = self.reserve(n)
+        if off < 0:
+            return False
+        # [R2] header, then the payload bytes.
+        view = self.view
+        _pack_header(view, off, _MAGIC, flags, op, 0, request_id, plen, fragment_index, message_len)
+        off += _HB
+        view[off : off + first] = payload
+        if plen > first:
+            view[off + first : off + plen] = rest
+        self.tail += n
+        return True
+
+    def try_push_raw(self, frame: bytes) -> bool:
+        """Test hook: write ``frame`` verbatim, taking ``ceil(len(frame) / CHUNK_BYTES)`` chunks."""
+        n = max(1, (len(frame) + self.chunk_bytes - 1) // self.chunk_bytes)
+        off = self.reserve(n)
+        if off < 0:
+            return False
+        self.view[off : off + len(frame)] = frame  # [R2]
+        self.tail += n
+        return True
+
+    # ---- [R3]-[R4] publish, [W5]-[W6] wake ---------------------------------------------
     def publish(self) -> bool:
-        """Publish every frame written since the last call with one tail store; True if any."""
+        """Publish every frame written since the last call with one tail store and wake the
+        worker if it parked waiting for frames; True if there was anything to publish."""
         tail = self.tail
         if tail == self.published:
             return False
@@ -114,11 +205,8 @@ class Producer(_RingEnd):
         # [R4] one tail store for the whole batch; pairs with [R5] in the worker's consumer.
         self.q[self.tail_word] = tail
         self.published = tail
+        self._wake_peer(_PARKED)
         return True
-
-    def head_moved(self) -> bool:
-        """True when the live head is past the cached one: room was freed since [R1]."""
-        return self.q[self.head_word] != self.cached_head
 
 
 class Consumer(_RingEnd):
@@ -164,7 +252,7 @@ class Consumer(_RingEnd):
                 self.cached_tail = tail
             idx = head & self.mask
             off = self.base + idx * self.chunk_bytes
-            magic, flags, op, status, rid, plen, fidx, mlen = _HEADER.unpack_from(self.mm, off)
+            magic, flags, op, status, rid, plen, fidx, mlen = _unpack_header(self.mm, off)
             n = (_HB + plen + self.chunk_bytes - 1) // self.chunk_bytes
             if magic != _MAGIC:
                 raise ProtocolError(f"response frame at position {head} has bad magic {magic:#06x}")
@@ -185,7 +273,8 @@ class Consumer(_RingEnd):
             return flags, op, status, rid, fidx, mlen, payload
 
     def release(self) -> bool:
-        """Give the chunks read so far back to the producer with one head store; True if any."""
+        """Give the chunks read so far back to the producer with one head store, and wake the
+        worker if it parked waiting for room; True if there was anything to release."""
         head = self.head
         if head == self.released:
             return False
@@ -194,4 +283,5 @@ class Consumer(_RingEnd):
         # [R6] store head; pairs with [R1] in the worker's producer.
         self.q[self.head_word] = head
         self.released = head
+        self._wake_peer(_PARKED_FOR_ROOM)
         return True

@@ -1,13 +1,14 @@
 """The chunkring client: spawn or attach a worker, send requests, collect responses.
 
-Implements the client side of layout.md: attach and the client slot (§12), request frames
-and fragments (§6), the request payload ``params_len | params | body`` (§9.1), the [R]
-steps through ``_ring.py``, and the waker's steps [W5]-[W6] (§10, §11) here; receiving,
-waiting ([W1]-[W4]) and liveness checks are in ``_receiving.py``, the handle in
-``_handle.py``, the worker process in ``_process.py``.
+Implements the client side of layout.md's attach and client slot (§12). A :class:`Client`
+composes a :class:`~chunkring._sender.Sender` (request ids, request payloads and fragments,
+the request ring's producer: ``_sender.py``) and a :class:`~chunkring._receiver.Receiver`
+(the response ring's consumer, reassembly, the pending handles, waiting and liveness:
+``_receiver.py``); the ring steps [R1]-[R6] and the wake check [W5]-[W6] are in ``_ring.py``,
+the park [W1]-[W4] in ``_receiver.py``, the worker process in ``_process.py``.
 
-Threads: one lock serialises producers (a whole message or batch, so fragments stay
-contiguous), another the consumer; either thread may drain responses into any pending
+Threads: the sender's lock serialises producers (a whole message or batch, so fragments stay
+contiguous), the receiver's the consumer; either thread may drain responses into any pending
 :class:`Handle`. A dead worker fails every pending handle with :class:`WorkerDied` within
 one client wait timeout (10 ms) plus a liveness check.
 """
@@ -18,50 +19,25 @@ import json
 import os
 import secrets
 import subprocess
-import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import _layout as L
+from ._barrier import RING_FENCES_OK
 from ._find_worker import find_worker_bin
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap
-from ._futex import NEED_RW_FENCES as _NEED_RW_FENCES
-from ._futex import (
-    RING_FENCES_OK,
-    barrier_memory,
-    barrier_write,
-    futex_wake,
-)
-from ._handle import _PENDING, Handle
-from ._receiving import WAIT_TIMEOUT_S, Receiving
+from ._receiver import WAIT_TIMEOUT_S, Handle, Receiver
 from ._region import Region, region_path, validate_name
-from ._ring import HEADER_AND_PARAMS_LEN, Consumer, Producer
-from .errors import (
-    ClientClosed,
-    ProtocolError,
-    WorkerDied,
-    WorkerStartError,
-)
+from ._sender import Sender
+from .errors import ProtocolError, WorkerStartError
 
 __all__ = ["Client", "Handle", "WAIT_TIMEOUT_S"]
 
 #: Default window of polling before parking (layout.md §11 steps 1-2), in nanoseconds.
 DEFAULT_SPIN_NS = 50_000
-_MASK64 = (1 << 64) - 1
-_HB = L.FRAME_HEADER_BYTES
-_MAGIC = L.FRAME_MAGIC
-_MORE = L.FLAG_MORE
-_PARKED = L.PARKED
-_PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
-_AWAKE = L.AWAKE
-_NO_PARAMS = b"\0\0\0\0"
-_WF = L.WORKER_FUTEX_OFFSET // 4
-_STAT_NAMES = {
-    v: k[5:].lower() for k, v in vars(L).items() if k.startswith("STAT_") and isinstance(v, int)
-}
 
 
-class Client(Receiving):
+class Client:
     """A connection to one chunkring worker over its shared-memory region.
 
     Build one with :meth:`spawn` (starts a worker owned by this process) or :meth:`attach`
@@ -81,27 +57,12 @@ class Client(Receiving):
         self._proc = proc
         self._stderr_file = stderr_file
         self._name = name
-        self._spin_ns = spin_ns
-        self._worker_pid = region.worker_pid
-        self._q = region.q
-        self._i = region.i
-        self._worker_futex = region.worker_futex_addr
-        self._client_futex = region.client_futex_addr
-        self._prod = Producer(region, region.req_ring_offset, region.req_ring_chunks,
-                              L.REQ_HEAD_OFFSET, L.REQ_TAIL_OFFSET)
-        self._cons = Consumer(region, region.resp_ring_offset, region.resp_ring_chunks,
-                              L.RESP_HEAD_OFFSET, L.RESP_TAIL_OFFSET)
-        self._chunk_bytes = region.chunk_bytes
-        self._send_lock = threading.Lock()
-        self._recv_lock = threading.Lock()
-        self._pending: dict[int, Handle] = {}
-        self._assembly: list | None = None  # [request_id, op, message_len, next_index, parts, size]
-        self._parked = 0
-        self._dead: WorkerDied | None = None
-        self._closed = False
+        self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=spin_ns)
+        self._sender = Sender(region, self._receiver)
+        # The sender's bound method, cached on the instance: `client.submit(..)` then costs
+        # one Python call, as it did when the client wrote frames itself (echo_peers.py).
+        self.submit = self._sender.submit
         self._stopped = False
-        rid = secrets.randbits(64)
-        self._next_id = rid or 1  # never 0 (reserved, §6.1)
         self._markdown = None
         self._snapshots = None
 
@@ -176,17 +137,17 @@ class Client(Receiving):
     @property
     def pid(self) -> int:
         """The worker's pid."""
-        return self._worker_pid
+        return self._region.worker_pid
 
     @property
     def ring_bytes(self) -> int:
         """Bytes of the request ring."""
-        return self._prod.chunks * self._chunk_bytes
+        return self._region.req_ring_chunks * self._region.chunk_bytes
 
     @property
     def chunk_bytes(self) -> int:
         """Bytes per chunk."""
-        return self._chunk_bytes
+        return self._region.chunk_bytes
 
     @property
     def path(self) -> Path:
@@ -205,64 +166,12 @@ class Client(Receiving):
 
     def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> Handle:
         """Publish one request and return its :class:`Handle` without waiting for the answer."""
-        lock = self._send_lock
-        lock.acquire()
-        try:
-            prod = self._prod
-            plen = 4 + len(body)
-            tail = prod.tail
-            n = (_HB + plen + self._chunk_bytes - 1) // self._chunk_bytes
-            idx = tail & prod.mask
-            if (
-                params is not None
-                or plen > prod.max_frame_payload
-                or idx + n > prod.chunks
-                or prod.chunks - (tail - prod.cached_head) < n
-                or self._closed
-                or self._dead is not None
-            ):
-                self._check_open()
-                h = self._write_message(op, body, params)
-                self._publish_and_wake()
-                return h
-            # Hot path, the general one inlined: one frame, room by the cached head, no padding.
-            rid = self._next_id
-            self._next_id = (rid + 1) & _MASK64 or 1
-            h = Handle(self, rid, op)
-            self._pending[rid] = h
-            off = prod.base + idx * self._chunk_bytes
-            view = prod.view
-            # [R2] header + params_len, then the body.
-            HEADER_AND_PARAMS_LEN.pack_into(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen, 0)
-            view[off + _HB + 4 : off + _HB + plen] = body
-            tail += n
-            prod.tail = tail
-            if _NEED_RW_FENCES:
-                barrier_write()  # [R3]
-            self._q[prod.tail_word] = tail  # [R4] pairs with the worker's [R5]
-            prod.published = tail
-            barrier_memory()  # [W5] StoreLoad: the tail store above before the load below
-            i = self._i
-            if i[_WF] & _PARKED:  # [W6] the worker waits for requests
-                i[_WF] = _AWAKE
-                futex_wake(self._worker_futex, 1)
-        finally:
-            lock.release()
-        return h
+        return self._sender.submit(op, body, params)
 
     def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
         """Publish many ``(op, body, params)`` requests with one tail store (more only when
         the request ring fills up); return their handles in order."""
-        handles = []
-        with self._send_lock:
-            self._check_open()
-            for req in requests:
-                req = tuple(req)
-                body = req[1] if len(req) > 1 else b""
-                params = req[2] if len(req) > 2 else None
-                handles.append(self._write_message(req[0], body, params))
-            self._publish_and_wake()
-        return handles
+        return self._sender.submit_many(requests)
 
     def pipeline(self, stages: Sequence[tuple], body: bytes = b"", timeout: float | None = None) -> bytes:
         """Run ``[(op, params), ...]`` in the worker, each stage's output the next one's body
@@ -276,7 +185,7 @@ class Client(Receiving):
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Ask the worker to stop (``OP_SHUTDOWN``) and, for a spawned worker, wait for it."""
-        if self._stopped or self._dead is not None:
+        if self._stopped or self._receiver.dead is not None:
             return
         self.call(L.OP_SHUTDOWN, timeout=timeout)
         self._stopped = True
@@ -289,12 +198,12 @@ class Client(Receiving):
     def stats(self) -> dict:
         """The header's stats counters (by lower-case name) plus ring positions and states."""
         r = self._region
-        out = {name: r.stat(idx) for idx, name in sorted(_STAT_NAMES.items())}
-        q = self._q
+        out = {name: r.stat(idx) for idx, name in enumerate(L.STAT_NAMES)}
+        q = r.q
         out.update(
             req_head=q[L.REQ_HEAD_OFFSET // 8], req_tail=q[L.REQ_TAIL_OFFSET // 8],
             resp_head=q[L.RESP_HEAD_OFFSET // 8], resp_tail=q[L.RESP_TAIL_OFFSET // 8],
-            worker_state=r.worker_state, pending=len(self._pending),
+            worker_state=r.worker_state, pending=len(self._receiver.pending),
         )
         return out
 
@@ -333,22 +242,17 @@ class Client(Receiving):
     # ------------------------------------------------------------------ lifetime
     def close(self, timeout: float = 5.0) -> None:
         """Detach. A spawned worker is asked to stop, waited for, and killed after ``timeout``."""
-        if self._closed:
+        if self._receiver.closed:
             return
         proc = self._proc
-        if proc is not None and proc.poll() is None and self._dead is None and not self._stopped:
+        if (proc is not None and proc.poll() is None and self._receiver.dead is None
+                and not self._stopped):
             try:
                 self.call(L.OP_SHUTDOWN, timeout=min(timeout, 2.0))
                 self._stopped = True
             except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
-        with self._send_lock, self._recv_lock:
-            self._closed = True
-            err = ClientClosed("the client was closed")
-            for h in self._pending.values():
-                if h._error is None and h._value is _PENDING:
-                    h._error = err
-            self._pending.clear()
+        self._sender.close()
         if proc is not None:
             reap(proc, timeout)
         region = self._region
@@ -375,152 +279,4 @@ class Client(Receiving):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<chunkring.Client name={self._name!r} worker_pid={self._worker_pid}>"
-
-    # ------------------------------------------------------------------ sending (send lock held)
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClientClosed("the client was closed")
-        if self._dead is not None:
-            raise self._dead
-
-    def _new_id(self) -> int:
-        rid = self._next_id
-        self._next_id = (rid + 1) & _MASK64 or 1
-        return rid
-
-    def _write_message(self, op: int, body, params: dict | None) -> Handle:
-        """Write one request (one frame, or fragments) without publishing the last frames."""
-        rid = self._new_id()
-        h = Handle(self, rid, op)
-        self._pending[rid] = h
-        prod = self._prod
-        blen = len(body)
-        if params is None:
-            plen = 4 + blen
-            if plen <= prod.max_frame_payload:
-                # Fast path: one frame, header and params_len in one pack_into.
-                n = (_HB + plen + self._chunk_bytes - 1) // self._chunk_bytes
-                tail = prod.tail
-                idx = tail & prod.mask
-                if idx + n <= prod.chunks and prod.chunks - (tail - prod.cached_head) >= n:
-                    off = prod.base + idx * self._chunk_bytes  # room by the cached head
-                else:
-                    off = prod.reserve(n)  # [R1] reload head and/or pad (§6.3)
-                    if off < 0:
-                        off = self._reserve_waiting(n)
-                HEADER_AND_PARAMS_LEN.pack_into(prod.view, off, _MAGIC, 0, op, 0, rid,
-                                                plen, 0, plen, 0)
-                prod.view[off + _HB + 4 : off + _HB + plen] = body  # [R2]
-                prod.tail += n
-                return h
-            prefix = _NO_PARAMS
-        else:
-            pj = json.dumps(params, separators=(",", ":")).encode()
-            prefix = len(pj).to_bytes(4, "little") + pj
-        self._write_fragments(op, rid, prefix, body)
-        return h
-
-    def _write_fragments(self, op: int, rid: int, prefix: bytes, body, flags: int = 0) -> None:
-        """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4)."""
-        prod = self._prod
-        view = prod.view
-        body = memoryview(body).cast("B") if not isinstance(body, bytes) else body
-        plen_prefix = len(prefix)
-        total = plen_prefix + len(body)
-        if total > self._region.max_message_bytes:
-            self._pending.pop(rid, None)
-            raise ValueError(
-                f"request of {total} bytes exceeds the worker's MAX_MESSAGE_BYTES "
-                f"({self._region.max_message_bytes})"
-            )
-        cb = self._chunk_bytes
-        pos = 0
-        index = 0
-        while True:
-            take = min(total - pos, prod.max_frame_payload)
-            last = pos + take == total
-            n = (_HB + take + cb - 1) // cb
-            off = prod.reserve(n)
-            if off < 0:
-                off = self._reserve_waiting(n)
-            L.FRAME_HEADER.pack_into(view, off, _MAGIC, flags | (0 if last else _MORE), op, 0,
-                                     rid, take, index, total)
-            # [R2] payload bytes [pos, pos + take) of prefix + body.
-            dst = off + _HB
-            end = pos + take
-            if pos < plen_prefix:
-                k = min(end, plen_prefix)
-                view[dst : dst + k - pos] = prefix[pos:k]
-                dst += k - pos
-                pos = k
-            if end > pos:
-                view[dst : dst + end - pos] = body[pos - plen_prefix : end - plen_prefix]
-                pos = end
-            prod.tail += n
-            index += 1
-            if last:
-                return
-            if index % 4 == 0:
-                self._publish_and_wake()  # let the worker start on a long message
-
-    def _publish_and_wake(self) -> None:
-        if self._prod.publish():
-            self._wake_worker(_PARKED)
-
-    def _wake_worker(self, reason: int) -> None:
-        """[W5]-[W6] after publishing requests (``reason`` PARKED: the worker may wait for
-        frames) or releasing response chunks (PARKED_FOR_ROOM: it may wait for room). A worker
-        that parked for the other reason is left asleep: waking an idle worker only because we
-        read its answer cost ~60 µs of a futex wake per call on this kind of machine."""
-        barrier_memory()  # [W5] StoreLoad: the tail/head store above before the load below
-        # [W6] if the worker parked for this reason, mark it awake and wake it; pairs with [W4].
-        i = self._i
-        if i[_WF] & reason:
-            i[_WF] = _AWAKE
-            futex_wake(self._worker_futex, 1)
-
-    def _reserve_waiting(self, n: int) -> int:
-        """Room for ``n`` chunks: publish, drain responses and park until the worker frees some.
-
-        Draining while waiting is what keeps any mix of sizes and in-flight counts from
-        deadlocking: the worker may itself be waiting for response-ring room.
-        """
-        prod = self._prod
-        while True:
-            self._publish_and_wake()
-            self._drain_locked()
-            off = prod.reserve(n)
-            if off >= 0:
-                return off
-            self._check_open()
-            # Waiting for room and for answers alike: either wakes us (layout.md §11).
-            if not self._park(lambda: prod.head_moved() or self._cons.pending(),
-                              _PARKED | _PARKED_FOR_ROOM):
-                self._check_alive()
-                self._check_open()
-
-    def _publish_raw(self, frame: bytes, expect_id: int | None = None) -> Handle | None:
-        """Test hook: copy ``frame`` verbatim into the request ring at the tail, padding the
-        ring first if it would not fit before the end, advance the tail by
-        ``ceil(len(frame) / CHUNK_BYTES)`` chunks and publish. If ``expect_id`` is given, a
-        handle is registered for the answer carrying that request id (0 for §6.5's id 0)."""
-        n = max(1, (len(frame) + self._chunk_bytes - 1) // self._chunk_bytes)
-        with self._send_lock:
-            self._check_open()
-            h = None
-            if expect_id is not None:
-                h = Handle(self, expect_id, 0)
-                self._pending[expect_id] = h
-            off = self._prod.reserve(n)
-            if off < 0:
-                off = self._reserve_waiting(n)
-            self._prod.view[off : off + len(frame)] = frame
-            self._prod.tail += n
-            self._publish_and_wake()
-        return h
-
-    def _next_request_id(self) -> int:
-        """Test hook: reserve a fresh request id for a hand-built frame."""
-        with self._send_lock:
-            return self._new_id()
+        return f"<chunkring.Client name={self._name!r} worker_pid={self._region.worker_pid}>"

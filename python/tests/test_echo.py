@@ -94,3 +94,13 @@ def test_stats_count_requests_and_responses(client):
 
     assert eventually(caught_up)
     assert client.stats()["worker_state"] == L.WORKER_READY
+
+
+def test_stats_keys_are_the_counter_names_then_the_ring_words(client):
+    # The names `chunkring inspect` prints (L.STAT_NAMES), in index order; callers key on them.
+    assert list(client.stats()) == [
+        "requests", "responses", "error_frames", "req_bytes", "resp_bytes", "worker_parks",
+        "timeout_wakeups", "client_wakes", "req_padding", "resp_padding", "req_fragments",
+        "resp_fragments", "resp_batches", "malformed",
+        "req_head", "req_tail", "resp_head", "resp_tail", "worker_state", "pending",
+    ]

@@ -80,3 +80,10 @@ def test_control_words_sit_on_their_own_128_byte_lines():
                                "RESP_TAIL_OFFSET", "WORKER_FUTEX_OFFSET", "CLIENT_FUTEX_OFFSET")]
     assert all(w % 128 == 0 for w in words)
     assert len({w // 128 for w in words}) == len(words)
+
+
+def test_stat_names_are_indexed_by_the_stat_values():
+    stats = {n: v for n, v in vars(L).items() if n.startswith("STAT_") and isinstance(v, int)}
+    assert sorted(stats.values()) == list(range(len(L.STAT_NAMES)))
+    for name, index in stats.items():
+        assert L.STAT_NAMES[index] == name[len("STAT_"):].lower()

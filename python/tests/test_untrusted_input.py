@@ -33,7 +33,7 @@ def expect_error(client, raw: bytes, rid: int, code: int, *words: str) -> Reques
     """Publish ``raw``; assert it is answered by an error frame ``code`` for ``rid``, whose
     lower-case message contains ``words``; then check the worker still serves."""
     before = client.stats()["malformed"]
-    h = client._publish_raw(raw, expect_id=rid)
+    h = client._sender.publish_raw(raw, expect_id=rid)
     with pytest.raises(RequestError) as info:
         run_bounded(lambda: h.result(timeout=10), 30)
     err = info.value
@@ -49,58 +49,58 @@ def expect_error(client, raw: bytes, rid: int, code: int, *words: str) -> Reques
 
 
 def test_unknown_op_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     err = expect_error(client, frame(rid, op=0x7777), rid, L.ERR_UNKNOWN_OP)
     assert "0x7777" in err.message or str(0x7777) in err.message
 
 
 def test_op_zero_is_unknown(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     expect_error(client, frame(rid, op=0), rid, L.ERR_UNKNOWN_OP)
 
 
 def test_length_beyond_the_ring_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     # One chunk published, but the header claims twice the ring.
     raw = frame(rid, payload=b"", payload_len=2 * SMALL_RING_BYTES, message_len=2 * SMALL_RING_BYTES)
     expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
 
 
 def test_length_beyond_the_published_tail_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     raw = frame(rid, payload=b"\0" * 8, payload_len=10 * SMALL_CHUNK_BYTES, message_len=10 * SMALL_CHUNK_BYTES)
     expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
 
 
 def test_bad_magic_gets_an_error_frame_with_id_zero(client):
-    raw = frame(client._next_request_id(), magic=0xDEAD)
+    raw = frame(client._sender.new_request_id(), magic=0xDEAD)
     expect_error(client, raw, 0, L.ERR_MALFORMED_HEADER)
 
 
 def test_unknown_flag_bit_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     expect_error(client, frame(rid, flags=0x0080), rid, L.ERR_MALFORMED_HEADER)
 
 
 def test_request_with_error_flag_or_status_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     expect_error(client, frame(rid, status=3), rid, L.ERR_MALFORMED_HEADER)
 
 
 def test_fragment_without_a_first_fragment_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     raw = frame(rid, payload=b"\0" * 10, fragment_index=1, message_len=20)
     expect_error(client, raw, rid, L.ERR_FRAGMENT_SEQUENCE)
 
 
 def test_last_fragment_short_of_message_len_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     raw = frame(rid, payload=b"\0" * 10, message_len=20)  # no FLAG_MORE, 10 of 20 bytes
     expect_error(client, raw, rid, L.ERR_FRAGMENT_SEQUENCE)
 
 
 def test_message_too_large_gets_an_error_frame(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     raw = frame(rid, payload=b"\0" * 8, flags=L.FLAG_MORE, message_len=client._region.max_message_bytes + 1)
     expect_error(client, raw, rid, L.ERR_MESSAGE_TOO_LARGE)
 
@@ -112,14 +112,14 @@ def test_padding_that_does_not_end_the_ring_gets_an_error_frame(client):
 
 
 def test_payload_shorter_than_params_len_gets_bad_payload(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     expect_error(client, frame(rid, payload=b"\x01\0"), rid, L.ERR_BAD_PAYLOAD)
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     expect_error(client, frame(rid, payload=b"\xff\0\0\0{}"), rid, L.ERR_BAD_PAYLOAD)
 
 
 def test_invalid_params_json_gets_bad_params(client):
-    rid = client._next_request_id()
+    rid = client._sender.new_request_id()
     params = b"{not json"
     raw = frame(rid, op=L.OP_PIPELINE, payload=len(params).to_bytes(4, "little") + params)
     expect_error(client, raw, rid, L.ERR_BAD_PARAMS)
@@ -136,7 +136,7 @@ def test_error_with_id_zero_fails_everything_in_flight(own_client):
     c = own_client
     # Stop the worker so the corrupt frame and the good request are read in one go.
     os.kill(c.pid, signal.SIGSTOP)
-    zero = c._publish_raw(frame(c._next_request_id(), magic=0xBEEF), expect_id=0)
+    zero = c._sender.publish_raw(frame(c._sender.new_request_id(), magic=0xBEEF), expect_id=0)
     lost = c.submit(L.OP_ECHO, b"lost")
     os.kill(c.pid, signal.SIGCONT)
     with pytest.raises(RequestError) as info:
@@ -154,8 +154,8 @@ def test_error_with_id_zero_fails_everything_in_flight(own_client):
 
 def test_many_bad_frames_then_good_traffic(client):
     for i in range(50):
-        rid = client._next_request_id()
-        h = client._publish_raw(frame(rid, op=0x7000 + i), expect_id=rid)
+        rid = client._sender.new_request_id()
+        h = client._sender.publish_raw(frame(rid, op=0x7000 + i), expect_id=rid)
         with pytest.raises(RequestError):
             h.result(timeout=10)
     datas = [os.urandom(i * 37) for i in range(200)]
@@ -175,15 +175,15 @@ def offline_client(tmp_path):
 
     c = Client.attach(file=make_region_file(tmp_path), timeout=1)
     yield c
-    c._fail_all(RuntimeError("test over"))
+    c._receiver.fail_all(RuntimeError("test over"))
     c.close()
 
 
 def _resp_tail(c, value=None):
     word = L.RESP_TAIL_OFFSET // 8
     if value is not None:
-        c._q[word] = value
-    return c._q[word]
+        c._region.q[word] = value
+    return c._region.q[word]
 
 
 @pytest.mark.parametrize(
@@ -198,9 +198,9 @@ def test_a_broken_response_frame_fails_every_pending_request(offline_client, hea
     from chunkring import Handle
 
     c = offline_client
-    handles = [Handle(c, rid, L.OP_ECHO) for rid in (11, 12)]
+    handles = [Handle(c._receiver, rid, L.OP_ECHO) for rid in (11, 12)]
     for h in handles:
-        c._pending[h.request_id] = h
+        c._receiver.pending[h.request_id] = h
     fields = dict(magic=L.FRAME_MAGIC, flags=0, op=L.OP_ECHO, status=0, request_id=11,
                   payload_len=4, fragment_index=0, message_len=4)
     fields.update(header)
@@ -217,8 +217,8 @@ def test_a_response_tail_beyond_the_ring_is_refused(offline_client):
     from chunkring import Handle
 
     c = offline_client
-    h = Handle(c, 5, L.OP_ECHO)
-    c._pending[5] = h
+    h = Handle(c._receiver, 5, L.OP_ECHO)
+    c._receiver.pending[5] = h
     _resp_tail(c, c._region.resp_ring_chunks + 1)
     with pytest.raises(ProtocolError, match="outside head"):
         h.result(timeout=1)
@@ -228,8 +228,8 @@ def test_responses_to_unknown_ids_are_discarded(offline_client):
     from chunkring import Handle
 
     c = offline_client
-    h = Handle(c, 8, L.OP_ECHO)
-    c._pending[8] = h
+    h = Handle(c._receiver, 8, L.OP_ECHO)
+    c._receiver.pending[8] = h
     off = c._region.resp_ring_offset
     for i, rid in enumerate((999, 8)):  # 999 belongs to an earlier client (§12)
         c._region.mm[off + 64 * i : off + 64 * i + 34] = L.FRAME_HEADER.pack(
@@ -252,10 +252,10 @@ def test_submit_many_publishes_with_one_tail_store(offline_client):
             return published
 
     c = offline_client
-    c._prod.__class__ = CountingProducer
+    c._sender.producer.__class__ = CountingProducer
     handles = c.submit_many([(L.OP_ECHO, bytes([i]) * i, None) for i in range(20)])
     assert publishes == [True]
-    assert c._q[L.REQ_TAIL_OFFSET // 8] == c._prod.tail
+    assert c._region.q[L.REQ_TAIL_OFFSET // 8] == c._sender.producer.tail
     # The 20 frames sit back to back in the request ring, in order, with their ids.
     pos, ids = 0, []
     for i in range(20):
@@ -266,14 +266,14 @@ def test_submit_many_publishes_with_one_tail_store(offline_client):
         ids.append(rid)
         pos += (32 + plen + c.chunk_bytes - 1) // c.chunk_bytes
     assert ids == [h.request_id for h in handles]
-    assert pos == c._prod.tail
+    assert pos == c._sender.producer.tail
 
 
 def test_a_request_over_max_message_bytes_is_refused_before_it_is_sent(offline_client):
     c = offline_client
     limit = c._region.max_message_bytes  # 1 MiB in this region's header
-    tail = c._q[L.REQ_TAIL_OFFSET // 8]
+    tail = c._region.q[L.REQ_TAIL_OFFSET // 8]
     with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
         c.submit(L.OP_ECHO, b"\0" * limit)
-    assert c._q[L.REQ_TAIL_OFFSET // 8] == tail
-    assert c._pending == {}
+    assert c._region.q[L.REQ_TAIL_OFFSET // 8] == tail
+    assert c._receiver.pending == {}

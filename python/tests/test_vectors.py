@@ -132,7 +132,7 @@ def offline_client(tmp_path):
 
     c = Client.attach(file=make_region_file(tmp_path), timeout=1)
     yield c
-    c._fail_all(RuntimeError("test over"))
+    c._receiver.fail_all(RuntimeError("test over"))
     c.close()
 
 
@@ -153,28 +153,28 @@ def test_client_encodes_request_vectors(offline_client, entry):
     (plen,) = struct.unpack_from("<I", payload, 0)
     params = json.loads(payload[4 : 4 + plen]) if plen else None
     body = payload[4 + plen :]
-    c._next_id = f["request_id"]
-    off = c._region.req_ring_offset + (c._prod.tail & c._prod.mask) * c.chunk_bytes
+    c._sender.next_id = f["request_id"]
+    off = c._region.req_ring_offset + (c._sender.producer.tail & c._sender.producer.mask) * c.chunk_bytes
     c.submit(f["op"], body, params)
     raw = unhex(entry["hex"])
     assert bytes(c._region.mm[off : off + len(raw)]) == raw
-    assert c._q[L.REQ_TAIL_OFFSET // 8] == c._prod.tail  # published
+    assert c._region.q[L.REQ_TAIL_OFFSET // 8] == c._sender.producer.tail  # published
 
 
 def _write_response(c, raw: bytes) -> None:
     """Put one frame at the response ring's tail and publish it, as the worker would."""
     region = c._region
-    tail = c._q[L.RESP_TAIL_OFFSET // 8]
+    tail = c._region.q[L.RESP_TAIL_OFFSET // 8]
     off = region.resp_ring_offset + (tail % region.resp_ring_chunks) * c.chunk_bytes
     region.mm[off : off + len(raw)] = raw
-    c._q[L.RESP_TAIL_OFFSET // 8] = tail + (len(raw) + c.chunk_bytes - 1) // c.chunk_bytes
+    c._region.q[L.RESP_TAIL_OFFSET // 8] = tail + (len(raw) + c.chunk_bytes - 1) // c.chunk_bytes
 
 
 def _expect(c, request_id: int):
     from chunkring import Handle
 
-    h = Handle(c, request_id, 0)
-    c._pending[request_id] = h
+    h = Handle(c._receiver, request_id, 0)
+    c._receiver.pending[request_id] = h
     return h
 
 
@@ -185,7 +185,7 @@ def test_client_decodes_the_echo_response_vector(offline_client):
     _write_response(c, unhex(entry["hex"]))
     assert h.done()
     assert h.result(timeout=0) == unhex(entry["fields"]["payload_hex"])
-    assert c._q[L.RESP_HEAD_OFFSET // 8] == c._q[L.RESP_TAIL_OFFSET // 8]  # released
+    assert c._region.q[L.RESP_HEAD_OFFSET // 8] == c._region.q[L.RESP_TAIL_OFFSET // 8]  # released
 
 
 def test_client_reassembles_the_fragment_vectors(offline_client):

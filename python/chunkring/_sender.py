@@ -1,0 +1,172 @@
+"""The client's sending half: request ids, the request payload ``params_len | params | body``
+(layout.md §9.1), fragments (§6.4), and the request ring's :class:`~chunkring._ring.Producer`,
+through which every request frame is written and published.
+
+Threads: one lock serialises senders for a whole message or batch, so the fragments of one
+message stay contiguous. A sender that finds the request ring full publishes what it wrote,
+drains answers and parks until the worker frees room (the :class:`Receiver` does the
+draining and parking): the worker may itself be waiting for response-ring room.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+
+from . import _layout as L
+from ._receiver import Handle, Receiver
+from ._ring import Producer
+
+_MASK64 = (1 << 64) - 1
+_PLB = L.PARAMS_LEN_BYTES
+_MORE = L.FLAG_MORE
+_NO_PARAMS = b"\0" * L.PARAMS_LEN_BYTES
+_WAIT_FOR_ROOM_OR_ANSWERS = L.PARKED | L.PARKED_FOR_ROOM
+
+
+class Sender:
+    """Writes requests into the request ring and registers their handles with the receiver.
+
+    ``next_id`` is the request id the next request gets (never 0, reserved by §6.1);
+    ``producer`` the request ring's producer.
+    """
+
+    def __init__(self, region, receiver: Receiver):
+        self.producer = Producer(region, region.req_ring_offset, region.req_ring_chunks,
+                                 L.REQ_HEAD_OFFSET, L.REQ_TAIL_OFFSET)
+        self._receiver = receiver
+        self._pending = receiver.pending
+        self._lock = threading.Lock()
+        self._max_frame_payload = self.producer.max_frame_payload
+        self._max_message_bytes = region.max_message_bytes
+        self.next_id = secrets.randbits(64) or 1
+
+    # ------------------------------------------------------------------ requests
+    def submit(self, op: int, body=b"", params: dict | None = None) -> Handle:
+        """Write and publish one request; its handle."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            h = self._write(op, body, params)
+            self.producer.publish()
+        finally:
+            lock.release()
+        return h
+
+    def submit_many(self, requests) -> list[Handle]:
+        """Write ``(op, body, params)`` requests and publish them with one tail store (more
+        only when the request ring fills up); their handles in order."""
+        handles = []
+        with self._lock:
+            self._receiver.check_open()
+            for req in requests:
+                req = tuple(req)
+                body = req[1] if len(req) > 1 else b""
+                params = req[2] if len(req) > 2 else None
+                handles.append(self._write(req[0], body, params))
+            self.producer.publish()
+        return handles
+
+    def close(self) -> None:
+        """Wait for a sender in progress to finish, then close the receiver."""
+        with self._lock:
+            self._receiver.close()
+
+    # ------------------------------------------------------------------ writing (lock held)
+    def _write(self, op: int, body, params: dict | None) -> Handle:
+        """Write one request (one frame, or fragments) without publishing its last frames."""
+        rx = self._receiver
+        if rx.closed or rx.dead is not None:
+            rx.check_open()
+        rid = self.next_id
+        self.next_id = (rid + 1) & _MASK64 or 1  # never 0 (reserved, §6.1)
+        h = Handle(rx, rid, op)
+        self._pending[rid] = h
+        if params is None:
+            if _PLB + len(body) <= self._max_frame_payload:
+                if not self.producer.try_push_request(op, rid, body):
+                    self._push_waiting(self.producer.try_push_request, op, rid, body)
+                return h
+            prefix = _NO_PARAMS
+        else:
+            pj = json.dumps(params, separators=(",", ":")).encode()
+            prefix = len(pj).to_bytes(_PLB, "little") + pj
+        self._write_fragments(op, rid, prefix, body)
+        return h
+
+    def _write_fragments(self, op: int, rid: int, prefix: bytes, body) -> None:
+        """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4)."""
+        body = memoryview(body).cast("B")
+        total = len(prefix) + len(body)
+        if total > self._max_message_bytes:
+            self._pending.pop(rid, None)
+            raise ValueError(
+                f"request of {total} bytes exceeds the worker's MAX_MESSAGE_BYTES "
+                f"({self._max_message_bytes})"
+            )
+        producer = self.producer
+        push = producer.try_push
+        # The first frame carries the whole prefix (params_len and params) when it fits.
+        pos = 0
+        index = 0
+        while True:
+            take = min(total - pos, self._max_frame_payload)
+            end = pos + take
+            flags = 0 if end == total else _MORE
+            # Payload bytes [pos, end) of prefix + body: a piece of each.
+            head = prefix[pos:end] if pos < len(prefix) else b""
+            tail = body[max(pos - len(prefix), 0) : max(end - len(prefix), 0)]
+            if not push(flags, op, rid, index, total, head, tail):
+                self._push_waiting(push, flags, op, rid, index, total, head, tail)
+            pos = end
+            index += 1
+            if not flags:
+                return
+            if index % 4 == 0:
+                producer.publish()  # let the worker start on a long message
+
+    def _push_waiting(self, push, *frame) -> None:
+        """Retry ``push(*frame)`` (a ``Producer.try_push*``) until the request ring has room:
+        publish, drain answers, park until the worker frees room or answers.
+
+        Draining while waiting is what keeps any mix of sizes and in-flight counts from
+        deadlocking: the worker may itself be waiting for response-ring room.
+        """
+        producer = self.producer
+        rx = self._receiver
+        while True:
+            producer.publish()
+            rx.drain()
+            if push(*frame):
+                return
+            rx.check_open()
+            # Waiting for room and for answers alike: either wakes us (layout.md §11).
+            if not rx.park(lambda: producer.head_moved() or rx.has_answers(),
+                           _WAIT_FOR_ROOM_OR_ANSWERS):
+                rx.check_alive()
+                rx.check_open()
+
+    # ------------------------------------------------------------------ test hooks
+    def publish_raw(self, frame: bytes, expect_id: int | None = None) -> Handle | None:
+        """Test hook: copy ``frame`` verbatim into the request ring at the tail, padding the
+        ring first if it would not fit before the end, advance the tail by
+        ``ceil(len(frame) / CHUNK_BYTES)`` chunks and publish. If ``expect_id`` is given, a
+        handle is registered for the answer carrying that request id (0 for §6.5's id 0)."""
+        with self._lock:
+            self._receiver.check_open()
+            h = None
+            if expect_id is not None:
+                h = Handle(self._receiver, expect_id, 0)
+                self._pending[expect_id] = h
+            if not self.producer.try_push_raw(frame):
+                self._push_waiting(self.producer.try_push_raw, frame)
+            self.producer.publish()
+        return h
+
+    def new_request_id(self) -> int:
+        """Test hook: reserve a fresh request id for a hand-built frame."""
+        with self._lock:
+            rid = self.next_id
+            self.next_id = (rid + 1) & _MASK64 or 1
+            return rid
