@@ -16,7 +16,8 @@ use super::files::{guess_language, is_markdown, Root};
 use super::options::ParseOptions;
 use super::outline::{outline_document, Slugger};
 use crate::error::{ErrorCode, OpError};
-use crate::ops::{decode_list, encode_list, Request, State};
+use crate::ops::op::State;
+use crate::ops::request::{decode_list, encode_list, Request};
 
 /// The separator between sections.
 pub const SECTION_SEPARATOR: &str = "\n\n---\n\n";

@@ -5,8 +5,8 @@
 //! of `aggregate` (a list of one document) feeds `render` or `outline` in a pipeline.
 #![forbid(unsafe_code)]
 
-use super::Registry;
 use crate::layout::{OP_MD_AGGREGATE, OP_MD_OUTLINE, OP_MD_RENDER};
+use crate::ops::op::OpEntry;
 
 pub mod aggregate;
 pub mod files;
@@ -14,9 +14,9 @@ pub mod options;
 pub mod outline;
 pub mod render;
 
-/// Registers the markdown ops.
-pub fn register(r: &mut Registry) {
-    r.add(OP_MD_RENDER, "md.render", render::render);
-    r.add(OP_MD_OUTLINE, "md.outline", outline::outline);
-    r.add(OP_MD_AGGREGATE, "md.aggregate", aggregate::aggregate);
-}
+/// The markdown ops, for the registry.
+pub const OPS: &[OpEntry] = &[
+    OpEntry::new(OP_MD_RENDER, "md.render", render::render),
+    OpEntry::new(OP_MD_OUTLINE, "md.outline", outline::outline),
+    OpEntry::new(OP_MD_AGGREGATE, "md.aggregate", aggregate::aggregate),
+];

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::options::{document_str, ParseOptions};
 use crate::error::OpError;
-use crate::ops::{decode_list, Request, State};
+use crate::ops::op::State;
+use crate::ops::request::{decode_list, Request};
 
 /// The outline of one document, serialized as one JSON object (layout.md §9.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

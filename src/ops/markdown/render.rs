@@ -9,7 +9,8 @@ use pulldown_cmark::{html, Options, Parser};
 
 use super::options::{document_str, ParseOptions};
 use crate::error::{ErrorCode, OpError};
-use crate::ops::{decode_list, Request, State};
+use crate::ops::op::State;
+use crate::ops::request::{decode_list, Request};
 
 /// Renders every document of the body with the options in params.
 ///
@@ -71,7 +72,7 @@ pub fn render_list(texts: &[&str], options: Options) -> Result<Vec<u8>, OpError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::encode_list;
+    use crate::ops::request::encode_list;
 
     fn run(params: &[u8], docs: &[&[u8]]) -> Result<Vec<Vec<u8>>, OpError> {
         let body = encode_list(docs);

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 use crate::error::OpError;
-use crate::ops::{Request, State};
+use crate::ops::op::State;
+use crate::ops::request::Request;
 use crate::store::codec::Encoding;
 use crate::store::history::History;
 

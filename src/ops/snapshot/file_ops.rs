@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::params::check_name;
 use crate::error::{ErrorCode, OpError};
-use crate::ops::{Request, State};
+use crate::ops::op::State;
+use crate::ops::request::Request;
 use crate::store::file;
 
 #[derive(Deserialize)]

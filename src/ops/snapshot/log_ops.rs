@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::params::check_name;
 use crate::error::{ErrorCode, OpError};
-use crate::ops::{decode_list, encode_list, Request, State};
+use crate::ops::op::State;
+use crate::ops::request::{decode_list, encode_list, Request};
 use crate::store::log::Log;
 
 #[derive(Deserialize)]

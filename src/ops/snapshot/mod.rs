@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use crate::layout::*;
-use crate::ops::Registry;
+use crate::ops::op::OpEntry;
 
 pub mod answer;
 pub mod cursor_ops;
@@ -23,30 +23,30 @@ pub mod store_error;
 
 pub use cursor_ops::CURSOR_HEADER_BYTES;
 
-/// Registers the snapshot and log ops.
-pub fn register(r: &mut Registry) {
-    r.add(OP_SNAP_PUSH, "snap.push", history_ops::op_snap_push);
-    r.add(
+/// The snapshot and log ops, for the registry.
+pub const OPS: &[OpEntry] = &[
+    OpEntry::new(OP_SNAP_PUSH, "snap.push", history_ops::op_snap_push),
+    OpEntry::new(
         OP_SNAP_PUSH_MANY,
         "snap.push_many",
         history_ops::op_snap_push_many,
-    );
-    r.add(OP_SNAP_UNDO, "snap.undo", cursor_ops::op_snap_undo);
-    r.add(OP_SNAP_REDO, "snap.redo", cursor_ops::op_snap_redo);
-    r.add(OP_SNAP_JUMP, "snap.jump", cursor_ops::op_snap_jump);
-    r.add(OP_SNAP_CURRENT, "snap.current", cursor_ops::op_snap_current);
-    r.add(OP_SNAP_GET, "snap.get", cursor_ops::op_snap_get);
-    r.add(OP_SNAP_LIST, "snap.list", history_ops::op_snap_list);
-    r.add(OP_SNAP_DIFF, "snap.diff", history_ops::op_snap_diff);
-    r.add(OP_SNAP_STATS, "snap.stats", history_ops::op_snap_stats);
-    r.add(OP_SNAP_PROCESS, "snap.process", process_op::op_snap_process);
-    r.add(OP_SNAP_SAVE, "snap.save", file_ops::op_snap_save);
-    r.add(OP_SNAP_LOAD, "snap.load", file_ops::op_snap_load);
-    r.add(OP_SNAP_DROP, "snap.drop", history_ops::op_snap_drop);
-    r.add(OP_LOG_APPEND, "log.append", log_ops::op_log_append);
-    r.add(OP_LOG_READ, "log.read", log_ops::op_log_read);
-    r.add(OP_LOG_TAIL, "log.tail", log_ops::op_log_tail);
-    r.add(OP_LOG_LEN, "log.len", log_ops::op_log_len);
-    r.add(OP_LOG_SAVE, "log.save", file_ops::op_log_save);
-    r.add(OP_LOG_LOAD, "log.load", file_ops::op_log_load);
-}
+    ),
+    OpEntry::new(OP_SNAP_UNDO, "snap.undo", cursor_ops::op_snap_undo),
+    OpEntry::new(OP_SNAP_REDO, "snap.redo", cursor_ops::op_snap_redo),
+    OpEntry::new(OP_SNAP_JUMP, "snap.jump", cursor_ops::op_snap_jump),
+    OpEntry::new(OP_SNAP_CURRENT, "snap.current", cursor_ops::op_snap_current),
+    OpEntry::new(OP_SNAP_GET, "snap.get", cursor_ops::op_snap_get),
+    OpEntry::new(OP_SNAP_LIST, "snap.list", history_ops::op_snap_list),
+    OpEntry::new(OP_SNAP_DIFF, "snap.diff", history_ops::op_snap_diff),
+    OpEntry::new(OP_SNAP_STATS, "snap.stats", history_ops::op_snap_stats),
+    OpEntry::new(OP_SNAP_PROCESS, "snap.process", process_op::op_snap_process),
+    OpEntry::new(OP_SNAP_SAVE, "snap.save", file_ops::op_snap_save),
+    OpEntry::new(OP_SNAP_LOAD, "snap.load", file_ops::op_snap_load),
+    OpEntry::new(OP_SNAP_DROP, "snap.drop", history_ops::op_snap_drop),
+    OpEntry::new(OP_LOG_APPEND, "log.append", log_ops::op_log_append),
+    OpEntry::new(OP_LOG_READ, "log.read", log_ops::op_log_read),
+    OpEntry::new(OP_LOG_TAIL, "log.tail", log_ops::op_log_tail),
+    OpEntry::new(OP_LOG_LEN, "log.len", log_ops::op_log_len),
+    OpEntry::new(OP_LOG_SAVE, "log.save", file_ops::op_log_save),
+    OpEntry::new(OP_LOG_LOAD, "log.load", file_ops::op_log_load),
+];

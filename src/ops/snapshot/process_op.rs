@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::answer::digest_hex;
 use crate::error::OpError;
-use crate::ops::{decode_list, Request, State};
+use crate::ops::op::State;
+use crate::ops::request::{decode_list, Request};
 use crate::store::batch::{self, Change, Description};
 use crate::store::codec::Encoding;
 
@@ -59,7 +60,7 @@ fn description_json(index: usize, d: Description) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::encode_list;
+    use crate::ops::request::encode_list;
 
     #[test]
     fn reports_changed_fields_and_list_entries() {
