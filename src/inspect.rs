@@ -44,7 +44,7 @@ pub fn snapshot(region: &Region) -> Value {
             "occupancy": if chunks > 0 { used as f64 / chunks as f64 } else { 0.0 },
         })
     };
-    let now = crate::wait::liveness::monotonic_ns();
+    let now = crate::liveness::monotonic_ns();
     let beat = region.u64(WORKER_HEARTBEAT_NS_OFFSET);
     let stats: serde_json::Map<String, Value> = STAT_NAMES
         .iter()
@@ -60,7 +60,7 @@ pub fn snapshot(region: &Region) -> Value {
         "worker": {
             "pid": region.u32(WORKER_PID_OFFSET),
             "state": state_name(region.u32(WORKER_STATE_OFFSET), &["starting", "ready", "stopping", "stopped", "failed"]),
-            "alive": crate::wait::liveness::pid_alive(region.u32(WORKER_PID_OFFSET)),
+            "alive": crate::liveness::pid_alive(region.u32(WORKER_PID_OFFSET)),
             "heartbeat_age_ms": if beat == 0 { Value::Null } else { json!(now.saturating_sub(beat) as f64 / 1e6) },
             "futex": region.u32(WORKER_FUTEX_OFFSET),
         },

@@ -135,7 +135,7 @@ fn replace_stale(name: &str) -> Result<(), RegionError> {
         Ok(region) => {
             let pid = region.u32(WORKER_PID_OFFSET);
             let state = region.u32(WORKER_STATE_OFFSET);
-            state == WORKER_STOPPED || state == WORKER_FAILED || !crate::wait::liveness::pid_alive(pid)
+            state == WORKER_STOPPED || state == WORKER_FAILED || !crate::liveness::pid_alive(pid)
         }
         // A region we cannot read (torn creation, old version) is stale if nobody serves it;
         // we cannot know the pid, so refuse rather than guess.

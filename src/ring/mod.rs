@@ -14,7 +14,7 @@ pub mod producer;
 
 pub use consumer::{Consumer, PollError};
 pub use fragment::{MessageWriter, Reassembled, Reassembler};
-pub use memory::{MappedMemory, Park, RingMemory, RingPlace, Word};
+pub use memory::{MappedMemory, MappedParkWord, Park, RingMemory, RingPlace, Word};
 pub use producer::{Producer, PushError};
 
 /// Chunk geometry shared by both ends of a ring.
@@ -27,14 +27,6 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// The geometry of `mem`.
-    pub fn of<M: RingMemory>(mem: &M) -> Geometry {
-        Geometry {
-            chunks: mem.chunk_count(),
-            chunk_bytes: mem.chunk_bytes(),
-        }
-    }
-
     /// The slot of a position.
     #[inline]
     pub fn idx(&self, pos: u64) -> u64 {

@@ -12,17 +12,17 @@ use std::time::{Duration, Instant};
 
 use crate::error::ErrorCode;
 use crate::layout::*;
+use crate::liveness;
 use crate::ops::Registry;
 use crate::region::{file, shm, Region, RegionConfig, RegionError};
 use crate::ring::fragment::FragmentError;
 use crate::ring::{
-    Consumer, MappedMemory, MessageWriter, Park, PollError, Producer, Reassembled, Reassembler,
+    Consumer, MappedMemory, MessageWriter, PollError, Producer, Reassembled, Reassembler,
 };
-use crate::wait::{WaitPolicy, Waited};
+use crate::wait::{self, WaitPolicy, Waited};
 
 pub mod dispatch;
 
-use crate::wait::liveness;
 use dispatch::{Dispatcher, Reply};
 
 /// Where the region lives.
@@ -300,20 +300,21 @@ impl Worker {
     }
 
     /// Publishes written responses with one tail store and wakes the client if it parked
-    /// ([R3]–[R4], [W5]–[W6]); also covers request chunks released since the last call.
+    /// ([R3]–[R4], [W5]–[W6]); also covers request chunks released since the last call. The
+    /// ring ends only publish and release; deciding whom to wake is the worker's.
     fn flush(&mut self) {
         // The client parks for answers (PARKED), for request-ring room (PARKED_FOR_ROOM), or
         // both; wake it only for what happened (layout.md §11).
         if self.responses.publish() {
             self.region.stat_add(STAT_RESP_BATCHES, 1);
-            if self.responses.notify_consumer() {
+            if wait::notify(self.responses.consumer_park_word(), PARKED) {
                 self.region.stat_add(STAT_CLIENT_WAKES, 1);
             }
         }
         let head = self.requests.head();
         if head != self.announced_req_head {
             self.announced_req_head = head;
-            if self.requests.notify_producer() {
+            if wait::notify(self.requests.producer_park_word(), PARKED_FOR_ROOM) {
                 self.region.stat_add(STAT_CLIENT_WAKES, 1);
             }
         }
@@ -330,10 +331,12 @@ impl Worker {
         // otherwise for requests (the client's publish wakes us). Same futex word, other bit.
         let waited = if blocked {
             self.policy
-                .wait(responses.memory(), Park::Producer, || responses.peek_room())
+                .wait(responses.park_word(), PARKED_FOR_ROOM, || {
+                    responses.peek_room()
+                })
         } else {
             self.policy
-                .wait(requests.memory(), Park::Consumer, || requests.peek_ready())
+                .wait(requests.park_word(), PARKED, || requests.peek_ready())
         };
         match waited {
             Waited::TimedOut { ready } => {
