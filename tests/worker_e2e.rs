@@ -84,7 +84,7 @@ fn info_pipeline_and_shutdown() {
     assert!(!a.error);
     let status = w.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert_eq!(w.region.u32(WORKER_STATE_OFFSET), WORKER_STOPPED);
+    assert_eq!(w.region.worker_state(), WORKER_STOPPED);
     assert!(
         !chunkring::region::shm::dev_shm_path(&w.name).exists(),
         "the worker unlinks its region"

@@ -2,21 +2,23 @@
 //!
 //! A [`Region`] owns its mapping (POSIX shm, a file, or an aligned heap buffer for tests and
 //! Miri) and hands out [`MappedMemory`] views of its rings. Header fields are read and written
-//! only with single aligned atomic accesses; nothing here forms a reference to shared bytes.
+//! only with single aligned atomic accesses, through the typed accessors of `header.rs`;
+//! nothing here forms a reference to shared bytes.
 
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::barrier::{barrier_read, barrier_write};
+use crate::barrier::barrier_read;
 use crate::layout::*;
 use crate::ring::{MappedMemory, RingPlace};
-use crate::sync::mapped;
-use crate::sync::Ordering;
 
 pub mod file;
+mod header;
 pub mod heap;
 pub mod shm;
+
+pub use header::RingPositions;
 
 /// Sizes chosen when a region is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,14 +201,6 @@ impl Region {
         Region { backing, base, len }
     }
 
-    /// Marks the worker ready ([`WORKER_READY`]) after the header is complete.
-    pub fn set_ready(&self) {
-        // The header fields written in `init` happen-before WORKER_READY: a client that loads
-        // READY and then runs barrier_read() sees a complete header (layout.md §12 "Start").
-        barrier_write();
-        self.set_u32(WORKER_STATE_OFFSET, WORKER_READY);
-    }
-
     /// Validates the header against layout.md §3 (magic, version, endianness, sizes).
     ///
     /// # Errors
@@ -272,60 +266,6 @@ impl Region {
             ));
         }
         Ok(config)
-    }
-
-    fn word_ptr<T>(&self, offset: usize) -> *mut T {
-        assert!(
-            offset + std::mem::size_of::<T>() <= HEADER_BYTES as usize
-                && offset.is_multiple_of(std::mem::size_of::<T>())
-        );
-        // SAFETY: `offset` is inside the header page (asserted; all callers pass layout.rs
-        // constants), and every mapping is at least HEADER_BYTES long (checked at creation).
-        unsafe { self.base.as_ptr().add(offset).cast::<T>() }
-    }
-
-    /// Loads a `u32` header field.
-    pub fn u32(&self, offset: usize) -> u32 {
-        // SAFETY: aligned word inside the live mapping; peers use atomic-width accesses.
-        unsafe { mapped::load_u32(self.word_ptr(offset), Ordering::Relaxed) }
-    }
-
-    /// Stores a `u32` header field.
-    pub fn set_u32(&self, offset: usize, v: u32) {
-        // SAFETY: as in `u32`.
-        unsafe { mapped::store_u32(self.word_ptr(offset), v, Ordering::Relaxed) }
-    }
-
-    /// Loads a `u64` header field.
-    pub fn u64(&self, offset: usize) -> u64 {
-        // SAFETY: as in `u32`, for an 8-byte aligned word.
-        unsafe { mapped::load_u64(self.word_ptr(offset), Ordering::Relaxed) }
-    }
-
-    /// Stores a `u64` header field.
-    pub fn set_u64(&self, offset: usize, v: u64) {
-        // SAFETY: as in `u64`.
-        unsafe { mapped::store_u64(self.word_ptr(offset), v, Ordering::Relaxed) }
-    }
-
-    /// Adds to a stats counter (`STAT_*` index). Only the worker writes counters, so a
-    /// load + store is enough (no read-modify-write needed across processes).
-    /// Adding 0 touches nothing: the serve loop reports padding and fragment deltas on every
-    /// frame, and most are 0, so this keeps the header's stats line out of the hot path.
-    pub fn stat_add(&self, index: usize, n: u64) {
-        if n != 0 && index < STATS_COUNT {
-            let off = STATS_OFFSET + 8 * index;
-            self.set_u64(off, self.u64(off).wrapping_add(n));
-        }
-    }
-
-    /// Reads a stats counter.
-    pub fn stat(&self, index: usize) -> u64 {
-        if index < STATS_COUNT {
-            self.u64(STATS_OFFSET + 8 * index)
-        } else {
-            0
-        }
     }
 
     fn ring(
@@ -450,9 +390,9 @@ mod tests {
         };
         let region = heap::HeapBacking::region(&cfg).unwrap();
         assert_eq!(region.validate().unwrap(), cfg);
-        assert_eq!(region.u32(WORKER_STATE_OFFSET), WORKER_STARTING);
+        assert_eq!(region.worker_state(), WORKER_STARTING);
         region.set_ready();
-        assert_eq!(region.u32(WORKER_STATE_OFFSET), WORKER_READY);
+        assert_eq!(region.worker_state(), WORKER_READY);
         region.set_u32(VERSION_OFFSET, 2);
         let e = region.validate().unwrap_err().to_string();
         assert!(
@@ -486,5 +426,12 @@ mod tests {
         assert_eq!(region.stat(STAT_REQUESTS), 5);
         region.stat_add(99, 1);
         assert_eq!(region.stat(99), 0);
+        let mut counts = [0; STATS_COUNT];
+        counts[STAT_REQUESTS] = 1;
+        counts[STAT_MALFORMED] = 4;
+        region.add_stats(&counts);
+        let stats = region.stats();
+        assert_eq!((stats[STAT_REQUESTS], stats[STAT_MALFORMED]), (6, 4));
+        assert_eq!(stats.iter().sum::<u64>(), 10);
     }
 }
