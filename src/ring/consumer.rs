@@ -8,8 +8,8 @@
 
 use std::fmt;
 
+use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
-use super::Geometry;
 use crate::barrier::{barrier_read_at, barrier_write_at, Step};
 use crate::frame::{FrameError, FrameHeader};
 use crate::layout::FRAME_HEADER_BYTES;

@@ -14,7 +14,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Geometry;
+use super::geometry::Geometry;
 use crate::sync::mapped;
 use crate::sync::Ordering;
 use crate::wait::futex;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use loom::cell::UnsafeCell;
 use loom::sync::{Condvar, Mutex};
 
+use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
-use super::Geometry;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::wait::{ParkWord, WaitOutcome};
 
