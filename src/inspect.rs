@@ -16,7 +16,8 @@ fn state_name(state: u32, names: &[&'static str]) -> String {
 
 /// Everything `inspect` shows, as JSON: the header, both rings and the stats counters.
 pub fn report(region: &Region) -> Value {
-    let chunk = u64::from(region.chunk_bytes());
+    let h = region.header();
+    let chunk = u64::from(h.chunk_bytes());
     let ring = |r: RingPositions| {
         let used = r.tail.saturating_sub(r.head);
         json!({
@@ -26,33 +27,33 @@ pub fn report(region: &Region) -> Value {
         })
     };
     let now = liveness::monotonic_ns();
-    let beat = region.heartbeat_ns();
-    let counts = region.stats();
+    let beat = h.heartbeat_ns();
+    let counts = h.stats();
     let stats: serde_json::Map<String, Value> = STAT_NAMES
         .iter()
         .zip(counts)
         .map(|(n, count)| ((*n).to_owned(), json!(count)))
         .collect();
     json!({
-        "layout_version": region.layout_version(),
-        "region_bytes": region.region_bytes(),
+        "layout_version": h.layout_version(),
+        "region_bytes": h.region_bytes(),
         "chunk_bytes": chunk,
-        "max_message_bytes": region.max_message_bytes(),
-        "park_timeout_us": region.park_timeout_us(),
+        "max_message_bytes": h.max_message_bytes(),
+        "park_timeout_us": h.park_timeout_us(),
         "worker": {
-            "pid": region.worker_pid(),
-            "state": state_name(region.worker_state(), &["starting", "ready", "stopping", "stopped", "failed"]),
-            "alive": liveness::pid_alive(region.worker_pid()),
+            "pid": h.worker_pid(),
+            "state": state_name(h.worker_state(), &["starting", "ready", "stopping", "stopped", "failed"]),
+            "alive": liveness::pid_alive(h.worker_pid()),
             "heartbeat_age_ms": if beat == 0 { Value::Null } else { json!(now.saturating_sub(beat) as f64 / 1e6) },
-            "futex": region.worker_futex(),
+            "futex": h.worker_futex(),
         },
         "client": {
-            "pid": region.client_pid(),
-            "state": state_name(region.client_state(), &["none", "attached", "detached"]),
-            "futex": region.client_futex(),
+            "pid": h.client_pid(),
+            "state": state_name(h.client_state(), &["none", "attached", "detached"]),
+            "futex": h.client_futex(),
         },
-        "request_ring": ring(region.request_positions()),
-        "response_ring": ring(region.response_positions()),
+        "request_ring": ring(h.request_positions()),
+        "response_ring": ring(h.response_positions()),
         "stats": stats,
     })
 }

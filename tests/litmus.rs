@@ -140,7 +140,7 @@ fn bursts_with_parks_and_wraps_deliver_every_frame_in_order() {
     let wall = start.elapsed();
     // Let the worker finish its bookkeeping for the last burst before reading counters.
     std::thread::sleep(Duration::from_millis(30));
-    let stat = |i| region.stat(i);
+    let stat = |i| region.header().stat(i);
     println!(
         "litmus: {bursts} bursts, {sent} requests ({bytes} body bytes) in {:.1} s; worker: \
          {} parks, {} timeout wake-ups (backstop), {} request padding frames, {} request \

@@ -152,5 +152,5 @@ fn an_impossible_tail_is_reported_not_followed() {
     let a = error(&mut c);
     assert_eq!((a.id, a.status), (0, ERR_FRAME_LENGTH));
     assert!(msg(&a).contains("outside head"), "{}", msg(&a));
-    assert_eq!(w.region.worker_state(), WORKER_READY);
+    assert_eq!(w.region.header().worker_state(), WORKER_READY);
 }

@@ -3,9 +3,11 @@
 //!
 //! This file and `region/mod.rs` are the only code that names header offsets. Every field is
 //! one aligned atomic load or store of its width (Relaxed: readers treat header fields as
-//! approximate, except `WORKER_STATE`, which [`Region::set_ready`] orders with a barrier).
+//! approximate, except `WORKER_STATE`, which [`Header::set_ready`] orders with a barrier).
+//! A [`Header`] is reached through `Region::header`, which keeps the mapping alive.
 
-use super::Region;
+use std::ptr::NonNull;
+
 use crate::barrier::barrier_write;
 use crate::layout::*;
 use crate::sync::mapped;
@@ -22,14 +24,37 @@ pub struct RingPositions {
     pub chunks: u64,
 }
 
-impl Region {
+/// The header page of a mapped region (its first `HEADER_BYTES`).
+#[derive(Debug)]
+pub struct Header {
+    /// Start of the mapping: 8-byte aligned, kept alive by the `Region` that owns this header.
+    base: NonNull<u8>,
+}
+
+// SAFETY: Header only reads and writes the mapping with single atomic accesses (see module
+// docs), which are sound from any thread; the owning Region keeps the mapping alive.
+unsafe impl Send for Header {}
+// SAFETY: as for Send: no method hands out references into the mapping.
+unsafe impl Sync for Header {}
+
+impl Header {
+    /// The header of the mapping that starts at `base`.
+    ///
+    /// # Safety
+    /// * `base` is 8-byte aligned and stays mapped for as long as this `Header` lives;
+    /// * peers touch header fields only with aligned atomic-width accesses (layout.md §10).
+    pub(super) unsafe fn new(base: NonNull<u8>) -> Header {
+        Header { base }
+    }
+
     fn word_ptr<T>(&self, offset: usize) -> *mut T {
         assert!(
             offset + std::mem::size_of::<T>() <= HEADER_BYTES as usize
                 && offset.is_multiple_of(std::mem::size_of::<T>())
         );
         // SAFETY: `offset` is inside the header page (asserted; all callers pass layout.rs
-        // constants), and every mapping is at least HEADER_BYTES long (checked at creation).
+        // constants), and every mapping is at least HEADER_BYTES long (checked at creation;
+        // `Region::validate` checks an attached one before reading any field).
         unsafe { self.base.as_ptr().add(offset).cast::<T>() }
     }
 

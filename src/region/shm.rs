@@ -134,8 +134,8 @@ pub fn attach(name: &str) -> Result<Region, RegionError> {
 fn replace_stale(name: &str) -> Result<(), RegionError> {
     let stale = match attach(name) {
         Ok(region) => {
-            let state = region.worker_state();
-            state == WORKER_STOPPED || state == WORKER_FAILED || !pid_alive(region.worker_pid())
+            let state = region.header().worker_state();
+            state == WORKER_STOPPED || state == WORKER_FAILED || !pid_alive(region.header().worker_pid())
         }
         // A region we cannot read (torn creation, old version) is stale if nobody serves it;
         // we cannot know the pid, so refuse rather than guess.

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::layout::{STATS_COUNT, STAT_REQ_PADDING, STAT_RESP_PADDING};
-use crate::region::Region;
+use crate::region::Header;
 
 /// Counts since the last [`write_to`](Counters::write_to).
 #[derive(Debug, Default)]
@@ -35,9 +35,9 @@ impl Counters {
     }
 
     /// Adds everything counted to the header's counters and starts again from zero. Counters
-    /// that stayed at zero are not touched (`Region::add_stats`).
-    pub(super) fn write_to(&mut self, region: &Region) {
-        region.add_stats(&self.counts);
+    /// that stayed at zero are not touched (`Header::add_stats`).
+    pub(super) fn write_to(&mut self, header: &Header) {
+        header.add_stats(&self.counts);
         self.counts = [0; STATS_COUNT];
     }
 }
@@ -59,13 +59,17 @@ mod tests {
         c.bump(STAT_REQUESTS);
         c.add(STAT_REQUESTS, 2);
         c.take_padding(1, 0);
-        assert_eq!(region.stat(STAT_REQUESTS), 0, "nothing before write_to");
-        c.write_to(&region);
+        assert_eq!(
+            region.header().stat(STAT_REQUESTS),
+            0,
+            "nothing before write_to"
+        );
+        c.write_to(region.header());
         c.take_padding(3, 2);
-        c.write_to(&region);
-        c.write_to(&region);
-        assert_eq!(region.stat(STAT_REQUESTS), 3);
-        assert_eq!(region.stat(STAT_REQ_PADDING), 3);
-        assert_eq!(region.stat(STAT_RESP_PADDING), 2);
+        c.write_to(region.header());
+        c.write_to(region.header());
+        assert_eq!(region.header().stat(STAT_REQUESTS), 3);
+        assert_eq!(region.header().stat(STAT_REQ_PADDING), 3);
+        assert_eq!(region.header().stat(STAT_RESP_PADDING), 2);
     }
 }

@@ -74,9 +74,9 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
         Place::File(path) => (file::create(path, &opts.config)?, None),
     };
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
-    region.set_ready();
+    region.header().set_ready();
     let reason = worker.run();
-    region.set_worker_state(WORKER_STOPPED);
+    region.header().set_worker_state(WORKER_STOPPED);
     Ok(reason) // dropping `_shm` (the owner) unlinks the object
 }
 
@@ -215,7 +215,7 @@ impl Worker {
         match self.dispatcher.dispatch(op, payload) {
             Ok(Reply::Data(out)) => self.respond(MessageWriter::new(op, request_id, out)),
             Ok(Reply::Shutdown(out)) => {
-                self.region.set_worker_state(WORKER_STOPPING);
+                self.region.header().set_worker_state(WORKER_STOPPING);
                 self.stop = Some(StopReason::Shutdown);
                 self.respond(MessageWriter::new(op, request_id, out));
             }
@@ -308,7 +308,7 @@ impl Worker {
             self.requests.padding_frames(),
             self.responses.padding_frames(),
         );
-        self.counters.write_to(&self.region);
+        self.counters.write_to(self.region.header());
         // The client parks for answers (PARKED), for request-ring room (PARKED_FOR_ROOM), or
         // both; wake it only for what happened (layout.md §11).
         if self.responses.publish() {
@@ -325,12 +325,14 @@ impl Worker {
             }
         }
         // Then the batch and its wakes, so nothing stays uncounted while the worker parks.
-        self.counters.write_to(&self.region);
+        self.counters.write_to(self.region.header());
     }
 
     /// Nothing to do: refresh the heartbeat and wait for requests (or for response room).
     fn idle(&mut self) {
-        self.region.set_heartbeat_ns(liveness::monotonic_ns());
+        self.region
+            .header()
+            .set_heartbeat_ns(liveness::monotonic_ns());
         let blocked = !self.pending.is_empty();
         let requests = &self.requests;
         let responses = &self.responses;
@@ -362,16 +364,18 @@ impl Worker {
     /// Owner and client checks, at most once per park timeout.
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
-        self.region.set_heartbeat_ns(liveness::monotonic_ns());
+        self.region
+            .header()
+            .set_heartbeat_ns(liveness::monotonic_ns());
         if let Some(pid) = self.owner_pid {
             if !liveness::pid_alive(pid) {
                 self.stop = Some(StopReason::OwnerGone);
             }
         }
-        if self.region.client_state() == CLIENT_ATTACHED
-            && !liveness::pid_alive(self.region.client_pid())
+        if self.region.header().client_state() == CLIENT_ATTACHED
+            && !liveness::pid_alive(self.region.header().client_pid())
         {
-            self.region.set_client_state(CLIENT_DETACHED);
+            self.region.header().set_client_state(CLIENT_DETACHED);
         }
     }
 }

@@ -47,7 +47,7 @@ impl Worker {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(region) = shm::attach(&name) {
-                if region.worker_state() == WORKER_READY {
+                if region.header().worker_state() == WORKER_READY {
                     return Worker {
                         child,
                         region,
