@@ -37,7 +37,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # The library's unsafe core only: ops/ and worker/ are #![forbid(unsafe_code)] and their
 # tests do file I/O Miri's isolation refuses.
-for target in "--lib -- ring:: frame:: region:: wait:: barrier:: error::" "--test ring_miri" "--test ring_threads"; do
+for target in "--lib -- ring:: frame:: region:: wait:: liveness:: barrier:: error::" "--test ring_miri" "--test ring_threads"; do
     t0=$SECONDS
     # shellcheck disable=SC2086
     cargo +nightly miri test $target >"$log" 2>&1

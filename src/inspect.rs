@@ -4,25 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::layout::*;
-use crate::region::Region;
-
-const STAT_NAMES: [&str; 14] = [
-    "requests",
-    "responses",
-    "error_frames",
-    "req_bytes",
-    "resp_bytes",
-    "worker_parks",
-    "timeout_wakeups",
-    "client_wakes",
-    "req_padding",
-    "resp_padding",
-    "req_fragments",
-    "resp_fragments",
-    "resp_batches",
-    "malformed",
-];
+use crate::layout::STAT_NAMES;
+use crate::liveness;
+use crate::region::{Region, RingPositions};
 
 fn state_name(state: u32, names: &[&'static str]) -> String {
     names
@@ -30,52 +14,51 @@ fn state_name(state: u32, names: &[&'static str]) -> String {
         .map_or_else(|| format!("unknown({state})"), |s| (*s).to_owned())
 }
 
-/// Everything `inspect` shows, as JSON.
-pub fn snapshot(region: &Region) -> Value {
-    let chunk = u64::from(region.u32(CHUNK_BYTES_OFFSET));
-    let ring = |head_off: usize, tail_off: usize, chunks_off: usize| {
-        let head = region.u64(head_off);
-        let tail = region.u64(tail_off);
-        let chunks = region.u64(chunks_off);
-        let used = tail.saturating_sub(head);
+/// Everything `inspect` shows, as JSON: the header, both rings and the stats counters.
+pub fn report(region: &Region) -> Value {
+    let h = region.header();
+    let chunk = u64::from(h.chunk_bytes());
+    let ring = |r: RingPositions| {
+        let used = r.tail.saturating_sub(r.head);
         json!({
-            "head": head, "tail": tail, "chunks": chunks, "bytes": chunks * chunk,
+            "head": r.head, "tail": r.tail, "chunks": r.chunks, "bytes": r.chunks * chunk,
             "used_chunks": used,
-            "occupancy": if chunks > 0 { used as f64 / chunks as f64 } else { 0.0 },
+            "occupancy": if r.chunks > 0 { used as f64 / r.chunks as f64 } else { 0.0 },
         })
     };
-    let now = crate::wait::liveness::monotonic_ns();
-    let beat = region.u64(WORKER_HEARTBEAT_NS_OFFSET);
+    let now = liveness::monotonic_ns();
+    let beat = h.heartbeat_ns();
+    let counts = h.stats();
     let stats: serde_json::Map<String, Value> = STAT_NAMES
         .iter()
-        .enumerate()
-        .map(|(i, n)| ((*n).to_owned(), json!(region.stat(i))))
+        .zip(counts)
+        .map(|(n, count)| ((*n).to_owned(), json!(count)))
         .collect();
     json!({
-        "layout_version": region.u32(VERSION_OFFSET),
-        "region_bytes": region.u64(REGION_BYTES_OFFSET),
+        "layout_version": h.layout_version(),
+        "region_bytes": h.region_bytes(),
         "chunk_bytes": chunk,
-        "max_message_bytes": region.u64(MAX_MESSAGE_BYTES_OFFSET),
-        "park_timeout_us": region.u64(PARK_TIMEOUT_US_OFFSET),
+        "max_message_bytes": h.max_message_bytes(),
+        "park_timeout_us": h.park_timeout_us(),
         "worker": {
-            "pid": region.u32(WORKER_PID_OFFSET),
-            "state": state_name(region.u32(WORKER_STATE_OFFSET), &["starting", "ready", "stopping", "stopped", "failed"]),
-            "alive": crate::wait::liveness::pid_alive(region.u32(WORKER_PID_OFFSET)),
+            "pid": h.worker_pid(),
+            "state": state_name(h.worker_state(), &["starting", "ready", "stopping", "stopped", "failed"]),
+            "alive": liveness::pid_alive(h.worker_pid()),
             "heartbeat_age_ms": if beat == 0 { Value::Null } else { json!(now.saturating_sub(beat) as f64 / 1e6) },
-            "futex": region.u32(WORKER_FUTEX_OFFSET),
+            "futex": h.worker_futex(),
         },
         "client": {
-            "pid": region.u32(CLIENT_PID_OFFSET),
-            "state": state_name(region.u32(CLIENT_STATE_OFFSET), &["none", "attached", "detached"]),
-            "futex": region.u32(CLIENT_FUTEX_OFFSET),
+            "pid": h.client_pid(),
+            "state": state_name(h.client_state(), &["none", "attached", "detached"]),
+            "futex": h.client_futex(),
         },
-        "request_ring": ring(REQ_HEAD_OFFSET, REQ_TAIL_OFFSET, REQ_RING_CHUNKS_OFFSET),
-        "response_ring": ring(RESP_HEAD_OFFSET, RESP_TAIL_OFFSET, RESP_RING_CHUNKS_OFFSET),
+        "request_ring": ring(h.request_positions()),
+        "response_ring": ring(h.response_positions()),
         "stats": stats,
     })
 }
 
-/// The same facts as a readable table.
+/// The same facts as a readable table, from [`report`]'s JSON.
 pub fn table(v: &Value) -> String {
     let mut out = String::new();
     let mut row = |k: &str, val: String| out.push_str(&format!("  {k:<22} {val}\n"));

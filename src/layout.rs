@@ -101,6 +101,27 @@ pub const STAT_RESP_FRAGMENTS: usize = 11;
 pub const STAT_RESP_BATCHES: usize = 12;
 /// Index: malformed frames answered with an error and skipped.
 pub const STAT_MALFORMED: usize = 13;
+/// The counters' names, by `STAT_*` index: each is its constant's name without `STAT_`, in
+/// lower case (`STAT_REQ_BYTES` → `req_bytes`). `chunkring inspect` prints them and the Python
+/// client's `stats()` keys by them (`STAT_NAMES` in `_layout.py`); `tests/layout_md.rs`
+/// checks them against layout.md's table. Slots from `STAT_NAMES.len()` to `STATS_COUNT` are
+/// reserved.
+pub const STAT_NAMES: [&str; 14] = [
+    "requests",
+    "responses",
+    "error_frames",
+    "req_bytes",
+    "resp_bytes",
+    "worker_parks",
+    "timeout_wakeups",
+    "client_wakes",
+    "req_padding",
+    "resp_padding",
+    "req_fragments",
+    "resp_fragments",
+    "resp_batches",
+    "malformed",
+];
 
 // ---- §4 Ring control blocks: one 128-byte line each -----------------------------------
 
@@ -290,6 +311,7 @@ const _: () = {
     assert!(CLIENT_FUTEX_OFFSET - WORKER_FUTEX_OFFSET >= CONTROL_LINE_BYTES);
     assert!((CLIENT_FUTEX_OFFSET + CONTROL_LINE_BYTES) as u64 <= HEADER_BYTES);
     assert!(STATS_OFFSET + STATS_COUNT * 8 <= REQ_HEAD_OFFSET);
+    assert!(STAT_NAMES.len() == STAT_MALFORMED + 1 && STAT_NAMES.len() <= STATS_COUNT);
     assert!(PARK_TIMEOUT_US_OFFSET + 8 <= STATS_OFFSET);
     assert!(REQ_HEAD_OFFSET.is_multiple_of(8) && WORKER_FUTEX_OFFSET.is_multiple_of(4));
     assert!(FRAME_MESSAGE_LEN_OFFSET + 8 == FRAME_HEADER_BYTES);

@@ -56,6 +56,7 @@ pub mod error;
 pub mod frame;
 pub mod inspect;
 pub mod layout;
+pub mod liveness;
 pub mod ops;
 pub mod region;
 pub mod ring;

@@ -110,7 +110,7 @@ fn cmd_inspect(args: &[String]) -> Result<(), String> {
         }
     }
     let region = region.ok_or_else(|| format!("inspect needs NAME or --file PATH\n{USAGE}"))?;
-    let v = chunkring::inspect::snapshot(&region);
+    let v = chunkring::inspect::report(&region);
     if json {
         println!("{v:#}");
     } else {

@@ -253,3 +253,46 @@ fn control_lines_are_at_least_a_cache_padded_line_apart() {
         assert_eq!(pair[0] % line, 0, "{:#x} does not start a line", pair[0]);
     }
 }
+
+#[test]
+fn stat_names_are_layout_md_stat_rows_in_lower_case() {
+    let rows = layout_md_rows();
+    let stat_rows: Vec<_> = rows
+        .iter()
+        .filter(|(name, _)| name.starts_with("STAT_"))
+        .collect();
+    assert_eq!(stat_rows.len(), STAT_NAMES.len(), "{stat_rows:?}");
+    for (name, &index) in stat_rows {
+        let expected = name["STAT_".len()..].to_ascii_lowercase();
+        assert_eq!(
+            STAT_NAMES.get(index as usize).copied(),
+            Some(expected.as_str()),
+            "{name} = {index}"
+        );
+    }
+}
+
+/// The quoted strings of `_layout.py`'s `STAT_NAMES = (...)` literal, if it defines one.
+fn python_stat_names() -> Option<Vec<String>> {
+    let text = read("python/chunkring/_layout.py");
+    let start = text.find("\nSTAT_NAMES")?;
+    let body = &text[start..];
+    let open = body.find(['(', '['])?;
+    let close = body[open..].find([')', ']'])? + open;
+    Some(
+        body[open + 1..close]
+            .split(['"', '\''])
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+#[test]
+fn python_stat_names_equal_layout_rs_where_defined() {
+    // `client.stats()` keys by `_layout.py`'s STAT_NAMES, `inspect` by layout.rs's.
+    if let Some(py) = python_stat_names() {
+        assert_eq!(py, STAT_NAMES, "_layout.py STAT_NAMES");
+    }
+}

@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use chunkring::layout::*;
 use chunkring::ops::encode_request;
-use chunkring::ring::Park;
 use chunkring::wait::{WaitPolicy, Waited};
 use common::{Answer, Worker};
 
@@ -125,9 +124,7 @@ fn bursts_with_parks_and_wraps_deliver_every_frame_in_order() {
                 "no answer for 30 s: a hang"
             );
             let responses = &client.responses;
-            match policy.wait(responses.memory(), Park::Consumer, || {
-                responses.peek_ready()
-            }) {
+            match policy.wait(responses.park_word(), PARKED, || responses.peek_ready()) {
                 Waited::Woken => client_parks += 1,
                 Waited::TimedOut { ready } => {
                     client_parks += 1;
@@ -143,7 +140,7 @@ fn bursts_with_parks_and_wraps_deliver_every_frame_in_order() {
     let wall = start.elapsed();
     // Let the worker finish its bookkeeping for the last burst before reading counters.
     std::thread::sleep(Duration::from_millis(30));
-    let stat = |i| region.stat(i);
+    let stat = |i| region.header().stat(i);
     println!(
         "litmus: {bursts} bursts, {sent} requests ({bytes} body bytes) in {:.1} s; worker: \
          {} parks, {} timeout wake-ups (backstop), {} request padding frames, {} request \

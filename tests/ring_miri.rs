@@ -10,10 +10,10 @@ use std::thread;
 use std::time::Duration;
 
 use chunkring::frame::FrameHeader;
-use chunkring::layout::{FLAG_PADDING, FRAME_HEADER_BYTES, FRAME_MAGIC};
+use chunkring::layout::{FLAG_PADDING, FRAME_HEADER_BYTES, FRAME_MAGIC, PARKED, PARKED_FOR_ROOM};
 use chunkring::region::{heap::HeapBacking, Region, RegionConfig};
-use chunkring::ring::{Consumer, Park, PollError, Producer, PushError, RingMemory, Word};
-use chunkring::wait::WaitPolicy;
+use chunkring::ring::{Consumer, PollError, Producer, PushError, RingMemory, Word};
+use chunkring::wait::{notify, WaitPolicy};
 
 /// A region with rings of 4096 bytes in 32-byte chunks (128 chunks): the smallest allowed.
 fn small_region() -> Region {
@@ -112,15 +112,15 @@ fn two_threads_park_and_wake_over_a_heap_ring() {
                     Ok(()) => break,
                     Err(PushError::Full) => {
                         p.publish();
-                        p.notify_consumer();
-                        policy.wait(p.memory(), Park::Producer, || p.peek_room());
+                        notify(p.consumer_park_word(), PARKED);
+                        policy.wait(p.park_word(), PARKED_FOR_ROOM, || p.peek_room());
                     }
                     Err(e) => panic!("{e}"),
                 }
             }
             if id.is_multiple_of(3) || id == n {
                 p.publish();
-                p.notify_consumer();
+                notify(p.consumer_park_word(), PARKED);
             }
         }
     });
@@ -134,11 +134,11 @@ fn two_threads_park_and_wake_over_a_heap_ring() {
                 let len = (next(&mut seed) % 200) as usize;
                 assert_eq!(h.request_id, id);
                 assert_eq!(&buf[..h.payload_len as usize], &body(id, len)[..]);
-                c.notify_producer();
+                notify(c.producer_park_word(), PARKED_FOR_ROOM);
             }
             None => {
                 let ready = |c: &Consumer<_>| c.peek_ready();
-                policy.wait(c.memory(), Park::Consumer, || ready(&c));
+                policy.wait(c.park_word(), PARKED, || ready(&c));
             }
         }
     }
@@ -150,7 +150,7 @@ fn a_hostile_producer_cannot_make_the_consumer_read_out_of_bounds() {
     let rounds = if cfg!(miri) { 60 } else { 20_000 };
     let region = small_region();
     let mem = region.request_ring().unwrap();
-    let chunks = mem.chunk_count();
+    let chunks = mem.geometry().chunks;
     let mut c = Consumer::new(region.request_ring().unwrap());
     let mut buf = Vec::new();
     let mut seed = 0x1234_5678_9ABC_DEF1u64;

@@ -2,11 +2,13 @@
 //! frame with a clear message, and the worker goes on serving the next good request.
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chunkring::frame::FrameHeader;
 use chunkring::layout::*;
 use chunkring::ops::encode_request;
+use chunkring::ring::{RingMemory, Word};
 use common::{Answer, TestClient, Worker};
 
 fn good(c: &mut TestClient, id: u64) {
@@ -143,11 +145,12 @@ fn an_impossible_tail_is_reported_not_followed() {
     let mut c = w.client();
     good(&mut c, 1);
     // A hostile producer stores a tail far beyond head + capacity.
-    w.region
-        .set_u64(REQ_TAIL_OFFSET, w.region.u64(REQ_TAIL_OFFSET) + 1_000_000);
-    c.requests.notify_consumer();
+    let ring = w.region.request_ring().unwrap();
+    let tail = ring.load(Word::Tail, Ordering::Relaxed);
+    ring.store(Word::Tail, tail + 1_000_000, Ordering::Relaxed);
+    c.wake_worker();
     let a = error(&mut c);
     assert_eq!((a.id, a.status), (0, ERR_FRAME_LENGTH));
     assert!(msg(&a).contains("outside head"), "{}", msg(&a));
-    assert_eq!(w.region.u32(WORKER_STATE_OFFSET), WORKER_READY);
+    assert_eq!(w.region.header().worker_state(), WORKER_READY);
 }

@@ -51,7 +51,7 @@ fn many_requests_in_flight_are_each_answered_once_in_order() {
         assert_eq!(a.id, i as u64 + 1);
         assert!(a.payload == body(a.id), "id {}", a.id);
     }
-    assert_eq!(w.region.stat(STAT_REQUESTS), n);
+    assert_eq!(w.region.header().stat(STAT_REQUESTS), n);
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn info_pipeline_and_shutdown() {
     assert!(!a.error);
     let status = w.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert_eq!(w.region.u32(WORKER_STATE_OFFSET), WORKER_STOPPED);
+    assert_eq!(w.region.header().worker_state(), WORKER_STOPPED);
     assert!(
         !chunkring::region::shm::dev_shm_path(&w.name).exists(),
         "the worker unlinks its region"

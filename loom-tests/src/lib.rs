@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use chunkring::barrier::{weaken, Step};
 use chunkring::frame::FrameHeader;
+use chunkring::layout::{PARKED, PARKED_FOR_ROOM};
 use chunkring::ring::model::ModelMemory;
 use chunkring::ring::{Consumer, Producer, PushError};
+use chunkring::wait::notify;
 
 /// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set (tokio and crossbeam use 2;
 /// 3 costs several times more).
@@ -170,11 +172,23 @@ pub fn spawn_producer(
             push_blocking(&mut p, *id, payload);
             p.publish();
             if notify {
-                p.notify_consumer();
+                notify_consumer(&p);
             }
         }
         p.padding_frames()
     })
+}
+
+/// [W5]–[W6] after a publish, as the worker's flush does: wakes the ring's consumer if it
+/// parked waiting for frames. The ring ends never wake anyone themselves; the side that
+/// drives them (the worker, the client, here the model) decides.
+pub fn notify_consumer(p: &Producer<ModelMemory>) -> bool {
+    notify(p.consumer_park_word(), PARKED)
+}
+
+/// [W5]–[W6] after a release: wakes the ring's producer if it parked waiting for room.
+pub fn notify_producer(c: &Consumer<ModelMemory>) -> bool {
+    notify(c.producer_park_word(), PARKED_FOR_ROOM)
 }
 
 /// Polls until `n` frames arrived; returns (request id, payload) pairs and the observation

@@ -5,16 +5,19 @@
 //! byte comparison even if loom's cell tracking did not report it first.
 //!
 //! Two waiting styles: the producer retrying with yields, and the producer parking on its
-//! futex word ([W1]–[W4] on `Park::Producer`) woken by the consumer's `notify_producer()`
+//! futex word ([W1]–[W4] announcing `PARKED_FOR_ROOM`) woken by `notify_producer(&c)`
 //! after each release ([W5]–[W6]); the modelled futex has no timeout, so a lost wake-up of
 //! the producer would be reported as a deadlock.
 #[cfg(chunkring_loom)]
 mod tests {
     use std::time::Duration;
 
-    use chunkring::ring::{Consumer, Park, Producer, PushError};
+    use chunkring::layout::PARKED_FOR_ROOM;
+    use chunkring::ring::{Consumer, Producer, PushError};
     use chunkring::wait::WaitPolicy;
-    use chunkring_loom_tests::{check, consume, frames, header, spawn_producer, tiny_ring};
+    use chunkring_loom_tests::{
+        check, consume, frames, header, notify_consumer, notify_producer, spawn_producer, tiny_ring,
+    };
 
     /// Payloads of 20 bytes: 2 chunks each.
     const LENS: [usize; 3] = [20, 20, 20];
@@ -55,8 +58,9 @@ mod tests {
                             Ok(()) => break,
                             Err(PushError::Full) => {
                                 p.publish();
-                                p.notify_consumer();
-                                let w = policy.park(p.memory(), Park::Producer, || p.peek_room());
+                                notify_consumer(&p);
+                                let w =
+                                    policy.park(p.park_word(), PARKED_FOR_ROOM, || p.peek_room());
                                 parks += u32::from(matches!(w, chunkring::wait::Waited::Woken));
                             }
                             Err(e) => panic!("{e}"),
@@ -73,7 +77,7 @@ mod tests {
                 match c.poll(&mut buf) {
                     Ok(Some(h)) => {
                         seen.push((h.request_id, buf[..h.payload_len as usize].to_vec()));
-                        c.notify_producer();
+                        notify_producer(&c);
                     }
                     Ok(None) => loom::thread::yield_now(),
                     Err(e) => panic!("{e}"),

@@ -1,7 +1,7 @@
 //! Interleaving targeted: park/wake with a Rust producer. The consumer polls, and when the
 //! ring is empty waits with `WaitPolicy { spin: 0 }.wait` — back off once, then park:
 //! [W1] store PARKED, [W2] `barrier_memory()`, [W3] re-check the tail, [W4] futex wait. The
-//! producer publishes each frame ([R4]) and runs `notify_consumer()`: [W5]
+//! producer publishes each frame ([R4]) and runs `notify_consumer(&p)`: [W5]
 //! `barrier_memory()`, [W6] load the park word and wake if PARKED. The modelled futex
 //! (`ModelMemory`: a loom Mutex + Condvar that re-checks the word under the lock) has no
 //! timeout, so a lost wake-up — the consumer's re-check reading the old tail while the
@@ -13,7 +13,8 @@ mod tests {
     use std::time::Duration;
 
     use chunkring::barrier::Step;
-    use chunkring::ring::{Consumer, Park};
+    use chunkring::layout::PARKED;
+    use chunkring::ring::Consumer;
     use chunkring::wait::{WaitPolicy, Waited};
     use chunkring_loom_tests::{check, check_fails, frames, spawn_producer, tiny_ring};
 
@@ -33,7 +34,7 @@ mod tests {
             match c.poll(&mut buf) {
                 Ok(Some(h)) => seen.push((h.request_id, buf[..h.payload_len as usize].to_vec())),
                 Ok(None) => {
-                    let w = policy.wait(c.memory(), Park::Consumer, || c.peek_ready());
+                    let w = policy.wait(c.park_word(), PARKED, || c.peek_ready());
                     obs.push(match w {
                         Waited::Spun => 's',
                         Waited::Rechecked => 'r',

@@ -22,7 +22,7 @@ mod tests {
     use chunkring::layout::{AWAKE, FRAME_HEADER_BYTES, PARKED};
     use chunkring::ring::model::ModelMemory;
     use chunkring::ring::{Consumer, Park, RingMemory, Word};
-    use chunkring::wait::{WaitPolicy, Waited};
+    use chunkring::wait::{ParkWord, WaitPolicy, Waited};
     use chunkring_loom_tests::{check, expect_failure, frames, header, tiny_ring};
     use loom::sync::atomic::AtomicBool;
     use loom::sync::Arc;
@@ -41,9 +41,10 @@ mod tests {
                 mem.write(offset + FRAME_HEADER_BYTES, payload);
             }
             mem.store(Word::Tail, pos as u64 + 1, Ordering::Release);
-            if mem.load_park(Park::Consumer, Ordering::Acquire) & PARKED != 0 {
-                mem.store_park(Park::Consumer, AWAKE, Ordering::Release);
-                mem.park_wake(Park::Consumer);
+            let word = mem.park_word(Park::Consumer);
+            if word.load(Ordering::Acquire) & PARKED != 0 {
+                word.store(AWAKE, Ordering::Release);
+                word.wake();
                 wakes += 1;
             }
         }
@@ -63,7 +64,7 @@ mod tests {
             match c.poll(&mut buf) {
                 Ok(Some(h)) => seen.push((h.request_id, buf[..h.payload_len as usize].to_vec())),
                 Ok(None) => {
-                    if policy.park(c.memory(), Park::Consumer, || c.peek_ready()) == Waited::Woken {
+                    if policy.park(c.park_word(), PARKED, || c.peek_ready()) == Waited::Woken {
                         woken += 1;
                     }
                 }
@@ -110,11 +111,10 @@ mod tests {
                 let (pdone, cdone) = (Arc::clone(&producer_done), Arc::clone(&consumer_done));
                 loom::thread::spawn(move || {
                     while !cdone.load(Ordering::Acquire) {
-                        if pdone.load(Ordering::Acquire)
-                            && mem.load_park(Park::Consumer, Ordering::Acquire) == PARKED
-                        {
-                            mem.store_park(Park::Consumer, AWAKE, Ordering::Release);
-                            mem.park_wake(Park::Consumer);
+                        let word = mem.park_word(Park::Consumer);
+                        if pdone.load(Ordering::Acquire) && word.load(Ordering::Acquire) == PARKED {
+                            word.store(AWAKE, Ordering::Release);
+                            word.wake();
                         }
                         loom::thread::yield_now();
                     }

@@ -23,11 +23,9 @@ mod tests {
     use chunkring::frame::FrameHeader;
     use chunkring::layout::{PARKED, PARKED_FOR_ROOM};
     use chunkring::ring::model::ModelMemory;
-    use chunkring::ring::{
-        Consumer, MessageWriter, Park, Producer, PushError, Reassembled, Reassembler,
-    };
-    use chunkring::wait::{parked_bit, WaitPolicy, Waited};
-    use chunkring_loom_tests::{check, expect_failure};
+    use chunkring::ring::{Consumer, MessageWriter, Producer, PushError, Reassembled, Reassembler};
+    use chunkring::wait::{WaitPolicy, Waited};
+    use chunkring_loom_tests::{check, expect_failure, notify_consumer, notify_producer};
 
     /// One model: ring sizes, the traffic, and the bits each side announces when it waits
     /// for room (the worker for response-ring room, the client for request-ring room).
@@ -96,21 +94,19 @@ mod tests {
         let mut answered = 0;
         while answered < sc.requests {
             let Some(h) = rx.poll(&mut buf).unwrap() else {
-                policy.park(rx.memory(), Park::Consumer, || rx.peek_ready());
+                policy.park(rx.park_word(), PARKED, || rx.peek_ready());
                 continue;
             };
-            rx.notify_producer(); // request chunks released: wake a client waiting for room
+            notify_producer(&rx); // request chunks released: wake a client waiting for room
             let mut answer = MessageWriter::new(1, h.request_id, answer_of(h.request_id, sc));
             let mut frames = 0;
             while !answer.write(&mut tx, &mut frames).unwrap() {
                 tx.publish();
-                tx.notify_consumer();
-                policy.park_for(tx.memory(), Park::Producer, sc.worker_room_bits, || {
-                    tx.peek_room()
-                });
+                notify_consumer(&tx);
+                policy.park(tx.park_word(), sc.worker_room_bits, || tx.peek_room());
             }
             tx.publish();
-            tx.notify_consumer();
+            notify_consumer(&tx);
             answered += 1;
         }
     }
@@ -129,7 +125,7 @@ mod tests {
         let mut obs = String::new();
         let mut drain = |rx: &mut Consumer<ModelMemory>, seen: &mut Vec<u64>, obs: &mut String| {
             while let Some(h) = rx.poll(&mut buf).unwrap() {
-                rx.notify_producer(); // response chunks released: wake a worker waiting for room
+                notify_producer(rx); // response chunks released: wake a worker waiting for room
                 let whole = match asm.accept(&h, &buf[..h.payload_len as usize]).unwrap() {
                     Reassembled::Single(h) => Some((h, buf[..h.payload_len as usize].to_vec())),
                     Reassembled::Whole(h, msg) => Some((h, msg)),
@@ -149,10 +145,10 @@ mod tests {
                     Ok(()) => break,
                     Err(PushError::Full) => {
                         tx.publish();
-                        tx.notify_consumer();
+                        notify_consumer(&tx);
                         drain(&mut rx, &mut seen, &mut obs);
                         let (t, r) = (&tx, &rx);
-                        policy.park_for(t.memory(), Park::Producer, sc.client_room_bits, || {
+                        policy.park(t.park_word(), sc.client_room_bits, || {
                             t.peek_room() || r.peek_ready()
                         });
                         obs.push('p');
@@ -161,13 +157,13 @@ mod tests {
                 }
             }
             tx.publish();
-            tx.notify_consumer();
+            notify_consumer(&tx);
         }
         while (seen.len() as u64) < sc.requests {
             drain(&mut rx, &mut seen, &mut obs);
             if (seen.len() as u64) < sc.requests {
                 let r = &rx;
-                let w = policy.park(r.memory(), Park::Consumer, || r.peek_ready());
+                let w = policy.park(r.park_word(), PARKED, || r.peek_ready());
                 obs.push(if matches!(w, Waited::Woken) { 'w' } else { 'r' });
             }
         }
@@ -186,7 +182,6 @@ mod tests {
 
     #[test]
     fn both_sides_are_woken_through_shared_words_for_what_they_wait_for() {
-        assert_eq!(parked_bit(Park::Producer), PARKED_FOR_ROOM);
         let r = check("shared_park_words", || model(ANSWERS_FILL_THE_RING));
         assert!(r.observations.len() >= 2, "{:?}", r.observations);
     }

@@ -2,21 +2,23 @@
 //!
 //! A [`Region`] owns its mapping (POSIX shm, a file, or an aligned heap buffer for tests and
 //! Miri) and hands out [`MappedMemory`] views of its rings. Header fields are read and written
-//! only with single aligned atomic accesses; nothing here forms a reference to shared bytes.
+//! only with single aligned atomic accesses, through the typed accessors of `header.rs`;
+//! nothing here forms a reference to shared bytes.
 
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::barrier::{barrier_read, barrier_write};
+use crate::barrier::barrier_read;
 use crate::layout::*;
 use crate::ring::{MappedMemory, RingPlace};
-use crate::sync::mapped;
-use crate::sync::Ordering;
 
 pub mod file;
+mod header;
 pub mod heap;
 pub mod shm;
+
+pub use header::{Header, RingPositions};
 
 /// Sizes chosen when a region is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,11 +145,19 @@ pub trait Backing: Send + Sync + fmt::Debug {
 }
 
 /// A mapped region.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Region {
     backing: Arc<dyn Backing>,
     base: NonNull<u8>,
     len: usize,
+    header: Header,
+}
+
+impl Clone for Region {
+    /// Another handle on the same mapping.
+    fn clone(&self) -> Region {
+        Region::wrap(Arc::clone(&self.backing))
+    }
 }
 
 // SAFETY: Region only reads and writes the mapping with atomics and copies (see module docs);
@@ -176,19 +186,20 @@ impl Region {
         // SAFETY: the magic's 8 bytes lie inside the mapping (checked above); no one else
         // reads the header until WORKER_READY is stored below.
         unsafe { std::ptr::copy_nonoverlapping(REGION_MAGIC.as_ptr(), region.base.as_ptr(), 8) };
-        region.set_u32(VERSION_OFFSET, LAYOUT_VERSION);
-        region.set_u32(ENDIAN_OFFSET, ENDIAN_MARK);
-        region.set_u32(HEADER_BYTES_OFFSET, HEADER_BYTES as u32);
-        region.set_u32(CHUNK_BYTES_OFFSET, config.chunk_bytes);
-        region.set_u64(REQ_RING_OFFSET_OFFSET, HEADER_BYTES);
-        region.set_u64(REQ_RING_CHUNKS_OFFSET, chunks);
-        region.set_u64(RESP_RING_OFFSET_OFFSET, HEADER_BYTES + config.ring_bytes);
-        region.set_u64(RESP_RING_CHUNKS_OFFSET, chunks);
-        region.set_u64(REGION_BYTES_OFFSET, config.region_bytes());
-        region.set_u32(WORKER_PID_OFFSET, std::process::id());
-        region.set_u32(WORKER_STATE_OFFSET, WORKER_STARTING);
-        region.set_u64(MAX_MESSAGE_BYTES_OFFSET, config.max_message_bytes);
-        region.set_u64(PARK_TIMEOUT_US_OFFSET, config.park_timeout_us);
+        let h = &region.header;
+        h.set_u32(VERSION_OFFSET, LAYOUT_VERSION);
+        h.set_u32(ENDIAN_OFFSET, ENDIAN_MARK);
+        h.set_u32(HEADER_BYTES_OFFSET, HEADER_BYTES as u32);
+        h.set_u32(CHUNK_BYTES_OFFSET, config.chunk_bytes);
+        h.set_u64(REQ_RING_OFFSET_OFFSET, HEADER_BYTES);
+        h.set_u64(REQ_RING_CHUNKS_OFFSET, chunks);
+        h.set_u64(RESP_RING_OFFSET_OFFSET, HEADER_BYTES + config.ring_bytes);
+        h.set_u64(RESP_RING_CHUNKS_OFFSET, chunks);
+        h.set_u64(REGION_BYTES_OFFSET, config.region_bytes());
+        h.set_u32(WORKER_PID_OFFSET, std::process::id());
+        h.set_u32(WORKER_STATE_OFFSET, WORKER_STARTING);
+        h.set_u64(MAX_MESSAGE_BYTES_OFFSET, config.max_message_bytes);
+        h.set_u64(PARK_TIMEOUT_US_OFFSET, config.park_timeout_us);
         Ok(region)
     }
 
@@ -196,15 +207,21 @@ impl Region {
     pub fn wrap(backing: Arc<dyn Backing>) -> Region {
         let base = backing.base();
         let len = backing.len();
-        Region { backing, base, len }
+        // SAFETY: `base` is the backing's 8-byte (or page) aligned mapping, which `backing`
+        // keeps alive as long as this Region, and so as long as its `header`; peers follow
+        // layout.md §10's access rules.
+        let header = unsafe { Header::new(base) };
+        Region {
+            backing,
+            base,
+            len,
+            header,
+        }
     }
 
-    /// Marks the worker ready ([`WORKER_READY`]) after the header is complete.
-    pub fn set_ready(&self) {
-        // The header fields written in `init` happen-before WORKER_READY: a client that loads
-        // READY and then runs barrier_read() sees a complete header (layout.md §12 "Start").
-        barrier_write();
-        self.set_u32(WORKER_STATE_OFFSET, WORKER_READY);
+    /// The header page: typed access to its fields (states, pids, heartbeat, stats).
+    pub fn header(&self) -> &Header {
+        &self.header
     }
 
     /// Validates the header against layout.md §3 (magic, version, endianness, sizes).
@@ -226,23 +243,23 @@ impl Region {
             return bad(format!("magic {magic:02x?} is not {REGION_MAGIC:?}: not a chunkring region (or not initialised yet)"));
         }
         barrier_read();
-        let version = self.u32(VERSION_OFFSET);
+        let version = self.header.u32(VERSION_OFFSET);
         if version != LAYOUT_VERSION {
             return bad(format!(
                 "layout version {version}, this build reads version {LAYOUT_VERSION}"
             ));
         }
-        let endian = self.u32(ENDIAN_OFFSET);
+        let endian = self.header.u32(ENDIAN_OFFSET);
         if endian != ENDIAN_MARK {
             return bad(format!("endianness mark {endian:#010x}: the region was written by a peer of another byte order"));
         }
-        let header = self.u32(HEADER_BYTES_OFFSET);
+        let header = self.header.u32(HEADER_BYTES_OFFSET);
         if u64::from(header) != HEADER_BYTES {
             return bad(format!("header of {header} bytes, expected {HEADER_BYTES}"));
         }
-        let chunk_bytes = self.u32(CHUNK_BYTES_OFFSET);
-        let req_chunks = self.u64(REQ_RING_CHUNKS_OFFSET);
-        let resp_chunks = self.u64(RESP_RING_CHUNKS_OFFSET);
+        let chunk_bytes = self.header.u32(CHUNK_BYTES_OFFSET);
+        let req_chunks = self.header.u64(REQ_RING_CHUNKS_OFFSET);
+        let resp_chunks = self.header.u64(RESP_RING_CHUNKS_OFFSET);
         if req_chunks != resp_chunks {
             return bad(format!(
                 "rings of {req_chunks} and {resp_chunks} chunks: this build needs equal rings"
@@ -252,15 +269,15 @@ impl Region {
         let config = RegionConfig {
             ring_bytes,
             chunk_bytes,
-            max_message_bytes: self.u64(MAX_MESSAGE_BYTES_OFFSET),
-            park_timeout_us: self.u64(PARK_TIMEOUT_US_OFFSET),
+            max_message_bytes: self.header.u64(MAX_MESSAGE_BYTES_OFFSET),
+            park_timeout_us: self.header.u64(PARK_TIMEOUT_US_OFFSET),
         };
         config
             .validate()
             .map_err(|e| RegionError::BadHeader(e.to_string()))?;
-        if self.u64(REQ_RING_OFFSET_OFFSET) != HEADER_BYTES
-            || self.u64(RESP_RING_OFFSET_OFFSET) != HEADER_BYTES + ring_bytes
-            || self.u64(REGION_BYTES_OFFSET) != config.region_bytes()
+        if self.header.u64(REQ_RING_OFFSET_OFFSET) != HEADER_BYTES
+            || self.header.u64(RESP_RING_OFFSET_OFFSET) != HEADER_BYTES + ring_bytes
+            || self.header.u64(REGION_BYTES_OFFSET) != config.region_bytes()
         {
             return bad("ring offsets or region size do not match the ring sizes".to_owned());
         }
@@ -274,60 +291,6 @@ impl Region {
         Ok(config)
     }
 
-    fn word_ptr<T>(&self, offset: usize) -> *mut T {
-        assert!(
-            offset + std::mem::size_of::<T>() <= HEADER_BYTES as usize
-                && offset.is_multiple_of(std::mem::size_of::<T>())
-        );
-        // SAFETY: `offset` is inside the header page (asserted; all callers pass layout.rs
-        // constants), and every mapping is at least HEADER_BYTES long (checked at creation).
-        unsafe { self.base.as_ptr().add(offset).cast::<T>() }
-    }
-
-    /// Loads a `u32` header field.
-    pub fn u32(&self, offset: usize) -> u32 {
-        // SAFETY: aligned word inside the live mapping; peers use atomic-width accesses.
-        unsafe { mapped::load_u32(self.word_ptr(offset), Ordering::Relaxed) }
-    }
-
-    /// Stores a `u32` header field.
-    pub fn set_u32(&self, offset: usize, v: u32) {
-        // SAFETY: as in `u32`.
-        unsafe { mapped::store_u32(self.word_ptr(offset), v, Ordering::Relaxed) }
-    }
-
-    /// Loads a `u64` header field.
-    pub fn u64(&self, offset: usize) -> u64 {
-        // SAFETY: as in `u32`, for an 8-byte aligned word.
-        unsafe { mapped::load_u64(self.word_ptr(offset), Ordering::Relaxed) }
-    }
-
-    /// Stores a `u64` header field.
-    pub fn set_u64(&self, offset: usize, v: u64) {
-        // SAFETY: as in `u64`.
-        unsafe { mapped::store_u64(self.word_ptr(offset), v, Ordering::Relaxed) }
-    }
-
-    /// Adds to a stats counter (`STAT_*` index). Only the worker writes counters, so a
-    /// load + store is enough (no read-modify-write needed across processes).
-    /// Adding 0 touches nothing: the serve loop reports padding and fragment deltas on every
-    /// frame, and most are 0, so this keeps the header's stats line out of the hot path.
-    pub fn stat_add(&self, index: usize, n: u64) {
-        if n != 0 && index < STATS_COUNT {
-            let off = STATS_OFFSET + 8 * index;
-            self.set_u64(off, self.u64(off).wrapping_add(n));
-        }
-    }
-
-    /// Reads a stats counter.
-    pub fn stat(&self, index: usize) -> u64 {
-        if index < STATS_COUNT {
-            self.u64(STATS_OFFSET + 8 * index)
-        } else {
-            0
-        }
-    }
-
     fn ring(
         &self,
         data_offset_field: usize,
@@ -337,9 +300,9 @@ impl Region {
         tail: usize,
     ) -> Result<MappedMemory, RegionError> {
         let place = RingPlace {
-            data_offset: self.u64(data_offset_field) as usize,
-            chunk_count: self.u64(REQ_RING_CHUNKS_OFFSET),
-            chunk_bytes: self.u32(CHUNK_BYTES_OFFSET) as usize,
+            data_offset: self.header.u64(data_offset_field) as usize,
+            chunk_count: self.header.u64(REQ_RING_CHUNKS_OFFSET),
+            chunk_bytes: self.header.u32(CHUNK_BYTES_OFFSET) as usize,
             head_offset: head,
             tail_offset: tail,
             consumer_park_offset: consumer_park,
@@ -450,27 +413,29 @@ mod tests {
         };
         let region = heap::HeapBacking::region(&cfg).unwrap();
         assert_eq!(region.validate().unwrap(), cfg);
-        assert_eq!(region.u32(WORKER_STATE_OFFSET), WORKER_STARTING);
-        region.set_ready();
-        assert_eq!(region.u32(WORKER_STATE_OFFSET), WORKER_READY);
-        region.set_u32(VERSION_OFFSET, 2);
+        assert_eq!(region.header().worker_state(), WORKER_STARTING);
+        region.header().set_ready();
+        assert_eq!(region.header().worker_state(), WORKER_READY);
+        region.header.set_u32(VERSION_OFFSET, 2);
         let e = region.validate().unwrap_err().to_string();
         assert!(
             e.contains("layout version 2, this build reads version 1"),
             "{e}"
         );
-        region.set_u32(VERSION_OFFSET, 1);
-        region.set_u32(ENDIAN_OFFSET, ENDIAN_MARK.swap_bytes());
+        region.header.set_u32(VERSION_OFFSET, 1);
+        region
+            .header
+            .set_u32(ENDIAN_OFFSET, ENDIAN_MARK.swap_bytes());
         assert!(region
             .validate()
             .unwrap_err()
             .to_string()
             .contains("byte order"));
-        region.set_u32(ENDIAN_OFFSET, ENDIAN_MARK);
-        region.set_u32(CHUNK_BYTES_OFFSET, 100);
+        region.header.set_u32(ENDIAN_OFFSET, ENDIAN_MARK);
+        region.header.set_u32(CHUNK_BYTES_OFFSET, 100);
         assert!(region.validate().is_err());
-        region.set_u32(CHUNK_BYTES_OFFSET, 64);
-        region.set_u64(REGION_BYTES_OFFSET, 1 << 40);
+        region.header.set_u32(CHUNK_BYTES_OFFSET, 64);
+        region.header.set_u64(REGION_BYTES_OFFSET, 1 << 40);
         assert!(region.validate().is_err());
     }
 
@@ -481,10 +446,17 @@ mod tests {
             ..RegionConfig::default()
         })
         .unwrap();
-        region.stat_add(STAT_REQUESTS, 2);
-        region.stat_add(STAT_REQUESTS, 3);
-        assert_eq!(region.stat(STAT_REQUESTS), 5);
-        region.stat_add(99, 1);
-        assert_eq!(region.stat(99), 0);
+        region.header().stat_add(STAT_REQUESTS, 2);
+        region.header().stat_add(STAT_REQUESTS, 3);
+        assert_eq!(region.header().stat(STAT_REQUESTS), 5);
+        region.header().stat_add(99, 1);
+        assert_eq!(region.header().stat(99), 0);
+        let mut counts = [0; STATS_COUNT];
+        counts[STAT_REQUESTS] = 1;
+        counts[STAT_MALFORMED] = 4;
+        region.header().add_stats(&counts);
+        let stats = region.header().stats();
+        assert_eq!((stats[STAT_REQUESTS], stats[STAT_MALFORMED]), (6, 4));
+        assert_eq!(stats.iter().sum::<u64>(), 10);
     }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
 use super::{validate_name, Backing, Region, RegionConfig, RegionError};
-use crate::layout::{WORKER_FAILED, WORKER_PID_OFFSET, WORKER_STATE_OFFSET, WORKER_STOPPED};
+use crate::layout::{WORKER_FAILED, WORKER_STOPPED};
+use crate::liveness::pid_alive;
 
 /// The shm object name for a region name (`/chunkring-<name>`).
 pub fn os_id(name: &str) -> String {
@@ -133,9 +134,8 @@ pub fn attach(name: &str) -> Result<Region, RegionError> {
 fn replace_stale(name: &str) -> Result<(), RegionError> {
     let stale = match attach(name) {
         Ok(region) => {
-            let pid = region.u32(WORKER_PID_OFFSET);
-            let state = region.u32(WORKER_STATE_OFFSET);
-            state == WORKER_STOPPED || state == WORKER_FAILED || !crate::wait::liveness::pid_alive(pid)
+            let state = region.header().worker_state();
+            state == WORKER_STOPPED || state == WORKER_FAILED || !pid_alive(region.header().worker_pid())
         }
         // A region we cannot read (torn creation, old version) is stale if nobody serves it;
         // we cannot know the pid, so refuse rather than guess.

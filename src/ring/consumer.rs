@@ -8,8 +8,8 @@
 
 use std::fmt;
 
+use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
-use super::Geometry;
 use crate::barrier::{barrier_read_at, barrier_write_at, Step};
 use crate::frame::{FrameError, FrameHeader};
 use crate::layout::FRAME_HEADER_BYTES;
@@ -77,7 +77,7 @@ pub struct Consumer<M: RingMemory> {
 impl<M: RingMemory> Consumer<M> {
     /// Takes the consumer end of `mem`, continuing from the head stored there.
     pub fn new(mem: M) -> Consumer<M> {
-        let geo = Geometry::of(&mem);
+        let geo = mem.geometry();
         // ORDERING: Relaxed; we are the only writer of head.
         let head = mem.load(Word::Head, Ordering::Relaxed);
         Consumer {
@@ -90,9 +90,18 @@ impl<M: RingMemory> Consumer<M> {
         }
     }
 
-    /// The ring's memory (for waiting on its park words).
-    pub fn memory(&self) -> &M {
-        &self.mem
+    /// The word this consumer parks on while it waits for frames (`PARKED`, [W1]–[W4] in
+    /// `wait::WaitPolicy::park`).
+    pub fn park_word(&self) -> M::ParkWord<'_> {
+        self.mem.park_word(Park::Consumer)
+    }
+
+    /// The word the producer parks on while it waits for room. When [`head`](Self::head) has
+    /// moved (every `poll` that returns a frame releases its chunks), the owner of the decision
+    /// (the worker) wakes the producer through it with `wait::notify` ([W5]–[W6]); the
+    /// consumer itself never wakes anyone.
+    pub fn producer_park_word(&self) -> M::ParkWord<'_> {
+        self.mem.park_word(Park::Producer)
     }
 
     /// The ring's geometry.
@@ -213,11 +222,6 @@ impl<M: RingMemory> Consumer<M> {
         barrier_write_at(Step::R6);
         // ORDERING [R6]: Relaxed store; the release comes from barrier_write() above.
         self.mem.store(Word::Head, self.head, Ordering::Relaxed);
-    }
-
-    /// [W5]–[W6]: wakes the producer if it parked waiting for room. Call after releasing.
-    pub fn notify_producer(&self) -> bool {
-        crate::wait::notify(&self.mem, Park::Producer)
     }
 
     /// Chunks published and not yet read, as last observed.

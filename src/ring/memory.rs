@@ -4,15 +4,21 @@
 //! through [`RingMemory`]. [`MappedMemory`] is the production implementation over a mapped
 //! region (shm, file, or an aligned heap buffer for unit tests and Miri); `model.rs` is the
 //! loom one. Both are driven by byte-for-byte the same algorithm.
+//!
+//! Park words are handed out as values implementing `wait`'s [`ParkWord`]: the ring sits
+//! above `wait` and implements what it asks for; `wait` knows nothing of rings.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::geometry::Geometry;
 use crate::sync::mapped;
 use crate::sync::Ordering;
-use crate::wait::futex::{self, WaitOutcome};
+use crate::wait::futex;
+use crate::wait::{ParkWord, WaitOutcome};
 
 /// A ring's 64-bit index words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,35 +38,33 @@ pub enum Park {
     Producer,
 }
 
-/// The memory one ring runs over.
+/// The memory one ring runs over: index words and chunk copies for the ring algorithm, park
+/// words for `wait`.
 pub trait RingMemory {
-    /// Number of chunks: a power of two, validated when the region was attached.
-    fn chunk_count(&self) -> u64;
-    /// Bytes per chunk: a power of two ≥ `FRAME_HEADER_BYTES`.
-    fn chunk_bytes(&self) -> usize;
+    /// A park word of this memory, borrowed from it.
+    type ParkWord<'a>: ParkWord
+    where
+        Self: 'a;
+    /// Chunk count and size: powers of two (chunk ≥ `FRAME_HEADER_BYTES`), validated when
+    /// the region was attached.
+    fn geometry(&self) -> Geometry;
     /// Loads an index word.
     fn load(&self, w: Word, o: Ordering) -> u64;
     /// Stores an index word.
     fn store(&self, w: Word, v: u64, o: Ordering);
-    /// Loads a park word.
-    fn load_park(&self, p: Park, o: Ordering) -> u32;
-    /// Stores a park word.
-    fn store_park(&self, p: Park, v: u32, o: Ordering);
-    /// Blocks while the park word equals `expected`, at most `timeout` ([W4]).
-    fn park_wait(&self, p: Park, expected: u32, timeout: Duration) -> WaitOutcome;
-    /// Wakes one waiter on the park word ([W6]).
-    fn park_wake(&self, p: Park);
+    /// One side's park word ([W1]–[W6] run on it through `wait`).
+    fn park_word(&self, p: Park) -> Self::ParkWord<'_>;
     /// Copies `src` into the ring's data at byte `offset`.
     ///
     /// # Safety
-    /// * `offset + src.len()` ≤ `chunk_count() * chunk_bytes()`;
+    /// * `offset + src.len()` ≤ `geometry().ring_bytes()`;
     /// * the caller is the producer and owns those bytes: they lie in chunks between the
-    ///   published tail and `head + chunk_count()` (checked by `Producer::try_push`).
+    ///   published tail and `head + geometry().chunks` (checked by `Producer::try_push`).
     unsafe fn write(&self, offset: usize, src: &[u8]);
     /// Copies ring data at byte `offset` into `dst`.
     ///
     /// # Safety
-    /// * `offset + dst.len()` ≤ `chunk_count() * chunk_bytes()`;
+    /// * `offset + dst.len()` ≤ `geometry().ring_bytes()`;
     /// * the caller is the consumer and the bytes lie in chunks between `head` and a `tail`
     ///   it loaded and ordered with `barrier_read()` ([R5]).
     unsafe fn read(&self, offset: usize, dst: &mut [u8]);
@@ -189,12 +193,13 @@ impl MappedMemory {
 }
 
 impl RingMemory for MappedMemory {
-    fn chunk_count(&self) -> u64 {
-        self.place.chunk_count
-    }
+    type ParkWord<'a> = MappedParkWord<'a>;
 
-    fn chunk_bytes(&self) -> usize {
-        self.place.chunk_bytes
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            chunks: self.place.chunk_count,
+            chunk_bytes: self.place.chunk_bytes,
+        }
     }
 
     fn load(&self, w: Word, o: Ordering) -> u64 {
@@ -208,22 +213,11 @@ impl RingMemory for MappedMemory {
         unsafe { mapped::store_u64(self.word64(w), v, o) }
     }
 
-    fn load_park(&self, p: Park, o: Ordering) -> u32 {
-        // SAFETY: as in `load`, for a 4-byte aligned word.
-        unsafe { mapped::load_u32(self.word32(p), o) }
-    }
-
-    fn store_park(&self, p: Park, v: u32, o: Ordering) {
-        // SAFETY: as in `load`, for a 4-byte aligned word.
-        unsafe { mapped::store_u32(self.word32(p), v, o) }
-    }
-
-    fn park_wait(&self, p: Park, expected: u32, timeout: Duration) -> WaitOutcome {
-        futex::wait(self.word32(p), expected, timeout)
-    }
-
-    fn park_wake(&self, p: Park) {
-        futex::wake(self.word32(p));
+    fn park_word(&self, p: Park) -> MappedParkWord<'_> {
+        MappedParkWord {
+            word: self.word32(p),
+            _mem: PhantomData,
+        }
     }
 
     unsafe fn write(&self, offset: usize, src: &[u8]) {
@@ -242,5 +236,35 @@ impl RingMemory for MappedMemory {
         unsafe {
             std::ptr::copy_nonoverlapping(self.data(offset, dst.len()), dst.as_mut_ptr(), dst.len())
         }
+    }
+}
+
+/// A park word inside a mapped region; the borrow of its [`MappedMemory`] keeps the mapping
+/// alive while the word is used.
+#[derive(Debug, Clone, Copy)]
+pub struct MappedParkWord<'a> {
+    /// 4-byte aligned and inside the mapping (checked by `MappedMemory::new`).
+    word: *mut u32,
+    _mem: PhantomData<&'a MappedMemory>,
+}
+
+impl ParkWord for MappedParkWord<'_> {
+    fn load(&self, o: Ordering) -> u32 {
+        // SAFETY: aligned, inside the mapping the borrowed MappedMemory keeps alive (checked in
+        // `MappedMemory::new`); every writer uses atomic-width accesses (the `new` contract).
+        unsafe { mapped::load_u32(self.word, o) }
+    }
+
+    fn store(&self, v: u32, o: Ordering) {
+        // SAFETY: as in `load`.
+        unsafe { mapped::store_u32(self.word, v, o) }
+    }
+
+    fn wait(&self, expected: u32, timeout: Duration) -> WaitOutcome {
+        futex::wait(self.word, expected, timeout)
+    }
+
+    fn wake(&self) {
+        futex::wake(self.word);
     }
 }

@@ -13,9 +13,10 @@ use std::time::Duration;
 use loom::cell::UnsafeCell;
 use loom::sync::{Condvar, Mutex};
 
+use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::wait::WaitOutcome;
+use crate::wait::{ParkWord, WaitOutcome};
 
 #[derive(Debug)]
 struct Inner {
@@ -105,7 +106,7 @@ impl ModelMemory {
         })
     }
 
-    fn park_word(&self, p: Park) -> &AtomicU32 {
+    fn park_atomic(&self, p: Park) -> &AtomicU32 {
         match (p, self.flipped) {
             (Park::Consumer, false) | (Park::Producer, true) => &self.parks.first,
             (Park::Producer, false) | (Park::Consumer, true) => &self.parks.second,
@@ -130,12 +131,13 @@ impl ModelMemory {
 }
 
 impl RingMemory for ModelMemory {
-    fn chunk_count(&self) -> u64 {
-        self.inner.chunks.len() as u64
-    }
+    type ParkWord<'a> = ModelParkWord<'a>;
 
-    fn chunk_bytes(&self) -> usize {
-        self.inner.chunk_bytes
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            chunks: self.inner.chunks.len() as u64,
+            chunk_bytes: self.inner.chunk_bytes,
+        }
     }
 
     fn load(&self, w: Word, o: Ordering) -> u64 {
@@ -152,28 +154,11 @@ impl RingMemory for ModelMemory {
         }
     }
 
-    fn load_park(&self, p: Park, o: Ordering) -> u32 {
-        self.park_word(p).load(o)
-    }
-
-    fn store_park(&self, p: Park, v: u32, o: Ordering) {
-        self.park_word(p).store(v, o)
-    }
-
-    fn park_wait(&self, p: Park, expected: u32, _timeout: Duration) -> WaitOutcome {
-        let guard = self.parks.lock.lock().unwrap();
-        // The futex contract: sleep only if the word still holds `expected`, checked
-        // atomically with going to sleep (here: under the lock the waker also takes).
-        if self.park_word(p).load(Ordering::Relaxed) != expected {
-            return WaitOutcome::Changed;
+    fn park_word(&self, p: Park) -> ModelParkWord<'_> {
+        ModelParkWord {
+            word: self.park_atomic(p),
+            parks: &self.parks,
         }
-        drop(self.parks.cond.wait(guard).unwrap());
-        WaitOutcome::Woken
-    }
-
-    fn park_wake(&self, _p: Park) {
-        let _guard = self.parks.lock.lock().unwrap();
-        self.parks.cond.notify_all();
     }
 
     unsafe fn write(&self, offset: usize, src: &[u8]) {
@@ -199,5 +184,38 @@ impl RingMemory for ModelMemory {
             });
             to += n;
         }
+    }
+}
+
+/// One park word of a [`ModelMemory`] and the modelled futex it shares with the other word.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelParkWord<'a> {
+    word: &'a AtomicU32,
+    parks: &'a Parks,
+}
+
+impl ParkWord for ModelParkWord<'_> {
+    fn load(&self, o: Ordering) -> u32 {
+        self.word.load(o)
+    }
+
+    fn store(&self, v: u32, o: Ordering) {
+        self.word.store(v, o)
+    }
+
+    fn wait(&self, expected: u32, _timeout: Duration) -> WaitOutcome {
+        let guard = self.parks.lock.lock().unwrap();
+        // The futex contract: sleep only if the word still holds `expected`, checked
+        // atomically with going to sleep (here: under the lock the waker also takes).
+        if self.word.load(Ordering::Relaxed) != expected {
+            return WaitOutcome::Changed;
+        }
+        drop(self.parks.cond.wait(guard).unwrap());
+        WaitOutcome::Woken
+    }
+
+    fn wake(&self) {
+        let _guard = self.parks.lock.lock().unwrap();
+        self.parks.cond.notify_all();
     }
 }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
-use super::Geometry;
 use crate::barrier::{barrier_read_at, barrier_write_at, Step};
 use crate::frame::{frame_chunks, FrameHeader};
 use crate::layout::FRAME_HEADER_BYTES;
@@ -57,7 +57,7 @@ pub struct Producer<M: RingMemory> {
 impl<M: RingMemory> Producer<M> {
     /// Takes the producer end of `mem`, continuing from the tail stored there.
     pub fn new(mem: M) -> Producer<M> {
-        let geo = Geometry::of(&mem);
+        let geo = mem.geometry();
         // ORDERING: Relaxed; we are the only writer of tail, and [R1] below orders head.
         let tail = mem.load(Word::Tail, Ordering::Relaxed);
         let mut p = Producer {
@@ -72,9 +72,17 @@ impl<M: RingMemory> Producer<M> {
         p
     }
 
-    /// The ring's memory (for waiting on its park words).
-    pub fn memory(&self) -> &M {
-        &self.mem
+    /// The word this producer parks on while it waits for room (`PARKED_FOR_ROOM`,
+    /// [W1]–[W4] in `wait::WaitPolicy::park`).
+    pub fn park_word(&self) -> M::ParkWord<'_> {
+        self.mem.park_word(Park::Producer)
+    }
+
+    /// The word the consumer parks on while it waits for frames. After [`publish`](Self::publish)
+    /// reports a tail store, the owner of the decision (the worker) wakes the consumer through
+    /// it with `wait::notify` ([W5]–[W6]); the producer itself never wakes anyone.
+    pub fn consumer_park_word(&self) -> M::ParkWord<'_> {
+        self.mem.park_word(Park::Consumer)
     }
 
     /// The ring's geometry.
@@ -211,7 +219,8 @@ impl<M: RingMemory> Producer<M> {
     }
 
     /// Makes every frame written since the last publish visible with one tail store.
-    /// Returns false when there was nothing to publish.
+    /// Returns whether the tail moved (false when there was nothing to publish); only then
+    /// may a parked consumer need a wake ([W5]–[W6], the caller's decision).
     pub fn publish(&mut self) -> bool {
         if self.tail == self.published {
             return false;
@@ -225,11 +234,6 @@ impl<M: RingMemory> Producer<M> {
         self.mem.store(Word::Tail, self.tail, Ordering::Relaxed);
         self.published = self.tail;
         true
-    }
-
-    /// [W5]–[W6]: wakes the consumer if it parked. Call after `publish`.
-    pub fn notify_consumer(&self) -> bool {
-        crate::wait::notify(&self.mem, Park::Consumer)
     }
 
     /// Chunks written but not yet published.

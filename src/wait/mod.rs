@@ -1,17 +1,35 @@
 //! Waiting without burning a core: spin, then back off, then park on the side's futex word
 //! with a bounded timeout (layout.md §11, steps [W1]–[W6] of §10).
+//!
+//! This layer sits below the ring: it knows park words only through [`ParkWord`], which the
+//! ring memories implement (`ring::memory::MappedMemory` over the region's futex words, the
+//! loom `ModelMemory` over loom atomics and a modelled futex). It decides nothing about *when*
+//! to wake: the worker calls [`notify`] after it publishes or releases.
 
 use std::time::{Duration, Instant};
 
 use crate::barrier::{barrier_memory_at, Step};
-use crate::layout::{AWAKE, PARKED, PARKED_FOR_ROOM};
-use crate::ring::memory::{Park, RingMemory};
+use crate::layout::AWAKE;
 use crate::sync::{spin_hint, yield_now, Backoff, Ordering};
 
 pub mod futex;
-pub mod liveness;
 
 pub use futex::WaitOutcome;
+
+/// A 32-bit park (futex) word shared with the peer (layout.md §4, §11): what [`WaitPolicy`]
+/// and [`notify`] need from it. Its value is `AWAKE` or a set of `PARKED`/`PARKED_FOR_ROOM`
+/// bits announced by the side that sleeps on it.
+pub trait ParkWord {
+    /// Loads the word.
+    fn load(&self, o: Ordering) -> u32;
+    /// Stores the word.
+    fn store(&self, v: u32, o: Ordering);
+    /// Blocks while the word equals `expected`, at most `timeout` ([W4]); the check and the
+    /// sleep are one atomic step, as `FUTEX_WAIT` makes them.
+    fn wait(&self, expected: u32, timeout: Duration) -> WaitOutcome;
+    /// Wakes one waiter blocked on the word ([W6]).
+    fn wake(&self);
+}
 
 /// How long to spin before backing off, and how long one park may last.
 #[derive(Debug, Clone, Copy)]
@@ -50,14 +68,9 @@ pub enum Waited {
 
 impl WaitPolicy {
     /// Waits until `ready()` is true or one park times out. `word` is the park word this
-    /// side sleeps on, reached through `mem` (the request ring's `Park::Consumer` for the
-    /// worker). Returns after at most about `spin + park_timeout`.
-    pub fn wait<M: RingMemory>(
-        &self,
-        mem: &M,
-        word: Park,
-        mut ready: impl FnMut() -> bool,
-    ) -> Waited {
+    /// side sleeps on (the worker's `WORKER_FUTEX`), `bits` what it announces there when it
+    /// parks (see [`park`](Self::park)). Returns after at most about `spin + park_timeout`.
+    pub fn wait(&self, word: impl ParkWord, bits: u32, mut ready: impl FnMut() -> bool) -> Waited {
         // Busy-poll for a few µs (a request usually answers faster than a context switch),
         // then keep polling but yield the core between polls until the spin window ends: on a
         // machine where the peer shares our core, a pure spin would keep it from running at
@@ -84,41 +97,30 @@ impl WaitPolicy {
             }
             backoff.snooze();
         }
-        self.park(mem, word, ready)
+        self.park(word, bits, ready)
     }
 
-    /// Steps [W1]–[W4]: announce, fence, re-check, sleep. On `word` = `Park::Consumer` we
-    /// wait for frames (`PARKED`); on `Park::Producer`, for room (`PARKED_FOR_ROOM`): the
-    /// peer wakes us only for what we announced (layout.md §11).
-    pub fn park<M: RingMemory>(&self, mem: &M, word: Park, ready: impl FnMut() -> bool) -> Waited {
-        self.park_for(mem, word, parked_bit(word), ready)
-    }
-
-    /// [`park`](Self::park) announcing `bits` (`PARKED`, `PARKED_FOR_ROOM`, or both): for a
-    /// side that waits for either event on one word, as a client blocked on request-ring room
-    /// does while it must also drain answers.
-    pub fn park_for<M: RingMemory>(
-        &self,
-        mem: &M,
-        word: Park,
-        bits: u32,
-        mut ready: impl FnMut() -> bool,
-    ) -> Waited {
+    /// Steps [W1]–[W4]: announce, fence, re-check, sleep. `bits` says what we wait for:
+    /// frames (`PARKED`, a ring's consumer), room (`PARKED_FOR_ROOM`, a ring's producer), or
+    /// both (a client blocked on request-ring room that must also drain answers). The peer
+    /// wakes us only for what we announced (layout.md §11).
+    pub fn park(&self, word: impl ParkWord, bits: u32, mut ready: impl FnMut() -> bool) -> Waited {
         let parked = bits;
         // ORDERING [W1]: Relaxed store; ordered before the re-check by the fence below.
-        mem.store_park(word, parked, Ordering::Relaxed);
+        word.store(parked, Ordering::Relaxed);
         // [W2] StoreLoad: the park bit must be visible before we re-load the peer's index, or
         // the peer's [W5]/[W6] may read AWAKE while we read its old index: a lost wake-up.
-        // Pairs with barrier_memory() in `notify` (Rust) and in `client.py` (Python).
+        // Pairs with barrier_memory() at [W5] in `notify` (Rust) and in
+        // `python/chunkring/_ring.py` (Python).
         barrier_memory_at(Step::W2);
         if ready() {
             // [W3] work arrived between the last poll and the announcement.
-            mem.store_park(word, AWAKE, Ordering::Relaxed);
+            word.store(AWAKE, Ordering::Relaxed);
             return Waited::Rechecked;
         }
         // [W4] sleeps only while the word still holds our bit; a waker stores AWAKE first.
-        let outcome = mem.park_wait(word, parked, self.park_timeout);
-        mem.store_park(word, AWAKE, Ordering::Relaxed);
+        let outcome = word.wait(parked, self.park_timeout);
+        word.store(AWAKE, Ordering::Relaxed);
         match outcome {
             WaitOutcome::TimedOut => Waited::TimedOut { ready: ready() },
             WaitOutcome::Woken | WaitOutcome::Changed => Waited::Woken,
@@ -126,26 +128,20 @@ impl WaitPolicy {
     }
 }
 
-/// The bit a waiter on `word` announces: frames for a consumer, room for a producer.
-pub fn parked_bit(word: Park) -> u32 {
-    match word {
-        Park::Consumer => PARKED,
-        Park::Producer => PARKED_FOR_ROOM,
-    }
-}
-
-/// Steps [W5]–[W6]: after publishing (tail store, `peer` = `Park::Consumer`) or releasing
-/// (head store, `peer` = `Park::Producer`), wake the peer if it parked waiting for that.
+/// Steps [W5]–[W6]: after publishing (a tail store; `peer` is the consumer's word, `bit` is
+/// `PARKED`) or releasing (a head store; the producer's word, `PARKED_FOR_ROOM`), wake the
+/// peer if it parked waiting for that. The worker decides when to call this, once per batch.
 /// Returns true when a futex wake was issued.
-pub fn notify<M: RingMemory>(mem: &M, peer: Park) -> bool {
+pub fn notify(peer: impl ParkWord, bit: u32) -> bool {
     // [W5] StoreLoad: our index store must be visible before we read the peer's word.
-    // Pairs with barrier_memory() at [W2] in `WaitPolicy::park` and in `client.py`.
+    // Pairs with barrier_memory() at [W2] in `WaitPolicy::park` and in
+    // `python/chunkring/_ring.py`.
     barrier_memory_at(Step::W5);
     // ORDERING [W6]: Relaxed load; the fence above orders it after our index store.
-    if mem.load_park(peer, Ordering::Relaxed) & parked_bit(peer) != 0 {
+    if peer.load(Ordering::Relaxed) & bit != 0 {
         // Storing AWAKE first makes a wait that has not started yet return at once.
-        mem.store_park(peer, AWAKE, Ordering::Relaxed);
-        mem.park_wake(peer);
+        peer.store(AWAKE, Ordering::Relaxed);
+        peer.wake();
         return true;
     }
     false

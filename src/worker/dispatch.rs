@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use serde::Deserialize;
 
 use crate::error::{ErrorCode, OpError};
-use crate::layout::{LAYOUT_VERSION, OP_ECHO, OP_INFO, OP_PIPELINE, OP_SHUTDOWN};
+use crate::layout::{LAYOUT_VERSION, OP_INFO, OP_PIPELINE, OP_SHUTDOWN};
 use crate::ops::{Registry, Request, State};
 
 /// Most stages one pipeline may chain.
@@ -150,17 +150,12 @@ impl Dispatcher {
         }))
         .unwrap_or_default()
     }
-
-    /// Is `op` known (registry or control op)?
-    pub fn knows(&self, op: u16) -> bool {
-        matches!(op, OP_PIPELINE | OP_SHUTDOWN | OP_INFO | OP_ECHO)
-            || self.registry.get(op).is_some()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::OP_ECHO;
     use crate::ops::encode_request;
 
     fn dispatcher() -> Dispatcher {

@@ -12,17 +12,19 @@ use std::time::{Duration, Instant};
 
 use crate::error::ErrorCode;
 use crate::layout::*;
+use crate::liveness;
 use crate::ops::Registry;
 use crate::region::{file, shm, Region, RegionConfig, RegionError};
 use crate::ring::fragment::FragmentError;
 use crate::ring::{
-    Consumer, MappedMemory, MessageWriter, Park, PollError, Producer, Reassembled, Reassembler,
+    Consumer, MappedMemory, MessageWriter, PollError, Producer, Reassembled, Reassembler,
 };
-use crate::wait::{WaitPolicy, Waited};
+use crate::wait::{self, WaitPolicy, Waited};
 
+mod counters;
 pub mod dispatch;
 
-use crate::wait::liveness;
+use counters::Counters;
 use dispatch::{Dispatcher, Reply};
 
 /// Where the region lives.
@@ -72,9 +74,9 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
         Place::File(path) => (file::create(path, &opts.config)?, None),
     };
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
-    region.set_ready();
+    region.header().set_ready();
     let reason = worker.run();
-    region.set_u32(WORKER_STATE_OFFSET, WORKER_STOPPED);
+    region.header().set_worker_state(WORKER_STOPPED);
     Ok(reason) // dropping `_shm` (the owner) unlinks the object
 }
 
@@ -96,6 +98,8 @@ pub struct Worker {
     last_check: Instant,
     /// The request-ring head the client was last told about ([W5]–[W6] for room).
     announced_req_head: u64,
+    /// Stats counted since the last flush.
+    counters: Counters,
 }
 
 impl Worker {
@@ -128,6 +132,7 @@ impl Worker {
             stop: None,
             last_check: Instant::now(),
             announced_req_head,
+            counters: Counters::default(),
         })
     }
 
@@ -165,13 +170,7 @@ impl Worker {
             if self.stop.is_some() {
                 return progressed;
             }
-            let padding_before = self.requests.padding_frames();
-            let polled = self.requests.poll(&mut self.buf);
-            self.region.stat_add(
-                STAT_REQ_PADDING,
-                self.requests.padding_frames() - padding_before,
-            );
-            match polled {
+            match self.requests.poll(&mut self.buf) {
                 Ok(None) => return progressed,
                 Ok(Some(header)) => self.on_frame(header),
                 Err(e) => self.on_malformed(e),
@@ -188,13 +187,12 @@ impl Worker {
 
     fn on_frame(&mut self, header: crate::frame::FrameHeader) {
         let payload_len = header.payload_len as usize;
-        self.region.stat_add(STAT_REQ_BYTES, payload_len as u64);
+        self.counters.add(STAT_REQ_BYTES, payload_len as u64);
         if header.fragment_index > 0 || header.has_more() {
-            self.region.stat_add(STAT_REQ_FRAGMENTS, 1);
+            self.counters.bump(STAT_REQ_FRAGMENTS);
         }
         if let Err(e) = header.check_request() {
-            self.region.stat_add(STAT_MALFORMED, 1);
-            return self.answer_error(header.op, header.request_id, e.code(), &e.to_string());
+            return self.answer_malformed(header.op, header.request_id, e.code(), &e.to_string());
         }
         let result = self.reassembler.accept(&header, &self.buf[..payload_len]);
         if let Some(abandoned) = self.reassembler.take_abandoned() {
@@ -213,11 +211,11 @@ impl Worker {
     }
 
     fn answer(&mut self, op: u16, request_id: u64, payload: &[u8]) {
-        self.region.stat_add(STAT_REQUESTS, 1);
+        self.counters.bump(STAT_REQUESTS);
         match self.dispatcher.dispatch(op, payload) {
             Ok(Reply::Data(out)) => self.respond(MessageWriter::new(op, request_id, out)),
             Ok(Reply::Shutdown(out)) => {
-                self.region.set_u32(WORKER_STATE_OFFSET, WORKER_STOPPING);
+                self.region.header().set_worker_state(WORKER_STOPPING);
                 self.stop = Some(StopReason::Shutdown);
                 self.respond(MessageWriter::new(op, request_id, out));
             }
@@ -226,17 +224,21 @@ impl Worker {
     }
 
     fn answer_fragment_error(&mut self, e: FragmentError) {
-        self.region.stat_add(STAT_MALFORMED, 1);
-        self.answer_error(e.op, e.request_id, e.code, &e.message);
+        self.answer_malformed(e.op, e.request_id, e.code, &e.message);
+    }
+
+    /// Answers a frame that broke a rule of layout.md §6 (counted in `STAT_MALFORMED`).
+    fn answer_malformed(&mut self, op: u16, request_id: u64, code: ErrorCode, message: &str) {
+        self.counters.bump(STAT_MALFORMED);
+        self.answer_error(op, request_id, code, message);
     }
 
     fn answer_error(&mut self, op: u16, request_id: u64, code: ErrorCode, message: &str) {
-        self.region.stat_add(STAT_ERROR_FRAMES, 1);
+        self.counters.bump(STAT_ERROR_FRAMES);
         self.respond(MessageWriter::error(op, request_id, code, message));
     }
 
     fn on_malformed(&mut self, e: PollError) {
-        self.region.stat_add(STAT_MALFORMED, 1);
         let (op, id) = match e {
             PollError::Malformed { header, error, .. }
                 if !matches!(error, crate::frame::FrameError::BadMagic { .. }) =>
@@ -249,13 +251,13 @@ impl Worker {
             PollError::Malformed { error, .. } => error.code(),
             PollError::TailOutOfRange { .. } => ErrorCode::FrameLength,
         };
-        self.answer_error(op, id, code, &e.to_string());
+        self.answer_malformed(op, id, code, &e.to_string());
     }
 
     /// Queues a response; it is written now if the ring has room, else by `write_pending`.
     fn respond(&mut self, writer: MessageWriter) {
-        self.region.stat_add(STAT_RESPONSES, 1);
-        self.region.stat_add(STAT_RESP_BYTES, writer.len() as u64);
+        self.counters.bump(STAT_RESPONSES);
+        self.counters.add(STAT_RESP_BYTES, writer.len() as u64);
         self.pending.push_back(writer);
         self.write_pending();
     }
@@ -276,7 +278,6 @@ impl Worker {
             return true;
         };
         let mut frames = 0;
-        let before = self.responses.padding_frames();
         let done = match writer.write(&mut self.responses, &mut frames) {
             Ok(done) => done,
             Err(e) => {
@@ -286,10 +287,8 @@ impl Worker {
             }
         };
         if writer.is_fragmented() {
-            self.region.stat_add(STAT_RESP_FRAGMENTS, frames);
+            self.counters.add(STAT_RESP_FRAGMENTS, frames);
         }
-        self.region
-            .stat_add(STAT_RESP_PADDING, self.responses.padding_frames() - before);
         if done {
             self.pending.pop_front();
         } else {
@@ -300,29 +299,40 @@ impl Worker {
     }
 
     /// Publishes written responses with one tail store and wakes the client if it parked
-    /// ([R3]–[R4], [W5]–[W6]); also covers request chunks released since the last call.
+    /// ([R3]–[R4], [W5]–[W6]); also covers request chunks released since the last call. The
+    /// ring ends only publish and release; deciding whom to wake is the worker's.
     fn flush(&mut self) {
+        // Stats first: a client that gets its answer (after the tail store below) and then
+        // reads the counters finds that answer counted.
+        self.counters.take_padding(
+            self.requests.padding_frames(),
+            self.responses.padding_frames(),
+        );
+        self.counters.write_to(self.region.header());
         // The client parks for answers (PARKED), for request-ring room (PARKED_FOR_ROOM), or
         // both; wake it only for what happened (layout.md §11).
         if self.responses.publish() {
-            self.region.stat_add(STAT_RESP_BATCHES, 1);
-            if self.responses.notify_consumer() {
-                self.region.stat_add(STAT_CLIENT_WAKES, 1);
+            self.counters.bump(STAT_RESP_BATCHES);
+            if wait::notify(self.responses.consumer_park_word(), PARKED) {
+                self.counters.bump(STAT_CLIENT_WAKES);
             }
         }
         let head = self.requests.head();
         if head != self.announced_req_head {
             self.announced_req_head = head;
-            if self.requests.notify_producer() {
-                self.region.stat_add(STAT_CLIENT_WAKES, 1);
+            if wait::notify(self.requests.producer_park_word(), PARKED_FOR_ROOM) {
+                self.counters.bump(STAT_CLIENT_WAKES);
             }
         }
+        // Then the batch and its wakes, so nothing stays uncounted while the worker parks.
+        self.counters.write_to(self.region.header());
     }
 
     /// Nothing to do: refresh the heartbeat and wait for requests (or for response room).
     fn idle(&mut self) {
         self.region
-            .set_u64(WORKER_HEARTBEAT_NS_OFFSET, liveness::monotonic_ns());
+            .header()
+            .set_heartbeat_ns(liveness::monotonic_ns());
         let blocked = !self.pending.is_empty();
         let requests = &self.requests;
         let responses = &self.responses;
@@ -330,20 +340,23 @@ impl Worker {
         // otherwise for requests (the client's publish wakes us). Same futex word, other bit.
         let waited = if blocked {
             self.policy
-                .wait(responses.memory(), Park::Producer, || responses.peek_room())
+                .wait(responses.park_word(), PARKED_FOR_ROOM, || {
+                    responses.peek_room()
+                })
         } else {
             self.policy
-                .wait(requests.memory(), Park::Consumer, || requests.peek_ready())
+                .wait(requests.park_word(), PARKED, || requests.peek_ready())
         };
+        // Counted now, written by the next flush (the next loop turn, before any new park).
         match waited {
             Waited::TimedOut { ready } => {
-                self.region.stat_add(STAT_WORKER_PARKS, 1);
+                self.counters.bump(STAT_WORKER_PARKS);
                 if ready {
-                    self.region.stat_add(STAT_TIMEOUT_WAKEUPS, 1);
+                    self.counters.bump(STAT_TIMEOUT_WAKEUPS);
                 }
                 self.check_liveness();
             }
-            Waited::Woken => self.region.stat_add(STAT_WORKER_PARKS, 1),
+            Waited::Woken => self.counters.bump(STAT_WORKER_PARKS),
             Waited::Spun | Waited::Rechecked => {}
         }
     }
@@ -352,16 +365,17 @@ impl Worker {
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
         self.region
-            .set_u64(WORKER_HEARTBEAT_NS_OFFSET, liveness::monotonic_ns());
+            .header()
+            .set_heartbeat_ns(liveness::monotonic_ns());
         if let Some(pid) = self.owner_pid {
             if !liveness::pid_alive(pid) {
                 self.stop = Some(StopReason::OwnerGone);
             }
         }
-        if self.region.u32(CLIENT_STATE_OFFSET) == CLIENT_ATTACHED
-            && !liveness::pid_alive(self.region.u32(CLIENT_PID_OFFSET))
+        if self.region.header().client_state() == CLIENT_ATTACHED
+            && !liveness::pid_alive(self.region.header().client_pid())
         {
-            self.region.set_u32(CLIENT_STATE_OFFSET, CLIENT_DETACHED);
+            self.region.header().set_client_state(CLIENT_DETACHED);
         }
     }
 }

@@ -10,7 +10,7 @@ use chunkring::layout::*;
 use chunkring::ops::encode_request;
 use chunkring::region::{shm, Region};
 use chunkring::ring::{Consumer, MappedMemory, MessageWriter, Producer, Reassembled, Reassembler};
-use chunkring::wait::WaitPolicy;
+use chunkring::wait::{self, WaitPolicy};
 
 /// A unique region name per test: pid and a per-process counter.
 pub fn unique_name(tag: &str) -> String {
@@ -47,7 +47,7 @@ impl Worker {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(region) = shm::attach(&name) {
-                if region.u32(WORKER_STATE_OFFSET) == WORKER_READY {
+                if region.header().worker_state() == WORKER_READY {
                     return Worker {
                         child,
                         region,
@@ -130,9 +130,15 @@ impl TestClient {
         self.flush();
     }
 
+    /// Publishes what was written and wakes the worker if it parked for requests.
     pub fn flush(&mut self) {
         self.requests.publish();
-        self.requests.notify_consumer();
+        self.wake_worker();
+    }
+
+    /// [W5]–[W6] after a tail store: wakes the worker if it parked waiting for requests.
+    pub fn wake_worker(&self) -> bool {
+        wait::notify(self.requests.consumer_park_word(), PARKED)
     }
 
     /// One complete answer if available.
@@ -143,7 +149,8 @@ impl TestClient {
                 Ok(None) => return None,
                 Err(e) => panic!("worker wrote a malformed response: {e}"),
             };
-            self.responses.notify_producer();
+            // Response chunks released: wake a worker waiting for room ([W5]–[W6]).
+            wait::notify(self.responses.producer_park_word(), PARKED_FOR_ROOM);
             let len = h.payload_len as usize;
             match self
                 .reassembler
@@ -170,9 +177,7 @@ impl TestClient {
             }
             assert!(Instant::now() < deadline, "no answer within {timeout:?}");
             let responses = &self.responses;
-            policy.wait(responses.memory(), chunkring::ring::Park::Consumer, || {
-                responses.peek_ready()
-            });
+            policy.wait(responses.park_word(), PARKED, || responses.peek_ready());
         }
     }
 

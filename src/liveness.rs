@@ -1,4 +1,5 @@
-//! Is a process alive, has a stop signal arrived, what time is it (layout.md §12).
+//! Is a process alive, has a stop signal arrived, what time is it (layout.md §12): the facts
+//! the worker's liveness checks and `inspect` need. Nothing here waits; see `wait/` for that.
 //!
 //! The stop flag is a plain std atomic, not the `sync` shim's: it is set from a signal handler
 //! and is not part of the ring protocol loom checks.
