@@ -21,12 +21,11 @@
 //! ```
 //!
 //! The same ring code runs over a mapped region, over a heap buffer (tests, Miri) and under
-//! loom (`--cfg chunkring_loom`), through [`ring::RingMemory`]:
+//! loom (`--cfg chunkring_loom`), through `RingMemory`:
 //!
 //! ```
-//! use chunkring::frame::FrameHeader;
-//! use chunkring::region::{heap::HeapBacking, RegionConfig};
-//! use chunkring::ring::{Consumer, Producer};
+//! use chunkring::region::heap::HeapBacking;
+//! use chunkring::{Consumer, FrameHeader, Producer, RegionConfig};
 //!
 //! let region = HeapBacking::region(&RegionConfig { ring_bytes: 4096, ..Default::default() }).unwrap();
 //! let mut producer = Producer::new(region.request_ring().unwrap());
@@ -51,16 +50,38 @@
 #[cfg(target_endian = "big")]
 compile_error!("chunkring's layout is little-endian and only little-endian hosts are supported");
 
-pub mod barrier;
-pub mod error;
-pub mod frame;
-pub mod inspect;
+// The front door: what a Rust user of the crate needs to run a worker, embed the ops, or
+// speak the protocol over a region of their own.
 pub mod layout;
-pub mod liveness;
-pub mod ops;
 pub mod region;
-pub mod ring;
 pub mod store;
-mod sync;
+
+pub use error::{ErrorCode, OpError};
+pub use frame::{FrameError, FrameHeader};
+pub use ops::{Registry, Request, State};
+pub use region::{Region, RegionConfig, RegionError};
+pub use ring::{Consumer, MessageWriter, PollError, Producer, PushError, Reassembled, Reassembler};
+pub use wait::{WaitPolicy, Waited};
+pub use worker::{serve, Place, ServeOptions, StopReason};
+
+// Internals. Public only so that the binary, the integration tests, the benches and the loom
+// models (a separate crate) can reach them; hidden from the docs and not part of the API.
+#[doc(hidden)]
+pub mod barrier;
+#[doc(hidden)]
+pub mod error;
+#[doc(hidden)]
+pub mod frame;
+#[doc(hidden)]
+pub mod inspect;
+#[doc(hidden)]
+pub mod ops;
+#[doc(hidden)]
+pub mod ring;
+#[doc(hidden)]
 pub mod wait;
+#[doc(hidden)]
 pub mod worker;
+
+mod liveness;
+mod sync;
