@@ -57,6 +57,7 @@ pub mod frame;
 pub mod inspect;
 pub mod layout;
 pub mod ops;
+pub mod pipe;
 pub mod region;
 pub mod ring;
 mod sync;
