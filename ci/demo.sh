@@ -15,4 +15,4 @@ echo "==> pip install . (compiles the worker in release mode: a minute or two on
 # maturin's build backend runs the `maturin` it finds on PATH: the one in .venv.
 PATH="$PWD/.venv/bin:$PATH" pip_install --no-build-isolation .
 echo "<== installed $(.venv/bin/chunkring --version) into .venv in $((SECONDS - t0)) s"
-exec .venv/bin/python -m chunkring demo --out target/demo "$@"
+exec .venv/bin/chunkring demo --out target/demo "$@"
