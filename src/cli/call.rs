@@ -76,9 +76,7 @@ fn parse(args: &[String]) -> Result<CallArgs, Failure> {
             }
             "-" => out.files.push(arg.to_owned()),
             flag if flag.starts_with('-') && flag.len() > 1 => {
-                return Err(Failure::usage(format!(
-                    "call: unknown option {flag:?} (try chunkring call --help)"
-                )))
+                return Err(Failure::unknown("call", "option", flag))
             }
             word if out.op.is_none() => out.op = Some(word.to_owned()),
             file => out.files.push(file.to_owned()),
@@ -100,9 +98,10 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let op = args.op.as_deref().ok_or_else(|| {
-        Failure::usage("call needs an OP: a name or a code (try chunkring call --help)")
-    })?;
+    let op = args
+        .op
+        .as_deref()
+        .ok_or_else(|| Failure::missing("call", "an OP: a name or a code"))?;
     let code = pipe::resolve_op(&registry, op).map_err(op_failure)?;
     let inputs = read_inputs(&args.files)?;
     let body = if args.list {
@@ -168,7 +167,7 @@ mod tests {
     use super::*;
 
     fn parse_words(s: &str) -> Result<CallArgs, Failure> {
-        parse(&s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        parse(&crate::cli::words(s))
     }
 
     #[test]

@@ -38,16 +38,10 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
             name if !name.starts_with('-') => {
                 region = Some(shm::attach(name).map_err(|e| Failure::failed(e.to_string()))?)
             }
-            other => {
-                return Err(Failure::usage(format!(
-                    "inspect: unknown argument {other:?} (try chunkring inspect --help)"
-                )))
-            }
+            other => return Err(Failure::unknown("inspect", "argument", other)),
         }
     }
-    let region = region.ok_or_else(|| {
-        Failure::usage("inspect needs NAME or --file PATH (try chunkring inspect --help)")
-    })?;
+    let region = region.ok_or_else(|| Failure::missing("inspect", "NAME or --file PATH"))?;
     let v = chunkring::inspect::snapshot(&region);
     if json {
         println!("{v:#}");

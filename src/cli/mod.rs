@@ -60,6 +60,26 @@ impl Failure {
             status: 2,
         }
     }
+
+    /// Exit status 2: `command` was given `what`, which it does not take.
+    pub fn unknown(command: &str, what: &str, arg: &str) -> Failure {
+        Failure::usage(format!(
+            "{command}: unknown {what} {arg:?} (try chunkring {command} --help)"
+        ))
+    }
+
+    /// Exit status 2: `command` misses `what`.
+    pub fn missing(command: &str, what: &str) -> Failure {
+        Failure::usage(format!(
+            "{command} needs {what} (try chunkring {command} --help)"
+        ))
+    }
+}
+
+/// Splits a command line on whitespace (tests).
+#[cfg(test)]
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
 }
 
 /// Is any argument `-h` or `--help`?
@@ -97,10 +117,6 @@ impl<'a> Args<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
 
     #[test]
     fn values_parse_or_name_their_flag() {

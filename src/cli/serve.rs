@@ -57,16 +57,10 @@ fn parse(args: &[String]) -> Result<ServeOptions, Failure> {
                 config.park_timeout_us = a.value::<u64>("--park-timeout-ms")?.saturating_mul(1000)
             }
             "--max-message" => config.max_message_bytes = a.value("--max-message")?,
-            other => {
-                return Err(Failure::usage(format!(
-                    "serve: unknown argument {other:?} (try chunkring serve --help)"
-                )))
-            }
+            other => return Err(Failure::unknown("serve", "argument", other)),
         }
     }
-    let place = place.ok_or_else(|| {
-        Failure::usage("serve needs --name NAME or --file PATH (try chunkring serve --help)")
-    })?;
+    let place = place.ok_or_else(|| Failure::missing("serve", "--name NAME or --file PATH"))?;
     Ok(ServeOptions {
         place,
         config,
@@ -78,10 +72,7 @@ fn parse(args: &[String]) -> Result<ServeOptions, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
+    use crate::cli::words;
 
     #[test]
     fn flags_fill_the_options() {
