@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: every check chunkring has, in order, each stage timed.
-# Needs only the Rust toolchain and Python 3.11; installs pytest into ./.venv itself.
+# Needs only the Rust toolchain and Python 3.11; installs pytest and maturin into ./.venv
+# itself. The Python suite runs against target/release/chunkring (CHUNKRING_WORKER); its
+# packaging test builds the wheel from this tree and installs it into a fresh venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -18,8 +20,10 @@ python_tests() {
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
     fi
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
-    CHUNKRING_WORKER="$PWD/target/release/chunkring" .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+        -r python/requirements-test.txt -r python/requirements-build.txt
+    PATH="$PWD/.venv/bin:$PATH" CHUNKRING_WORKER="$PWD/target/release/chunkring" \
+        .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
 }
 
 stage "cargo fmt" cargo fmt --all -- --check

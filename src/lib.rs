@@ -77,6 +77,8 @@ pub mod inspect;
 #[doc(hidden)]
 pub mod ops;
 #[doc(hidden)]
+pub mod pipe;
+#[doc(hidden)]
 pub mod ring;
 #[doc(hidden)]
 pub mod wait;

@@ -28,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("region", &["sync", "barrier", "layout", "ring", "liveness"]),
     ("ops", &["layout", "error", "store"]),
     ("inspect", &["layout", "region", "liveness"]),
+    ("pipe", &["layout", "error", "ops", "worker"]),
     (
         "worker",
         &[
@@ -55,8 +56,8 @@ fn module_files(src: &Path) -> BTreeMap<String, PathBuf> {
             if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
                 parts.pop();
             }
-            if parts == ["main"] {
-                continue; // the binary is a client of the library, not part of its graph
+            if matches!(parts.first().map(String::as_str), Some("main" | "cli")) {
+                continue; // the binary (main.rs, cli/) is a client of the library, not in its graph
             }
             out.insert(
                 std::iter::once("crate".to_string())

@@ -9,6 +9,7 @@ The wire contract is layout.md at the repository root.
 
 from . import _layout as layout  # op codes, flags, error codes: the names of layout.md
 from ._find_worker import find_worker_bin
+from ._version import version as _version
 from .client import Client, Handle
 from .errors import (
     ChunkringError,
@@ -21,6 +22,8 @@ from .errors import (
     WorkerStartError,
 )
 
+__version__: str = _version()
+
 __all__ = [
     "ChunkringError",
     "Client",
@@ -32,6 +35,7 @@ __all__ = [
     "WorkerDied",
     "WorkerNotFound",
     "WorkerStartError",
+    "__version__",
     "find_worker_bin",
     "layout",
 ]

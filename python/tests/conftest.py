@@ -1,7 +1,8 @@
 """Shared pytest fixtures: real ``chunkring serve`` workers over small rings.
 
 Every test that talks to a worker uses the real binary (``find_worker_bin``: the
-``CHUNKRING_WORKER`` variable, the package's ``bin/``, ``PATH``, then ``target/{release,debug}``).
+``CHUNKRING_WORKER`` variable, which ci/test.sh sets to ``target/release/chunkring``; else the
+scripts folder of the install holding the package, ``target/{release,debug}``, then ``PATH``).
 When none is built the fixtures error out with the list of places tried: nothing is skipped.
 """
 

@@ -219,7 +219,7 @@ def test_worker_not_found_lists_every_place_tried(tmp_path):
     assert out.returncode != 0
     assert "WorkerNotFound" in out.stderr
     assert "CHUNKRING_WORKER" in out.stderr
-    assert str(tmp_path / "chunkring" / "bin" / "chunkring") in out.stderr
+    assert str(tmp_path / "bin" / "chunkring") in out.stderr  # a `pip install --target` layout
     assert "on PATH" in out.stderr
     assert "target" in out.stderr
 
