@@ -399,6 +399,78 @@ fn aggregate_refuses_paths_outside_the_root() {
     assert_eq!(e.code, ErrorCode::Io);
 }
 
+#[test]
+fn aggregate_skips_or_notes_failing_files_and_reports_each_with_its_reason() {
+    let t = Tree::new("on-error");
+    fs::create_dir_all(t.0.join("root/dir")).unwrap();
+    let files = json!([
+        {"path": "src/lib.rs", "read": true},
+        {"path": "escape", "read": true},
+        {"path": "latin1.txt", "read": true},
+        {"path": "missing.rs", "read": true},
+        {"path": "dir", "read": true},
+        {"path": "../secret", "read": true},
+        {"path": "inline.bin"}]);
+    let report = json!({"errors": [
+        {"index": 1, "path": "escape", "code": 11, "reason": "a symlink"},
+        {"index": 2, "path": "latin1.txt", "code": 8, "reason": "not UTF-8 (invalid byte at offset 3)"},
+        {"index": 3, "path": "missing.rs", "code": 12, "reason": "not found"},
+        {"index": 4, "path": "dir", "code": 12, "reason": "a directory"},
+        {"index": 5, "path": "../secret", "code": 11, "reason": "escapes the root"},
+        {"index": 6, "path": "inline.bin", "code": 8, "reason": "not UTF-8 (invalid byte at offset 0)"}]});
+    let inline: &[&[u8]] = &[b"\xff"];
+    let answer = |on_error: &str| {
+        let params =
+            json!({"root": t.root(), "files": files, "on_error": on_error, "report": true});
+        let out = call(OP_MD_AGGREGATE, params, &encode_list(inline)).unwrap();
+        let items = decode_list(&out).unwrap();
+        assert_eq!(items.len(), 2, "the document, then the report");
+        let report: Value = serde_json::from_slice(items[1]).unwrap();
+        (String::from_utf8(items[0].to_vec()).unwrap(), report)
+    };
+    let (doc, got) = answer("skip");
+    assert_eq!(got, report);
+    assert_eq!(doc, "### `src/lib.rs`\n\n```rust\npub fn f() {}\n```\n");
+    let (doc, got) = answer("note");
+    assert_eq!(got, report);
+    assert!(doc.starts_with("### `src/lib.rs`\n\n```rust\npub fn f() {}\n```\n\n---\n\n### `escape`\n\n*(not included: a symlink)*\n\n---\n\n### `latin1.txt`\n\n*(not included: not UTF\\-8 \\(invalid byte at offset 3\\))*\n\n---\n\n"), "{doc}");
+    assert!(
+        doc.ends_with(
+            "### `inline.bin`\n\n*(not included: not UTF\\-8 \\(invalid byte at offset 0\\))*\n"
+        ),
+        "{doc}"
+    );
+    // Without "report", the answer is one document, ready for render in a pipeline.
+    let params = json!({"root": t.root(), "files": files, "on_error": "note"});
+    let out = call(OP_MD_AGGREGATE, params, &encode_list(inline)).unwrap();
+    assert_eq!(items(&out), vec![doc]);
+}
+
+#[test]
+fn aggregate_raise_is_the_default_and_answers_as_before_on_error_existed() {
+    let t = Tree::new("raise");
+    let files = json!([{"path": "escape", "read": true}, {"path": "x"}]);
+    for params in [
+        json!({"root": t.root(), "files": files}),
+        json!({"root": t.root(), "files": files, "on_error": "raise", "report": true}),
+    ] {
+        let e = call(OP_MD_AGGREGATE, params, &encode_list::<&[u8]>(&[b"\xff"])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PathRefused);
+        assert_eq!(e.message, "path \"escape\" escapes the root");
+    }
+    let params = json!({"files": [{"path": "a"}], "report": true});
+    let out = call(OP_MD_AGGREGATE, params, &encode_list::<&[u8]>(&[b"x"])).unwrap();
+    assert_eq!(
+        items(&out),
+        ["### `a`\n\n```\nx\n```\n", r#"{"errors":[]}"#]
+    );
+    let e = aggregate(
+        json!({"files": [{"path": "a"}], "on_error": "ignore"}),
+        &[b""],
+    );
+    assert_eq!(e.unwrap_err().code, ErrorCode::BadParams);
+}
+
 // ---- outline against a slow reference walk ------------------------------------------------
 
 /// 1-based line of `offset`, by counting line endings before it.

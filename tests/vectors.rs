@@ -149,3 +149,22 @@ fn op_payloads() {
         }
     }
 }
+
+#[test]
+fn the_aggregate_report_vector_is_the_workers_answer_to_the_request_vector() {
+    let by_name = |n: &str| {
+        load("50.ops.json")
+            .into_iter()
+            .find(|e| e["name"] == n)
+            .unwrap_or_else(|| panic!("no vector {n:?}"))
+    };
+    let request = &hexes(&by_name(
+        "aggregate request with on_error note and a report",
+    ))[0];
+    let answer = &hexes(&by_name("aggregate answer with a report item"))[0];
+    let reg = chunkring::ops::Registry::with_all_ops();
+    let req = Request::parse(request).unwrap();
+    let handler = reg.get(chunkring::layout::OP_MD_AGGREGATE).unwrap().handler;
+    let out = handler(&mut chunkring::ops::State::default(), &req).unwrap();
+    assert_eq!(&out, answer);
+}

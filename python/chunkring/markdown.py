@@ -20,7 +20,31 @@ from . import _layout as L
 from ._payload import decode_list, encode_list, item_ends
 from .errors import ProtocolError, RequestError
 
-__all__ = ["Markdown", "encode_list", "decode_list"]
+__all__ = ["AggregateDocument", "Markdown", "encode_list", "decode_list"]
+
+#: The values of ``aggregate(on_error=...)`` (layout.md §9.2 "Per-file errors").
+ON_ERROR_CHOICES = ("raise", "skip", "note")
+
+
+class AggregateDocument(str):
+    """The context document ``aggregate`` builds: a ``str``, plus ``errors``.
+
+    ``errors`` lists the files that were not included (``on_error="skip"`` or ``"note"``), in
+    ``files`` order, each a dict ``{"index", "path", "code", "reason"}`` as layout.md §9.2's
+    report gives it: ``reason`` is an exact string such as ``"a symlink"``, ``"not found"``,
+    ``"a directory"`` or ``"not UTF-8 (invalid byte at offset 3)"``; ``code`` the wire error
+    code ``on_error="raise"`` would have raised. Empty when every file was included.
+    """
+
+    errors: list[dict]
+
+    def __new__(cls, text: str, errors: list[dict] | None = None) -> "AggregateDocument":
+        doc = super().__new__(cls, text)
+        doc.errors = errors or []
+        return doc
+
+    def __reduce__(self):
+        return (AggregateDocument, (str(self), self.errors))
 
 #: Parser options and their defaults (layout.md §9.2 "Parser options").
 OPTION_DEFAULTS: dict[str, bool] = {
@@ -211,27 +235,43 @@ class Markdown:
         mode: str = "full",
         toc: bool = False,
         root: str | os.PathLike[str] | None = None,
+        on_error: str = "raise",
         timeout: float | None = None,
-    ) -> str:
+    ) -> AggregateDocument:
         """Many files → one context document (layout.md §9.2 "aggregate").
 
         Each of ``files`` is a ``(path, content)`` tuple, a dict ``{"path", "content",
         "mode"}`` (``content`` and ``mode`` optional), or a bare path. Files without content
         are read by the worker under ``root`` (made absolute here, since the worker's working
-        directory may differ); paths escaping it raise ``RequestError`` ``PATH_REFUSED``.
-        ``content`` may be ``str`` or ``bytes``; bytes that are not UTF-8 raise
-        ``INVALID_UTF8``.
+        directory may differ). ``content`` may be ``str`` or ``bytes``.
+
+        ``on_error`` says what a file that cannot be read or is not UTF-8 does:
+
+        * ``"raise"`` (default): raise ``RequestError`` for the first one (``PATH_REFUSED`` for
+          a path escaping ``root``, ``IO``, ``INVALID_UTF8`` naming the byte offset);
+        * ``"skip"``: leave it out of the document;
+        * ``"note"``: keep its heading, with ``*(not included: <reason>)*`` in place of its
+          content.
+
+        Returns an :class:`AggregateDocument`: the document as a ``str`` whose ``errors``
+        lists the files not included, with the reason for each.
+
+        >>> doc = client.markdown.aggregate(["a.md", "link"], root=".", on_error="note")  # doctest: +SKIP
+        >>> doc.errors                                                                    # doctest: +SKIP
+        [{'index': 1, 'path': 'link', 'code': 11, 'reason': 'a symlink'}]
         """
+        if on_error not in ON_ERROR_CHOICES:
+            raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, not {on_error!r}")
         specs, inline = self._file_specs(files)
         params: dict[str, Any] = {"files": specs, "mode": mode, "toc": toc}
         if root is not None:
             params["root"] = os.path.abspath(os.fspath(root))
+        if on_error != "raise":
+            params["on_error"] = on_error
+            params["report"] = True
         body = _encode_docs(inline) if inline else b""
         out = self._client.call(L.OP_MD_AGGREGATE, body, params, timeout=timeout)
-        docs = decode_list(out)
-        if len(docs) != 1:
-            raise ProtocolError(f"aggregate answered {len(docs)} documents, not 1")
-        return str(docs[0], "utf-8")
+        return _aggregate_answer(out, report=on_error != "raise")
 
     @staticmethod
     def _file_specs(files: Iterable[FileArg]) -> tuple[list[dict], list[str | bytes]]:
@@ -254,3 +294,13 @@ class Markdown:
             else:
                 specs.append({"path": os.fspath(f), "read": True})
         return specs, inline
+
+
+def _aggregate_answer(out: bytes, *, report: bool) -> AggregateDocument:
+    """The document, and the report item when one was asked for (layout.md §9.2). A worker
+    older than ``on_error`` answers one item even then: it included every file or raised."""
+    items = decode_list(out)
+    if len(items) not in ((1, 2) if report else (1,)):
+        raise ProtocolError(f"aggregate answered {len(items)} items")
+    errors = json.loads(bytes(items[1]))["errors"] if len(items) == 2 else []
+    return AggregateDocument(str(items[0], "utf-8"), errors)

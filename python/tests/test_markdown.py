@@ -248,6 +248,59 @@ def test_aggregate_reads_under_root_and_refuses_escapes(md, tmp_path):
     assert e.value.code == L.ERR_INVALID_UTF8
 
 
+def test_aggregate_on_error_skip_and_note_report_each_file_with_its_exact_reason(md, tmp_path):
+    root = tmp_path / "root"
+    (root / "dir").mkdir(parents=True)
+    (root / "a.rs").write_text("pub fn a() {}\n")
+    (root / "latin1.txt").write_bytes(b"caf\xe9\n")
+    (tmp_path / "secret").write_text("no\n")
+    os.symlink(tmp_path / "secret", root / "link")
+    files = ["a.rs", "link", "latin1.txt", "missing.rs", "dir", "../secret", ("raw.bin", b"\xff")]
+    want = [
+        {"index": 1, "path": "link", "code": L.ERR_PATH_REFUSED, "reason": "a symlink"},
+        {"index": 2, "path": "latin1.txt", "code": L.ERR_INVALID_UTF8,
+         "reason": "not UTF-8 (invalid byte at offset 3)"},
+        {"index": 3, "path": "missing.rs", "code": L.ERR_IO, "reason": "not found"},
+        {"index": 4, "path": "dir", "code": L.ERR_IO, "reason": "a directory"},
+        {"index": 5, "path": "../secret", "code": L.ERR_PATH_REFUSED,
+         "reason": "escapes the root"},
+        {"index": 6, "path": "raw.bin", "code": L.ERR_INVALID_UTF8,
+         "reason": "not UTF-8 (invalid byte at offset 0)"},
+    ]
+    skipped = md.aggregate(files, root=root, on_error="skip")
+    assert skipped == "### `a.rs`\n\n```rust\npub fn a() {}\n```\n"
+    assert skipped.errors == want
+    noted = md.aggregate(files, root=root, on_error="note", toc=True)
+    assert noted.errors == want
+    assert "### `link`\n\n*(not included: a symlink)*\n\n---\n\n" in noted
+    assert "### `dir`\n\n*(not included: a directory)*" in noted
+    assert "- [`missing.rs`](#missingrs)" in noted
+    html = md.render(noted)
+    assert "<em>(not included: not UTF-8 (invalid byte at offset 3))</em>" in html
+    with pytest.raises(RequestError) as e:
+        md.aggregate(files, root=root)
+    assert (e.value.code, e.value.message) == (L.ERR_PATH_REFUSED, 'path "link" escapes the root')
+    ok = md.aggregate(["a.rs"], root=root, on_error="note")
+    assert ok.errors == [] and isinstance(ok, str)
+    with pytest.raises(ValueError, match="on_error"):
+        md.aggregate(["a.rs"], root=root, on_error="ignore")
+
+
+def test_aggregate_asks_for_the_report_only_off_the_default(tmp_path):
+    fake = RecordingClient(encode_list([b"doc"]))
+    md = Markdown(fake)
+    doc = md.aggregate([("a", "x")])
+    assert "on_error" not in fake.sent[-1][2] and "report" not in fake.sent[-1][2]
+    assert doc == "doc" and doc.errors == []
+    # A worker older than on_error answers one item: it included every file or raised.
+    assert md.aggregate([("a", "x")], on_error="skip").errors == []
+    assert fake.sent[-1][2]["on_error"] == "skip" and fake.sent[-1][2]["report"] is True
+    fake.answer = encode_list([b"doc", b'{"errors":[{"index":0,"path":"a","code":8,"reason":"r"}]}'])
+    assert md.aggregate([("a", "x")], on_error="note").errors[0]["reason"] == "r"
+    import pickle
+    assert pickle.loads(pickle.dumps(doc)).errors == []
+
+
 def test_large_batches_split_into_sub_batches_with_batch_wide_error_indices(md, monkeypatch):
     import chunkring.markdown as m
 

@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod files;
 pub mod options;
 pub mod outline;
+pub mod reasons;
 pub mod render;
 
 /// The markdown ops, for the registry.
