@@ -4,7 +4,8 @@
     with Client.spawn() as client:
         assert client.echo(b"hi") == b"hi"
 
-The wire contract is layout.md at the repository root.
+The wire contract is layout.md at the repository root. Supported platforms: Linux on x86-64
+and aarch64 (``Client.spawn``/``attach`` raise :class:`UnsupportedPlatform` elsewhere).
 """
 
 from . import _layout as layout  # op codes, flags, error codes: the names of layout.md
@@ -17,6 +18,7 @@ from .errors import (
     ProtocolError,
     RequestError,
     RequestTimeout,
+    UnsupportedPlatform,
     WorkerDied,
     WorkerNotFound,
     WorkerStartError,
@@ -32,6 +34,7 @@ __all__ = [
     "ProtocolError",
     "RequestError",
     "RequestTimeout",
+    "UnsupportedPlatform",
     "WorkerDied",
     "WorkerNotFound",
     "WorkerStartError",

@@ -5,6 +5,8 @@ with ``FUTEX_WAIT`` (0) / ``FUTEX_WAKE`` (1), *without* ``FUTEX_PRIVATE_FLAG``, 
 one process is woken by a waker in another (the word lives in the shared region).
 ``FUTEX_AVAILABLE`` is False off Linux or on an unknown architecture; ``futex_wait`` then
 sleeps in short intervals instead (layout.md §11 step 3) and ``futex_wake`` does nothing.
+That slow path is reached only on purpose: ``Client.spawn``/``attach`` refuse such platforms
+with ``UnsupportedPlatform`` unless ``CHUNKRING_ALLOW_UNSUPPORTED_PLATFORM=1`` (``_platform.py``).
 
 The protocol around the calls, [W1]-[W6], is the caller's: the park in ``_receiver.py``, the
 wake check in ``_ring.py``; the fences they use are in ``_barrier.py``.

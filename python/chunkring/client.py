@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 from . import _layout as L
 from ._barrier import RING_FENCES_OK
 from ._find_worker import find_worker_bin
+from ._platform import check_platform
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap
 from ._receiver import WAIT_TIMEOUT_S, Handle, Receiver
 from ._region import Region, region_path, validate_name
@@ -73,10 +74,12 @@ class Client:
               args: Sequence[str] = ()) -> "Client":
         """Start a worker owned by this process (``--owner-pid``) and attach to it.
 
-        Raises :class:`~chunkring.errors.WorkerNotFound` when no binary is found and
+        Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
+        :class:`~chunkring.errors.WorkerNotFound` when no binary is found and
         :class:`~chunkring.errors.WorkerStartError` (exit code and stderr) when the worker
         exits or is not ready within ``timeout`` seconds.
         """
+        check_platform()
         binary = str(worker) if worker is not None else find_worker_bin()
         if name is None:
             name = f"py{os.getpid()}-{secrets.token_hex(6)}"
@@ -108,10 +111,12 @@ class Client:
                timeout: float = 5.0) -> "Client":
         """Join a running worker's region (``/dev/shm/chunkring-<name>`` or ``file``).
 
-        Raises :class:`~chunkring.errors.ProtocolError` for a header that breaks layout.md §3
+        Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
+        :class:`~chunkring.errors.ProtocolError` for a header that breaks layout.md §3
         or a client slot held by a live process, ``TimeoutError`` when the region is not
         ready within ``timeout`` seconds.
         """
+        check_platform()
         region = Region.attach(region_path(name, file), timeout)
         client = cls(region, name=name)
         try:

@@ -17,6 +17,11 @@ class WorkerNotFound(ChunkringError, FileNotFoundError):
     """The ``chunkring`` binary was not found; the message lists every place that was tried."""
 
 
+class UnsupportedPlatform(ChunkringError, OSError):
+    """chunkring does not run on this operating system or architecture (it supports Linux on
+    x86-64 and aarch64); the message names what was found and the override for experiments."""
+
+
 class WorkerStartError(ChunkringError, RuntimeError):
     """The worker exited (or never became ready) while starting; carries its exit code and stderr."""
 
