@@ -23,7 +23,7 @@ python_tests() {
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
         -r python/requirements-test.txt -r python/requirements-build.txt
     PATH="$PWD/.venv/bin:$PATH" CHUNKRING_WORKER="$PWD/target/release/chunkring" \
-        .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
+        .venv/bin/python -m pytest python/tests -q -rs -p no:cacheprovider
 }
 
 stage "cargo fmt" cargo fmt --all -- --check

@@ -20,7 +20,8 @@ from . import _layout as L
 from ._payload import decode_list, encode_list, item_ends
 from .errors import ProtocolError, RequestError
 
-__all__ = ["AggregateDocument", "Markdown", "encode_list", "decode_list"]
+__all__ = ["AggregateDocument", "Markdown", "aggregate_request", "aggregate_result",
+           "encode_list", "decode_list"]
 
 #: The values of ``aggregate(on_error=...)`` (layout.md §9.2 "Per-file errors").
 ON_ERROR_CHOICES = ("raise", "skip", "note")
@@ -260,46 +261,67 @@ class Markdown:
         >>> doc.errors                                                                    # doctest: +SKIP
         [{'index': 1, 'path': 'link', 'code': 11, 'reason': 'a symlink'}]
         """
-        if on_error not in ON_ERROR_CHOICES:
-            raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, not {on_error!r}")
-        specs, inline = self._file_specs(files)
-        params: dict[str, Any] = {"files": specs, "mode": mode, "toc": toc}
-        if root is not None:
-            params["root"] = os.path.abspath(os.fspath(root))
-        if on_error != "raise":
-            params["on_error"] = on_error
-            params["report"] = True
-        body = _encode_docs(inline) if inline else b""
-        out = self._client.call(L.OP_MD_AGGREGATE, body, params, timeout=timeout)
-        return _aggregate_answer(out, report=on_error != "raise")
+        op, body, params = aggregate_request(files, mode=mode, toc=toc, root=root,
+                                             on_error=on_error)
+        out = self._client.call(op, body, params, timeout=timeout)
+        return aggregate_result(out, on_error=on_error)
 
-    @staticmethod
-    def _file_specs(files: Iterable[FileArg]) -> tuple[list[dict], list[str | bytes]]:
-        specs: list[dict] = []
-        inline: list[str | bytes] = []
-        for f in files:
-            if isinstance(f, tuple):
-                path, content = f
-                specs.append({"path": os.fspath(path)})
-                inline.append(content)
-            elif isinstance(f, dict):
-                spec = {"path": os.fspath(f["path"])}
-                if "mode" in f:
-                    spec["mode"] = f["mode"]
-                if "content" in f:
-                    inline.append(f["content"])
-                else:
-                    spec["read"] = True
-                specs.append(spec)
+def _file_specs(files: Iterable[FileArg]) -> tuple[list[dict], list[str | bytes]]:
+    specs: list[dict] = []
+    inline: list[str | bytes] = []
+    for f in files:
+        if isinstance(f, tuple):
+            path, content = f
+            specs.append({"path": os.fspath(path)})
+            inline.append(content)
+        elif isinstance(f, dict):
+            spec = {"path": os.fspath(f["path"])}
+            if "mode" in f:
+                spec["mode"] = f["mode"]
+            if "content" in f:
+                inline.append(f["content"])
             else:
-                specs.append({"path": os.fspath(f), "read": True})
-        return specs, inline
+                spec["read"] = True
+            specs.append(spec)
+        else:
+            specs.append({"path": os.fspath(f), "read": True})
+    return specs, inline
 
 
-def _aggregate_answer(out: bytes, *, report: bool) -> AggregateDocument:
-    """The document, and the report item when one was asked for (layout.md §9.2). A worker
-    older than ``on_error`` answers one item even then: it included every file or raised."""
-    items = decode_list(out)
+def aggregate_request(
+    files: Iterable[FileArg],
+    *,
+    mode: str = "full",
+    toc: bool = False,
+    root: str | os.PathLike[str] | None = None,
+    on_error: str = "raise",
+) -> tuple[int, bytes, dict]:
+    """The ``(op, body, params)`` of :meth:`Markdown.aggregate`, for ``client.submit``: to
+    build a context without blocking (a GUI polls the handle, ``examples/tk_aggregate.py``)
+    and read the answer with :func:`aggregate_result`.
+
+    >>> h = client.submit(*aggregate_request(["README.md"], root=".", on_error="note"))  # doctest: +SKIP
+    >>> doc = aggregate_result(h.result(), on_error="note")                            # doctest: +SKIP
+    """
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, not {on_error!r}")
+    specs, inline = _file_specs(files)
+    params: dict[str, Any] = {"files": specs, "mode": mode, "toc": toc}
+    if root is not None:
+        params["root"] = os.path.abspath(os.fspath(root))
+    if on_error != "raise":
+        params["on_error"] = on_error
+        params["report"] = True
+    return L.OP_MD_AGGREGATE, _encode_docs(inline) if inline else b"", params
+
+
+def aggregate_result(answer: bytes, *, on_error: str = "raise") -> AggregateDocument:
+    """The :class:`AggregateDocument` in the answer to :func:`aggregate_request`'s request
+    with the same ``on_error``: the document, and the report item when one was asked for
+    (layout.md §9.2). A worker older than ``on_error`` answers one item even then: it included
+    every file or raised."""
+    report = on_error != "raise"
+    items = decode_list(answer)
     if len(items) not in ((1, 2) if report else (1,)):
         raise ProtocolError(f"aggregate answered {len(items)} items")
     errors = json.loads(bytes(items[1]))["errors"] if len(items) == 2 else []
