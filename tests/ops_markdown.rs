@@ -447,7 +447,7 @@ fn aggregate_skips_or_notes_failing_files_and_reports_each_with_its_reason() {
 }
 
 #[test]
-fn aggregate_raise_is_the_default_and_answers_as_before_on_error_existed() {
+fn aggregate_raise_is_the_default_and_fails_with_the_first_files_reason() {
     let t = Tree::new("raise");
     let files = json!([{"path": "escape", "read": true}, {"path": "x"}]);
     for params in [
@@ -456,7 +456,7 @@ fn aggregate_raise_is_the_default_and_answers_as_before_on_error_existed() {
     ] {
         let e = call(OP_MD_AGGREGATE, params, &encode_list::<&[u8]>(&[b"\xff"])).unwrap_err();
         assert_eq!(e.code, ErrorCode::PathRefused);
-        assert_eq!(e.message, "path \"escape\" escapes the root");
+        assert_eq!(e.message, "file 0 (\"escape\"): a symlink");
     }
     let params = json!({"files": [{"path": "a"}], "report": true});
     let out = call(OP_MD_AGGREGATE, params, &encode_list::<&[u8]>(&[b"x"])).unwrap();

@@ -209,6 +209,17 @@ fn classify<'a>(
     Ok(out)
 }
 
+/// A read error as `on_error: "raise"` answers it: the same code, and the message
+/// `file <index> ("<path>"): <reason>` (layout.md §9.2).
+fn explained(params: &AggregateParams, index: usize, path: &str, e: &OpError) -> OpError {
+    let root = params
+        .root
+        .as_deref()
+        .and_then(|r| std::fs::canonicalize(r).ok());
+    let reason = reasons::read_failure(root.as_deref(), path, e);
+    OpError::new(e.code, format!("file {index} ({path:?}): {reason}"))
+}
+
 /// The canonical root, needed only to name why a read failed.
 fn failure_root(params: &AggregateParams, contents: &[Content<'_>]) -> Option<PathBuf> {
     let root = params.root.as_deref()?;
@@ -242,7 +253,9 @@ fn gather<'a>(params: &AggregateParams, inline: &[&'a [u8]]) -> Result<Vec<Conte
         }
         match (&root, f.read) {
             (Some(root), true) => match root.read(&f.path) {
-                Err(e) if params.on_error == OnError::Raise => return Err(e),
+                Err(e) if params.on_error == OnError::Raise => {
+                    return Err(explained(params, i, &f.path, &e))
+                }
                 read => out.push(read.map(Cow::Owned)),
             },
             _ => out.push(Ok(Cow::Borrowed(
