@@ -32,6 +32,7 @@ stage "cargo build --release" cargo build --release --bins
 stage "cargo test" cargo test --workspace
 stage "cargo test --benches (benches run once as tests)" cargo test --benches
 stage "pytest" python_tests
+stage "docs (API reference, pdoc)" bash ci/docs.sh
 stage "loom" bash ci/loom.sh
 stage "miri" bash ci/miri.sh
 if command -v cargo-deny >/dev/null 2>&1; then
