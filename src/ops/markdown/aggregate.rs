@@ -212,27 +212,27 @@ fn classify<'a>(
 /// A read error as `on_error: "raise"` answers it: the same code, and the message
 /// `file <index> ("<path>"): <reason>` (layout.md §9.2).
 fn explained(params: &AggregateParams, index: usize, path: &str, e: &OpError) -> OpError {
-    let root = params
-        .root
-        .as_deref()
-        .and_then(|r| std::fs::canonicalize(r).ok());
-    let reason = reasons::read_failure(root.as_deref(), path, e);
+    let reason = reasons::read_failure(canonical_root(params).as_deref(), path, e);
     OpError::new(e.code, format!("file {index} ({path:?}): {reason}"))
 }
 
-/// The canonical root, needed only to name why a read failed.
+/// The canonical root when some read failed: needed only to name why.
 fn failure_root(params: &AggregateParams, contents: &[Content<'_>]) -> Option<PathBuf> {
-    let root = params.root.as_deref()?;
     if contents.iter().all(Result::is_ok) {
         return None;
     }
-    std::fs::canonicalize(root).ok()
+    canonical_root(params)
+}
+
+/// `params.root` canonicalized (as `Root::open` did), or None.
+fn canonical_root(params: &AggregateParams) -> Option<PathBuf> {
+    std::fs::canonicalize(params.root.as_deref()?).ok()
 }
 
 /// Each file's bytes (the next inline body item, or the file read under the root), or the
 /// error reading it; an invalid path or root fails the whole request, and so does a read
-/// error with `on_error: "raise"` (the first, in file order, before any encoding check: the
-/// answer layout v1 gave before `on_error` existed).
+/// error with `on_error: "raise"` (the first, in file order, before any encoding check, the
+/// order layout v1 gave before `on_error` existed).
 fn gather<'a>(params: &AggregateParams, inline: &[&'a [u8]]) -> Result<Vec<Content<'a>>, OpError> {
     let root = match (&params.root, params.files.iter().any(|f| f.read)) {
         (Some(r), true) => Some(Root::open(r)?),
