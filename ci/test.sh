@@ -16,6 +16,20 @@ stage() {
     echo "<== $name: $((SECONDS - t0)) s"
 }
 
+# The Tk recipe's test needs an X server: Xvfb from Debian's packages. Installed here when we
+# may (root with apt-get, as on CI); elsewhere that test is skipped and pytest says why (-rs).
+test_tools() {
+    if command -v Xvfb >/dev/null 2>&1; then
+        echo "Xvfb: $(command -v Xvfb)"
+    elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get install -y -q xvfb >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q xvfb >/dev/null 2>&1; }) ||
+            echo "NOT RUN: installing Xvfb (apt-get failed); the Tk recipe test will be skipped"
+    else
+        echo "NOT RUN: installing Xvfb (needs root and apt-get); the Tk recipe test will be skipped"
+    fi
+}
+
 python_tests() {
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
@@ -31,6 +45,7 @@ stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo build --release" cargo build --release --bins
 stage "cargo test" cargo test --workspace
 stage "cargo test --benches (benches run once as tests)" cargo test --benches
+stage "test tools (Xvfb)" test_tools
 stage "pytest" python_tests
 stage "docs (API reference, pdoc)" bash ci/docs.sh
 stage "loom" bash ci/loom.sh
