@@ -4,6 +4,9 @@
     with Client.spawn() as client:
         assert client.echo(b"hi") == b"hi"
 
+Requests in flight are ``concurrent.futures.Future``s (:class:`Handle`);
+``chunkring.aio.AsyncClient`` (or ``client.aio``) awaits answers from asyncio.
+
 The wire contract is layout.md at the repository root.
 """
 
@@ -24,7 +27,16 @@ from .errors import (
 
 __version__: str = _version()
 
+
+def __getattr__(name: str):
+    # AsyncClient on first use only: importing asyncio costs every client ~10 ms otherwise.
+    if name == "AsyncClient":
+        from .aio import AsyncClient
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
+    "AsyncClient",
     "ChunkringError",
     "Client",
     "ClientClosed",

@@ -65,6 +65,7 @@ class Client:
         self._stopped = False
         self._markdown = None
         self._snapshots = None
+        self._aio = None
 
     @classmethod
     def spawn(cls, name: str | None = None, *, ring_bytes: int | None = None,
@@ -223,6 +224,14 @@ class Client:
             from .snapshots import Snapshots
             self._snapshots = Snapshots(self)
         return self._snapshots
+
+    @property
+    def aio(self):
+        """This client's asyncio face (``chunkring.aio.AsyncClient``), built on first use."""
+        if self._aio is None:
+            from .aio import AsyncClient
+            self._aio = AsyncClient(self)
+        return self._aio
 
     def history(self, name: str, capacity: int = 100):
         """A named snapshot history in the worker (``chunkring.snapshots.History``)."""
