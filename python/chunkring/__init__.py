@@ -5,10 +5,14 @@
         assert client.echo(b"hi") == b"hi"
 
 Requests in flight are ``concurrent.futures.Future``s (:class:`Handle`);
-``chunkring.aio.AsyncClient`` (or ``client.aio``) awaits answers from asyncio.
+``chunkring.aio.AsyncClient`` (or ``client.aio``) awaits answers from asyncio. Log records go
+to the ``chunkring`` logger (worker start and stop, a worker that died, a malformed answer);
+the library adds only a ``NullHandler``.
 
 The wire contract is layout.md at the repository root.
 """
+
+import logging as _logging
 
 from . import _layout as layout  # op codes, flags, error codes: the names of layout.md
 from ._find_worker import find_worker_bin
@@ -26,6 +30,8 @@ from .errors import (
 )
 
 __version__: str = _version()
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 
 def __getattr__(name: str):

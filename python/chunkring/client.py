@@ -16,6 +16,7 @@ one client wait timeout (10 ms) plus a liveness check.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -32,6 +33,8 @@ from ._sender import Sender
 from .errors import ProtocolError, WorkerStartError
 
 __all__ = ["Client", "Handle", "WAIT_TIMEOUT_S"]
+
+_log = logging.getLogger(__name__)
 
 #: Default window of polling before parking (layout.md §11 steps 1-2), in nanoseconds.
 DEFAULT_SPIN_NS = 50_000
@@ -102,6 +105,7 @@ class Client:
             err = read_all(stderr_file)
             stderr_file.close()
             raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
+        _log.info("worker started: pid %d, region %s, binary %s", proc.pid, path, binary)
         return client
 
     @classmethod
@@ -120,6 +124,7 @@ class Client:
         except BaseException:
             region.close()
             raise
+        _log.info("attached to worker pid %d, region %s", client.pid, client.path)
         return client
 
     def _claim_slot(self) -> None:
@@ -264,6 +269,9 @@ class Client:
         self._sender.close()
         if proc is not None:
             reap(proc, timeout)
+            _log.info("worker stopped: pid %d, exit code %s", proc.pid, proc.returncode)
+        else:
+            _log.info("detached from worker pid %d", self._region.worker_pid)
         region = self._region
         if region.mm is not None:
             if proc is None:
