@@ -79,12 +79,12 @@ class Handle(_cf.Future):
 
     def __init__(self, receiver: "Receiver", request_id: int, op: int):
         # Future.__init__ is not called: its Condition is built on first use (_condition).
+        # `_result` is stored with FINISHED only: every reader checks the state first.
         self._receiver = receiver
         #: The frame's request id (layout.md §6.1), unique among this client's requests.
         self.request_id = request_id
         self.op = op
         self._state = _PENDING
-        self._result = None
         self._exception: BaseException | None = None
         self._cond: threading.Condition | None = None
 
