@@ -12,9 +12,11 @@ Futures: a :class:`Handle` is a :class:`concurrent.futures.Future`. Its future m
 it for every request would cost the synchronous round trip more than the round trip itself
 (a ``Future()`` is ~5x a bare handle). A handle nobody used as a future is completed by two
 attribute stores under the receiver lock; one whose machinery exists is "watched": it is
-completed through ``Future.set_result``/``set_exception`` after the lock is released (so
-callbacks may call the client), and while any watched handle is pending a background
-receiver thread (``_pump.py``) drains the ring, so watched handles complete with nobody
+completed through ``Future.set_result``/``set_exception`` on the client's background
+receiver thread (``_pump.py``), whichever thread read its answer: done callbacks then never
+run under the sender's or the receiver's lock (a thread writing a large request drains
+answers while it holds the sender's), so they may call the client. While any watched
+handle is pending that thread also drains the ring, so watched handles complete with nobody
 blocked in ``result()``.
 """
 
@@ -66,8 +68,8 @@ class Handle(_cf.Future):
     handoff); ``cf.wait``, ``cf.as_completed``, ``add_done_callback`` and
     ``asyncio.wrap_future`` work too: the first of those starts the client's background
     receiver thread, which completes watched handles as their answers arrive. Done callbacks
-    run on whichever thread read the answer (that thread, or one blocked in ``result()``);
-    keep them short.
+    run on that thread (or, added to a handle already done, at once on the adding thread);
+    keep them short: answers for futures wait while one runs.
 
     ``cancel()`` on a pending handle succeeds but cannot unsend the request: the worker still
     runs it, and its answer is discarded when it arrives (the request id leaves the pending
@@ -148,9 +150,9 @@ class Handle(_cf.Future):
         return f"<Handle id={self.request_id:#x} op={self.op:#06x} {state}>"
 
 
-def _complete(late: list) -> None:
-    """Complete watched handles through Future's methods (outside the receiver lock: callbacks
-    may call the client). A handle cancelled in between keeps its cancellation."""
+def _complete(late) -> None:
+    """Complete watched handles through Future's methods (on the receiver thread, or at close:
+    callbacks may call the client). A handle cancelled in between keeps its cancellation."""
     for h, value, exc in late:
         try:
             if exc is None:
@@ -209,18 +211,43 @@ class Receiver:
         with self._lock:
             self.closed = True
             self._fail_all(ClientClosed("the client was closed"), late)
-        _complete(late)
-        if self.pump is not None:
-            self._futex_words[_CF] = _AWAKE  # a parked pump returns at once
-            futex_wake(self._client_futex, 1 << 30)
-            self.pump.stop()
+        pump = self.pump
+        if pump is None:
+            _complete(late)  # (empty: a handle becomes watched only once a pump runs)
+            return
+        pump.hand(late)  # its callbacks run there too, not under the caller's locks
+        if self._region.mm is not None:
+            self.wake_parked()  # a parked pump returns at once
+        pump.stop()
 
     def fail_all(self, exc: BaseException) -> None:
         """Fail every pending handle that has no answer yet with ``exc``."""
         late: list = []
         with self._lock:
             self._fail_all(exc, late)
-        _complete(late)
+        self._complete(late)
+
+    def _complete(self, late: list) -> None:
+        """Complete watched handles on the receiver thread (module doc); at once when this is
+        that thread or the client is closing."""
+        if not late:
+            return
+        pump = self.pump
+        if pump is None or pump.is_current():
+            _complete(late)
+        else:
+            pump.hand(late)
+
+    def wake_waiters(self) -> None:
+        """:meth:`wake_parked` if any thread is parked."""
+        if self._parked:
+            self.wake_parked()
+
+    def wake_parked(self) -> None:
+        """Wake every thread parked on CLIENT_FUTEX (AWAKE first, as in [W6], so a thread
+        between its re-check and its futex_wait returns at once)."""
+        self._futex_words[_CF] = _AWAKE
+        futex_wake(self._client_futex, 1 << 30)
 
     def _fail_all(self, exc: BaseException, late: list) -> None:
         """:meth:`fail_all` with the lock held; watched handles go to ``late``."""
@@ -260,7 +287,7 @@ class Receiver:
             pump = self.pump
             if pump is None:
                 from ._pump import Pump
-                pump = self.pump = Pump(self)
+                pump = self.pump = Pump(self, _complete)
         pump.wake()
         return c
 
@@ -325,13 +352,10 @@ class Receiver:
             finally:
                 lock.release()
                 if late:
-                    _complete(late)
-        if count and self._parked:
+                    self._complete(late)
+        if count:
             # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
-            # AWAKE first, as in [W6], so a thread between its re-check and its futex_wait
-            # returns at once instead of sleeping out the timeout.
-            self._futex_words[_CF] = _AWAKE
-            futex_wake(self._client_futex, 1 << 30)
+            self.wake_waiters()
         return count
 
     def _reassemble(self, flags, op, rid, fidx, mlen, payload, late: list):
@@ -461,4 +485,4 @@ class Receiver:
             lost = len(self.pending)
             self._fail_all(self.dead, late)
         _log.error("%s; %d pending request(s) failed", msg, lost)
-        _complete(late)
+        self._complete(late)

@@ -266,6 +266,9 @@ class Client:
                 self._stopped = True
             except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
+        # The receiver first: its background thread completes the failed futures, whose
+        # callbacks may call the client, before the sender's lock is taken below.
+        self._receiver.close()
         self._sender.close()
         if proc is not None:
             reap(proc, timeout)

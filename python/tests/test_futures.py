@@ -180,3 +180,58 @@ def test_synchronous_calls_start_no_thread(worker_bin):
             assert c.echo(b"s", timeout=10) == b"s"
         c.submit(L.OP_ECHO, b"t").result(timeout=10)
         assert c._receiver.pump is None
+
+
+def test_callbacks_run_on_the_receiver_thread_even_when_a_sender_read_the_answer(client):
+    """A thread writing a request larger than the ring drains answers while it holds the
+    sender's lock; a done callback that calls the client must not run there (it would
+    deadlock on that lock)."""
+    threads: list = []
+    answers: list = []
+    done = threading.Event()
+    in_blocker = threading.Event()
+    gate = threading.Event()
+
+    def blocker(_h):  # keeps the receiver thread away from the ring until `gate`
+        in_blocker.set()
+        gate.wait(60)
+
+    def callback(h):
+        threads.append(threading.current_thread().name)
+        answers.append(client.submit(L.OP_ECHO, h.result() + b"!").result(timeout=30))
+        if len(answers) == 50:
+            done.set()
+
+    client.submit(L.OP_ECHO, b"block").add_done_callback(blocker)
+    assert in_blocker.wait(30)
+    try:
+        for i in range(50):
+            client.submit(L.OP_ECHO, b"%d" % i).add_done_callback(callback)
+        big = os.urandom(4 * client.ring_bytes)
+        # This thread, not the receiver thread, reads the 50 answers (while sending `big`).
+        assert run_bounded(lambda: client.echo(big, timeout=60), 60) == big
+    finally:
+        gate.set()
+    assert done.wait(30)
+    assert sorted(answers) == sorted(b"%d!" % i for i in range(50))
+    assert set(threads) == {"chunkring-receiver"}
+
+
+def test_a_callback_may_close_the_client(worker_bin):
+    from chunkring import Client, ClientClosed
+    from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES
+
+    c = Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES, worker=worker_bin)
+    os.kill(c.pid, signal.SIGSTOP)
+    others = [c.submit(L.OP_ECHO, b"other") for _ in range(5)]
+    closing = c.submit(L.OP_ECHO, b"closer")
+    closed = threading.Event()
+    closing.add_done_callback(lambda _h: (c.close(timeout=1), closed.set()))
+    errors: list = []
+    for h in others:
+        h.add_done_callback(lambda f: errors.append(f.exception()))
+    os.kill(c.pid, signal.SIGCONT)
+    assert closed.wait(30)
+    assert eventually(lambda: len(errors) == 5, 10)
+    assert all(e is None or isinstance(e, ClientClosed) for e in errors)
+    assert eventually(lambda: not c._receiver.pump.is_alive(), 10)
