@@ -228,8 +228,8 @@ class Receiver:
         self._complete(late)
 
     def _complete(self, late: list) -> None:
-        """Complete watched handles on the receiver thread (module doc); at once when this is
-        that thread or the client is closing."""
+        """Complete watched handles on the receiver thread (module doc), at once when this is
+        that thread."""
         if not late:
             return
         pump = self.pump
