@@ -353,9 +353,9 @@ class Receiver:
                 lock.release()
                 if late:
                     self._complete(late)
-        if count:
+        if count and self._parked:
             # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
-            self.wake_waiters()
+            self.wake_parked()
         return count
 
     def _reassemble(self, flags, op, rid, fidx, mlen, payload, late: list):
