@@ -10,7 +10,10 @@ the park [W1]-[W4] in ``_receiver.py``, the worker process in ``_process.py``.
 Threads: the sender's lock serialises producers (a whole message or batch, so fragments stay
 contiguous), the receiver's the consumer; either thread may drain responses into any pending
 :class:`Handle`. A dead worker fails every pending handle with :class:`WorkerDied` within
-one client wait timeout (10 ms) plus a liveness check.
+one client wait timeout (10 ms) plus a liveness check. A client may be shared by any number
+of threads. Handles are ``concurrent.futures.Future``s; the first one used as a future
+starts the client's one background receiver thread (``_pump.py``), and ``client.aio`` is
+the asyncio face (``aio.py``).
 """
 
 from __future__ import annotations

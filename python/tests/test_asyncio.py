@@ -10,7 +10,7 @@ import signal
 import threading
 
 import pytest
-from chunkring import Client, RequestError, RequestTimeout, WorkerDied
+from chunkring import RequestError, RequestTimeout, WorkerDied
 from chunkring import _layout as L
 from chunkring.aio import AsyncClient
 from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually
@@ -260,4 +260,3 @@ def test_async_client_spawns_and_closes_its_worker(worker_bin):
 def test_client_aio_is_one_async_face(client):
     assert client.aio is client.aio
     assert isinstance(client.aio, AsyncClient) and client.aio.client is client
-    assert isinstance(Client, type)
