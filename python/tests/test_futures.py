@@ -235,3 +235,26 @@ def test_a_callback_may_close_the_client(worker_bin):
     assert eventually(lambda: len(errors) == 5, 10)
     assert all(e is None or isinstance(e, ClientClosed) for e in errors)
     assert eventually(lambda: not c._receiver.pump.is_alive(), 10)
+
+
+def test_cancel_from_another_thread_ends_a_blocked_result(own_client):
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    try:
+        h = c.submit(L.OP_ECHO, b"never read")
+        waiting = threading.Event()
+
+        def wait_for_it():
+            waiting.set()
+            with pytest.raises(cf.CancelledError):
+                h.result()  # no timeout: only the cancel can end it
+            return True
+
+        with cf.ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(wait_for_it)
+            assert waiting.wait(30)
+            assert h.cancel()
+            assert fut.result(30)
+    finally:
+        os.kill(c.pid, signal.SIGCONT)
+    assert c.echo(b"on", timeout=30) == b"on"
