@@ -294,10 +294,13 @@ class Receiver:
     def forget(self, h: Handle) -> None:
         """Drop a cancelled handle from ``pending``: its answer is discarded on arrival."""
         with self._lock:
-            if self.pending.get(h.request_id) is h:
-                del self.pending[h.request_id]
-                if h._cond is not None:
-                    self.watched -= 1
+            if self.pending.get(h.request_id) is not h:
+                return
+            del self.pending[h.request_id]
+            if h._cond is not None:
+                self.watched -= 1
+        if not self.closed:
+            self.wake_waiters()  # a thread in result() on it returns now, not after its park
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("request %#x (op %#06x) cancelled; its answer will be discarded",
                        h.request_id, h.op)
