@@ -4,9 +4,16 @@
     with Client.spawn() as client:
         assert client.echo(b"hi") == b"hi"
 
+Requests in flight are ``concurrent.futures.Future``s (:class:`Handle`);
+``chunkring.aio.AsyncClient`` (or ``client.aio``) awaits answers from asyncio. Log records go
+to the ``chunkring`` logger (worker start and stop, a worker that died, a malformed answer);
+the library adds only a ``NullHandler``.
+
 The wire contract is layout.md at the repository root. Supported platforms: Linux on x86-64
 and aarch64 (``Client.spawn``/``attach`` raise :class:`UnsupportedPlatform` elsewhere).
 """
+
+import logging as _logging
 
 from . import _layout as layout  # op codes, flags, error codes: the names of layout.md
 from ._find_worker import find_worker_bin
@@ -26,7 +33,18 @@ from .errors import (
 
 __version__: str = _version()
 
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+
+def __getattr__(name: str):
+    # AsyncClient on first use only: importing asyncio costs every client ~10 ms otherwise.
+    if name == "AsyncClient":
+        from .aio import AsyncClient
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
+    "AsyncClient",
     "ChunkringError",
     "Client",
     "ClientClosed",

@@ -5,13 +5,29 @@ answers (spin, yield, park: §11, [W1]-[W4]) and noticing a dead worker (§12).
 Threads: one lock serialises the consumer (and the pending table's bulk changes); any thread
 may drain responses into any pending :class:`Handle`. A dead worker fails every pending
 handle with :class:`WorkerDied` within one wait timeout (10 ms) plus a liveness check.
+
+Futures: a :class:`Handle` is a :class:`concurrent.futures.Future`. Its future machinery (the
+``Condition``, waiters and done callbacks that ``cf.wait``, ``as_completed``,
+``add_done_callback`` and ``asyncio.wrap_future`` use) is built on first use, because building
+it for every request would cost the synchronous round trip more than the round trip itself
+(a ``Future()`` is ~5x a bare handle). A handle nobody used as a future is completed by two
+attribute stores under the receiver lock; one whose machinery exists is "watched": it is
+completed through ``Future.set_result``/``set_exception`` on the client's background
+receiver thread (``_pump.py``), whichever thread read its answer: done callbacks then never
+run under the sender's or the receiver's lock (a thread writing a large request drains
+answers while it holds the sender's), so they may call the client. While any watched
+handle is pending that thread also drains the ring, so watched handles complete with nobody
+blocked in ``result()``.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as _cf
+import logging
 import os
 import threading
 import time
+from concurrent.futures import _base as _cf_base
 
 from . import _layout as L
 from ._barrier import barrier_memory, barrier_read
@@ -36,42 +52,115 @@ _PARKED = L.PARKED
 _AWAKE = L.AWAKE
 _CF = L.CLIENT_FUTEX_OFFSET // 4
 
-#: A handle's value before its answer arrives.
-_PENDING = object()
+_log = logging.getLogger(__name__)
+
+# concurrent.futures.Future's states (module constants, compared by identity below: only
+# Future's own methods and this module store them).
+_PENDING = _cf_base.PENDING
+_FINISHED = _cf_base.FINISHED
+_CANCELLED_STATES = (_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED)
 
 
-class Handle:
-    """One request in flight. ``result()`` blocks until its response (or error) arrives."""
+class Handle(_cf.Future):
+    """One request in flight, as a :class:`concurrent.futures.Future` of the response bytes.
 
-    __slots__ = ("_receiver", "request_id", "op", "_value", "_error")
+    ``result(timeout)`` waits for the answer, reading the response ring itself (no thread
+    handoff); ``cf.wait``, ``cf.as_completed``, ``add_done_callback`` and
+    ``asyncio.wrap_future`` work too: the first of those starts the client's background
+    receiver thread, which completes watched handles as their answers arrive. Done callbacks
+    run on that thread (or, added to a handle already done, at once on the adding thread);
+    keep them short: answers for futures wait while one runs.
+
+    ``cancel()`` on a pending handle succeeds but cannot unsend the request: the worker still
+    runs it, and its answer is discarded when it arrives (the request id leaves the pending
+    table at once).
+    """
+
+    __slots__ = ("_receiver", "request_id", "op", "_state", "_result", "_exception",
+                 "_cond", "_waiters", "_done_callbacks")
 
     def __init__(self, receiver: "Receiver", request_id: int, op: int):
+        # Future.__init__ is not called: its Condition is built on first use (_condition).
+        # `_result` is stored with FINISHED only: every reader checks the state first.
         self._receiver = receiver
         #: The frame's request id (layout.md §6.1), unique among this client's requests.
         self.request_id = request_id
         self.op = op
-        self._value = _PENDING
-        self._error: BaseException | None = None
+        self._state = _PENDING
+        self._exception: BaseException | None = None
+        self._cond: threading.Condition | None = None
+
+    @property
+    def _condition(self) -> threading.Condition:
+        """Future's lock, built (with its waiter and callback lists) on first use; from then
+        on the handle is watched (module doc). Every Future method and ``cf.wait`` reach the
+        waiters and callbacks through it."""
+        c = self._cond
+        if c is None:
+            c = self._receiver.watch(self)
+        return c
 
     def done(self) -> bool:
-        """True once a response or an error is in; drains ready responses without blocking."""
-        if self._value is _PENDING and self._error is None:
+        """True once a response or an error is in (or the handle was cancelled); drains ready
+        responses without blocking."""
+        if self._state is _PENDING:
             self._receiver.poll()
-        return self._value is not _PENDING or self._error is not None
+        return self._state is not _PENDING
+
+    def cancelled(self) -> bool:
+        """True if :meth:`cancel` succeeded."""
+        return self._state in _CANCELLED_STATES
+
+    def running(self) -> bool:
+        """Always False: a sent request cannot be told apart from a queued one."""
+        return False
 
     def result(self, timeout: float | None = None) -> bytes:
         """The response bytes; raises :class:`RequestError` for an error frame,
         :class:`WorkerDied` when the worker is gone, :class:`RequestTimeout` after ``timeout``
-        seconds (the request stays pending)."""
-        if self._value is _PENDING and self._error is None:
+        seconds (the request stays pending), ``concurrent.futures.CancelledError`` after
+        :meth:`cancel`."""
+        if self._state is _PENDING:
             self._receiver.wait(self, timeout)
-        if self._error is not None:
-            raise self._error
-        return self._value
+        if self._state is _FINISHED:
+            if self._exception is not None:
+                raise self._exception
+            return self._result
+        raise _cf.CancelledError()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error :meth:`result` would raise, or None; waits as :meth:`result` does."""
+        if self._state is _PENDING:
+            self._receiver.wait(self, timeout)
+        if self._state is _FINISHED:
+            return self._exception
+        raise _cf.CancelledError()
+
+    def cancel(self) -> bool:
+        """Stop waiting for the answer: True if the handle was pending. The request stays
+        sent; the worker runs it and its answer is discarded when it arrives."""
+        if self._state is not _PENDING or not super().cancel():
+            return False
+        self._receiver.forget(self)
+        self.set_running_or_notify_cancel()  # CANCELLED_AND_NOTIFIED: cf.wait counts it done
+        return True
 
     def __repr__(self) -> str:
-        state = "pending" if self._value is _PENDING and self._error is None else "done"
+        state = "pending" if self._state is _PENDING else self._state.lower()
         return f"<Handle id={self.request_id:#x} op={self.op:#06x} {state}>"
+
+
+def _complete(late) -> None:
+    """Complete watched handles through Future's methods (on the receiver thread, or at close:
+    callbacks may call the client). A handle cancelled in between keeps its cancellation."""
+    for h, value, exc in late:
+        try:
+            if exc is None:
+                h.set_result(value)
+            else:
+                h.set_exception(exc)
+        except _cf.InvalidStateError:
+            pass  # cancelled after it left the pending table: the answer is discarded
 
 
 class Receiver:
@@ -80,7 +169,8 @@ class Receiver:
     ``pending`` maps request id → :class:`Handle`: the sender adds a handle before it
     publishes the request, the receiver removes it when the answer (or a failure) is in.
     ``dead`` is the :class:`WorkerDied` once the worker is gone; ``closed`` is True after
-    :meth:`close`.
+    :meth:`close`; ``watched`` counts the pending handles used as futures (module doc), which
+    the background receiver thread (``pump``, started by the first :meth:`watch`) completes.
     """
 
     def __init__(self, region, *, proc=None, stderr_file=None, spin_ns: int):
@@ -99,6 +189,8 @@ class Receiver:
         self._proc = proc
         self._stderr_file = stderr_file
         self._worker_pid = region.worker_pid
+        self.watched = 0
+        self.pump = None
 
     # ------------------------------------------------------------------ state
     def check_open(self) -> None:
@@ -113,22 +205,105 @@ class Receiver:
         return self._consumer.pending()
 
     def close(self) -> None:
-        """Refuse further waits and fail every pending handle with :class:`ClientClosed`."""
+        """Refuse further waits, fail every pending handle with :class:`ClientClosed` and stop
+        the background receiver thread (before the caller unmaps the region)."""
+        late: list = []
         with self._lock:
             self.closed = True
-            err = ClientClosed("the client was closed")
-            for h in self.pending.values():
-                if h._error is None and h._value is _PENDING:
-                    h._error = err
-            self.pending.clear()
+            self._fail_all(ClientClosed("the client was closed"), late)
+        pump = self.pump
+        if pump is None:
+            _complete(late)  # (empty: a handle becomes watched only once a pump runs)
+            return
+        pump.hand(late)  # its callbacks run there too, not under the caller's locks
+        if self._region.mm is not None:
+            self.wake_parked()  # a parked pump returns at once
+        pump.stop()
 
     def fail_all(self, exc: BaseException) -> None:
         """Fail every pending handle that has no answer yet with ``exc``."""
+        late: list = []
+        with self._lock:
+            self._fail_all(exc, late)
+        self._complete(late)
+
+    def _complete(self, late: list) -> None:
+        """Complete watched handles on the receiver thread (module doc), at once when this is
+        that thread."""
+        if not late:
+            return
+        pump = self.pump
+        if pump is None or pump.is_current():
+            _complete(late)
+        else:
+            pump.hand(late)
+
+    def wake_waiters(self) -> None:
+        """:meth:`wake_parked` if any thread is parked."""
+        if self._parked:
+            self.wake_parked()
+
+    def wake_parked(self) -> None:
+        """Wake every thread parked on CLIENT_FUTEX (AWAKE first, as in [W6], so a thread
+        between its re-check and its futex_wait returns at once)."""
+        self._futex_words[_CF] = _AWAKE
+        futex_wake(self._client_futex, 1 << 30)
+
+    def _fail_all(self, exc: BaseException, late: list) -> None:
+        """:meth:`fail_all` with the lock held; watched handles go to ``late``."""
         pending = self.pending
         for h in pending.values():
-            if h._error is None and h._value is _PENDING:
-                h._error = exc
+            self._resolve(h, None, exc, late)
         pending.clear()
+
+    def _resolve(self, h: Handle, value, exc, late: list) -> None:
+        """Complete ``h``, just popped from ``pending`` (lock held): a handle never used as a
+        future by two stores (nobody can wait on its Condition: it has none, and building one
+        takes this lock); a watched one later, through :func:`_complete`."""
+        if h._cond is None:
+            if exc is None:
+                h._result = value
+            else:
+                h._exception = exc
+            h._state = _FINISHED  # last: a thread spinning on _state then reads the value
+        else:
+            self.watched -= 1
+            late.append((h, value, exc))
+
+    # ------------------------------------------------------------------ futures
+    def watch(self, h: Handle) -> threading.Condition:
+        """Build ``h``'s future machinery (``Handle._condition``) and, while it is pending,
+        count it as watched and make sure the background receiver thread runs."""
+        with self._lock:
+            c = h._cond
+            if c is not None:
+                return c
+            h._waiters = []
+            h._done_callbacks = []
+            c = h._cond = threading.Condition()
+            if self.pending.get(h.request_id) is not h or self.closed:
+                return c
+            self.watched += 1
+            pump = self.pump
+            if pump is None:
+                from ._pump import Pump
+                pump = self.pump = Pump(self, _complete)
+        pump.wake()
+        return c
+
+    def forget(self, h: Handle) -> None:
+        """Drop a cancelled handle from ``pending``: its answer is discarded on arrival."""
+        with self._lock:
+            if self.pending.get(h.request_id) is not h:
+                return
+            del self.pending[h.request_id]
+            if h._cond is not None:
+                self.watched -= 1
+        if not self.closed:
+            self.wake_waiters()  # a thread in result() on it returns now, not after its park
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("request %#x (op %#06x) cancelled; its answer will be discarded",
+                       h.request_id, h.op)
 
     # ------------------------------------------------------------------ draining
     def poll(self) -> None:
@@ -143,6 +318,7 @@ class Receiver:
         reassembler = self._reassembler
         pending = self.pending
         count = 0
+        late: list = []
         lock = self._lock
         lock.acquire()
         try:
@@ -153,63 +329,67 @@ class Receiver:
                 count += 1
                 flags, op, status, rid, fidx, mlen, payload = frame
                 if fidx or flags & _MORE or reassembler.open is not None:
-                    payload = self._reassemble(flags, op, rid, fidx, mlen, payload)
+                    payload = self._reassemble(flags, op, rid, fidx, mlen, payload, late)
                     if payload is None:
                         continue
                 if rid == 0 and flags & _ERROR:
-                    self._lose_all(status, payload)
+                    self._lose_all(status, payload, late)
                     continue
                 h = pending.pop(rid, None)
                 if h is None:
-                    continue  # not ours (an earlier client's answer, §12): discard
+                    continue  # not ours (an earlier client's, or cancelled, §12): discard
                 if flags & _ERROR:
-                    h._error = RequestError(status, payload.decode("utf-8", "replace"), op)
+                    self._resolve(h, None,
+                                  RequestError(status, payload.decode("utf-8", "replace"), op), late)
+                elif h._cond is None:  # _resolve inlined: the synchronous round trip's path
+                    h._result = payload
+                    h._state = _FINISHED
                 else:
-                    h._value = payload
+                    self._resolve(h, payload, None, late)
         except ProtocolError as exc:
-            self.fail_all(exc)
+            self._fail_all(exc, late)
             raise
         finally:
             try:
                 cons.release()
             finally:
                 lock.release()
+                if late:
+                    self._complete(late)
         if count and self._parked:
             # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
-            # AWAKE first, as in [W6], so a thread between its re-check and its futex_wait
-            # returns at once instead of sleeping out the timeout.
-            self._futex_words[_CF] = _AWAKE
-            futex_wake(self._client_futex, 1 << 30)
+            self.wake_parked()
         return count
 
-    def _reassemble(self, flags, op, rid, fidx, mlen, payload):
+    def _reassemble(self, flags, op, rid, fidx, mlen, payload, late: list):
         """The whole payload once the last fragment is in, else None (§6.4)."""
         reassembler = self._reassembler
         try:
             payload = reassembler.accept(flags, op, rid, fidx, mlen, payload)
         except FragmentError as exc:
-            self._fail_one(exc.request_id, str(exc))
+            self._fail_one(exc.request_id, str(exc), late)
             payload = None
         abandoned = reassembler.take_abandoned()
         if abandoned is not None:
-            self._fail_one(abandoned, "response fragments abandoned before the last one")
+            self._fail_one(abandoned, "response fragments abandoned before the last one", late)
         return payload
 
-    def _fail_one(self, rid: int, message: str) -> None:
+    def _fail_one(self, rid: int, message: str, late: list) -> None:
         h = self.pending.pop(rid, None)
         if h is not None:
-            h._error = ProtocolError(message)
+            self._resolve(h, None, ProtocolError(message), late)
 
-    def _lose_all(self, status: int, payload: bytes) -> None:
+    def _lose_all(self, status: int, payload: bytes, late: list) -> None:
         """An error frame with request id 0: the worker resynchronised and dropped everything
         published so far (§6.5). A raw-frame test may have registered a handle for id 0."""
         msg = payload.decode("utf-8", "replace")
         zero = self.pending.pop(0, None)
         if zero is not None:
-            zero._error = RequestError(status, msg)
-        self.fail_all(ProtocolError(
+            self._resolve(zero, None, RequestError(status, msg), late)
+        _log.error("the worker discarded every request in flight after a malformed frame: %s", msg)
+        self._fail_all(ProtocolError(
             f"the worker discarded every request in flight after a malformed frame: {msg}"
-        ))
+        ), late)
 
     # ------------------------------------------------------------------ waiting
     def wait(self, h: Handle, timeout: float | None) -> None:
@@ -222,7 +402,7 @@ class Receiver:
         while True:
             if cons.pending():
                 self.drain()
-                if h._value is not _PENDING or h._error is not None:
+                if h._state is not _PENDING:
                     return
                 continue
             # layout.md §11 steps 1 and 2: poll the live tail for a few µs, then keep polling
@@ -233,8 +413,8 @@ class Receiver:
             spin_end = now + _PURE_SPIN_NS
             yield_end = now + self._spin_ns
             while not cons.pending():
-                if h._value is not _PENDING or h._error is not None:
-                    return  # another thread drained our response
+                if h._state is not _PENDING:
+                    return  # another thread drained our response (or it was cancelled)
                 now = _monotonic_ns()
                 if now > spin_end:
                     if now > yield_end:
@@ -246,10 +426,10 @@ class Receiver:
                 raise RequestTimeout(
                     f"no response to request {h.request_id:#x} within {timeout} s (still pending)"
                 )
-            if self.park(lambda: h._value is not _PENDING or h._error is not None or cons.pending()):
+            if self.park(lambda: h._state is not _PENDING or cons.pending()):
                 continue
             self.check_alive()
-            if h._value is not _PENDING or h._error is not None:
+            if h._state is not _PENDING:
                 return
             if self.dead is not None:
                 raise self.dead
@@ -300,6 +480,12 @@ class Receiver:
         self.drain()
         stderr = read_all(self._stderr_file)
         msg = reason + (f"; stderr: {stderr.strip()}" if stderr.strip() else "")
+        late: list = []
         with self._lock:
+            if self.dead is not None:
+                return  # another thread noticed first
             self.dead = WorkerDied(msg, rc, stderr)
-            self.fail_all(self.dead)
+            lost = len(self.pending)
+            self._fail_all(self.dead, late)
+        _log.error("%s; %d pending request(s) failed", msg, lost)
+        self._complete(late)

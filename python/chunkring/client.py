@@ -10,12 +10,16 @@ the park [W1]-[W4] in ``_receiver.py``, the worker process in ``_process.py``.
 Threads: the sender's lock serialises producers (a whole message or batch, so fragments stay
 contiguous), the receiver's the consumer; either thread may drain responses into any pending
 :class:`Handle`. A dead worker fails every pending handle with :class:`WorkerDied` within
-one client wait timeout (10 ms) plus a liveness check.
+one client wait timeout (10 ms) plus a liveness check. A client may be shared by any number
+of threads. Handles are ``concurrent.futures.Future``s; the first one used as a future
+starts the client's one background receiver thread (``_pump.py``), and ``client.aio`` is
+the asyncio face (``aio.py``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -33,6 +37,8 @@ from ._sender import Sender
 from .errors import ProtocolError, WorkerStartError
 
 __all__ = ["Client", "Handle", "WAIT_TIMEOUT_S"]
+
+_log = logging.getLogger(__name__)
 
 #: Default window of polling before parking (layout.md §11 steps 1-2), in nanoseconds.
 DEFAULT_SPIN_NS = 50_000
@@ -66,6 +72,7 @@ class Client:
         self._stopped = False
         self._markdown = None
         self._snapshots = None
+        self._aio = None
 
     @classmethod
     def spawn(cls, name: str | None = None, *, ring_bytes: int | None = None,
@@ -104,6 +111,7 @@ class Client:
             err = read_all(stderr_file)
             stderr_file.close()
             raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
+        _log.info("worker started: pid %d, region %s, binary %s", proc.pid, path, binary)
         return client
 
     @classmethod
@@ -124,6 +132,7 @@ class Client:
         except BaseException:
             region.close()
             raise
+        _log.info("attached to worker pid %d, region %s", client.pid, client.path)
         return client
 
     def _claim_slot(self) -> None:
@@ -229,6 +238,14 @@ class Client:
             self._snapshots = Snapshots(self)
         return self._snapshots
 
+    @property
+    def aio(self):
+        """This client's asyncio face (``chunkring.aio.AsyncClient``), built on first use."""
+        if self._aio is None:
+            from .aio import AsyncClient
+            self._aio = AsyncClient(self)
+        return self._aio
+
     def history(self, name: str, capacity: int = 100):
         """A named snapshot history in the worker (``chunkring.snapshots.History``)."""
         from .snapshots import History
@@ -257,9 +274,15 @@ class Client:
                 self._stopped = True
             except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
+        # The receiver first: its background thread completes the failed futures, whose
+        # callbacks may call the client, before the sender's lock is taken below.
+        self._receiver.close()
         self._sender.close()
         if proc is not None:
             reap(proc, timeout)
+            _log.info("worker stopped: pid %d, exit code %s", proc.pid, proc.returncode)
+        else:
+            _log.info("detached from worker pid %d", self._region.worker_pid)
         region = self._region
         if region.mm is not None:
             if proc is None:

@@ -7,6 +7,10 @@ straight to ``str``, and outlines come back as one JSON array that CPython's C d
 >>> with Client.spawn() as c:                        # doctest: +SKIP
 ...     c.markdown.render("# Hi")
 '<h1>Hi</h1>\\n'
+
+Each op has a submit form (``submit_render``, ``submit_outline``, ``submit_aggregate``) that
+sends the request(s) and returns a :class:`concurrent.futures.Future` of the decoded answer
+at once; ``chunkring.aio`` awaits those.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Iterable, Sequence, Union
 
 from . import _layout as L
 from ._payload import decode_list, encode_list, item_ends
+from ._futures import Derived, then
 from .errors import ProtocolError, RequestError
 
 __all__ = ["AggregateDocument", "Markdown", "aggregate_request", "aggregate_result",
@@ -92,6 +97,37 @@ def _options(opts: dict[str, bool]) -> dict[str, bool] | None:
     return changed or None
 
 
+def _checked_options(options: dict[str, bool], what: str) -> dict[str, bool] | None:
+    """:func:`_options` of keyword options, refusing names that are not parser options."""
+    unknown = options.keys() - OPTION_DEFAULTS.keys()
+    if unknown:
+        raise TypeError(f"unknown {what} options: {sorted(unknown)}")
+    return _options(options)
+
+
+def _docs(text_or_list) -> tuple[bool, Sequence]:
+    """``(single, docs)``: one document in gives one answer out, a list gives a list."""
+    single = isinstance(text_or_list, (str, bytes, bytearray))
+    return single, [text_or_list] if single else text_or_list
+
+
+def _collect(parts, decode_part, n_docs: int, single: bool, what: str):
+    """The documents of every part, checked against the batch size (one if ``single``)."""
+    out: list = []
+    for part in parts:
+        out.extend(decode_part(part))
+    if len(out) != n_docs:
+        raise ProtocolError(f"{what} answered {len(out)} documents for {n_docs}")
+    return out[0] if single else out
+
+
+def _outlines(part: bytes) -> list:
+    return json.loads(part)
+
+
+_OP_NAMES = {L.OP_MD_RENDER: "render", L.OP_MD_OUTLINE: "outline"}
+
+
 #: Batches larger than this are split into sub-batches of about this many bytes, all in flight
 #: at once: the worker renders one while Python encodes the next and decodes the previous.
 SUB_BATCH_BYTES = 256 * 1024
@@ -119,6 +155,23 @@ def _shifted(err: RequestError, offset: int) -> RequestError:
         return err
     message = f"document {int(m.group(1)) + offset} " + err.message[m.end():]
     return RequestError(err.code, message, err.op)
+
+
+def _parts(ranges, handles, timeout):
+    """Yields each sub-batch's response in order. Every response is awaited before an error
+    is raised, so none is left pending; an ``INVALID_UTF8`` message names the document's
+    index in the whole batch."""
+    first_error = None
+    for (a, _), h in zip(ranges, handles):
+        try:
+            part = h.result(timeout)
+        except RequestError as e:
+            first_error = first_error or _shifted(e, a)
+            continue
+        if first_error is None:
+            yield part  # decoded by the caller while the worker runs the next ones
+    if first_error is not None:
+        raise first_error
 
 
 class Markdown:
@@ -173,37 +226,42 @@ class Markdown:
                 "metadata_blocks": metadata_blocks,
             }
         )
-        single = isinstance(text_or_list, (str, bytes, bytearray))
-        docs = [text_or_list] if single else text_or_list
-        html: list[str] = []
-        for part in self._batched(L.OP_MD_RENDER, docs, params, timeout):
-            html.extend(_decode_texts(part))
-        if len(html) != len(docs):
-            raise ProtocolError(f"render answered {len(html)} documents for {len(docs)}")
-        return html[0] if single else html
+        return self._documents(L.OP_MD_RENDER, text_or_list, params, _decode_texts, timeout)
+
+    def submit_render(self, text_or_list: str | bytes | Sequence[str | bytes],
+                      **options: bool) -> Derived:
+        """:meth:`render` without waiting: a future of its answer (``options`` as there)."""
+        params = _checked_options(options, "render")
+        return self._submit_documents(L.OP_MD_RENDER, text_or_list, params, _decode_texts)
+
+    def _documents(self, op: int, text_or_list, params, decode_part, timeout):
+        """The answer for each document (one answer for one document), waited for."""
+        single, docs = _docs(text_or_list)
+        parts = self._batched(op, docs, params, timeout)
+        return _collect(parts, decode_part, len(docs), single, _OP_NAMES[op])
+
+    def _submit_documents(self, op: int, text_or_list, params, decode_part) -> Derived:
+        """:meth:`_documents` as a future: every sub-batch sent, nothing waited for."""
+        single, docs = _docs(text_or_list)
+        encoded = _utf8(docs)
+        ranges = _split(encoded)
+        handles = self._submit_parts(op, encoded, ranges, params)
+        return then(handles, lambda hs: _collect(_parts(ranges, hs, None), decode_part,
+                                                 len(docs), single, _OP_NAMES[op]))
+
+    def _submit_parts(self, op: int, encoded: list[bytes], ranges, params) -> list:
+        """One request per ``[a, b)`` range of ``encoded``; their handles."""
+        return [self._client.submit(op, encode_list(encoded[a:b]), params) for a, b in ranges]
 
     def _batched(self, op: int, docs, params, timeout):
         """Yields the responses of ``docs`` sent as one request, or, for a batch over
-        SUB_BATCH_BYTES, as sub-batches all submitted before the first is awaited. Every
-        response is awaited before an error is raised, so none is left pending; an
-        ``INVALID_UTF8`` message names the document's index in the whole batch."""
+        SUB_BATCH_BYTES, as sub-batches all submitted before the first is awaited."""
         encoded = _utf8(docs)
         ranges = _split(encoded)
         if len(ranges) == 1:
             yield self._client.call(op, encode_list(encoded), params, timeout=timeout)
             return
-        handles = [self._client.submit(op, encode_list(encoded[a:b]), params) for a, b in ranges]
-        first_error = None
-        for (a, _), h in zip(ranges, handles):
-            try:
-                part = h.result(timeout)
-            except RequestError as e:
-                first_error = first_error or _shifted(e, a)
-                continue
-            if first_error is None:
-                yield part  # decoded by the caller while the worker runs the next ones
-        if first_error is not None:
-            raise first_error
+        yield from _parts(ranges, self._submit_parts(op, encoded, ranges, params), timeout)
 
     def outline(
         self,
@@ -217,17 +275,14 @@ class Markdown:
         A ``str`` in gives one dict; a list gives a list of dicts. ``options`` are the parser
         options of :meth:`render` (same defaults).
         """
-        unknown = options.keys() - OPTION_DEFAULTS.keys()
-        if unknown:
-            raise TypeError(f"unknown outline options: {sorted(unknown)}")
-        single = isinstance(text_or_list, (str, bytes, bytearray))
-        docs = [text_or_list] if single else text_or_list
-        outlines: list[dict] = []
-        for part in self._batched(L.OP_MD_OUTLINE, docs, _options(options), timeout):
-            outlines.extend(json.loads(part))
-        if len(outlines) != len(docs):
-            raise ProtocolError(f"outline answered {len(outlines)} documents for {len(docs)}")
-        return outlines[0] if single else outlines
+        params = _checked_options(options, "outline")
+        return self._documents(L.OP_MD_OUTLINE, text_or_list, params, _outlines, timeout)
+
+    def submit_outline(self, text_or_list: str | bytes | Sequence[str | bytes],
+                       **options: bool) -> Derived:
+        """:meth:`outline` without waiting: a future of its answer."""
+        params = _checked_options(options, "outline")
+        return self._submit_documents(L.OP_MD_OUTLINE, text_or_list, params, _outlines)
 
     def aggregate(
         self,
@@ -265,6 +320,16 @@ class Markdown:
                                              on_error=on_error)
         out = self._client.call(op, body, params, timeout=timeout)
         return aggregate_result(out, on_error=on_error)
+
+    def submit_aggregate(self, files: Iterable[FileArg], *, mode: str = "full", toc: bool = False,
+                         root: str | os.PathLike[str] | None = None,
+                         on_error: str = "raise") -> Derived:
+        """:meth:`aggregate` without waiting: a future of the :class:`AggregateDocument`."""
+        op, body, params = aggregate_request(files, mode=mode, toc=toc, root=root,
+                                             on_error=on_error)
+        h = self._client.submit(op, body, params)
+        return then([h], lambda hs: aggregate_result(hs[0].result(), on_error=on_error))
+
 
 def _file_specs(files: Iterable[FileArg]) -> tuple[list[dict], list[str | bytes]]:
     specs: list[dict] = []

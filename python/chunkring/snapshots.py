@@ -32,6 +32,20 @@ once and raises at once; ``h.write_behind = 1`` sends every push as it is made.
 history return ``None`` and change nothing. ``jump(i)`` outside ``0..len(h)`` raises
 ``RequestError`` with name ``OUT_OF_RANGE``. A push after ``undo()`` drops the redo branch;
 capacity evicts the oldest snapshot; indices are positions ``0..len(h)`` (0 = oldest kept).
+
+**Submit forms.** ``submit_undo``, ``submit_redo``, ``submit_jump``, ``submit_current``,
+``submit_get``, ``submit_list``, ``submit_diff``, ``submit_stats``, ``submit_push`` and
+``submit_flush`` of a ``History``, ``submit_append``/``submit_read``/``submit_tail`` of a
+``Log`` and ``Snapshots.submit_process`` send their request (after a ``History``'s queued
+pushes) and return a :class:`concurrent.futures.Future` of the decoded answer without waiting;
+``chunkring.aio`` awaits them. A queued push's error is raised by that future in place of its
+answer (the request itself was still run by the worker).
+
+**Threads.** A ``History`` is safe to share between threads: one lock per history
+serialises its methods (so its write-behind queue and undo prefetch stay consistent), and the
+worker runs its requests in the order they were sent. Interleaving pushes and undos from
+several threads gives some serial order, not the one a single thread would have chosen. A
+``Log`` and ``Snapshots`` keep no state in Python; the client's own locks make them safe.
 """
 
 from __future__ import annotations
@@ -40,10 +54,13 @@ import json
 import marshal
 import os
 import struct
+import threading
+from functools import wraps
 from time import time as _time
 from typing import Any, Iterable
 
 from . import _layout as L
+from ._futures import Derived, then
 from ._payload import decode_list_bytes, encode_list
 from .errors import RequestError
 
@@ -75,6 +92,20 @@ def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, 
     raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
 
 
+def _encode_batch(snapshots: Iterable[Any], encoding: str | None,
+                  what: str) -> tuple[list[bytes], str | None]:
+    """The bodies of a batch and its one encoding (None for an empty batch)."""
+    bodies = []
+    enc = None
+    for s in snapshots:
+        body, e = encode_snapshot(s, encoding)
+        if enc is not None and e != enc:
+            raise ValueError(f"{what} needs one encoding for the whole batch")
+        enc = e
+        bodies.append(body)
+    return bodies, enc
+
+
 def _decode(enc: int, reply: bytes) -> Any:
     """The snapshot after the 12-byte cursor header, decoded (marshal reads it in place)."""
     if enc == 2:
@@ -83,6 +114,44 @@ def _decode(enc: int, reply: bytes) -> Any:
         return json.loads(reply[_CURSOR.size:])
     return reply[_CURSOR.size:]
 
+
+
+def _cursor_answer(r: bytes, raw: bool) -> Any:
+    """A cursor op's answer: None when it did not move, else the snapshot (or its bytes)."""
+    status, enc, _, _, _ = _CURSOR.unpack_from(r)
+    if not status:
+        return None
+    return r[_CURSOR.size:] if raw else _decode(enc, r)
+
+
+def _cursor_params(params: dict, encoding: str | None) -> dict:
+    if encoding is None:
+        return params
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
+    return dict(params, encoding=encoding)
+
+
+def _json(r: bytes) -> Any:
+    return json.loads(r)
+
+
+def _none(_r: bytes) -> None:
+    return None
+
+
+def _locked(method):
+    """Runs ``method`` under the history's lock (module doc, "Threads")."""
+    @wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
+def _submitted(client: Any, op: int, body: bytes, params: dict, decode) -> Derived:
+    """A future of ``decode(answer)`` for one request sent now."""
+    return then([client.submit(op, body, params)], lambda hs: decode(hs[0].result()))
 
 
 def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:
@@ -109,6 +178,7 @@ class History:
         self._client = client
         self.name = name
         self.capacity = capacity
+        self._lock = threading.RLock()
         self._name_params = {"name": name}
         self._pending: list[Any] = []
         self._queued: list[tuple] = []
@@ -126,6 +196,7 @@ class History:
 
     # -- pushing -------------------------------------------------------------------------------
 
+    @_locked
     def push(self, snapshot: Any, label: str | None = None, *, encoding: str | None = None,
              wait: bool = False) -> None:
         """Pushes a snapshot (dict → marshal; bytes → opaque unless ``encoding`` says otherwise).
@@ -154,17 +225,11 @@ class History:
             self.flush()
         self._pending.extend(self._client.submit_many(queued))
 
+    @_locked
     def push_many(self, snapshots: Iterable[Any], labels: Iterable[str | None] | None = None, *,
                   encoding: str | None = None) -> int:
         """Pushes many snapshots in one request (all or none); returns the new length."""
-        bodies = []
-        enc = None
-        for s in snapshots:
-            body, e = encode_snapshot(s, encoding)
-            if enc is not None and e != enc:
-                raise ValueError("push_many needs one encoding for the whole batch")
-            enc = e
-            bodies.append(body)
+        bodies, enc = _encode_batch(snapshots, encoding, "push_many")
         params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
         if labels is not None:
             params["labels"] = list(labels)
@@ -173,6 +238,7 @@ class History:
         r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
         return r["len"]
 
+    @_locked
     def flush(self) -> None:
         """Sends queued pushes and waits for them; raises the first one's error, if any."""
         if self._queued:
@@ -193,22 +259,13 @@ class History:
 
     def _cursor_op(self, op: int, params: dict, encoding: str | None, raw: bool) -> Any:
         self.flush()
-        if encoding is not None:
-            if encoding not in _ENCODINGS:
-                raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
-            params = dict(params, encoding=encoding)
-        r = self._client.call(op, b"", params)
-        status, enc, _, _, _ = _CURSOR.unpack_from(r)
-        if not status:
-            return None
-        if raw:
-            return r[_CURSOR.size:]
-        return _decode(enc, r)
+        return _cursor_answer(self._client.call(op, b"", _cursor_params(params, encoding)), raw)
 
     # Every cursor method takes ``encoding`` (the encoding the worker should answer in:
     # "json", "marshal" or "bytes"; default the one the snapshot was pushed with) and ``raw``
     # (return the encoded bytes undecoded, e.g. for ``orjson.loads``).
 
+    @_locked
     def undo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Steps back; returns the snapshot now current, or ``None`` at the oldest one.
 
@@ -229,20 +286,20 @@ class History:
             # A worker older than the `offset` param: undo the plain way from now on.
             self._prefetch_undo = lambda: None  # type: ignore[method-assign]
             return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-        status, enc, _, _, _ = _CURSOR.unpack_from(r)
-        if not status:
-            return None  # nothing older: the worker's undo would not move either
+        if not r[0]:
+            return None  # nothing older (cursor status 0): the worker's undo would not move
         if len(self._pending) >= MAX_PIPELINED_PUSHES:
             self.flush()
         self._pending.append(
             self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False})
         )
         self._prefetch_undo()
-        return r[_CURSOR.size:] if raw else _decode(enc, r)
+        return _cursor_answer(r, raw)
 
     def _prefetch_undo(self) -> None:
         self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
 
+    @_locked
     def redo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one."""
         self._prefetch = None
@@ -250,6 +307,7 @@ class History:
         self._prefetch_undo()
         return result
 
+    @_locked
     def jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing)."""
         self._prefetch = None
@@ -257,16 +315,19 @@ class History:
         self._prefetch_undo()
         return result
 
+    @_locked
     def current(self, *, encoding: str | None = None, raw: bool = False) -> Any:
         """The current snapshot, or ``None`` when the history is empty."""
         return self._cursor_op(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
 
+    @_locked
     def get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
         """Snapshot ``index`` without moving the cursor."""
         return self._cursor_op(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
 
     # -- looking -------------------------------------------------------------------------------
 
+    @_locked
     def stats(self) -> dict:
         """Counts and bytes: snapshots, logical_bytes, stored_bytes, sharing_ratio, … (§9.3)."""
         self.flush()
@@ -290,18 +351,87 @@ class History:
     def __len__(self) -> int:
         return self.stats()["snapshots"]
 
+    @_locked
     def list(self) -> list[dict]:
         """One dict per snapshot, oldest first: index, label, time, size, encoding, digest."""
         self.flush()
         return json.loads(self._client.call(L.OP_SNAP_LIST, b"", self._name_params))["entries"]
 
+    @_locked
     def diff(self, a: int, b: int) -> list[dict]:
         """The RFC 6902 patch (list of ops) turning snapshot ``a`` into snapshot ``b``."""
         self.flush()
         return json.loads(self._client.call(L.OP_SNAP_DIFF, b"", {"name": self.name, "a": a, "b": b}))
 
+    # -- submit forms (module doc, "Submit forms") --------------------------------------------
+
+    @_locked
+    def _submit(self, op: int | None, params: dict | None, decode) -> Derived:
+        """Sends the queued pushes and then ``op`` (if any) without waiting: a future of
+        ``decode(answer)`` that raises the first failed push's error instead."""
+        self._prefetch = None
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self._pending.extend(self._client.submit_many(queued))
+        handles, self._pending = self._pending, []
+        if op is not None:
+            handles.append(self._client.submit(op, b"", params))
+
+        def answer(hs):
+            for h in hs[:-1] if op is not None else hs:
+                h.result()
+            return decode(hs[-1].result()) if op is not None else None
+        return then(handles, answer)
+
+    def _submit_cursor(self, op: int, params: dict, encoding: str | None, raw: bool) -> Derived:
+        return self._submit(op, _cursor_params(params, encoding), lambda r: _cursor_answer(r, raw))
+
+    def submit_push(self, snapshot: Any, label: str | None = None, *,
+                    encoding: str | None = None) -> Derived:
+        """:meth:`push` sent at once with every queued push: a future of None (or the error)."""
+        with self._lock:
+            self.push(snapshot, label, encoding=encoding)
+            return self._submit(None, None, _none)
+
+    def submit_flush(self) -> Derived:
+        """:meth:`flush` without waiting: a future of None, or of the first push's error."""
+        return self._submit(None, None, _none)
+
+    def submit_undo(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`undo` without waiting (no prefetch): a future of the snapshot or None."""
+        return self._submit_cursor(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+
+    def submit_redo(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`redo` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_REDO, self._name_params, encoding, raw)
+
+    def submit_jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`jump` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
+
+    def submit_current(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`current` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
+
+    def submit_get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`get` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
+
+    def submit_stats(self) -> Derived:
+        """:meth:`stats` without waiting."""
+        return self._submit(L.OP_SNAP_STATS, self._name_params, _json)
+
+    def submit_list(self) -> Derived:
+        """:meth:`list` without waiting."""
+        return self._submit(L.OP_SNAP_LIST, self._name_params, lambda r: json.loads(r)["entries"])
+
+    def submit_diff(self, a: int, b: int) -> Derived:
+        """:meth:`diff` without waiting."""
+        return self._submit(L.OP_SNAP_DIFF, {"name": self.name, "a": a, "b": b}, _json)
+
     # -- persistence ---------------------------------------------------------------------------
 
+    @_locked
     def save(self, path: str | os.PathLike) -> dict:
         """Saves crash-safely (temp file, fsync, rename) to ``path``; returns the op's reply."""
         self.flush()
@@ -314,6 +444,7 @@ class History:
         r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
         return cls(client, r["name"], r["capacity"], _create=False)
 
+    @_locked
     def drop(self) -> None:
         """Deletes the history in the worker and frees its memory."""
         self._prefetch = None
@@ -329,16 +460,15 @@ class Snapshots:
 
     def process(self, batch: Iterable[Any], *, encoding: str | None = None) -> list[dict]:
         """Per snapshot: index, digest, size, changed top-level keys and list entries (§9.3)."""
-        bodies = []
-        enc = None
-        for s in batch:
-            body, e = encode_snapshot(s, encoding)
-            if enc is not None and e != enc:
-                raise ValueError("process needs one encoding for the whole batch")
-            enc = e
-            bodies.append(body)
+        bodies, enc = _encode_batch(batch, encoding, "process")
         params = {"encoding": enc or "json"}
         return json.loads(self._client.call(L.OP_SNAP_PROCESS, encode_list(bodies), params))
+
+    def submit_process(self, batch: Iterable[Any], *, encoding: str | None = None) -> Derived:
+        """:meth:`process` without waiting: a future of its answer."""
+        bodies, enc = _encode_batch(batch, encoding, "process")
+        return _submitted(self._client, L.OP_SNAP_PROCESS, encode_list(bodies),
+                          {"encoding": enc or "json"}, _json)
 
     def stats(self) -> dict:
         """Totals over every history and log in the worker."""
@@ -347,6 +477,17 @@ class Snapshots:
 
 def _record(r: bytes | str) -> bytes:
     return r.encode("utf-8") if isinstance(r, str) else bytes(r)
+
+
+def _records(record_or_records: bytes | str | Iterable[bytes | str]) -> bytes:
+    """One record or many, list-encoded (str as UTF-8)."""
+    if isinstance(record_or_records, (bytes, bytearray, memoryview, str)):
+        return encode_list([_record(record_or_records)])
+    return encode_list([_record(r) for r in record_or_records])
+
+
+def _length(r: bytes) -> int:
+    return json.loads(r)["len"]
 
 
 class Log:
@@ -364,11 +505,7 @@ class Log:
 
     def append(self, record_or_records: bytes | str | Iterable[bytes | str]) -> int:
         """Appends one record or many (one request); str is stored as UTF-8. Returns the length."""
-        if isinstance(record_or_records, (bytes, bytearray, memoryview, str)):
-            items = [_record(record_or_records)]
-        else:
-            items = [_record(r) for r in record_or_records]
-        return json.loads(self._client.call(L.OP_LOG_APPEND, encode_list(items), self._params))["len"]
+        return _length(self._client.call(L.OP_LOG_APPEND, _records(record_or_records), self._params))
 
     def read(self, start: int = 0, count: int = 1) -> list[bytes]:
         """Records ``start .. start + count`` (clipped at the end)."""
@@ -378,6 +515,21 @@ class Log:
     def tail(self, n: int) -> list[bytes]:
         """The last ``n`` records, oldest first."""
         return decode_list_bytes(self._client.call(L.OP_LOG_TAIL, b"", {"name": self.name, "n": n}))
+
+    def submit_append(self, record_or_records: bytes | str | Iterable[bytes | str]) -> Derived:
+        """:meth:`append` without waiting: a future of the new length."""
+        return _submitted(self._client, L.OP_LOG_APPEND, _records(record_or_records),
+                          self._params, _length)
+
+    def submit_read(self, start: int = 0, count: int = 1) -> Derived:
+        """:meth:`read` without waiting."""
+        params = {"name": self.name, "start": start, "count": count}
+        return _submitted(self._client, L.OP_LOG_READ, b"", params, decode_list_bytes)
+
+    def submit_tail(self, n: int) -> Derived:
+        """:meth:`tail` without waiting."""
+        return _submitted(self._client, L.OP_LOG_TAIL, b"", {"name": self.name, "n": n},
+                          decode_list_bytes)
 
     def __len__(self) -> int:
         return json.loads(self._client.call(L.OP_LOG_LEN, b"", self._params))["len"]

@@ -1,0 +1,249 @@
+"""The asyncio face of the client: ``await`` answers without blocking the event loop.
+
+    from chunkring.aio import AsyncClient
+
+    async def main():
+        async with await AsyncClient.spawn() as ac:
+            assert await ac.echo(b"hi", timeout=5) == b"hi"
+            html = await ac.markdown.render("# Title")
+            h = await ac.history("ui")
+            await h.push({"files": []}, label="start")
+
+An :class:`AsyncClient` wraps a :class:`~chunkring.Client` (``client.aio`` gives one for an
+existing client). Every method sends its request at once, from the calling (event loop)
+thread, and returns an awaitable of the answer: a request handle is a
+``concurrent.futures.Future`` and ``asyncio.wrap_future`` turns it into an asyncio one. No
+thread is started per request: the client's one background receiver thread (``_pump.py``)
+reads answers as the worker publishes them, and completing a future calls
+``loop.call_soon_threadsafe``, which wakes the loop through its self-pipe.
+
+**Timeouts.** ``timeout=`` on any method raises :class:`~chunkring.errors.RequestTimeout`, a
+``TimeoutError`` (since Python 3.11 ``asyncio.TimeoutError`` is the same class), and
+cancels the request's future as below.
+
+**Cancellation.** Cancelling the awaiting task (or a timeout) cannot unsend the request: the
+worker still runs it, and its answer is discarded when it arrives; the request id leaves the
+client's pending table at once.
+
+**Failures.** A worker that dies while requests are awaited fails every one of them with
+:class:`~chunkring.errors.WorkerDied` within the client's wait timeout (10 ms) plus a
+liveness check; error frames raise :class:`~chunkring.errors.RequestError`, as in the
+synchronous API.
+
+**What still runs on the loop's thread.** Encoding a request and copying it into the request
+ring: a request larger than the ring is written fragment by fragment as the worker frees
+room, which blocks the loop for that long. Decoding answers (HTML, outlines, snapshots) runs
+on the receiver thread, under the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import json
+from typing import Any, Iterable, Sequence
+
+from . import _layout as L
+from ._payload import encode_list
+from .client import Client
+from .errors import RequestTimeout
+
+__all__ = ["AsyncClient", "AsyncHistory", "AsyncLog", "AsyncMarkdown", "AsyncSnapshots"]
+
+
+async def _answer(fut: cf.Future, timeout: float | None) -> Any:
+    """Await ``fut`` (a handle or a derived future) on the running loop; on ``timeout``
+    cancel it and raise RequestTimeout."""
+    afut = asyncio.wrap_future(fut)
+    if timeout is None:
+        return await afut
+    try:
+        return await asyncio.wait_for(afut, timeout)
+    except asyncio.TimeoutError:
+        raise RequestTimeout(
+            f"no answer within {timeout} s (the request was cancelled; its answer will be "
+            "discarded)"
+        ) from None
+
+
+class AsyncClient:
+    """The asyncio face of one :class:`~chunkring.Client` (``client`` is that client)."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self._markdown: AsyncMarkdown | None = None
+        self._snapshots: AsyncSnapshots | None = None
+
+    @classmethod
+    async def spawn(cls, *args, **kwargs) -> "AsyncClient":
+        """:meth:`Client.spawn` (same arguments), run in the loop's default executor: starting
+        a worker waits for it to map its region."""
+        loop = asyncio.get_running_loop()
+        client = await loop.run_in_executor(None, lambda: Client.spawn(*args, **kwargs))
+        return cls(client)
+
+    @classmethod
+    async def attach(cls, *args, **kwargs) -> "AsyncClient":
+        """:meth:`Client.attach` (same arguments), run in the loop's default executor."""
+        loop = asyncio.get_running_loop()
+        client = await loop.run_in_executor(None, lambda: Client.attach(*args, **kwargs))
+        return cls(client)
+
+    # ------------------------------------------------------------------ requests
+    def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> asyncio.Future:
+        """Send one request; an asyncio future of its response bytes."""
+        return asyncio.wrap_future(self.client.submit(op, body, params))
+
+    async def call(self, op: int, body: bytes = b"", params: dict | None = None,
+                   timeout: float | None = None) -> bytes:
+        """Send one request and await its response bytes."""
+        return await _answer(self.client.submit(op, body, params), timeout)
+
+    async def echo(self, data: bytes, timeout: float | None = None) -> bytes:
+        """Round-trip ``data`` through the worker's ``OP_ECHO``."""
+        return await _answer(self.client.submit(L.OP_ECHO, data), timeout)
+
+    async def pipeline(self, stages: Sequence[tuple], body: bytes = b"",
+                       timeout: float | None = None) -> bytes:
+        """:meth:`Client.pipeline`, awaited."""
+        spec = [{"op": int(op), "params": params or {}} for op, params in stages]
+        return await self.call(L.OP_PIPELINE, body, {"stages": spec}, timeout)
+
+    async def info(self) -> dict:
+        """The worker's ``OP_INFO`` JSON."""
+        return json.loads(await self.call(L.OP_INFO))
+
+    # ------------------------------------------------------------------ wrappers
+    @property
+    def markdown(self) -> "AsyncMarkdown":
+        """Markdown ops, awaited."""
+        if self._markdown is None:
+            self._markdown = AsyncMarkdown(self.client.markdown)
+        return self._markdown
+
+    @property
+    def snapshots(self) -> "AsyncSnapshots":
+        """Worker-wide snapshot ops, awaited."""
+        if self._snapshots is None:
+            self._snapshots = AsyncSnapshots(self.client.snapshots)
+        return self._snapshots
+
+    async def history(self, name: str, capacity: int = 100) -> "AsyncHistory":
+        """A named snapshot history (created in the worker, as :meth:`Client.history`)."""
+        from .snapshots import History
+        # An empty push_many creates the history or sets its capacity, as History() does.
+        await self.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
+        return AsyncHistory(History(self.client, name, capacity, _create=False))
+
+    async def log(self, name: str) -> "AsyncLog":
+        """A named append-only log (created in the worker on first use)."""
+        from .snapshots import Log
+        log = Log(self.client, name, _create=False)
+        await _answer(log.submit_append([]), None)
+        return AsyncLog(log)
+
+    # ------------------------------------------------------------------ lifetime
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """:meth:`Client.close`, run in the loop's default executor (it waits for the worker)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.client.close, timeout)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<chunkring.aio.AsyncClient of {self.client!r}>"
+
+
+class AsyncMarkdown:
+    """``render``, ``outline`` and ``aggregate`` of :class:`~chunkring.markdown.Markdown`,
+    awaited (same arguments; ``timeout`` as in the module doc)."""
+
+    def __init__(self, markdown):
+        self._md = markdown
+
+    async def render(self, text_or_list: str | bytes | Sequence[str | bytes], *,
+                     timeout: float | None = None, **options: bool) -> str | list[str]:
+        return await _answer(self._md.submit_render(text_or_list, **options), timeout)
+
+    async def outline(self, text_or_list: str | bytes | Sequence[str | bytes], *,
+                      timeout: float | None = None, **options: bool) -> dict | list[dict]:
+        return await _answer(self._md.submit_outline(text_or_list, **options), timeout)
+
+    async def aggregate(self, files: Iterable, *, timeout: float | None = None,
+                        **kwargs: Any) -> str:
+        return await _answer(self._md.submit_aggregate(files, **kwargs), timeout)
+
+
+class AsyncSnapshots:
+    """:meth:`~chunkring.snapshots.Snapshots.process`, awaited."""
+
+    def __init__(self, snapshots):
+        self._snapshots = snapshots
+
+    async def process(self, batch: Iterable[Any], *, encoding: str | None = None,
+                      timeout: float | None = None) -> list[dict]:
+        return await _answer(self._snapshots.submit_process(batch, encoding=encoding), timeout)
+
+
+class AsyncHistory:
+    """A :class:`~chunkring.snapshots.History` (``history``), awaited: each method sends the
+    queued pushes and its request, then awaits the answer. ``push`` sends at once."""
+
+    def __init__(self, history):
+        self.history = history
+
+    async def push(self, snapshot: Any, label: str | None = None, *,
+                   encoding: str | None = None, timeout: float | None = None) -> None:
+        await _answer(self.history.submit_push(snapshot, label, encoding=encoding), timeout)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        await _answer(self.history.submit_flush(), timeout)
+
+    async def undo(self, *, timeout: float | None = None, **kw: Any) -> Any:
+        return await _answer(self.history.submit_undo(**kw), timeout)
+
+    async def redo(self, *, timeout: float | None = None, **kw: Any) -> Any:
+        return await _answer(self.history.submit_redo(**kw), timeout)
+
+    async def jump(self, index: int, *, timeout: float | None = None, **kw: Any) -> Any:
+        return await _answer(self.history.submit_jump(index, **kw), timeout)
+
+    async def current(self, *, timeout: float | None = None, **kw: Any) -> Any:
+        return await _answer(self.history.submit_current(**kw), timeout)
+
+    async def get(self, index: int, *, timeout: float | None = None, **kw: Any) -> Any:
+        return await _answer(self.history.submit_get(index, **kw), timeout)
+
+    async def list(self, timeout: float | None = None) -> list[dict]:
+        return await _answer(self.history.submit_list(), timeout)
+
+    async def diff(self, a: int, b: int, timeout: float | None = None) -> list[dict]:
+        return await _answer(self.history.submit_diff(a, b), timeout)
+
+    async def stats(self, timeout: float | None = None) -> dict:
+        return await _answer(self.history.submit_stats(), timeout)
+
+    def __repr__(self) -> str:
+        return f"Async{self.history!r}"
+
+
+class AsyncLog:
+    """A :class:`~chunkring.snapshots.Log` (``log``), awaited."""
+
+    def __init__(self, log):
+        self.log = log
+
+    async def append(self, record_or_records, timeout: float | None = None) -> int:
+        return await _answer(self.log.submit_append(record_or_records), timeout)
+
+    async def read(self, start: int = 0, count: int = 1, timeout: float | None = None) -> list:
+        return await _answer(self.log.submit_read(start, count), timeout)
+
+    async def tail(self, n: int, timeout: float | None = None) -> list:
+        return await _answer(self.log.submit_tail(n), timeout)
+
+    def __repr__(self) -> str:
+        return f"Async{self.log!r}"

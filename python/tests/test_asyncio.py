@@ -1,0 +1,262 @@
+"""The asyncio face (chunkring.aio, issue 12) under real event loops and real workers:
+concurrency, cancellation, timeouts, a worker dying mid-await, a loop that stays responsive
+during a long op, and the async forms of the markdown and snapshot wrappers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+
+import pytest
+from chunkring import RequestError, RequestTimeout, WorkerDied
+from chunkring import _layout as L
+from chunkring.aio import AsyncClient
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually
+
+
+def run(coro, seconds: float = 60.0):
+    """Run ``coro`` on a fresh event loop, failing instead of hanging."""
+    return asyncio.run(asyncio.wait_for(coro, seconds))
+
+
+@pytest.fixture
+def aclient(client) -> AsyncClient:
+    return client.aio
+
+
+class Ticker:
+    """Counts how often the event loop gets to run a task that only yields: a loop blocked
+    by a call would not tick at all while that call runs."""
+
+    def __init__(self):
+        self.ticks = 0
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0)
+
+    async def until(self, n: int) -> None:
+        """Until the ticker advanced ``n`` more times."""
+        target = self.ticks + n
+        while self.ticks < target:
+            await asyncio.sleep(0)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def test_hundreds_of_concurrent_awaits_pair_up(aclient):
+    async def one(i: int) -> bool:
+        d = i.to_bytes(4, "little") * (1 + i % 300)
+        return await aclient.echo(d, timeout=30) == d
+
+    async def main():
+        return await asyncio.gather(*(one(i) for i in range(800)))
+
+    assert all(run(main()))
+    assert aclient.client.stats()["pending"] == 0
+
+
+def test_no_thread_per_request(aclient):
+    async def main():
+        before = threading.active_count()
+        peak = before
+
+        async def one(i):
+            nonlocal peak
+            r = await aclient.echo(bytes([i % 256]) * 100)
+            peak = max(peak, threading.active_count())
+            return r
+
+        await asyncio.gather(*(one(i) for i in range(300)))
+        return before, peak
+
+    before, peak = run(main())
+    assert peak <= before + 1  # at most the client's one receiver thread, started lazily
+    assert aclient.client._receiver.pump is not None
+
+
+def test_error_frames_raise_request_error(aclient):
+    with pytest.raises(RequestError) as info:
+        run(aclient.call(0x7777))
+    assert info.value.name == "UNKNOWN_OP"
+
+
+def test_timeout_raises_a_timeout_error_and_frees_the_request(own_client):
+    ac = own_client.aio
+    os.kill(own_client.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(TimeoutError) as info:  # asyncio.TimeoutError is this, on 3.11
+            run(ac.echo(b"x", timeout=0.2))
+        assert isinstance(info.value, RequestTimeout)
+        assert isinstance(info.value, asyncio.TimeoutError)
+        assert own_client.stats()["pending"] == 0
+    finally:
+        os.kill(own_client.pid, signal.SIGCONT)
+    assert run(ac.echo(b"after", timeout=30)) == b"after"
+
+
+def test_cancelling_the_awaiting_task_discards_the_answer(own_client):
+    ac = own_client.aio
+
+    async def main():
+        os.kill(own_client.pid, signal.SIGSTOP)
+        try:
+            tasks = [asyncio.ensure_future(ac.echo(b"c" * i)) for i in range(100)]
+            await asyncio.sleep(0)  # let every task send its request
+            assert own_client.stats()["pending"] == 100
+            for t in tasks:
+                t.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert all(isinstance(r, asyncio.CancelledError) for r in results)
+            assert own_client.stats()["pending"] == 0
+        finally:
+            os.kill(own_client.pid, signal.SIGCONT)
+        # The worker still runs the cancelled requests; their answers are discarded.
+        assert await ac.echo(b"next", timeout=30) == b"next"
+        assert own_client.stats()["pending"] == 0
+
+    run(main())
+
+
+def test_a_worker_killed_mid_await_raises_worker_died(own_client):
+    ac = own_client.aio
+
+    async def main():
+        os.kill(own_client.pid, signal.SIGSTOP)
+        tasks = [asyncio.ensure_future(ac.echo(b"doomed")) for _ in range(50)]
+        await asyncio.sleep(0)
+        os.kill(own_client.pid, signal.SIGKILL)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = run(main(), 30)
+    assert all(isinstance(r, WorkerDied) for r in results)
+    assert results[0].returncode == -signal.SIGKILL
+    with pytest.raises(WorkerDied):
+        run(ac.echo(b"after"))
+
+
+def test_the_loop_keeps_running_while_a_long_op_is_awaited(own_client, tmp_path):
+    """The op cannot finish until the test lets it (the worker is stopped), whatever the
+    machine's speed; meanwhile the loop must keep ticking."""
+    ac = own_client.aio
+    for i in range(200):
+        (tmp_path / f"f{i}.md").write_text(f"# file {i}\n\n" + "some words here\n" * 500)
+    files = [f"f{i}.md" for i in range(200)]
+
+    async def main():
+        ticker = Ticker()
+        os.kill(own_client.pid, signal.SIGSTOP)
+        try:
+            task = asyncio.ensure_future(ac.markdown.aggregate(files, root=tmp_path, toc=True))
+            await ticker.until(200)  # would never return if the await blocked the loop
+            assert not task.done()
+        finally:
+            os.kill(own_client.pid, signal.SIGCONT)
+        before = ticker.ticks
+        context = await task
+        ticker.stop()
+        return context, ticker.ticks - before
+
+    context, ticks_during = run(main())
+    assert context.count("### `f") == 200
+    assert ticks_during >= 1  # the loop ran while the worker built and sent the answer
+
+
+def test_the_loop_keeps_running_during_a_big_render(aclient):
+    docs = ["# big\n\n" + "*word* and `code` " * 20_000] * 20
+
+    async def main():
+        ticker = Ticker()
+        await asyncio.sleep(0)
+        start = ticker.ticks
+        html = await aclient.markdown.render(docs, timeout=120)
+        ticks = ticker.ticks - start
+        ticker.stop()
+        return html, ticks
+
+    html, ticks = run(main(), 120)
+    assert len(html) == 20 and html[0].startswith("<h1>big</h1>")
+    assert ticks >= 3  # submit, the receiver thread's read, the wake: the loop ran between
+
+
+def test_markdown_async_forms_match_the_synchronous_ones(client, aclient):
+    docs = ["# A\n\n[l](http://x)", "## B\n\n```py\nx\n```"]
+
+    async def main():
+        return await asyncio.gather(
+            aclient.markdown.render(docs[0]),
+            aclient.markdown.render(docs, smart_punctuation=True),
+            aclient.markdown.outline(docs),
+            aclient.markdown.aggregate([("a.md", docs[0]), ("b.md", docs[1])], toc=True),
+        )
+
+    r1, r2, o, agg = run(main())
+    assert r1 == client.markdown.render(docs[0])
+    assert r2 == client.markdown.render(docs, smart_punctuation=True)
+    assert o == client.markdown.outline(docs)
+    assert agg == client.markdown.aggregate([("a.md", docs[0]), ("b.md", docs[1])], toc=True)
+    with pytest.raises(TypeError):
+        client.markdown.submit_render("x", no_such_option=True)
+
+
+def test_a_batch_over_the_sub_batch_size_keeps_document_indices_in_errors(aclient):
+    from chunkring.markdown import SUB_BATCH_BYTES
+
+    docs = ["x" * 1000] * (2 * SUB_BATCH_BYTES // 1000) + [b"bad \xff utf-8"]
+
+    with pytest.raises(RequestError) as info:
+        run(aclient.markdown.render(docs))
+    assert info.value.name == "INVALID_UTF8"
+    assert info.value.message.startswith(f"document {len(docs) - 1} ")
+
+
+def test_history_and_log_async_forms(aclient):
+    async def main():
+        h = await aclient.history("aio-ui", capacity=10)
+        await h.push({"files": [], "n": 0}, label="start")
+        for n in range(1, 4):
+            await h.push({"files": [f"f{n}"], "n": n})
+        assert (await h.stats())["snapshots"] == 4
+        assert await h.undo() == {"files": ["f2"], "n": 2}
+        assert await h.redo() == {"files": ["f3"], "n": 3}
+        assert await h.jump(0) == {"files": [], "n": 0}
+        assert await h.current() == {"files": [], "n": 0}
+        assert await h.get(1) == {"files": ["f1"], "n": 1}
+        assert [e["label"] for e in await h.list()][0] == "start"
+        assert {"op": "replace", "path": "/n", "value": 3} in await h.diff(0, 3)
+        h.history.push({"files": [], "n": 9})  # a queued (write-behind) push
+        await h.flush()
+        with pytest.raises(RequestError):
+            await h.push(["not a dict"], encoding="json")
+        log = await aclient.log("aio-log")
+        assert await log.append([b"a", "b"]) == 2
+        assert await log.tail(1) == [b"b"]
+        assert await log.read(0, 2) == [b"a", b"b"]
+        res = await aclient.snapshots.process([{"a": 1}, {"a": 2}])
+        assert [r["changed"] for r in res][1] == ["a"]
+
+    run(main())
+
+
+def test_async_client_spawns_and_closes_its_worker(worker_bin):
+    async def main():
+        async with await AsyncClient.spawn(ring_bytes=SMALL_RING_BYTES,
+                                           chunk_bytes=SMALL_CHUNK_BYTES, worker=worker_bin) as ac:
+            assert await ac.echo(b"own", timeout=30) == b"own"
+            assert (await ac.info())["pid"] == ac.client.pid
+            assert await ac.pipeline([(L.OP_ECHO, {})], b"p") == b"p"
+            proc = ac.client._proc
+        return proc
+
+    proc = run(main())
+    assert eventually(lambda: proc.poll() is not None)
+
+
+def test_client_aio_is_one_async_face(client):
+    assert client.aio is client.aio
+    assert isinstance(client.aio, AsyncClient) and client.aio.client is client
