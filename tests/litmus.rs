@@ -137,6 +137,51 @@ fn bursts_with_parks_and_wraps_deliver_every_frame_in_order() {
         // Longer than the worker's spin window (20 µs) plus its backoff: it parks.
         std::thread::sleep(Duration::from_micros(100 + next(&mut seed) % 900));
     }
+    // The loop above parks the client only when an answer is slow to come; on a machine
+    // busy enough, every answer may beat the client's spin and backoff. So cover the
+    // worker's [W5]/[W6] on the response ring deterministically once: stop the worker,
+    // send, and let a helper continue it only once the client's park word says PARKED.
+    let worker_pid = region.header().worker_pid() as libc::pid_t;
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
+    unsafe { libc::kill(worker_pid, libc::SIGSTOP) };
+    sent += 1;
+    let b = body(sent, 64);
+    expected.push_back((sent, b.clone()));
+    let mut got = Vec::new();
+    client.send(OP_ECHO, sent, encode_request(b"", &b), &mut got);
+    assert!(got.is_empty(), "a stopped worker answered");
+    let watched = region.clone();
+    let waker = std::thread::spawn(move || {
+        while watched.header().client_futex() & PARKED == 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(worker_pid, libc::SIGCONT) };
+    });
+    let patient = WaitPolicy {
+        spin: Duration::ZERO,
+        park_timeout: Duration::from_secs(5),
+    };
+    let mut woken_by_worker = false;
+    while !expected.is_empty() {
+        if let Some(a) = client.try_recv() {
+            received += 1;
+            check(a, &mut expected);
+            continue;
+        }
+        let responses = &client.responses;
+        let waited = patient.park(responses.park_word(), PARKED, || responses.peek_ready());
+        woken_by_worker |= waited == Waited::Woken;
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "no answer for 30 s after SIGCONT: a hang"
+        );
+    }
+    waker.join().unwrap();
+    assert!(
+        woken_by_worker,
+        "the parked client was not woken by the worker"
+    );
     let wall = start.elapsed();
     // Let the worker finish its bookkeeping for the last burst before reading counters.
     std::thread::sleep(Duration::from_millis(30));
