@@ -11,11 +11,13 @@
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::store::builder::key_text;
 use crate::store::codec::{self, Encoding};
 use crate::store::diff;
 use crate::store::error::StoreError;
-use crate::store::node::NodeId;
+use crate::store::node::{Node, NodeId};
 use crate::store::node_store::{NodeStore, StoreStats};
+use crate::store::patch::{self, Patch};
 
 /// Capacity of a history created without one.
 pub const DEFAULT_CAPACITY: usize = 100;
@@ -46,6 +48,17 @@ pub struct History {
     cursor: usize,
     capacity: usize,
     logical_bytes: usize,
+}
+
+/// Where a patch move goes (see [`History::move_patch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// One step back.
+    Undo,
+    /// One step forward.
+    Redo,
+    /// To this index.
+    Jump(u64),
 }
 
 /// Where the cursor stands after an op.
@@ -218,6 +231,45 @@ impl History {
         Ok(())
     }
 
+    /// Pushes a snapshot built from the current one: the top-level fields of the object in
+    /// `bytes` replace (or are added to) the current snapshot's, keys in `remove` that are not
+    /// set are dropped, every other field is kept as it is. Key order: the current
+    /// snapshot's, then new keys in `bytes`' order. On an empty history the object is the
+    /// snapshot. The entry's `size` is `bytes.len()` (what the client sent).
+    ///
+    /// # Errors
+    /// The decoder's error (the fields must be an object); [`StoreError::OpaqueInDiff`] when
+    /// the current snapshot was pushed as opaque bytes. The history is unchanged.
+    pub fn push_fields(
+        &mut self,
+        enc: Encoding,
+        bytes: &[u8],
+        remove: &[String],
+        label: Option<String>,
+        time: f64,
+    ) -> Result<(), StoreError> {
+        let base = match self.position().cursor {
+            Some(c) if self.entries[c].encoding == Encoding::Bytes => {
+                return Err(StoreError::OpaqueInDiff(c as u64))
+            }
+            Some(c) => Some(self.entries[c].root),
+            None => None,
+        };
+        let fields = codec::decode(&mut self.store, enc, bytes, true)?;
+        let root = match base {
+            Some(base) => merge_fields(&mut self.store, base, fields, remove),
+            None => fields,
+        };
+        self.push_root(Entry {
+            root,
+            encoding: enc,
+            label,
+            time,
+            size: bytes.len(),
+        });
+        Ok(())
+    }
+
     /// Appends an entry whose root count the caller hands over.
     pub fn push_root(&mut self, entry: Entry) {
         if !self.entries.is_empty() {
@@ -277,6 +329,41 @@ impl History {
         self.check_index(i)?;
         self.cursor = i as usize;
         Ok(())
+    }
+
+    /// Moves the cursor like [`History::undo`], [`History::redo`] or [`History::jump`] and
+    /// returns the patch turning the snapshot that was current into the one now current, or
+    /// `None` when an undo or redo did not move. The patch costs what changed: subtrees the
+    /// two snapshots share are skipped by node id.
+    ///
+    /// # Errors
+    /// [`StoreError::IndexOutOfRange`] for a jump; [`StoreError::OpaqueInDiff`] when either
+    /// snapshot is opaque; the encoder's error. The cursor moves only on success.
+    pub fn move_patch(&mut self, to: Move) -> Result<Option<Patch>, StoreError> {
+        let Some(from) = self.position().cursor else {
+            return match to {
+                Move::Jump(i) => Err(StoreError::IndexOutOfRange { index: i, len: 0 }),
+                _ => Ok(None),
+            };
+        };
+        let target = match to {
+            Move::Undo if from == 0 => return Ok(None),
+            Move::Undo => from - 1,
+            Move::Redo if from + 1 >= self.entries.len() => return Ok(None),
+            Move::Redo => from + 1,
+            Move::Jump(i) => self.check_index(i)?,
+        };
+        let mut roots = [0; 2];
+        for (slot, i) in roots.iter_mut().zip([from, target]) {
+            let e = &self.entries[i];
+            if e.encoding == Encoding::Bytes {
+                return Err(StoreError::OpaqueInDiff(i as u64));
+            }
+            *slot = e.root;
+        }
+        let p = patch::patch(&self.store, roots[0], roots[1])?;
+        self.cursor = target;
+        Ok(Some(p))
     }
 
     /// Checks that `i` names an entry.
@@ -339,6 +426,36 @@ impl History {
         let s = self.store.stats();
         (s, s.total_bytes() + self.entry_bytes())
     }
+}
+
+/// The object `base` with `fields`' pairs set and `remove`'s keys dropped, interned; takes
+/// over the count the caller holds on `fields`.
+fn merge_fields(store: &mut NodeStore, base: NodeId, fields: NodeId, remove: &[String]) -> NodeId {
+    let set: Vec<(NodeId, NodeId)> = match store.node(fields) {
+        Node::Object(pairs) => pairs.to_vec(),
+        _ => Vec::new(),
+    };
+    let kept: Vec<(NodeId, NodeId)> = match store.node(base) {
+        Node::Object(pairs) => pairs.to_vec(),
+        _ => Vec::new(),
+    };
+    let mut flat = Vec::with_capacity(2 * (kept.len() + set.len()));
+    for &(k, v) in &kept {
+        match set.iter().find(|&&(sk, _)| sk == k) {
+            Some(&(_, sv)) => flat.extend([k, sv]),
+            None if remove.iter().any(|r| r == key_text(store, k)) => {}
+            None => flat.extend([k, v]),
+        }
+    }
+    for &(k, v) in &set {
+        if !kept.iter().any(|&(bk, _)| bk == k) {
+            flat.extend([k, v]);
+        }
+    }
+    // The new object holds a count on each of its children; `fields` gives up its own.
+    flat.iter().for_each(|&id| store.incref(id));
+    store.decref(fields);
+    store.intern_flat_object(&flat)
 }
 
 #[cfg(test)]
@@ -420,5 +537,50 @@ mod tests {
             .unwrap();
         assert!(h.encode(1, Some(Encoding::Json)).is_err());
         assert_eq!(h.encode(1, None).unwrap().1, b"\x00opaque");
+    }
+
+    #[test]
+    fn push_fields_keeps_the_rest_and_shares_its_nodes() {
+        let mut h = History::new(10);
+        h.push(Encoding::Json, br#"{"a":[1,2],"b":"x","c":0}"#, None, 0.0)
+            .unwrap();
+        let before = h.store.stats().nodes;
+        h.push_fields(
+            Encoding::Json,
+            br#"{"c":1,"n":true}"#,
+            &["b".into()],
+            None,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(current(&h), r#"{"a":[1,2],"c":1,"n":true}"#);
+        // New: the int 1 is shared with the list; "n", true and the root are new.
+        assert_eq!(h.store.stats().nodes, before + 3);
+        assert!(h.undo());
+        assert_eq!(current(&h), r#"{"a":[1,2],"b":"x","c":0}"#);
+        let mut empty = History::new(2);
+        empty
+            .push_fields(Encoding::Json, br#"{"z":1}"#, &[], None, 0.0)
+            .unwrap();
+        assert_eq!(current(&empty), r#"{"z":1}"#);
+        assert!(h
+            .push_fields(Encoding::Json, b"[1]", &[], None, 0.0)
+            .is_err());
+    }
+
+    #[test]
+    fn move_patch_moves_and_returns_what_changed() {
+        let mut h = History::new(10);
+        push(&mut h, 1);
+        push(&mut h, 2);
+        let p = h.move_patch(Move::Undo).unwrap().unwrap();
+        assert_eq!(p.ops, br#"[["replace","/v",["v"]]]"#);
+        assert_eq!(h.position().cursor, Some(0));
+        assert!(h.move_patch(Move::Undo).unwrap().is_none());
+        assert_eq!(h.move_patch(Move::Jump(1)).unwrap().unwrap().count, 1);
+        assert!(h.move_patch(Move::Redo).unwrap().is_none());
+        assert!(h.move_patch(Move::Jump(2)).is_err());
+        assert_eq!(h.position().cursor, Some(1));
+        assert_eq!(h.move_patch(Move::Jump(1)).unwrap().unwrap().count, 0);
     }
 }

@@ -16,6 +16,7 @@
 //! | [`builder`] | the value stack decoders build nodes on, bottom-up |
 //! | [`codec`] | the encodings (`json`, `marshal`, opaque `bytes`) and their dispatch |
 //! | [`diff`] | RFC 6902 JSON Patch between two stored values |
+//! | [`patch`] | a diff in the form a client applies to its live state |
 //! | [`history`] | a bounded undo/redo history of snapshots over one node store |
 //! | [`batch`] | digest, size and changes of a batch of snapshots stored nowhere |
 //! | [`log`] | an append-only log of byte records |
@@ -38,6 +39,7 @@ pub mod history;
 pub mod log;
 pub mod node;
 pub mod node_store;
+pub mod patch;
 pub mod xar;
 
 pub use error::StoreError;
