@@ -16,17 +16,41 @@ with ``marshal.loads``/``json.loads``; tuples come back as lists. Bytes from any
 of JSON work too: ``h.push(orjson.dumps(d), encoding="json")`` and
 ``orjson.loads(h.undo(raw=True))``.
 
-**Write-behind.** ``push`` encodes the snapshot (``marshal.dumps``) and queues the request in
-Python; queued pushes are sent together (one ``submit_many``, one wake of the worker) when
-``write_behind`` of them are queued (default 8, about 130 ms of pushes at 60 Hz) and before any
-other method of the same ``History`` runs, without waiting for the answers. The worker runs
+**Pushes never wait.** ``push`` encodes the snapshot client-side (``marshal.dumps``), so an
+unsupported type or a snapshot over the worker's message limit raises at the push itself, then
+writes the request into the ring and returns without waiting for the answer. The worker runs
 requests in order, so every later call of this ``History`` sees every push, and each entry
-keeps the time it was pushed at (sent as the ``time`` param). Other clients of the same
-worker see queued pushes only once they are sent (``flush()`` sends and waits). An error of a
-queued push (for example a top level that is not a dict) is raised, as a
-:class:`~chunkring.errors.RequestError`, by the next call on the same ``History`` (or by
-``flush()``); the history is unchanged by the failed push. ``push(..., wait=True)`` sends at
-once and raises at once; ``h.write_behind = 1`` sends every push as it is made.
+keeps the time it was pushed at (sent as the ``time`` param). An error the worker finds (for
+example a top level that is not a dict) is kept and raised, as a
+:class:`~chunkring.errors.RequestError` whose message starts ``push #N`` (``N`` counts this
+``History``'s pushes from 0, the label follows when there is one), by the next call on the same
+``History`` (or by ``flush()``); the history is unchanged by the failed push. Every other
+method first collects the answers of earlier pushes (at a GUI's pace they are in already).
+``push(..., wait=True)`` waits and raises at once. ``h.write_behind = n`` (default 1) queues
+``n`` pushes in Python and writes them with one ``submit_many``.
+
+**Pushes that cost what changed.** ``push(state, changed=("disc_entries",))`` encodes and sends
+only those top-level fields (``OP_SNAP_PUSH_FIELDS``): the worker builds the new snapshot from
+the current one, keeping every other field as it is there. A named key missing from ``state``
+is removed. A key that changed but is not named is **not** updated: the history keeps the
+current snapshot's value for it (the live state and the history then differ; the check of
+``into=`` below notices it when the key's length or scalar value differs).
+
+**Undo into the live state.** ``undo(into=state)``, ``redo(into=state)`` and
+``jump(i, into=state)`` change ``state`` (a dict equal to the current snapshot) in place into
+the target snapshot by applying the patch the worker computes between the two
+(``OP_SNAP_MOVE``; subtrees the snapshots share cost nothing), and return the RFC 6902
+operations applied (``{"op", "path", "value"?}``; each value is the object now in ``state``),
+or ``None`` when an undo or redo did not move. ``state`` must equal the current snapshot: the
+client keeps a fingerprint of the current snapshot's top level (the keys, the value of each
+scalar, the type and length of each list, dict or bytes) as of the last push or move, and
+raises :class:`~chunkring.errors.StateMismatch` (``state`` unchanged, cursor not moved) when
+``state`` differs from it. Changes inside a container that keep its length (an entry's text
+edited and not pushed) are not seen by this check: the patch is then applied over them, so the
+paths it touches get the target's values and other unpushed edits stay. When the client has no
+fingerprint (a loaded history, a raw read) it compares ``state`` with ``current()`` once.
+Containers in ``state`` must be lists and dicts (a tuple the patch reaches inside raises
+``TypeError``).
 
 **Edges.** ``undo()`` at the oldest snapshot, ``redo()`` at the newest, and either on an empty
 history return ``None`` and change nothing. ``jump(i)`` outside ``0..len(h)`` raises
@@ -44,8 +68,8 @@ from time import time as _time
 from typing import Any, Iterable
 
 from . import _layout as L
-from ._payload import decode_list_bytes, encode_list
-from .errors import RequestError
+from ._payload import decode_list_bytes, encode_list, item_ends
+from .errors import RequestError, StateMismatch
 
 __all__ = ["History", "Log", "Snapshots"]
 
@@ -54,8 +78,46 @@ _NO_CURSOR = 0xFFFFFFFF
 _ENCODINGS = ("json", "marshal", "bytes")
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
 MAX_PIPELINED_PUSHES = 32
-#: Default of :attr:`History.write_behind`.
-DEFAULT_WRITE_BEHIND = 8
+#: Default of :attr:`History.write_behind`: every push is written into the ring at once.
+DEFAULT_WRITE_BEHIND = 1
+#: Top-level values the fingerprint records by kind and length (others by value); the kind
+#: is what the worker keeps (a tuple is stored as a list).
+_SIZED = {list: list, tuple: list, dict: dict, bytes: bytes, bytearray: bytes}
+
+
+def _fingerprint(state: dict) -> dict:
+    """What :meth:`History.undo` ``into=`` checks cheaply: scalars by value, containers by
+    kind and length."""
+    kind = _SIZED.get
+    return {k: (t, len(v)) if (t := kind(type(v))) else v for k, v in state.items()}
+
+
+def _apply_patch(state: dict, body: memoryview) -> list[dict]:
+    """Applies an ``OP_SNAP_MOVE`` patch (layout.md §9.3) to ``state``; returns its ops."""
+    ends = item_ends(body)
+    ops = json.loads(bytes(body[ends[0]:ends[1]]))
+    loads = marshal.loads
+    applied = []
+    at = 1
+    for op, pointer, segs in ops:
+        parent = state
+        for seg in segs[:-1]:
+            parent = parent[seg]
+        if op == "remove":
+            del parent[segs[-1]]
+            applied.append({"op": op, "path": pointer})
+            continue
+        value = loads(body[ends[at]:ends[at + 1]])
+        at += 1
+        if not segs:
+            state.clear()
+            state.update(value)
+        elif op == "add" and type(parent) is list:
+            parent.insert(segs[-1], value)
+        else:
+            parent[segs[-1]] = value
+        applied.append({"op": op, "path": pointer, "value": value})
+    return applied
 
 
 def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, str]:
@@ -110,8 +172,16 @@ class History:
         self.name = name
         self.capacity = capacity
         self._name_params = {"name": name}
-        self._pending: list[Any] = []
+        #: Requests written and not yet answered: ``(handle, push number or None, label)``.
+        self._pending: list[tuple] = []
         self._queued: list[tuple] = []
+        #: Push numbers and labels of ``_queued``, in the same order.
+        self._queued_meta: list[tuple] = []
+        #: Pushes made through this object (numbers the errors of failed pushes).
+        self._pushes = 0
+        #: Fingerprint (see ``_fingerprint``) of the current snapshot as last pushed or moved
+        #: to by this client; ``None`` when unknown.
+        self._synced: dict | None = None
         #: Pushes queued in Python before they are sent together (1 = send each at once).
         self.write_behind = DEFAULT_WRITE_BEHIND
         #: After an undo, redo or jump: an ``OP_SNAP_GET`` (``offset`` -1) already in flight for
@@ -127,32 +197,88 @@ class History:
     # -- pushing -------------------------------------------------------------------------------
 
     def push(self, snapshot: Any, label: str | None = None, *, encoding: str | None = None,
-             wait: bool = False) -> None:
+             wait: bool = False, changed: Iterable[str] | None = None) -> None:
         """Pushes a snapshot (dict → marshal; bytes → opaque unless ``encoding`` says otherwise).
 
-        Encodes at once (so an unencodable snapshot raises here) and returns without waiting
-        for the worker; see the module doc ("Write-behind") for when the request is sent and
-        when a worker-side error surfaces. ``wait=True`` sends it and waits for the answer.
+        Encodes at once (so an unencodable or too large snapshot raises here), writes the
+        request into the ring and returns without waiting for the worker; a worker-side error
+        is raised by the next call of this ``History``, naming the push (module doc, "Pushes
+        never wait"). ``wait=True`` waits for the answer. ``changed`` names the top-level keys
+        of the dict ``snapshot`` that changed since the current snapshot: only those are
+        encoded and sent (module doc, "Pushes that cost what changed", for a wrong ``changed``).
         """
-        if encoding is None and type(snapshot) is dict:
-            body, enc = marshal.dumps(snapshot, 4), "marshal"
+        if changed is not None:
+            op, body, enc, params = self._fields_request(snapshot, changed, encoding)
         else:
-            body, enc = encode_snapshot(snapshot, encoding)
-        params = {"name": self.name, "encoding": enc, "time": _time()}
+            op = L.OP_SNAP_PUSH
+            if encoding is None and type(snapshot) is dict:
+                body, enc = marshal.dumps(snapshot, 4), "marshal"
+            else:
+                body, enc = encode_snapshot(snapshot, encoding)
+            params = {"name": self.name, "encoding": enc, "time": _time()}
+            self._synced = _fingerprint(snapshot) if type(snapshot) is dict else None
         if label is not None:
             params["label"] = label
         self._prefetch = None
-        self._queued.append((L.OP_SNAP_PUSH, body, params))
-        if wait:
-            self.flush()
-        elif len(self._queued) >= self.write_behind:
-            self._send_queued()
+        self._queued.append((op, body, params))
+        number = self._pushes
+        self._queued_meta.append((number, label))
+        self._pushes += 1
+        try:
+            if wait:
+                self.flush()
+            elif len(self._queued) >= self.write_behind:
+                self._send_queued()
+        except ValueError:
+            # Refused before it was written (over the worker's message limit): not a push.
+            self._pushes, self._synced = number, None
+            raise
+
+    def _fields_request(self, snapshot: Any, changed: Iterable[str],
+                        encoding: str | None) -> tuple:
+        """``OP_SNAP_PUSH_FIELDS`` for ``push(changed=…)``; updates the fingerprint."""
+        if type(snapshot) is not dict:
+            raise TypeError("push(changed=...) needs a dict snapshot")
+        changed = (changed,) if isinstance(changed, str) else tuple(changed)
+        fields = {k: snapshot[k] for k in changed if k in snapshot}
+        if encoding in (None, "marshal"):
+            body, enc = marshal.dumps(fields, 4), "marshal"
+        else:
+            body, enc = encode_snapshot(fields, encoding)
+        params: dict[str, Any] = {"name": self.name, "encoding": enc, "time": _time()}
+        removed = [k for k in changed if k not in snapshot]
+        if removed:
+            params["remove"] = removed
+        synced = self._synced
+        if synced is not None:
+            for k in changed:
+                if k in snapshot:
+                    synced[k] = _fingerprint({k: snapshot[k]})[k]
+                else:
+                    synced.pop(k, None)
+        return L.OP_SNAP_PUSH_FIELDS, body, enc, params
 
     def _send_queued(self) -> None:
         queued, self._queued = self._queued, []
+        meta, self._queued_meta = self._queued_meta, []
         if len(self._pending) + len(queued) > MAX_PIPELINED_PUSHES:
-            self.flush()
-        self._pending.extend(self._client.submit_many(queued))
+            self._reap()
+            if len(self._pending) + len(queued) > MAX_PIPELINED_PUSHES:
+                self.flush()
+        handles = self._client.submit_many(queued)
+        self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+
+    def _reap(self) -> None:
+        """Drops answered requests from the front of ``_pending``; raises a push's error."""
+        pending = self._pending
+        done = 0
+        for h, _, _ in pending:
+            if not h.done():
+                break
+            done += 1
+        if done:
+            answered, self._pending = pending[:done], pending[done:]
+            self._raise_first(answered)
 
     def push_many(self, snapshots: Iterable[Any], labels: Iterable[str | None] | None = None, *,
                   encoding: str | None = None) -> int:
@@ -169,6 +295,7 @@ class History:
         if labels is not None:
             params["labels"] = list(labels)
         self._prefetch = None
+        self._synced = None
         self.flush()
         r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
         return r["len"]
@@ -177,17 +304,32 @@ class History:
         """Sends queued pushes and waits for them; raises the first one's error, if any."""
         if self._queued:
             queued, self._queued = self._queued, []
-            self._pending.extend(self._client.submit_many(queued))
+            meta, self._queued_meta = self._queued_meta, []
+            handles = self._client.submit_many(queued)
+            self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
         pending, self._pending = self._pending, []
+        self._raise_first(pending)
+
+    def _raise_first(self, answered: list[tuple]) -> None:
+        """Waits for every request of ``answered``; raises the first error (a push's names it)."""
         first = None
-        for h in pending:
+        for h, number, label in answered:
             try:
                 h.result()
+            except RequestError as e:
+                if first is None:
+                    first = e if number is None else self._push_error(e, number, label)
             except Exception as e:  # noqa: BLE001 - re-raised below, after draining all
                 if first is None:
                     first = e
         if first is not None:
+            self._synced = None
             raise first
+
+    def _push_error(self, e: RequestError, number: int, label: str | None) -> RequestError:
+        named = f" ({label!r})" if label is not None else ""
+        return RequestError(e.code, f"push #{number}{named} of history {self.name!r}: {e.message}",
+                            e.op)
 
     # -- moving --------------------------------------------------------------------------------
 
@@ -198,24 +340,72 @@ class History:
                 raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
             params = dict(params, encoding=encoding)
         r = self._client.call(op, b"", params)
+        return self._snapshot_of(r, raw, op != L.OP_SNAP_GET)
+
+    def _snapshot_of(self, r: bytes, raw: bool, current: bool) -> Any:
+        """The snapshot of a cursor response; ``current``: it is now the current one."""
         status, enc, _, _, _ = _CURSOR.unpack_from(r)
         if not status:
             return None
         if raw:
+            if current:
+                self._synced = None
             return r[_CURSOR.size:]
-        return _decode(enc, r)
+        snap = _decode(enc, r)
+        if current:
+            self._synced = _fingerprint(snap) if type(snap) is dict else None
+        return snap
+
+    def _move_into(self, to: Any, state: dict) -> list[dict] | None:
+        """``OP_SNAP_MOVE`` and the patch applied to ``state`` (module doc, "Undo into …")."""
+        self._prefetch = None
+        self.flush()
+        if type(state) is not dict:
+            raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
+        self._check_state(state)
+        r = self._client.call(L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to})
+        if not r[0]:
+            return None
+        applied = _apply_patch(state, memoryview(r)[_CURSOR.size:])
+        self._synced = _fingerprint(state)
+        return applied
+
+    def _check_state(self, state: dict) -> None:
+        """Raises :class:`StateMismatch` when ``state`` is not the current snapshot."""
+        synced = self._synced
+        if synced is None:
+            current = self.current()
+            if current is None or state != current:
+                raise StateMismatch(
+                    f"state is not the current snapshot of history {self.name!r}"
+                    + (" (the history is empty)" if current is None else ""))
+            return
+        if _fingerprint(state) != synced:
+            keys = [k for k in state.keys() | synced.keys()
+                    if k not in state or k not in synced
+                    or _fingerprint({k: state[k]})[k] != synced[k]]
+            raise StateMismatch(
+                f"state is not the current snapshot of history {self.name!r}: "
+                f"top-level {sorted(map(str, keys))} differ (edited and not pushed, or a push "
+                "with a wrong changed=); push it first, or pass the current snapshot")
 
     # Every cursor method takes ``encoding`` (the encoding the worker should answer in:
     # "json", "marshal" or "bytes"; default the one the snapshot was pushed with) and ``raw``
     # (return the encoded bytes undecoded, e.g. for ``orjson.loads``).
 
-    def undo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
+    def undo(self, *, encoding: str | None = None, raw: bool = False,
+             into: dict | None = None) -> Any:
         """Steps back; returns the snapshot now current, or ``None`` at the oldest one.
+
+        ``into=state``: changes ``state`` in place into the snapshot now current and returns
+        the RFC 6902 operations applied (``None`` at the oldest); see the module doc.
 
         After an undo, redo or jump the snapshot the next undo returns is already requested
         (``OP_SNAP_GET`` with ``offset`` -1), so a run of undos does not wait for the worker:
         the undo itself is then sent without waiting (``snapshot: false``), like a push.
         """
+        if into is not None:
+            return self._move_into("undo", into)
         pre, self._prefetch = self._prefetch, None
         if pre is None or encoding is not None or self._queued:
             result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
@@ -229,29 +419,39 @@ class History:
             # A worker older than the `offset` param: undo the plain way from now on.
             self._prefetch_undo = lambda: None  # type: ignore[method-assign]
             return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-        status, enc, _, _, _ = _CURSOR.unpack_from(r)
-        if not status:
+        if not r[0]:
             return None  # nothing older: the worker's undo would not move either
         if len(self._pending) >= MAX_PIPELINED_PUSHES:
             self.flush()
         self._pending.append(
-            self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False})
+            (self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False}),
+             None, None)
         )
         self._prefetch_undo()
-        return r[_CURSOR.size:] if raw else _decode(enc, r)
+        return self._snapshot_of(r, raw, True)
 
     def _prefetch_undo(self) -> None:
         self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
 
-    def redo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Steps forward; returns the snapshot now current, or ``None`` at the newest one."""
+    def redo(self, *, encoding: str | None = None, raw: bool = False,
+             into: dict | None = None) -> Any:
+        """Steps forward; returns the snapshot now current, or ``None`` at the newest one.
+        ``into=state`` as for :meth:`undo`."""
+        if into is not None:
+            return self._move_into("redo", into)
         self._prefetch = None
         result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
         self._prefetch_undo()
         return result
 
-    def jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing)."""
+    def jump(self, index: int, *, encoding: str | None = None, raw: bool = False,
+             into: dict | None = None) -> Any:
+        """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing).
+        ``into=state`` as for :meth:`undo` (returns ``[]`` when ``index`` is already current)."""
+        if into is not None:
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise ValueError(f"index must be an int >= 0, not {index!r}")
+            return self._move_into(index, into)
         self._prefetch = None
         result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
         self._prefetch_undo()
@@ -312,12 +512,13 @@ class History:
              replace: bool = False) -> "History":
         """Loads a saved history (under ``name``, default the saved name)."""
         r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
-        return cls(client, r["name"], r["capacity"], _create=False)
+        return cls(client, r["name"], r["capacity"], _create=False)  # fingerprint unknown
 
     def drop(self) -> None:
         """Deletes the history in the worker and frees its memory."""
         self._prefetch = None
         self.flush()
+        self._synced = None
         self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
 
 

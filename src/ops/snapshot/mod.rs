@@ -4,9 +4,9 @@
 //!
 //! Handlers are named `op_` + the op's name (`op_snap_push` runs `OP_SNAP_PUSH`), so they are
 //! never mistaken for the store methods they call: [`history_ops`] (push, push_fields, list,
-//! diff, stats, drop), [`cursor_ops`] (undo, redo, jump, current, get, move), [`process_op`], [`file_ops`] (save
-//! and load of histories and logs) and [`log_ops`]; [`params`] and [`answer`] hold what they
-//! share.
+//! diff, stats, drop), [`cursor_ops`] (undo, redo, jump, current, get, move), [`process_op`],
+//! [`file_ops`] (save and load of histories and logs) and [`log_ops`]; [`params`] and
+//! [`answer`] hold what they share.
 #![forbid(unsafe_code)]
 
 use crate::layout::*;
