@@ -245,7 +245,7 @@ pub const OP_SNAP_DROP: u16 = 0x020D;
 pub const OP_SNAP_GET: u16 = 0x020E;
 /// Snapshot: undo, redo or jump, answering the patch from the old to the new current snapshot.
 pub const OP_SNAP_MOVE: u16 = 0x020F;
-/// Snapshot: push the current snapshot with some top-level fields replaced.
+/// Snapshot: push the current snapshot with values set or removed at paths.
 pub const OP_SNAP_PUSH_FIELDS: u16 = 0x0210;
 
 /// Log: append one or many records.

@@ -809,8 +809,8 @@ fn move_answers_the_patch_and_push_fields_builds_on_the_current_snapshot() {
     .unwrap();
     let pos = sut.json(
         OP_SNAP_PUSH_FIELDS,
-        json!({"name": "m", "remove": ["x"]}),
-        br#"{"d":[1,2,3],"n":true}"#,
+        json!({"name": "m", "paths": [["d", 2], ["n"]], "remove": [["x"]]}),
+        br#"[3,true]"#,
     );
     assert_eq!(pos, json!({"index": 1, "len": 2}));
     let (_, _, _, snap) = sut.cursor(OP_SNAP_CURRENT, json!({"name": "m"}));
@@ -841,8 +841,20 @@ fn move_answers_the_patch_and_push_fields_builds_on_the_current_snapshot() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::OutOfRange);
     assert_eq!(sut.stats("m")["cursor"], json!(0));
+    for (params, body) in [
+        (json!({"name": "m", "paths": [["d"]]}), &b"{}"[..]),
+        (json!({"name": "m", "paths": [["d", 9]]}), b"[1]"),
+        (json!({"name": "m", "paths": [[]]}), b"[1]"),
+    ] {
+        let e = sut.call(OP_SNAP_PUSH_FIELDS, params, body).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadPayload);
+    }
     let e = sut
-        .call(OP_SNAP_PUSH_FIELDS, json!({"name": "m"}), b"[1]")
+        .call(
+            OP_SNAP_PUSH_FIELDS,
+            json!({"name": "m", "paths": [[1.5]]}),
+            b"[1]",
+        )
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::BadPayload);
+    assert_eq!(e.code, ErrorCode::BadParams);
 }

@@ -32,7 +32,10 @@ method first collects the answers of earlier pushes (at a GUI's pace they are in
 **Pushes that cost what changed.** ``push(state, changed=("disc_entries",))`` encodes and sends
 only those top-level fields (``OP_SNAP_PUSH_FIELDS``): the worker builds the new snapshot from
 the current one, keeping every other field as it is there. A named key missing from ``state``
-is removed. A key that changed but is not named is **not** updated: the history keeps the
+is removed. An item of ``changed`` may also be a path, a tuple of keys and list indices:
+``changed=[("discussion", 7)]`` sends only entry 7 of the discussion (an edited entry, or an
+appended one when 7 is the new last index; ``-1`` is the last entry), so an edit costs the
+entry, not the list; a path whose last key is missing from ``state`` removes that key. A key that changed but is not named is **not** updated: the history keeps the
 current snapshot's value for it (the live state and the history then differ; the check of
 ``into=`` below notices it when the key's length or scalar value differs).
 
@@ -90,6 +93,35 @@ def _fingerprint(state: dict) -> dict:
     kind and length."""
     kind = _SIZED.get
     return {k: (t, len(v)) if (t := kind(type(v))) else v for k, v in state.items()}
+
+
+def _lookup(snapshot: dict, path: list) -> tuple[bool, Any]:
+    """``(True, value)`` at ``path`` of ``snapshot``, ``(False, None)`` when its last step is
+    missing from a dict (the push removes it); a negative list index is resolved in place.
+    Raises ``KeyError``/``IndexError``/``TypeError`` for a path that leads nowhere."""
+    if not path:
+        raise ValueError("an empty path in changed=")
+    node: Any = snapshot
+    for n, step in enumerate(path):
+        last = n == len(path) - 1
+        if type(node) is dict:
+            if step not in node:
+                if last:
+                    return False, None
+                raise KeyError(f"changed= path {path!r}: no key {step!r}")
+        elif isinstance(node, (list, tuple)):
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise TypeError(f"changed= path {path!r}: {step!r} indexes a list")
+            if step < 0:
+                step += len(node)
+                path[n] = step
+            if not 0 <= step < len(node):
+                raise IndexError(f"changed= path {path!r}: index {step} beyond the list")
+        else:
+            raise TypeError(f"changed= path {path!r}: step {step!r} into a "
+                            f"{type(node).__name__}")
+        node = node[step]
+    return True, node
 
 
 def _apply_patch(state: dict, body: memoryview) -> list[dict]:
@@ -204,8 +236,9 @@ class History:
         request into the ring and returns without waiting for the worker; a worker-side error
         is raised by the next call of this ``History``, naming the push (module doc, "Pushes
         never wait"). ``wait=True`` waits for the answer. ``changed`` names the top-level keys
-        of the dict ``snapshot`` that changed since the current snapshot: only those are
-        encoded and sent (module doc, "Pushes that cost what changed", for a wrong ``changed``).
+        (or paths: tuples of keys and list indices) of the dict ``snapshot`` that changed since
+        the current snapshot: only those values are encoded and sent (module doc, "Pushes that
+        cost what changed", also for a wrong ``changed``).
         """
         if changed is not None:
             op, body, enc, params = self._fields_request(snapshot, changed, encoding)
@@ -234,24 +267,36 @@ class History:
             self._pushes, self._synced = number, None
             raise
 
-    def _fields_request(self, snapshot: Any, changed: Iterable[str],
+    def _fields_request(self, snapshot: Any, changed: Iterable[Any],
                         encoding: str | None) -> tuple:
         """``OP_SNAP_PUSH_FIELDS`` for ``push(changed=…)``; updates the fingerprint."""
         if type(snapshot) is not dict:
             raise TypeError("push(changed=...) needs a dict snapshot")
-        changed = (changed,) if isinstance(changed, str) else tuple(changed)
-        fields = {k: snapshot[k] for k in changed if k in snapshot}
+        if isinstance(changed, str):
+            changed = (changed,)
+        paths: list[list] = []
+        values: list[Any] = []
+        removes: list[list] = []
+        for item in changed:
+            path = list(item) if isinstance(item, (tuple, list)) else [item]
+            found, value = _lookup(snapshot, path)
+            if found:
+                paths.append(path)
+                values.append(value)
+            else:
+                removes.append(path)
         if encoding in (None, "marshal"):
-            body, enc = marshal.dumps(fields, 4), "marshal"
+            body, enc = marshal.dumps(values, 4), "marshal"
         else:
-            body, enc = encode_snapshot(fields, encoding)
-        params: dict[str, Any] = {"name": self.name, "encoding": enc, "time": _time()}
-        removed = [k for k in changed if k not in snapshot]
-        if removed:
-            params["remove"] = removed
+            body, enc = encode_snapshot(values, encoding)
+        params: dict[str, Any] = {"name": self.name, "encoding": enc, "time": _time(),
+                                  "paths": paths}
+        if removes:
+            params["remove"] = removes
         synced = self._synced
         if synced is not None:
-            for k in changed:
+            for path in paths + removes:
+                k = path[0]
                 if k in snapshot:
                     synced[k] = _fingerprint({k: snapshot[k]})[k]
                 else:

@@ -97,10 +97,11 @@ def _edit(rng, live: dict, step: int) -> tuple:
     r = rng.random()
     if r < 0.3:
         live["rows"].append({"text": f"entry {step}", "n": rng.randrange(3)})
-        return ("rows",)
+        return (("rows", -1),) if rng.random() < 0.5 else ("rows",)
     if r < 0.5 and live["rows"]:
-        live["rows"][rng.randrange(len(live["rows"]))]["text"] = f"edited {step}"
-        return ("rows",)
+        i = rng.randrange(len(live["rows"]))
+        live["rows"][i]["text"] = f"edited {step}"
+        return (("rows", i, "text"),) if rng.random() < 0.5 else ("rows",)
     if r < 0.6 and live["rows"]:
         del live["rows"][rng.randrange(len(live["rows"]))]
         return ("rows",)
@@ -631,3 +632,21 @@ def test_the_move_patch_vector_applies_to_its_before_state():
     ops = _apply_patch(state, memoryview(bytes.fromhex(entry["hex"].replace("-", ""))))
     assert state == entry["fields"]["after"]
     assert [o["path"] for o in ops] == ["/d/1/t", "/gone", "/n"]
+
+
+def test_changed_paths_send_one_entry(client):
+    h = client.history("paths")
+    state = {"disc": [{"t": "a"}, {"t": "b"}], "n": 1, "gone": 0}
+    h.push(state)
+    state["disc"].append({"t": "c"})
+    h.push(state, changed=[("disc", -1)])
+    state["disc"][0]["t"] = "A"
+    del state["gone"]
+    h.push(state, changed=[("disc", 0, "t"), "gone"])
+    assert h.current() == state == {"disc": [{"t": "A"}, {"t": "b"}, {"t": "c"}], "n": 1}
+    assert h.undo(into=state) == [{"op": "replace", "path": "/disc/0/t", "value": "a"},
+                                  {"op": "add", "path": "/gone", "value": 0}]
+    for bad in [("disc", 5), ("nope", 0), ("n", "x"), ()]:
+        with pytest.raises((KeyError, IndexError, TypeError, ValueError)):
+            h.push(state, changed=[bad])
+    assert h.current() == state, "a refused path sends nothing"

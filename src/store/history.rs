@@ -11,9 +11,9 @@
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::store::builder::key_text;
 use crate::store::codec::{self, Encoding};
 use crate::store::diff;
+use crate::store::edit::{self, Step};
 use crate::store::error::StoreError;
 use crate::store::node::{Node, NodeId};
 use crate::store::node_store::{NodeStore, StoreStats};
@@ -231,20 +231,22 @@ impl History {
         Ok(())
     }
 
-    /// Pushes a snapshot built from the current one: the top-level fields of the object in
-    /// `bytes` replace (or are added to) the current snapshot's, keys in `remove` that are not
-    /// set are dropped, every other field is kept as it is. Key order: the current
-    /// snapshot's, then new keys in `bytes`' order. On an empty history the object is the
-    /// snapshot. The entry's `size` is `bytes.len()` (what the client sent).
+    /// Pushes a snapshot built from the current one by [`edit::apply`]: `bytes` holds a list
+    /// of values, the `i`-th set at `sets[i]` (a top-level key is a one-step path; a list
+    /// index equal to the list's length appends), then the `removes` paths are removed. Every
+    /// subtree not on an edited path is the current snapshot's, shared. On an empty history
+    /// the current snapshot is taken to be `{}`. The entry's `size` is `bytes.len()`.
     ///
     /// # Errors
-    /// The decoder's error (the fields must be an object); [`StoreError::OpaqueInDiff`] when
-    /// the current snapshot was pushed as opaque bytes. The history is unchanged.
+    /// The decoder's error (the body must be a list with one value per path, else
+    /// [`StoreError::Malformed`]); [`edit::apply`]'s; [`StoreError::OpaqueInDiff`] when the
+    /// current snapshot was pushed as opaque bytes. The history is unchanged.
     pub fn push_fields(
         &mut self,
         enc: Encoding,
         bytes: &[u8],
-        remove: &[String],
+        sets: &[Vec<Step>],
+        removes: &[Vec<Step>],
         label: Option<String>,
         time: f64,
     ) -> Result<(), StoreError> {
@@ -252,14 +254,14 @@ impl History {
             Some(c) if self.entries[c].encoding == Encoding::Bytes => {
                 return Err(StoreError::OpaqueInDiff(c as u64))
             }
-            Some(c) => Some(self.entries[c].root),
-            None => None,
+            Some(c) => {
+                let root = self.entries[c].root;
+                self.store.incref(root);
+                root
+            }
+            None => self.store.intern_flat_object(&[]),
         };
-        let fields = codec::decode(&mut self.store, enc, bytes, true)?;
-        let root = match base {
-            Some(base) => merge_fields(&mut self.store, base, fields, remove),
-            None => fields,
-        };
+        let root = self.edited(base, enc, bytes, sets, removes)?;
         self.push_root(Entry {
             root,
             encoding: enc,
@@ -268,6 +270,44 @@ impl History {
             size: bytes.len(),
         });
         Ok(())
+    }
+
+    /// `base` (whose count this takes over) edited by the values in `bytes`; see
+    /// [`History::push_fields`].
+    fn edited(
+        &mut self,
+        base: NodeId,
+        enc: Encoding,
+        bytes: &[u8],
+        sets: &[Vec<Step>],
+        removes: &[Vec<Step>],
+    ) -> Result<NodeId, StoreError> {
+        let list = match codec::decode(&mut self.store, enc, bytes, false) {
+            Ok(list) => list,
+            Err(e) => {
+                self.store.decref(base);
+                return Err(e);
+            }
+        };
+        let values: Vec<NodeId> = match self.store.node(list) {
+            Node::Array(kids) if kids.len() == sets.len() => kids.to_vec(),
+            other => {
+                let what = match other {
+                    Node::Array(kids) => format!("a list of {}", kids.len()),
+                    other => other.type_name().to_string(),
+                };
+                self.store.decref(list);
+                self.store.decref(base);
+                return Err(StoreError::malformed(format!(
+                    "push_fields needs a list of {} values (one per path), not {what}",
+                    sets.len()
+                )));
+            }
+        };
+        // `apply` takes over a count on each value; the list gives up its own.
+        values.iter().for_each(|&v| self.store.incref(v));
+        self.store.decref(list);
+        edit::apply(&mut self.store, base, sets, &values, removes)
     }
 
     /// Appends an entry whose root count the caller hands over.
@@ -428,36 +468,6 @@ impl History {
     }
 }
 
-/// The object `base` with `fields`' pairs set and `remove`'s keys dropped, interned; takes
-/// over the count the caller holds on `fields`.
-fn merge_fields(store: &mut NodeStore, base: NodeId, fields: NodeId, remove: &[String]) -> NodeId {
-    let set: Vec<(NodeId, NodeId)> = match store.node(fields) {
-        Node::Object(pairs) => pairs.to_vec(),
-        _ => Vec::new(),
-    };
-    let kept: Vec<(NodeId, NodeId)> = match store.node(base) {
-        Node::Object(pairs) => pairs.to_vec(),
-        _ => Vec::new(),
-    };
-    let mut flat = Vec::with_capacity(2 * (kept.len() + set.len()));
-    for &(k, v) in &kept {
-        match set.iter().find(|&&(sk, _)| sk == k) {
-            Some(&(_, sv)) => flat.extend([k, sv]),
-            None if remove.iter().any(|r| r == key_text(store, k)) => {}
-            None => flat.extend([k, v]),
-        }
-    }
-    for &(k, v) in &set {
-        if !kept.iter().any(|&(bk, _)| bk == k) {
-            flat.extend([k, v]);
-        }
-    }
-    // The new object holds a count on each of its children; `fields` gives up its own.
-    flat.iter().for_each(|&id| store.incref(id));
-    store.decref(fields);
-    store.intern_flat_object(&flat)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,14 +551,16 @@ mod tests {
 
     #[test]
     fn push_fields_keeps_the_rest_and_shares_its_nodes() {
+        let key = |k: &str| vec![Step::Key(k.into())];
         let mut h = History::new(10);
         h.push(Encoding::Json, br#"{"a":[1,2],"b":"x","c":0}"#, None, 0.0)
             .unwrap();
         let before = h.store.stats().nodes;
         h.push_fields(
             Encoding::Json,
-            br#"{"c":1,"n":true}"#,
-            &["b".into()],
+            br#"[1,true]"#,
+            &[key("c"), key("n")],
+            &[key("b")],
             None,
             0.0,
         )
@@ -556,16 +568,29 @@ mod tests {
         assert_eq!(current(&h), r#"{"a":[1,2],"c":1,"n":true}"#);
         // New: the int 1 is shared with the list; "n", true and the root are new.
         assert_eq!(h.store.stats().nodes, before + 3);
-        assert!(h.undo());
+        let entry = vec![Step::Key("a".into()), Step::Index(2)];
+        h.push_fields(Encoding::Json, b"[3]", &[entry], &[], None, 0.0)
+            .unwrap();
+        assert_eq!(current(&h), r#"{"a":[1,2,3],"c":1,"n":true}"#);
+        assert!(h.undo() && h.undo());
         assert_eq!(current(&h), r#"{"a":[1,2],"b":"x","c":0}"#);
         let mut empty = History::new(2);
         empty
-            .push_fields(Encoding::Json, br#"{"z":1}"#, &[], None, 0.0)
+            .push_fields(Encoding::Json, b"[1]", &[key("z")], &[], None, 0.0)
             .unwrap();
         assert_eq!(current(&empty), r#"{"z":1}"#);
-        assert!(h
-            .push_fields(Encoding::Json, b"[1]", &[], None, 0.0)
-            .is_err());
+        let nodes = h.store.stats().nodes;
+        for (body, paths) in [(&b"{}"[..], vec![key("a")]), (b"[1,2]", vec![key("a")])] {
+            assert!(h
+                .push_fields(Encoding::Json, body, &paths, &[], None, 0.0)
+                .is_err());
+        }
+        assert_eq!(
+            h.store.stats().nodes,
+            nodes,
+            "a refused push stores nothing"
+        );
+        assert_eq!(h.len(), 3);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::error::OpError;
 use crate::ops::op::State;
 use crate::ops::request::{decode_list, Request};
 use crate::store::codec::Encoding;
+use crate::store::edit::Step;
 use crate::store::history::{self, check_capacity, History};
 use crate::store::Store;
 
@@ -90,19 +91,20 @@ struct PushFieldsParams {
     encoding: Encoding,
     #[serde(default)]
     label: Option<String>,
+    paths: Vec<Vec<Step>>,
     #[serde(default)]
-    remove: Vec<String>,
+    remove: Vec<Vec<Step>>,
     #[serde(default)]
     time: Option<f64>,
 }
 
-/// `OP_SNAP_PUSH_FIELDS`: push the current snapshot with the body's top-level fields set and
-/// `remove`'s keys dropped.
+/// `OP_SNAP_PUSH_FIELDS`: push the current snapshot with the body's values set at `paths`
+/// and the `remove` paths removed.
 pub fn op_snap_push_fields(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: PushFieldsParams = req.params()?;
     let time = push_time(p.time)?;
     let h = history_for_push(&mut state.snapshots, &p.name, None)?;
-    h.push_fields(p.encoding, req.body, &p.remove, p.label, time)?;
+    h.push_fields(p.encoding, req.body, &p.paths, &p.remove, p.label, time)?;
     to_json(position_json(h))
 }
 
