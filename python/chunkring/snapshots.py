@@ -567,24 +567,84 @@ class History:
         self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
 
 
+#: Snapshots per request of :meth:`Snapshots.process`.
+PROCESS_CHUNK = 64
+
+
+def _process_pipelined(client: Any, batch: Iterable[Any], encoding: str | None,
+                       chunk: int) -> list[dict]:
+    """``OP_SNAP_PROCESS`` over ``batch`` in chunks; see :meth:`Snapshots.process`."""
+    handles = []  # (handle, index of its first reported snapshot, carries a previous one)
+    bodies: list[bytes] = []
+    enc = None
+    first = 0
+    prev: bytes | None = None
+    fast = encoding is None
+
+    def send() -> None:
+        nonlocal first, prev
+        items = bodies if prev is None else [prev, *bodies]
+        h = client.submit(L.OP_SNAP_PROCESS, encode_list(items), {"encoding": enc or "json"})
+        handles.append((h, first, prev is not None))
+        first += len(bodies)
+        prev = bodies[-1]
+        bodies.clear()
+
+    for snap in batch:
+        if fast and type(snap) is dict:
+            body, e = marshal.dumps(snap, 4), "marshal"
+        else:
+            body, e = encode_snapshot(snap, encoding)
+        if enc is not None and e != enc:
+            raise ValueError("process needs one encoding for the whole batch")
+        enc = e
+        bodies.append(body)
+        if len(bodies) >= chunk:
+            send()
+    if bodies:
+        send()
+    if not handles:  # an empty batch: one empty request, as before
+        handles.append((client.submit(L.OP_SNAP_PROCESS, encode_list([]),
+                                      {"encoding": enc or "json"}), 0, False))
+    out: list[dict] = []
+    for h, start, carried in handles:
+        try:
+            records = json.loads(h.result())
+        except RequestError as err:
+            # Name the snapshot by its index in the whole batch.
+            for rest, _, _ in handles:
+                rest.done()
+            msg = err.message
+            if msg.startswith("snapshot ") and msg[9:].split(":", 1)[0].isdigit():
+                i, tail = msg[9:].split(":", 1)
+                msg = f"snapshot {start + int(i) - carried}:{tail}"
+            raise RequestError(err.code, msg, err.op) from None
+        if carried:
+            del records[0]
+        if start:
+            for r in records:
+                r["index"] += start - carried
+        out.extend(records)
+    return out
+
+
 class Snapshots:
     """Worker-wide snapshot ops: batch processing and totals."""
 
     def __init__(self, client: Any):
         self._client = client
 
-    def process(self, batch: Iterable[Any], *, encoding: str | None = None) -> list[dict]:
-        """Per snapshot: index, digest, size, changed top-level keys and list entries (§9.3)."""
-        bodies = []
-        enc = None
-        for s in batch:
-            body, e = encode_snapshot(s, encoding)
-            if enc is not None and e != enc:
-                raise ValueError("process needs one encoding for the whole batch")
-            enc = e
-            bodies.append(body)
-        params = {"encoding": enc or "json"}
-        return json.loads(self._client.call(L.OP_SNAP_PROCESS, encode_list(bodies), params))
+    def process(self, batch: Iterable[Any], *, encoding: str | None = None,
+                chunk: int = PROCESS_CHUNK) -> list[dict]:
+        """Per snapshot: index, digest, size, changed top-level keys and list entries (§9.3).
+
+        Pipelined: the batch goes in requests of ``chunk`` snapshots, each written into the
+        ring as soon as it is encoded, so the worker describes one chunk while Python encodes
+        the next. Each request after the first starts with the previous chunk's last snapshot
+        (its record is dropped), so every snapshot is compared with its predecessor in the
+        batch exactly as in one request; indices are the batch's.
+        """
+        return _process_pipelined(self._client, batch, encoding, max(1, chunk))
 
     def stats(self) -> dict:
         """Totals over every history and log in the worker."""

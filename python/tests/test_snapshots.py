@@ -376,6 +376,22 @@ def test_process_reports_digest_size_and_changes(client):
     assert again[0]["digest"] == out[0]["digest"]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1000])
+def test_process_in_chunks_answers_as_one_request(client, chunk):
+    rng = random.Random(chunk)
+    docs = [ui_doc(rng.randrange(5), entries=6) for _ in range(20)]
+    docs[9]["extra"] = [1]
+    whole = json.loads(client.call(L.OP_SNAP_PROCESS,
+                                   encode_list([marshal.dumps(d, 4) for d in docs]),
+                                   {"encoding": "marshal"}))
+    assert client.snapshots.process(docs, chunk=chunk) == whole
+    assert client.snapshots.process([], chunk=chunk) == []
+    bad = docs[:12] + [[1]] + docs[12:]
+    with pytest.raises(RequestError, match="^.*snapshot 12: snapshot must be an object"):
+        client.snapshots.process(bad, chunk=chunk)
+    assert client.snapshots.process(docs[:2], chunk=chunk) == whole[:2]
+
+
 def test_logs_hold_a_million_records_exactly(client):
     log = client.log("comms")
     assert len(log) == 0
