@@ -825,6 +825,29 @@ fn move_answers_the_patch_and_push_fields_builds_on_the_current_snapshot() {
         br#"[["remove","/n",["n"]],["remove","/d/2",["d",2]],["add","/x",["x"]]]"#
     );
     assert_eq!(items[1..], [b"i\x00\x00\x00\x00"]);
+    // A peek answers the patch the move would, and moves nothing; `patch: false` moves and
+    // answers the header alone.
+    let peek = sut
+        .call(
+            OP_SNAP_MOVE,
+            json!({"name": "m", "to": "redo", "peek": true}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((peek[0], sut.stats("m")["cursor"].clone()), (1, json!(0)));
+    let moved = sut
+        .call(
+            OP_SNAP_MOVE,
+            json!({"name": "m", "to": "redo", "patch": false}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((moved[0], moved[1], moved.len()), (1, 0, 12));
+    assert_eq!(sut.stats("m")["cursor"], json!(1));
+    let back = sut
+        .call(OP_SNAP_MOVE, json!({"name": "m", "to": 0}), b"")
+        .unwrap();
+    assert_eq!(decode_list(&back[12..]).unwrap()[0], items[0]);
     // Not moving is status 0 with nothing after the header; a bad `to` is refused.
     let out = sut
         .call(OP_SNAP_MOVE, json!({"name": "m", "to": "undo"}), b"")

@@ -220,6 +220,10 @@ class History:
         #: the snapshot the next ``undo`` returns, so that undo need not wait for the worker.
         #: Anything that changes the history drops it (single writer, as for queued pushes).
         self._prefetch: Any = None
+        #: After ``undo(into=)``/``redo(into=)``: ``(direction, handle)`` of an
+        #: ``OP_SNAP_MOVE`` ``peek`` already in flight for the next move the same way, so a run
+        #: of them does not wait for the worker. Dropped like ``_prefetch``.
+        self._prefetch_move: Any = None
         if _create:
             client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
 
@@ -252,7 +256,7 @@ class History:
             self._synced = _fingerprint(snapshot) if type(snapshot) is dict else None
         if label is not None:
             params["label"] = label
-        self._prefetch = None
+        self._prefetch = self._prefetch_move = None
         self._queued.append((op, body, params))
         number = self._pushes
         self._queued_meta.append((number, label))
@@ -339,7 +343,7 @@ class History:
         params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
         if labels is not None:
             params["labels"] = list(labels)
-        self._prefetch = None
+        self._prefetch = self._prefetch_move = None
         self._synced = None
         self.flush()
         r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
@@ -402,15 +406,42 @@ class History:
         return snap
 
     def _move_into(self, to: Any, state: dict) -> list[dict] | None:
-        """``OP_SNAP_MOVE`` and the patch applied to ``state`` (module doc, "Undo into …")."""
+        """``OP_SNAP_MOVE`` and the patch applied to ``state`` (module doc, "Undo into …").
+
+        In a run of undos (or redos) into the live state, the patch of the next one is
+        already requested (``peek``), so the move itself is sent without waiting
+        (``patch: false``) together with the next peek: one write, no round trip.
+        """
+        pre, self._prefetch_move = self._prefetch_move, None
         self._prefetch = None
-        self.flush()
         if type(state) is not dict:
             raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
-        self._check_state(state)
-        r = self._client.call(L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to})
-        if not r[0]:
-            return None
+        if pre is not None and pre[0] == to and not self._queued:
+            self._reap()
+            self._check_state(state)
+            r = pre[1].result()
+            if not r[0]:
+                return None  # the peek says the move would not move
+            if len(self._pending) >= MAX_PIPELINED_PUSHES:
+                self.flush()
+            move, peek = self._client.submit_many((
+                (L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "patch": False}),
+                (L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "peek": True}),
+            ))
+            self._pending.append((move, None, None))
+        else:
+            self.flush()
+            self._check_state(state)
+            requests = [(L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to})]
+            if isinstance(to, str):  # undo or redo: a run of them is likely
+                requests.append((L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "peek": True}))
+            handles = self._client.submit_many(requests)
+            peek = handles[1] if len(handles) > 1 else None
+            r = handles[0].result()
+            if not r[0]:
+                return None
+        if peek is not None:
+            self._prefetch_move = (to, peek)
         applied = _apply_patch(state, memoryview(r)[_CURSOR.size:])
         self._synced = _fingerprint(state)
         return applied
@@ -451,6 +482,7 @@ class History:
         """
         if into is not None:
             return self._move_into("undo", into)
+        self._prefetch_move = None
         pre, self._prefetch = self._prefetch, None
         if pre is None or encoding is not None or self._queued:
             result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
@@ -484,7 +516,7 @@ class History:
         ``into=state`` as for :meth:`undo`."""
         if into is not None:
             return self._move_into("redo", into)
-        self._prefetch = None
+        self._prefetch = self._prefetch_move = None
         result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
         self._prefetch_undo()
         return result
@@ -497,7 +529,7 @@ class History:
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise ValueError(f"index must be an int >= 0, not {index!r}")
             return self._move_into(index, into)
-        self._prefetch = None
+        self._prefetch = self._prefetch_move = None
         result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
         self._prefetch_undo()
         return result
@@ -561,7 +593,7 @@ class History:
 
     def drop(self) -> None:
         """Deletes the history in the worker and frees its memory."""
-        self._prefetch = None
+        self._prefetch = self._prefetch_move = None
         self.flush()
         self._synced = None
         self._client.call(L.OP_SNAP_DROP, b"", self._name_params)

@@ -666,3 +666,33 @@ def test_changed_paths_send_one_entry(client):
         with pytest.raises((KeyError, IndexError, TypeError, ValueError)):
             h.push(state, changed=[bad])
     assert h.current() == state, "a refused path sends nothing"
+
+
+def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client, monkeypatch):
+    h = client.history("peek-run", capacity=10)
+    state = {"i": 0, "rows": []}
+    h.push(state)
+    for i in range(1, 5):
+        state["i"] = i
+        state["rows"].append(i)
+        h.push(state, changed=["i", ("rows", -1)])
+    sent = []
+    real = client.submit_many
+    monkeypatch.setattr(client, "submit_many",
+                        lambda reqs: sent.append([r[2] for r in reqs]) or real(reqs))
+    h.undo(into=state)  # the first one asks for its patch and peeks at the next
+    assert sent[-1] == [{"name": "peek-run", "to": "undo"},
+                        {"name": "peek-run", "to": "undo", "peek": True}]
+    for want in (2, 1, 0):
+        assert h.undo(into=state) is not None
+        assert state == {"i": want, "rows": list(range(1, want + 1))}
+        # The patch came from the peek: the move itself is sent without asking for one.
+        assert sent[-1][0] == {"name": "peek-run", "to": "undo", "patch": False}
+    assert h.undo(into=state) is None  # the peek says the oldest cannot move
+    assert h.redo(into=state) == [{"op": "replace", "path": "/i", "value": 1},
+                                  {"op": "add", "path": "/rows/0", "value": 1}]
+    monkeypatch.undo()
+    assert h.index == 1 and h.current() == state
+    state["i"] = 9  # a push drops the peek; the next undo asks again
+    h.push(state, changed=["i"])
+    assert h.undo(into=state) == [{"op": "replace", "path": "/i", "value": 1}]

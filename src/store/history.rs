@@ -380,6 +380,48 @@ impl History {
     /// [`StoreError::IndexOutOfRange`] for a jump; [`StoreError::OpaqueInDiff`] when either
     /// snapshot is opaque; the encoder's error. The cursor moves only on success.
     pub fn move_patch(&mut self, to: Move) -> Result<Option<Patch>, StoreError> {
+        let p = self.peek_patch(to)?;
+        if p.is_some() {
+            self.move_to(to)?;
+        }
+        Ok(p)
+    }
+
+    /// The patch [`History::move_patch`] would return, without moving the cursor (so a
+    /// client can fetch the next undo's patch ahead of time).
+    ///
+    /// # Errors
+    /// As [`History::move_patch`].
+    pub fn peek_patch(&self, to: Move) -> Result<Option<Patch>, StoreError> {
+        let Some((from, target)) = self.target(to)? else {
+            return Ok(None);
+        };
+        let mut roots = [0; 2];
+        for (slot, i) in roots.iter_mut().zip([from, target]) {
+            let e = &self.entries[i];
+            if e.encoding == Encoding::Bytes {
+                return Err(StoreError::OpaqueInDiff(i as u64));
+            }
+            *slot = e.root;
+        }
+        patch::patch(&self.store, roots[0], roots[1]).map(Some)
+    }
+
+    /// Moves the cursor as [`History::move_patch`] does, computing no patch; false when an
+    /// undo or redo did not move.
+    ///
+    /// # Errors
+    /// [`StoreError::IndexOutOfRange`] for a jump.
+    pub fn move_to(&mut self, to: Move) -> Result<bool, StoreError> {
+        let Some((_, target)) = self.target(to)? else {
+            return Ok(false);
+        };
+        self.cursor = target;
+        Ok(true)
+    }
+
+    /// `(cursor, target)` of a move, `None` when an undo or redo would not move.
+    fn target(&self, to: Move) -> Result<Option<(usize, usize)>, StoreError> {
         let Some(from) = self.position().cursor else {
             return match to {
                 Move::Jump(i) => Err(StoreError::IndexOutOfRange { index: i, len: 0 }),
@@ -393,17 +435,7 @@ impl History {
             Move::Redo => from + 1,
             Move::Jump(i) => self.check_index(i)?,
         };
-        let mut roots = [0; 2];
-        for (slot, i) in roots.iter_mut().zip([from, target]) {
-            let e = &self.entries[i];
-            if e.encoding == Encoding::Bytes {
-                return Err(StoreError::OpaqueInDiff(i as u64));
-            }
-            *slot = e.root;
-        }
-        let p = patch::patch(&self.store, roots[0], roots[1])?;
-        self.cursor = target;
-        Ok(Some(p))
+        Ok(Some((from, target)))
     }
 
     /// Checks that `i` names an entry.
@@ -607,5 +639,11 @@ mod tests {
         assert!(h.move_patch(Move::Jump(2)).is_err());
         assert_eq!(h.position().cursor, Some(1));
         assert_eq!(h.move_patch(Move::Jump(1)).unwrap().unwrap().count, 0);
+        let peeked = h.peek_patch(Move::Undo).unwrap().unwrap();
+        assert_eq!(h.position().cursor, Some(1), "a peek does not move");
+        assert!(h.move_to(Move::Undo).unwrap());
+        h.move_to(Move::Redo).unwrap();
+        assert_eq!(h.move_patch(Move::Undo).unwrap().unwrap().ops, peeked.ops);
+        assert!(!h.move_to(Move::Undo).unwrap());
     }
 }

@@ -146,11 +146,18 @@ struct MoveParams {
     name: String,
     /// `"undo"`, `"redo"` or an index to jump to.
     to: serde_json::Value,
+    /// Answer the patch without moving.
+    #[serde(default)]
+    peek: bool,
+    /// False: move and answer the header only (a client that peeked the patch before).
+    #[serde(default = "yes")]
+    patch: bool,
 }
 
 /// `OP_SNAP_MOVE`: undo, redo or jump; the cursor header (`encoding` 2: the values are
 /// marshal) followed by the patch from the snapshot that was current to the one now current,
-/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace`.
+/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace`. With
+/// `peek` the patch of the move without moving; with `patch: false` the move without a patch.
 pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: MoveParams = req.params()?;
     let to = match &p.to {
@@ -164,10 +171,20 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
         }
     };
     let h = state.snapshots.history(&p.name)?;
-    let patch = h.move_patch(to)?;
+    let (moved, patch) = match (p.peek, p.patch) {
+        (true, _) => {
+            let patch = h.peek_patch(to)?;
+            (patch.is_some(), patch)
+        }
+        (false, true) => {
+            let patch = h.move_patch(to)?;
+            (patch.is_some(), patch)
+        }
+        (false, false) => (h.move_to(to)?, None),
+    };
     let pos = h.position();
     let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + 64);
-    out.push(u8::from(patch.is_some()));
+    out.push(u8::from(moved));
     out.push(if patch.is_some() {
         Encoding::Marshal.code()
     } else {
