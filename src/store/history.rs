@@ -39,6 +39,25 @@ pub struct Entry {
     pub size: usize,
 }
 
+impl Entry {
+    /// An entry for `root` (whose count it takes over), pushed as `encoding` at `time`.
+    pub fn new(
+        root: NodeId,
+        encoding: Encoding,
+        label: Option<String>,
+        time: f64,
+        size: usize,
+    ) -> Entry {
+        Entry {
+            root,
+            encoding,
+            label,
+            time,
+            size,
+        }
+    }
+}
+
 /// A bounded undo/redo history.
 #[derive(Debug)]
 pub struct History {
@@ -180,13 +199,7 @@ impl History {
         time: f64,
     ) -> Result<(), StoreError> {
         let root = codec::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
-        self.push_root(Entry {
-            root,
-            encoding: enc,
-            label,
-            time,
-            size: bytes.len(),
-        });
+        self.push_root(Entry::new(root, enc, label, time, bytes.len()));
         Ok(())
     }
 
@@ -220,13 +233,7 @@ impl History {
         }
         for (i, (root, item)) in roots.into_iter().zip(items).enumerate() {
             let label = labels.and_then(|l| l.get(i).cloned().flatten());
-            self.push_root(Entry {
-                root,
-                encoding: enc,
-                label,
-                time,
-                size: item.len(),
-            });
+            self.push_root(Entry::new(root, enc, label, time, item.len()));
         }
         Ok(())
     }
@@ -262,13 +269,7 @@ impl History {
             None => self.store.intern_flat_object(&[]),
         };
         let root = self.edited(base, enc, bytes, sets, removes)?;
-        self.push_root(Entry {
-            root,
-            encoding: enc,
-            label,
-            time,
-            size: bytes.len(),
-        });
+        self.push_root(Entry::new(root, enc, label, time, bytes.len()));
         Ok(())
     }
 
