@@ -124,14 +124,17 @@ def _lookup(snapshot: dict, path: list) -> tuple[bool, Any]:
     return True, node
 
 
-def _apply_patch(state: dict, body: memoryview) -> list[dict]:
-    """Applies an ``OP_SNAP_MOVE`` patch (layout.md §9.3) to ``state``; returns its ops."""
+def _apply_patch(state: dict, body: memoryview, touched: set | None = None) -> list[dict]:
+    """Applies an ``OP_SNAP_MOVE`` patch (layout.md §9.3) to ``state``; returns its ops and
+    adds the top-level keys it changed to ``touched`` (``None`` in it: the whole root)."""
     ends = item_ends(body)
     ops = json.loads(bytes(body[ends[0]:ends[1]]))
     loads = marshal.loads
     applied = []
     at = 1
     for op, pointer, segs in ops:
+        if touched is not None:
+            touched.add(segs[0] if segs else None)
         parent = state
         for seg in segs[:-1]:
             parent = parent[seg]
@@ -314,7 +317,10 @@ class History:
             self._reap()
             if len(self._pending) + len(queued) > MAX_PIPELINED_PUSHES:
                 self.flush()
-        handles = self._client.submit_many(queued)
+        if len(queued) == 1:
+            handles = [self._client.submit(*queued[0])]
+        else:
+            handles = self._client.submit_many(queued)
         self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
 
     def _reap(self) -> None:
@@ -442,8 +448,17 @@ class History:
                 return None
         if peek is not None:
             self._prefetch_move = (to, peek)
-        applied = _apply_patch(state, memoryview(r)[_CURSOR.size:])
-        self._synced = _fingerprint(state)
+        touched: set = set()
+        applied = _apply_patch(state, memoryview(r)[_CURSOR.size:], touched)
+        synced = self._synced
+        if synced is None or None in touched:
+            self._synced = _fingerprint(state)
+        else:  # only the keys the patch reached can have changed
+            for k in touched:
+                if k in state:
+                    synced[k] = _fingerprint({k: state[k]})[k]
+                else:
+                    synced.pop(k, None)
         return applied
 
     def _check_state(self, state: dict) -> None:
