@@ -243,6 +243,10 @@ pub const OP_SNAP_LOAD: u16 = 0x020C;
 pub const OP_SNAP_DROP: u16 = 0x020D;
 /// Snapshot: the snapshot at an index, cursor unchanged.
 pub const OP_SNAP_GET: u16 = 0x020E;
+/// Snapshot: undo, redo or jump, answering the patch from the old to the new current snapshot.
+pub const OP_SNAP_MOVE: u16 = 0x020F;
+/// Snapshot: push the current snapshot with values set or removed at paths.
+pub const OP_SNAP_PUSH_FIELDS: u16 = 0x0210;
 
 /// Log: append one or many records.
 pub const OP_LOG_APPEND: u16 = 0x0301;

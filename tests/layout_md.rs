@@ -111,6 +111,8 @@ fn rust_constants() -> Vec<(&'static str, u64)> {
         OP_SNAP_LOAD,
         OP_SNAP_DROP,
         OP_SNAP_GET,
+        OP_SNAP_MOVE,
+        OP_SNAP_PUSH_FIELDS,
         OP_LOG_APPEND,
         OP_LOG_READ,
         OP_LOG_TAIL,

@@ -797,3 +797,87 @@ fn get_by_offset_and_undo_without_snapshot_support_prefetching_clients() {
             .0
     );
 }
+
+#[test]
+fn move_answers_the_patch_and_push_fields_builds_on_the_current_snapshot() {
+    let mut sut = Sut::new();
+    sut.call(
+        OP_SNAP_PUSH,
+        json!({"name": "m"}),
+        br#"{"d":[1,2],"t":"a","x":0}"#,
+    )
+    .unwrap();
+    let pos = sut.json(
+        OP_SNAP_PUSH_FIELDS,
+        json!({"name": "m", "paths": [["d", 2], ["n"]], "remove": [["x"]]}),
+        br#"[3,true]"#,
+    );
+    assert_eq!(pos, json!({"index": 1, "len": 2}));
+    let (_, _, _, snap) = sut.cursor(OP_SNAP_CURRENT, json!({"name": "m"}));
+    assert_eq!(snap, r#"{"d":[1,2,3],"t":"a","n":true}"#);
+    let out = sut
+        .call(OP_SNAP_MOVE, json!({"name": "m", "to": "undo"}), b"")
+        .unwrap();
+    assert_eq!(&out[..2], &[1, 2], "moved; values are marshal");
+    let items = decode_list(&out[12..]).unwrap();
+    assert_eq!(
+        items[0],
+        br#"[["remove","/n",["n"]],["remove","/d/2",["d",2]],["add","/x",["x"]]]"#
+    );
+    assert_eq!(items[1..], [b"i\x00\x00\x00\x00"]);
+    // A peek answers the patch the move would, and moves nothing; `patch: false` moves and
+    // answers the header alone.
+    let peek = sut
+        .call(
+            OP_SNAP_MOVE,
+            json!({"name": "m", "to": "redo", "peek": true}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((peek[0], sut.stats("m")["cursor"].clone()), (1, json!(0)));
+    let moved = sut
+        .call(
+            OP_SNAP_MOVE,
+            json!({"name": "m", "to": "redo", "patch": false}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((moved[0], moved[1], moved.len()), (1, 0, 12));
+    assert_eq!(sut.stats("m")["cursor"], json!(1));
+    let back = sut
+        .call(OP_SNAP_MOVE, json!({"name": "m", "to": 0}), b"")
+        .unwrap();
+    assert_eq!(decode_list(&back[12..]).unwrap()[0], items[0]);
+    // Not moving is status 0 with nothing after the header; a bad `to` is refused.
+    let out = sut
+        .call(OP_SNAP_MOVE, json!({"name": "m", "to": "undo"}), b"")
+        .unwrap();
+    assert_eq!((out[0], out.len()), (0, 12));
+    for to in [json!("sideways"), json!(-1), json!(1.5)] {
+        let e = sut
+            .call(OP_SNAP_MOVE, json!({"name": "m", "to": to}), b"")
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadParams);
+    }
+    let e = sut
+        .call(OP_SNAP_MOVE, json!({"name": "m", "to": 7}), b"")
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::OutOfRange);
+    assert_eq!(sut.stats("m")["cursor"], json!(0));
+    for (params, body) in [
+        (json!({"name": "m", "paths": [["d"]]}), &b"{}"[..]),
+        (json!({"name": "m", "paths": [["d", 9]]}), b"[1]"),
+        (json!({"name": "m", "paths": [[]]}), b"[1]"),
+    ] {
+        let e = sut.call(OP_SNAP_PUSH_FIELDS, params, body).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadPayload);
+    }
+    let e = sut
+        .call(
+            OP_SNAP_PUSH_FIELDS,
+            json!({"name": "m", "paths": [[1.5]]}),
+            b"[1]",
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::BadParams);
+}

@@ -1,29 +1,32 @@
-"""Undo/redo history of UI snapshots: chunkring vs what a Python GUI would do instead.
+"""Undo/redo history of UI snapshots: chunkring vs the cheap fixes a Python GUI would try first.
 
-Measures, in one run and on the same documents (UISnapshot-like: 13 fields, lists of dicts
-for discussion entries, files, context files, screenshots; sizes below):
+One run, the same documents and the same edits for every approach (UISnapshot-like dicts of 13
+fields: discussion entries, files, context files, screenshots; 10/30/50 KB as marshal). A GUI
+session edits its live state and pushes after each edit; the edits cycle through the realistic
+ones (append a discussion entry, edit one entry's text, toggle a file, change a scalar). Then
+it undoes and redoes. Measured per op, paced at 60 Hz and back to back:
 
-* Python-thread CPU time (``time.thread_time``) per ``push`` and per ``undo``, paced at 60 Hz,
-  for: ``copy.deepcopy`` of the dict; a ``to_dict``/``from_dict`` deep copy through dataclasses;
-  ``pickle`` bytes; an orjson-bytes ``deque`` (the fastest pure-Python-with-dependencies
-  history); and chunkring (``marshal.dumps``, then the default write-behind sends 8 queued
-  pushes with one ``submit_many``: the mean includes the sending push; ``wb=1`` sends every
-  push at once; ``chunkring+orjson`` pushes ``orjson.dumps`` bytes as JSON and undoes with
-  ``orjson.loads`` of the raw reply; undo = one request + ``marshal.loads``). Every undo returns a fresh object
-  the GUI may mutate. Means are the amortized cost; medians hide the sending pushes.
-* Memory held by a full 100-snapshot history: Python heap growth (tracemalloc) for each
-  approach, plus the worker's ``stored_bytes`` for chunkring.
-* ``process`` throughput for batches of 100 and 10,000 snapshots (snapshots/s and MB/s),
-  against a pure-Python equivalent (hashlib digest + field/list-entry comparison).
+* Python-thread CPU (``time.thread_time``; p50, p99) and wall time (p50, p99), for byte-deque
+  histories (``pickle``, ``marshal``, ``orjson``, ``msgspec`` msgpack bytes: push = dumps,
+  undo/redo = loads of the neighbour), ``copy.deepcopy``, ``to_dict``/``from_dict`` through
+  dataclasses, and chunkring: ``push(state)``; ``push(state, changed=(key,))`` (the top-level
+  key the edit touched); ``push(state, changed=[path])`` (the entry or field it touched);
+  ``undo()``/``redo()`` returning a fresh snapshot; ``undo(into=state)``/``redo(into=state)``.
+* The worker's CPU per op (``/proc/<pid>/schedstat`` over the phase ÷ ops; it includes the
+  worker's spinning before it parks).
+* Memory of a full 100-snapshot history: the byte strings of the deques (``sys.getsizeof``),
+  the client heap growth (tracemalloc) plus the worker's ``stored_bytes`` for chunkring.
+* ``process`` for batches of 100 and 10,000 snapshots against a pure-Python equivalent.
 
-Writes ``bench-results/snapshots.json`` and prints a ratio table and the exact command.
-Run: ``.venv/bin/python benches/python/snapshot_peers.py`` (``--quick`` for a short run).
+Ratios are against the marshal-bytes history measured in the same run (the issue-9 goals).
+Writes ``bench-results/snapshots.json`` and ``bench-results/snapshots.png`` (matplotlib, a
+bench-only dependency) and prints the tables and the exact command.
+Run: ``.venv/bin/python benches/python/snapshot_peers.py`` (``--quick``: fewer ops, one size).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import copy
 import dataclasses
 import gc
@@ -33,6 +36,7 @@ import marshal
 import os
 import pickle
 import platform
+import random
 import statistics
 import sys
 import time
@@ -48,7 +52,10 @@ try:
     import orjson
 except ImportError:  # pragma: no cover - reported in the output
     orjson = None
-
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - reported in the output
+    msgspec = None
 
 # ---- the documents ---------------------------------------------------------------------------
 
@@ -156,165 +163,208 @@ def entries_for(size_kb: int) -> int:
     return lo
 
 
+# ---- the edits -------------------------------------------------------------------------------
+
+def edit(state: dict, step: int, rng: random.Random) -> tuple:
+    """One realistic GUI edit of ``state`` in place; returns (top-level key, path) it touched."""
+    kind = step % 8
+    if kind == 0:  # append a discussion entry (1 in 8)
+        disc = state["discussion"]
+        disc.append({"role": "user", "content": f"new message {step} " + "typed text " * 8,
+                     "ts": 1_800_000_000 + step, "collapsed": False, "model": None})
+        return "discussion", ("discussion", len(disc) - 1)
+    if kind in (1, 4, 6):  # edit one entry's text
+        i = rng.randrange(len(state["discussion"]))
+        state["discussion"][i]["content"] = f"edited at step {step}: " + "new words " * 6
+        return "discussion", ("discussion", i, "content")
+    if kind in (2, 5):  # toggle a file
+        i = rng.randrange(len(state["files"]))
+        f = state["files"][i]
+        f["open"] = not f["open"]
+        return "files", ("files", i, "open")
+    state["scroll"] = rng.random()  # change a scalar
+    return "scroll", "scroll"
+
+
 # ---- the approaches --------------------------------------------------------------------------
 
-class Approach:
-    name = ""
+class ByteDeque:
+    """The ten-line fix: encoded bytes in a list with a cursor (capacity 100)."""
 
-    def push(self, doc): ...
+    def __init__(self, name, dumps, loads):
+        self.name, self.dumps, self.loads = name, dumps, loads
+        self.h: list = []
+        self.cur = -1
 
-    def undo(self): ...
+    def push(self, state, key=None, path=None):
+        del self.h[self.cur + 1:]
+        self.h.append(self.dumps(state))
+        if len(self.h) > 100:
+            del self.h[0]
+        self.cur = len(self.h) - 1
+
+    def undo(self, state):
+        self.cur -= 1
+        return self.loads(self.h[self.cur])
+
+    def redo(self, state):
+        self.cur += 1
+        return self.loads(self.h[self.cur])
+
+    def held_bytes(self):
+        return sum(sys.getsizeof(b) for b in self.h)
 
 
-class DeepCopy(Approach):
-    name = "copy.deepcopy"
+class DeepCopy(ByteDeque):
+    def __init__(self):
+        super().__init__("copy.deepcopy", copy.deepcopy, copy.deepcopy)
+
+
+class ToFromDict(ByteDeque):
+    """A dataclass state: push stores ``to_dict()``, undo rebuilds with ``from_dict``."""
 
     def __init__(self):
-        self.h = collections.deque(maxlen=100)
-
-    def push(self, doc):
-        self.h.append(copy.deepcopy(doc))
-
-    def undo(self):
-        self.h.pop()
-        return copy.deepcopy(self.h[-1])
+        super().__init__("to_dict/from_dict", lambda obj: obj.to_dict(), UISnapshot.from_dict)
 
 
-class ToFromDict(Approach):
-    name = "to_dict/from_dict"
+class Chunkring:
+    def __init__(self, client, name, push_mode="full", move_mode="fresh"):
+        self.hist = client.history(f"{name}-{time.monotonic_ns()}", capacity=100)
+        self.push_mode, self.move_mode = push_mode, move_mode
+        self.name = name
+        self.pushes = 0
 
-    def __init__(self):
-        self.h = collections.deque(maxlen=100)
+    def push(self, state, key=None, path=None):
+        if self.pushes == 0:
+            self.hist.push(state)  # the first push holds everything
+        elif self.push_mode == "key" and key is not None:
+            self.hist.push(state, changed=(key,))
+        elif self.push_mode == "path" and path is not None:
+            self.hist.push(state, changed=[path])
+        else:
+            self.hist.push(state)
+        self.pushes += 1
 
-    def push(self, obj):
-        self.h.append(obj.to_dict())
-
-    def undo(self):
-        self.h.pop()
-        return UISnapshot.from_dict(self.h[-1])
-
-
-class Pickle(Approach):
-    name = "pickle bytes"
-
-    def __init__(self):
-        self.h = collections.deque(maxlen=100)
-
-    def push(self, doc):
-        self.h.append(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def undo(self):
-        self.h.pop()
-        return pickle.loads(self.h[-1])
-
-
-class Orjson(Approach):
-    name = "orjson deque"
-
-    def __init__(self):
-        self.h = collections.deque(maxlen=100)
-
-    def push(self, doc):
-        self.h.append(orjson.dumps(doc))
-
-    def undo(self):
-        self.h.pop()
-        return orjson.loads(self.h[-1])
-
-
-class Chunkring(Approach):
-    name = "chunkring"
-
-    def __init__(self, client, name, write_behind=None):
-        self.hist = client.history(name, capacity=100)
-        if write_behind is not None:
-            self.hist.write_behind = write_behind
-            self.name = f"chunkring wb={write_behind}"
-
-    def push(self, doc):
-        self.hist.push(doc)
-
-    def undo(self):
+    def undo(self, state):
+        if self.move_mode == "into":
+            self.hist.undo(into=state)
+            return state
         return self.hist.undo()
 
+    def redo(self, state):
+        if self.move_mode == "into":
+            self.hist.redo(into=state)
+            return state
+        return self.hist.redo()
 
-class ChunkringOrjson(Chunkring):
-    """chunkring fed JSON bytes by orjson (what a user who has orjson can do)."""
 
-    def __init__(self, client, name):
-        super().__init__(client, name)
-        self.name = "chunkring+orjson"
-
-    def push(self, doc):
-        self.hist.push(orjson.dumps(doc), encoding="json")
-
-    def undo(self):
-        return orjson.loads(self.hist.undo(raw=True))
+def byte_approaches():
+    out = [DeepCopy(), ToFromDict(),
+           ByteDeque("pickle bytes", lambda d: pickle.dumps(d, pickle.HIGHEST_PROTOCOL), pickle.loads),
+           ByteDeque("marshal bytes", lambda d: marshal.dumps(d, 4), marshal.loads)]
+    if orjson:
+        out.append(ByteDeque("orjson bytes", orjson.dumps, orjson.loads))
+    if msgspec:
+        enc, dec = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder()
+        out.append(ByteDeque("msgspec bytes", enc.encode, dec.decode))
+    return out
 
 
 # ---- measurement -----------------------------------------------------------------------------
 
-def paced(fn, items, hz):
-    """Calls fn(item) at ``hz``; returns per-call thread CPU seconds and wall seconds."""
+def worker_ns(pid: int) -> int:
+    """CPU time the worker has run, in ns (``/proc/<pid>/schedstat``: main thread)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
+def paced(fn, n, hz, pid=None, before=None):
+    """Calls ``before(i)`` (not measured) then ``fn(i)`` for ``i < n`` at ``hz`` (0: back to
+    back); per-call thread CPU and wall seconds, and the worker's CPU per call (when ``pid``)."""
     cpu, wall = [], []
     period = 1.0 / hz if hz else 0.0
     nxt = time.perf_counter()
-    for it in items:
+    w0 = worker_ns(pid) if pid else 0
+    for i in range(n):
         if period:
             nxt += period
-        c0, w0 = time.thread_time(), time.perf_counter()
-        fn(it)
-        c1, w1 = time.thread_time(), time.perf_counter()
+        if before is not None:
+            before(i)
+        c0, t0 = time.thread_time(), time.perf_counter()
+        fn(i)
+        c1, t1 = time.thread_time(), time.perf_counter()
         cpu.append(c1 - c0)
-        wall.append(w1 - w0)
+        wall.append(t1 - t0)
         if period:
             delay = nxt - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-    return cpu, wall
+    worker = (worker_ns(pid) - w0) / n / 1e3 if pid else None
+    return cpu, wall, worker
 
 
-def summary(xs):
-    xs = sorted(xs)
-    return {"mean_us": statistics.fmean(xs) * 1e6, "median_us": xs[len(xs) // 2] * 1e6,
-            "p95_us": xs[int(len(xs) * 0.95)] * 1e6}
+def summary(cpu, wall, worker):
+    def pct(xs, q):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(len(xs) * q))] * 1e6
+    return {"cpu_p50_us": pct(cpu, 0.5), "cpu_p99_us": pct(cpu, 0.99),
+            "cpu_mean_us": statistics.fmean(cpu) * 1e6,
+            "wall_p50_us": pct(wall, 0.5), "wall_p99_us": pct(wall, 0.99),
+            "worker_us_per_op": worker}
 
 
-def time_history(approach, inputs, hz, n_push, n_undo):
-    """Warm-up, then ``n_push`` pushes (history full → evictions), then ``n_undo`` undos."""
-    for x in inputs[:100]:
-        approach.push(x)
-    if isinstance(approach, Chunkring):
-        approach.hist.flush()
-    push_in = [inputs[i % len(inputs)] for i in range(n_push)]
-    gc.collect()
-    pcpu, pwall = paced(approach.push, push_in, hz)
-    if isinstance(approach, Chunkring):
-        # The queued tail and the answers still pending are part of the pushes' cost:
-        # spread the flush's CPU over them.
-        c0 = time.thread_time()
-        approach.hist.flush()
-        extra = (time.thread_time() - c0) / len(pcpu)
-        pcpu = [c + extra for c in pcpu]
-    ucpu, uwall = paced(lambda _: approach.undo(), range(n_undo), hz)
-    return {"push_cpu": summary(pcpu), "push_wall": summary(pwall),
-            "undo_cpu": summary(ucpu), "undo_wall": summary(uwall)}
+def run_approach(a, base_doc, n_push, n_moves, hz, pid, seed):
+    """100 pushes (the history is full, not measured), then ``n_push`` measured pushes (each
+    after an unmeasured edit of the live state), ``n_moves`` undos and ``n_moves`` redos."""
+    state = copy.deepcopy(base_doc)
+    rng = random.Random(seed)
+    as_obj = isinstance(a, ToFromDict)
+    touched = {}
 
+    def prep(i):
+        touched["key"], touched["path"] = edit(state, i, rng)
+        touched["arg"] = UISnapshot.from_dict(state) if as_obj else state
 
-def history_memory(make, inputs):
-    """Python heap growth of building a full 100-snapshot history."""
+    def push(i):
+        a.push(touched["arg"], touched["key"], touched["path"])
+
     gc.collect()
     tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    a = make()
-    for x in inputs[:100]:
-        a.push(x)
+    m0 = tracemalloc.get_traced_memory()[0]
+    for i in range(100):
+        prep(i)
+        push(i)
     if isinstance(a, Chunkring):
         a.hist.flush()
     gc.collect()
-    grown = tracemalloc.get_traced_memory()[0] - base
+    heap = tracemalloc.get_traced_memory()[0] - m0
     tracemalloc.stop()
-    return a, grown
+    mem = {"client_heap_bytes": heap}
+    if isinstance(a, Chunkring):
+        st = a.hist.stats()
+        mem["worker_stored_bytes"] = st["stored_bytes"]
+        mem["held_bytes"] = heap + st["stored_bytes"]
+    elif isinstance(a, (DeepCopy, ToFromDict)):
+        mem["held_bytes"] = heap
+    else:
+        mem["held_bytes"] = a.held_bytes()
+    gc.collect()
+    out = {"memory": mem}
+    out["push"] = summary(*paced(lambda i: push(100 + i), n_push, hz, pid,
+                                 before=lambda i: prep(100 + i)))
+    if isinstance(a, Chunkring):
+        a.hist.flush()
+    # The into= forms change the live state (the dict last pushed); the others return a copy.
+    out["undo"] = summary(*paced(lambda i: a.undo(state), n_moves, hz, pid))
+    out["redo"] = summary(*paced(lambda i: a.redo(state), n_moves, hz, pid))
+    if isinstance(a, Chunkring):
+        if a.move_mode == "into":
+            assert state == a.hist.current(), "into= left the live state equal to the history"
+        a.hist.drop()
+    return out
 
 
 def py_process(docs):
@@ -341,126 +391,173 @@ def py_process(docs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="fewer iterations, no pacing")
+    ap.add_argument("--quick", action="store_true", help="fewer ops, 30 KB only")
     ap.add_argument("--hz", type=float, default=60.0)
     ap.add_argument("--sizes", default="10,30,50", help="document sizes in KB (marshal)")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "snapshots.json"))
+    ap.add_argument("--no-process", action="store_true", help="skip the process batches")
     args = ap.parse_args()
-    hz = 0 if args.quick else args.hz
-    n_push, n_undo = (60, 60) if args.quick else (180, 90)
+    sizes = [30] if args.quick else [int(s) for s in args.sizes.split(",")]
+    n_push, n_moves = (60, 40) if args.quick else (150, 90)
     command = " ".join([sys.executable] + sys.argv)
     results = {"command": command, "python": platform.python_version(),
-               "machine": platform.machine(), "cpus": os.cpu_count(), "hz": hz,
-               "n_push": n_push, "n_undo": n_undo, "sizes": [], "batch": []}
-    if orjson is None:
-        print("NOT RUN: orjson missing (pip install -r benches/python/requirements-snapshots.txt)")
+               "machine": platform.machine(), "cpus": os.cpu_count(), "hz": args.hz,
+               "n_push": n_push, "n_moves": n_moves, "sizes": [], "batch": []}
+    for missing, name in ((orjson, "orjson"), (msgspec, "msgspec")):
+        if missing is None:
+            print(f"NOT RUN: {name} missing (pip install -r benches/python/requirements-snapshots.txt)")
     with Client.spawn() as client:
-        # One-time client-side initialisation (lazy objects, the ring's first pages) is not
-        # part of any history's memory: warm up before measuring.
         warm = client.history("warm-up", capacity=4)
         for v in range(20):
             warm.push(make_doc(20, v))
             warm.undo()
         warm.drop()
-        for kb in [int(s) for s in args.sizes.split(",")]:
+        for kb in sizes:
             n = entries_for(kb)
-            docs = [make_doc(n, v) for v in range(200)]
-            objs = [UISnapshot.from_dict(d) for d in docs]
-            size = len(marshal.dumps(docs[0], 4))
-            row = {"size_kb": kb, "marshal_bytes": size, "json_bytes": len(json.dumps(docs[0])),
-                   "approaches": {}}
-            makers = [
-                (DeepCopy, docs), (ToFromDict, objs), (Pickle, docs),
-                *([(Orjson, docs)] if orjson else []),
-                (lambda: Chunkring(client, f"bench-{kb}-{time.monotonic_ns()}"), docs),
-                (lambda: Chunkring(client, f"bench1-{kb}-{time.monotonic_ns()}", 1), docs),
-                *([(lambda: ChunkringOrjson(client, f"bencho-{kb}-{time.monotonic_ns()}"), docs)]
-                  if orjson else []),
-            ]
-            for make, inputs in makers:
-                a, mem = history_memory(make, inputs)
-                t = time_history(a, inputs, hz, n_push, n_undo)
-                if hz:
-                    # Back to back (hot caches): the same ops without pacing.
-                    hot = time_history(a, inputs, 0, n_push, n_undo)
-                    t["unpaced"] = {k: hot[k] for k in ("push_cpu", "undo_cpu")}
-                t["python_heap_bytes"] = mem
-                if isinstance(a, Chunkring):
-                    s = a.hist.stats()
-                    t["worker_stored_bytes"] = s["stored_bytes"]
-                    t["worker_logical_bytes"] = s["logical_bytes"]
-                    a.hist.drop()
-                row["approaches"][a.name] = t
-                del a
-                gc.collect()
+            base = make_doc(n, 0)
+            row = {"size_kb": kb, "marshal_bytes": len(marshal.dumps(base, 4)), "runs": {}}
+            for pacing, hz in (("60hz", args.hz), ("back_to_back", 0)):
+                runs = {}
+                makers = [lambda a=a: a for a in byte_approaches()] + [
+                    lambda: Chunkring(client, "chunkring"),
+                    lambda: Chunkring(client, "chunkring changed=key", "key", "into"),
+                    lambda: Chunkring(client, "chunkring changed=path", "path", "into"),
+                ]
+                for make in makers:
+                    a = make()
+                    pid = client.pid if isinstance(a, Chunkring) else None
+                    runs[a.name] = run_approach(a, base, n_push, n_moves, hz, pid, seed=kb)
+                    gc.collect()
+                row["runs"][pacing] = runs
             results["sizes"].append(row)
-        # process throughput: batches of 100 and 10,000 (10 KB documents).
-        n = entries_for(10)
-        for count in (100, 10_000):
-            docs = [make_doc(n, v) for v in range(count)]
-            total = sum(len(marshal.dumps(d, 4)) for d in docs)
-            reps = 5 if count == 100 else 1
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                out = client.snapshots.process(docs)
-            t_cr = (time.perf_counter() - t0) / reps
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                ref = py_process(docs)
-            t_py = (time.perf_counter() - t0) / reps
-            assert [o["changed"] for o in out] == [r["changed"] for r in ref]
-            assert [o["entries"] for o in out] == [r["entries"] for r in ref]
-            results["batch"].append({
-                "count": count, "bytes": total,
-                "chunkring": {"seconds": t_cr, "snapshots_per_s": count / t_cr, "mb_per_s": total / t_cr / 1e6},
-                "pure_python": {"seconds": t_py, "snapshots_per_s": count / t_py, "mb_per_s": total / t_py / 1e6},
-            })
-            del docs, out, ref
-            gc.collect()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        if not args.no_process:
+            results["batch"] = run_batches(client, args.quick)
+    results["goals"] = goals(results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
-    print(f"\nwrote {args.out}\ncommand: {command}")
+    chart(results, out.with_suffix(".png"))
+    print(f"\nwrote {out} and {out.with_suffix('.png')}\ncommand: {command}")
+
+
+def run_batches(client, quick):
+    """process throughput: batches of 100 and 10,000 (10 KB documents)."""
+    out = []
+    n = entries_for(10)
+    for count in ((100, 1000) if quick else (100, 10_000)):
+        docs = [make_doc(n, v) for v in range(count)]
+        total = sum(len(marshal.dumps(d, 4)) for d in docs)
+        reps = 5 if count <= 1000 else 2
+        t_cr, t_py = [], []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            got = client.snapshots.process(docs)
+            t_cr.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            ref = py_process(docs)
+            t_py.append(time.perf_counter() - t0)
+        assert [o["changed"] for o in got] == [r["changed"] for r in ref]
+        assert [o["entries"] for o in got] == [r["entries"] for r in ref]
+        cr, py = min(t_cr), min(t_py)
+        out.append({"count": count, "bytes": total,
+                    "chunkring_s": cr, "pure_python_s": py, "speedup": py / cr,
+                    "chunkring_s_all": t_cr, "pure_python_s_all": t_py})
+        del docs, got, ref
+        gc.collect()
+    return out
+
+
+#: (label, chunkring run, op, goal ratio vs marshal bytes, "le" or "ge")
+GOALS = [
+    ("push(state)", "chunkring", "push", 1.0),
+    ("push(changed=key)", "chunkring changed=key", "push", 0.4),
+    ("push(changed=path)", "chunkring changed=path", "push", 0.4),
+    ("undo() fresh", "chunkring", "undo", 1.2),
+    ("redo() fresh", "chunkring", "redo", 1.2),
+    ("undo(into=)", "chunkring changed=path", "undo", 0.25),
+    ("redo(into=)", "chunkring changed=path", "redo", 0.25),
+]
+
+
+def goals(r):
+    rows = []
+    for size in r["sizes"]:
+        for pacing, runs in size["runs"].items():
+            ref = runs["marshal bytes"]
+            for label, run, op, goal in GOALS:
+                t = runs[run][op]
+                ratio = t["cpu_p50_us"] / ref[op]["cpu_p50_us"]
+                tail = t["wall_p99_us"] / t["wall_p50_us"]
+                rows.append({"size_kb": size["size_kb"], "pacing": pacing, "op": label,
+                             "cpu_p50_us": t["cpu_p50_us"], "marshal_p50_us": ref[op]["cpu_p50_us"],
+                             "ratio": ratio, "goal": goal, "met": ratio <= goal,
+                             "wall_p99_over_p50": tail, "tail_met": tail <= 3.0,
+                             "worker_us_per_op": t["worker_us_per_op"]})
+            cr = runs["chunkring changed=path"]["memory"]["held_bytes"]
+            mb = runs["marshal bytes"]["memory"]["held_bytes"]
+            rows.append({"size_kb": size["size_kb"], "pacing": pacing, "op": "memory (100 snapshots)",
+                         "ratio": mb / max(cr, 1), "goal": 10.0, "met": mb / max(cr, 1) >= 10.0,
+                         "chunkring_bytes": cr, "marshal_bytes": mb})
+    for b in r["batch"]:
+        rows.append({"op": f"process x{b['count']}", "ratio": b["speedup"], "goal": 2.0,
+                     "met": b["speedup"] >= 2.0})
+    return rows
 
 
 def report(r):
-    print(f"UI-snapshot history: Python-thread CPU per op (µs, median / mean), paced at {r['hz'] or 'max'} Hz")
-    print("ratios (÷ copy.deepcopy, ÷ orjson deque) use medians; means include preemption on a shared machine")
-    print("and, for chunkring's write-behind, the push that sends the queue (see the mean line below each table)")
-    for row in r["sizes"]:
-        a = row["approaches"]
-        dc, oj = a["copy.deepcopy"], a.get("orjson deque")
-        print(f"\n{row['size_kb']} KB doc ({row['marshal_bytes']} B marshal, {row['json_bytes']} B json)")
-        print(f"{'approach':18} {'push med/mean':>15} {'undo med/mean':>15} {'push/dc':>8} {'undo/dc':>8} "
-              f"{'push/oj':>8} {'undo/oj':>8} {'heap KB':>8} {'worker KB':>9}")
-        for name, t in a.items():
-            p, u = t["push_cpu"], t["undo_cpu"]
-            rel = lambda x, y, k: x[k]["median_us"] / y[k]["median_us"] if y else float("nan")
-            print(f"{name:18} {p['median_us']:7.1f}/{p['mean_us']:<7.1f} {u['median_us']:7.1f}/{u['mean_us']:<7.1f} "
-                  f"{rel(t, dc, 'push_cpu'):8.3f} {rel(t, dc, 'undo_cpu'):8.3f} "
-                  f"{rel(t, oj, 'push_cpu'):8.2f} {rel(t, oj, 'undo_cpu'):8.2f} "
-                  f"{t['python_heap_bytes'] / 1024:8.0f} {t.get('worker_stored_bytes', 0) / 1024:9.0f}")
-        if "unpaced" in dc:
-            print("back to back (unpaced, hot caches), median µs push/undo and ÷ deepcopy, ÷ orjson:")
-            for name, t in a.items():
-                p, u = t["unpaced"]["push_cpu"]["median_us"], t["unpaced"]["undo_cpu"]["median_us"]
-                dp, du = dc["unpaced"]["push_cpu"]["median_us"], dc["unpaced"]["undo_cpu"]["median_us"]
-                op = oj["unpaced"]["push_cpu"]["median_us"] if oj else float("nan")
-                ou = oj["unpaced"]["undo_cpu"]["median_us"] if oj else float("nan")
-                print(f"  {name:18} {p:7.1f} {u:7.1f}   {p / dp:6.3f} {u / du:6.3f}   {p / op:5.2f} {u / ou:5.2f}")
-        cr = a["chunkring"]
-        print(f"chunkring (write-behind 8) mean push / deepcopy mean: "
-              f"{cr['push_cpu']['mean_us'] / dc['push_cpu']['mean_us']:.3f}; / orjson mean: "
-              f"{cr['push_cpu']['mean_us'] / oj['push_cpu']['mean_us']:.2f}" if oj else "")
-        held = cr["python_heap_bytes"] + cr["worker_stored_bytes"]
-        print(f"memory of a full 100-snapshot history: deep copies {dc['python_heap_bytes'] / 1024:.0f} KB, "
-              f"chunkring {held / 1024:.0f} KB (Python heap + worker stored) → {dc['python_heap_bytes'] / max(held, 1):.1f}x less")
-    print("\nprocess, 10 KB docs (end to end from dicts: marshal.dumps, transfer, worker, json.loads):")
-    for b in r["batch"]:
-        c, p = b["chunkring"], b["pure_python"]
-        print(f"batch {b['count']:>6}: chunkring {c['snapshots_per_s']:8.0f} snap/s {c['mb_per_s']:6.1f} MB/s | "
-              f"pure Python {p['snapshots_per_s']:8.0f} snap/s {p['mb_per_s']:6.1f} MB/s | "
-              f"ratio {c['snapshots_per_s'] / p['snapshots_per_s']:.2f}")
+    for size in r["sizes"]:
+        for pacing, runs in size["runs"].items():
+            print(f"\n{size['size_kb']} KB ({size['marshal_bytes']} B marshal at the start), {pacing}: "
+                  "Python-thread CPU p50 µs [wall p99 µs] ÷ marshal bytes; worker µs/op")
+            ref = runs["marshal bytes"]
+            print(f"{'approach':24} {'push':>22} {'undo':>22} {'redo':>22}  held KB")
+            for name, t in runs.items():
+                cells = []
+                for op in ("push", "undo", "redo"):
+                    x = t[op]
+                    w = f" w{x['worker_us_per_op']:.0f}" if x["worker_us_per_op"] is not None else ""
+                    cells.append(f"{x['cpu_p50_us']:6.1f} [{x['wall_p99_us']:6.0f}] "
+                                 f"{x['cpu_p50_us'] / ref[op]['cpu_p50_us']:4.2f}x{w}")
+                print(f"{name:24} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}  "
+                      f"{t['memory']['held_bytes'] / 1024:7.0f}")
+    print("\ngoals (ratio vs marshal bytes in the same run):")
+    for g in r["goals"]:
+        where = f"{g.get('size_kb', '')} KB {g.get('pacing', '')}".strip()
+        extra = ""
+        if "wall_p99_over_p50" in g:
+            extra = (f"  p99/p50 {g['wall_p99_over_p50']:.1f} {'ok' if g['tail_met'] else 'MISSED'}"
+                     f"  worker {g['worker_us_per_op']:.0f} µs")
+        print(f"  {where:18} {g['op']:24} {g['ratio']:6.2f} (goal {'≥' if 'memory' in g['op'] or 'process' in g['op'] else '≤'} {g['goal']}) "
+              f"{'met' if g['met'] else 'MISSED'}{extra}")
+
+
+def chart(r, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("NOT RUN: chart (matplotlib missing)")
+        return
+    pacing = "60hz"
+    ops = ("push", "undo", "redo")
+    fig, axes = plt.subplots(1, len(ops), figsize=(15, 5), sharey=True)
+    for ax, op in zip(axes, ops):
+        names = list(r["sizes"][0]["runs"][pacing])
+        width = 0.8 / len(names)
+        for j, name in enumerate(names):
+            ys = [s["runs"][pacing][name][op]["cpu_p50_us"] for s in r["sizes"]]
+            xs = [i + j * width for i in range(len(r["sizes"]))]
+            ax.bar(xs, ys, width, label=name)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(r["sizes"]))])
+        ax.set_xticklabels([f"{s['size_kb']} KB" for s in r["sizes"]])
+        ax.set_title(f"{op}, paced at {r['hz']:.0f} Hz")
+        ax.set_yscale("log")
+    axes[0].set_ylabel("Python-thread CPU per op, p50 (µs, log)")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

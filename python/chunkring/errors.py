@@ -65,3 +65,8 @@ class RequestTimeout(ChunkringError, TimeoutError):
 
 class ClientClosed(ChunkringError, RuntimeError):
     """The client was closed; no further requests can be made."""
+
+
+class StateMismatch(ChunkringError, ValueError):
+    """``undo(into=state)`` (or ``redo``/``jump``) was given a ``state`` that is not the
+    history's current snapshot, as far as the client can tell cheaply; ``state`` is unchanged."""

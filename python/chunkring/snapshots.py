@@ -16,17 +16,44 @@ with ``marshal.loads``/``json.loads``; tuples come back as lists. Bytes from any
 of JSON work too: ``h.push(orjson.dumps(d), encoding="json")`` and
 ``orjson.loads(h.undo(raw=True))``.
 
-**Write-behind.** ``push`` encodes the snapshot (``marshal.dumps``) and queues the request in
-Python; queued pushes are sent together (one ``submit_many``, one wake of the worker) when
-``write_behind`` of them are queued (default 8, about 130 ms of pushes at 60 Hz) and before any
-other method of the same ``History`` runs, without waiting for the answers. The worker runs
+**Pushes never wait.** ``push`` encodes the snapshot client-side (``marshal.dumps``), so an
+unsupported type or a snapshot over the worker's message limit raises at the push itself, then
+writes the request into the ring and returns without waiting for the answer. The worker runs
 requests in order, so every later call of this ``History`` sees every push, and each entry
-keeps the time it was pushed at (sent as the ``time`` param). Other clients of the same
-worker see queued pushes only once they are sent (``flush()`` sends and waits). An error of a
-queued push (for example a top level that is not a dict) is raised, as a
-:class:`~chunkring.errors.RequestError`, by the next call on the same ``History`` (or by
-``flush()``); the history is unchanged by the failed push. ``push(..., wait=True)`` sends at
-once and raises at once; ``h.write_behind = 1`` sends every push as it is made.
+keeps the time it was pushed at (sent as the ``time`` param). An error the worker finds (for
+example a top level that is not a dict) is kept and raised, as a
+:class:`~chunkring.errors.RequestError` whose message starts ``push #N`` (``N`` counts this
+``History``'s pushes from 0, the label follows when there is one), by the next call on the same
+``History`` (or by ``flush()``); the history is unchanged by the failed push. Every other
+method first collects the answers of earlier pushes (at a GUI's pace they are in already).
+``push(..., wait=True)`` waits and raises at once. ``h.write_behind = n`` (default 1) queues
+``n`` pushes in Python and writes them with one ``submit_many``.
+
+**Pushes that cost what changed.** ``push(state, changed=("disc_entries",))`` encodes and sends
+only those top-level fields (``OP_SNAP_PUSH_FIELDS``): the worker builds the new snapshot from
+the current one, keeping every other field as it is there. A named key missing from ``state``
+is removed. An item of ``changed`` may also be a path, a tuple of keys and list indices:
+``changed=[("discussion", 7)]`` sends only entry 7 of the discussion (an edited entry, or an
+appended one when 7 is the new last index; ``-1`` is the last entry), so an edit costs the
+entry, not the list; a path whose last key is missing from ``state`` removes that key. A key that changed but is not named is **not** updated: the history keeps the
+current snapshot's value for it (the live state and the history then differ; the check of
+``into=`` below notices it when the key's length or scalar value differs).
+
+**Undo into the live state.** ``undo(into=state)``, ``redo(into=state)`` and
+``jump(i, into=state)`` change ``state`` (a dict equal to the current snapshot) in place into
+the target snapshot by applying the patch the worker computes between the two
+(``OP_SNAP_MOVE``; subtrees the snapshots share cost nothing), and return the RFC 6902
+operations applied (``{"op", "path", "value"?}``; each value is the object now in ``state``),
+or ``None`` when an undo or redo did not move. ``state`` must equal the current snapshot: the
+client keeps a fingerprint of the current snapshot's top level (the keys, the value of each
+scalar, the type and length of each list, dict or bytes) as of the last push or move, and
+raises :class:`~chunkring.errors.StateMismatch` (``state`` unchanged, cursor not moved) when
+``state`` differs from it. Changes inside a container that keep its length (an entry's text
+edited and not pushed) are not seen by this check: the patch is then applied over them, so the
+paths it touches get the target's values and other unpushed edits stay. When the client has no
+fingerprint (a loaded history, a raw read) it compares ``state`` with ``current()`` once.
+Containers in ``state`` must be lists and dicts (a tuple the patch reaches inside raises
+``TypeError``).
 
 **Edges.** ``undo()`` at the oldest snapshot, ``redo()`` at the newest, and either on an empty
 history return ``None`` and change nothing. ``jump(i)`` outside ``0..len(h)`` raises
@@ -53,403 +80,78 @@ from __future__ import annotations
 import json
 import marshal
 import os
-import struct
-import threading
-from functools import wraps
-from time import time as _time
 from typing import Any, Iterable
 
 from . import _layout as L
-from ._futures import Derived, then
+from ._futures import Derived
+from ._history import DEFAULT_WRITE_BEHIND, MAX_PIPELINED_PUSHES, History
+from ._live_state import _apply_patch  # noqa: F401 (tests apply vectors' patches with it)
 from ._payload import decode_list_bytes, encode_list
+from ._snapshot_wire import (_encode_batch, _json, _load, _save, _submitted,
+                             encode_snapshot)
 from .errors import RequestError
 
-__all__ = ["History", "Log", "Snapshots"]
+__all__ = ["History", "Log", "Snapshots", "encode_snapshot", "DEFAULT_WRITE_BEHIND",
+           "MAX_PIPELINED_PUSHES"]
 
-_CURSOR = struct.Struct("<BBHII")
-_NO_CURSOR = 0xFFFFFFFF
-_ENCODINGS = ("json", "marshal", "bytes")
-#: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
-MAX_PIPELINED_PUSHES = 32
-#: Default of :attr:`History.write_behind`.
-DEFAULT_WRITE_BEHIND = 8
+PROCESS_CHUNK = 64
 
 
-def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, str]:
-    """Returns ``(body, encoding name)`` for a snapshot (dict, bytes, or JSON text)."""
-    if encoding is not None and encoding not in _ENCODINGS:
-        raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
-    if isinstance(snapshot, (bytes, bytearray, memoryview)):
-        return bytes(snapshot), encoding or "bytes"
-    if isinstance(snapshot, str):
-        if encoding not in (None, "json"):
-            raise ValueError("a str snapshot is JSON text; use encoding='json'")
-        return snapshot.encode("utf-8"), "json"
-    if encoding is None or encoding == "marshal":
-        return marshal.dumps(snapshot, 4), "marshal"
-    if encoding == "json":
-        return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode(), "json"
-    raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
-
-
-def _encode_batch(snapshots: Iterable[Any], encoding: str | None,
-                  what: str) -> tuple[list[bytes], str | None]:
-    """The bodies of a batch and its one encoding (None for an empty batch)."""
-    bodies = []
+def _process_pipelined(client: Any, batch: Iterable[Any], encoding: str | None,
+                       chunk: int) -> list[dict]:
+    """``OP_SNAP_PROCESS`` over ``batch`` in chunks; see :meth:`Snapshots.process`."""
+    handles = []  # (handle, index of its first reported snapshot, carries a previous one)
+    bodies: list[bytes] = []
     enc = None
-    for s in snapshots:
-        body, e = encode_snapshot(s, encoding)
+    first = 0
+    prev: bytes | None = None
+    fast = encoding is None
+
+    def send() -> None:
+        nonlocal first, prev
+        items = bodies if prev is None else [prev, *bodies]
+        h = client.submit(L.OP_SNAP_PROCESS, encode_list(items), {"encoding": enc or "json"})
+        handles.append((h, first, prev is not None))
+        first += len(bodies)
+        prev = bodies[-1]
+        bodies.clear()
+
+    for snap in batch:
+        if fast and type(snap) is dict:
+            body, e = marshal.dumps(snap, 4), "marshal"
+        else:
+            body, e = encode_snapshot(snap, encoding)
         if enc is not None and e != enc:
-            raise ValueError(f"{what} needs one encoding for the whole batch")
+            raise ValueError("process needs one encoding for the whole batch")
         enc = e
         bodies.append(body)
-    return bodies, enc
-
-
-def _decode(enc: int, reply: bytes) -> Any:
-    """The snapshot after the 12-byte cursor header, decoded (marshal reads it in place)."""
-    if enc == 2:
-        return marshal.loads(memoryview(reply)[_CURSOR.size:])
-    if enc == 1:
-        return json.loads(reply[_CURSOR.size:])
-    return reply[_CURSOR.size:]
-
-
-
-def _cursor_answer(r: bytes, raw: bool) -> Any:
-    """A cursor op's answer: None when it did not move, else the snapshot (or its bytes)."""
-    status, enc, _, _, _ = _CURSOR.unpack_from(r)
-    if not status:
-        return None
-    return r[_CURSOR.size:] if raw else _decode(enc, r)
-
-
-def _cursor_params(params: dict, encoding: str | None) -> dict:
-    if encoding is None:
-        return params
-    if encoding not in _ENCODINGS:
-        raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
-    return dict(params, encoding=encoding)
-
-
-def _json(r: bytes) -> Any:
-    return json.loads(r)
-
-
-def _none(_r: bytes) -> None:
-    return None
-
-
-def _locked(method):
-    """Runs ``method`` under the history's lock (module doc, "Threads")."""
-    @wraps(method)
-    def locked(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
-    return locked
-
-
-def _submitted(client: Any, op: int, body: bytes, params: dict, decode) -> Derived:
-    """A future of ``decode(answer)`` for one request sent now."""
-    return then([client.submit(op, body, params)], lambda hs: decode(hs[0].result()))
-
-
-def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:
-    """``OP_SNAP_SAVE``/``OP_LOG_SAVE``: persist ``name`` crash-safely at ``path`` (absolute)."""
-    params = {"name": name, "path": os.path.abspath(os.fspath(path))}
-    return json.loads(client.call(op, b"", params))
-
-
-def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, replace: bool) -> dict:
-    """``OP_SNAP_LOAD``/``OP_LOG_LOAD``: the worker's reply (``name`` defaults to the saved one)."""
-    params: dict[str, Any] = {"path": os.path.abspath(os.fspath(path)), "replace": replace}
-    if name is not None:
-        params["name"] = name
-    return json.loads(client.call(op, b"", params))
-
-
-class History:
-    """A bounded undo/redo history of snapshots kept in the worker under ``name``.
-
-    Creating it creates the history in the worker (or sets the capacity of an existing one).
-    """
-
-    def __init__(self, client: Any, name: str, capacity: int = 100, *, _create: bool = True):
-        self._client = client
-        self.name = name
-        self.capacity = capacity
-        self._lock = threading.RLock()
-        self._name_params = {"name": name}
-        self._pending: list[Any] = []
-        self._queued: list[tuple] = []
-        #: Pushes queued in Python before they are sent together (1 = send each at once).
-        self.write_behind = DEFAULT_WRITE_BEHIND
-        #: After an undo, redo or jump: an ``OP_SNAP_GET`` (``offset`` -1) already in flight for
-        #: the snapshot the next ``undo`` returns, so that undo need not wait for the worker.
-        #: Anything that changes the history drops it (single writer, as for queued pushes).
-        self._prefetch: Any = None
-        if _create:
-            client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
-
-    def __repr__(self) -> str:
-        return f"History({self.name!r}, capacity={self.capacity})"
-
-    # -- pushing -------------------------------------------------------------------------------
-
-    @_locked
-    def push(self, snapshot: Any, label: str | None = None, *, encoding: str | None = None,
-             wait: bool = False) -> None:
-        """Pushes a snapshot (dict → marshal; bytes → opaque unless ``encoding`` says otherwise).
-
-        Encodes at once (so an unencodable snapshot raises here) and returns without waiting
-        for the worker; see the module doc ("Write-behind") for when the request is sent and
-        when a worker-side error surfaces. ``wait=True`` sends it and waits for the answer.
-        """
-        if encoding is None and type(snapshot) is dict:
-            body, enc = marshal.dumps(snapshot, 4), "marshal"
-        else:
-            body, enc = encode_snapshot(snapshot, encoding)
-        params = {"name": self.name, "encoding": enc, "time": _time()}
-        if label is not None:
-            params["label"] = label
-        self._prefetch = None
-        self._queued.append((L.OP_SNAP_PUSH, body, params))
-        if wait:
-            self.flush()
-        elif len(self._queued) >= self.write_behind:
-            self._send_queued()
-
-    def _send_queued(self) -> None:
-        queued, self._queued = self._queued, []
-        if len(self._pending) + len(queued) > MAX_PIPELINED_PUSHES:
-            self.flush()
-        self._pending.extend(self._client.submit_many(queued))
-
-    @_locked
-    def push_many(self, snapshots: Iterable[Any], labels: Iterable[str | None] | None = None, *,
-                  encoding: str | None = None) -> int:
-        """Pushes many snapshots in one request (all or none); returns the new length."""
-        bodies, enc = _encode_batch(snapshots, encoding, "push_many")
-        params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
-        if labels is not None:
-            params["labels"] = list(labels)
-        self._prefetch = None
-        self.flush()
-        r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
-        return r["len"]
-
-    @_locked
-    def flush(self) -> None:
-        """Sends queued pushes and waits for them; raises the first one's error, if any."""
-        if self._queued:
-            queued, self._queued = self._queued, []
-            self._pending.extend(self._client.submit_many(queued))
-        pending, self._pending = self._pending, []
-        first = None
-        for h in pending:
-            try:
-                h.result()
-            except Exception as e:  # noqa: BLE001 - re-raised below, after draining all
-                if first is None:
-                    first = e
-        if first is not None:
-            raise first
-
-    # -- moving --------------------------------------------------------------------------------
-
-    def _cursor_op(self, op: int, params: dict, encoding: str | None, raw: bool) -> Any:
-        self.flush()
-        return _cursor_answer(self._client.call(op, b"", _cursor_params(params, encoding)), raw)
-
-    # Every cursor method takes ``encoding`` (the encoding the worker should answer in:
-    # "json", "marshal" or "bytes"; default the one the snapshot was pushed with) and ``raw``
-    # (return the encoded bytes undecoded, e.g. for ``orjson.loads``).
-
-    @_locked
-    def undo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Steps back; returns the snapshot now current, or ``None`` at the oldest one.
-
-        After an undo, redo or jump the snapshot the next undo returns is already requested
-        (``OP_SNAP_GET`` with ``offset`` -1), so a run of undos does not wait for the worker:
-        the undo itself is then sent without waiting (``snapshot: false``), like a push.
-        """
-        pre, self._prefetch = self._prefetch, None
-        if pre is None or encoding is not None or self._queued:
-            result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-            self._prefetch_undo()
-            return result
+        if len(bodies) >= chunk:
+            send()
+    if bodies:
+        send()
+    if not handles:  # an empty batch: one empty request, as before
+        handles.append((client.submit(L.OP_SNAP_PROCESS, encode_list([]),
+                                      {"encoding": enc or "json"}), 0, False))
+    out: list[dict] = []
+    for h, start, carried in handles:
         try:
-            r = pre.result()
-        except RequestError as e:
-            if e.code != L.ERR_BAD_PARAMS:
-                raise
-            # A worker older than the `offset` param: undo the plain way from now on.
-            self._prefetch_undo = lambda: None  # type: ignore[method-assign]
-            return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-        if not r[0]:
-            return None  # nothing older (cursor status 0): the worker's undo would not move
-        if len(self._pending) >= MAX_PIPELINED_PUSHES:
-            self.flush()
-        self._pending.append(
-            self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False})
-        )
-        self._prefetch_undo()
-        return _cursor_answer(r, raw)
-
-    def _prefetch_undo(self) -> None:
-        self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
-
-    @_locked
-    def redo(self, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Steps forward; returns the snapshot now current, or ``None`` at the newest one."""
-        self._prefetch = None
-        result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
-        self._prefetch_undo()
-        return result
-
-    @_locked
-    def jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing)."""
-        self._prefetch = None
-        result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
-        self._prefetch_undo()
-        return result
-
-    @_locked
-    def current(self, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """The current snapshot, or ``None`` when the history is empty."""
-        return self._cursor_op(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
-
-    @_locked
-    def get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
-        """Snapshot ``index`` without moving the cursor."""
-        return self._cursor_op(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
-
-    # -- looking -------------------------------------------------------------------------------
-
-    @_locked
-    def stats(self) -> dict:
-        """Counts and bytes: snapshots, logical_bytes, stored_bytes, sharing_ratio, … (§9.3)."""
-        self.flush()
-        return json.loads(self._client.call(L.OP_SNAP_STATS, b"", self._name_params))
-
-    @property
-    def can_undo(self) -> bool:
-        """True when ``undo()`` would move (one request)."""
-        return self.stats()["can_undo"]
-
-    @property
-    def can_redo(self) -> bool:
-        """True when ``redo()`` would move (one request)."""
-        return self.stats()["can_redo"]
-
-    @property
-    def index(self) -> int | None:
-        """The cursor position, ``None`` when empty (one request)."""
-        return self.stats()["cursor"]
-
-    def __len__(self) -> int:
-        return self.stats()["snapshots"]
-
-    @_locked
-    def list(self) -> list[dict]:
-        """One dict per snapshot, oldest first: index, label, time, size, encoding, digest."""
-        self.flush()
-        return json.loads(self._client.call(L.OP_SNAP_LIST, b"", self._name_params))["entries"]
-
-    @_locked
-    def diff(self, a: int, b: int) -> list[dict]:
-        """The RFC 6902 patch (list of ops) turning snapshot ``a`` into snapshot ``b``."""
-        self.flush()
-        return json.loads(self._client.call(L.OP_SNAP_DIFF, b"", {"name": self.name, "a": a, "b": b}))
-
-    # -- submit forms (module doc, "Submit forms") --------------------------------------------
-
-    @_locked
-    def _submit(self, op: int | None, params: dict | None, decode) -> Derived:
-        """Sends the queued pushes and then ``op`` (if any) without waiting: a future of
-        ``decode(answer)`` that raises the first failed push's error instead."""
-        self._prefetch = None
-        if self._queued:
-            queued, self._queued = self._queued, []
-            self._pending.extend(self._client.submit_many(queued))
-        handles, self._pending = self._pending, []
-        if op is not None:
-            handles.append(self._client.submit(op, b"", params))
-
-        def answer(hs):
-            for h in hs[:-1] if op is not None else hs:
-                h.result()
-            return decode(hs[-1].result()) if op is not None else None
-        return then(handles, answer)
-
-    def _submit_cursor(self, op: int, params: dict, encoding: str | None, raw: bool) -> Derived:
-        return self._submit(op, _cursor_params(params, encoding), lambda r: _cursor_answer(r, raw))
-
-    def submit_push(self, snapshot: Any, label: str | None = None, *,
-                    encoding: str | None = None) -> Derived:
-        """:meth:`push` sent at once with every queued push: a future of None (or the error)."""
-        with self._lock:
-            self.push(snapshot, label, encoding=encoding)
-            return self._submit(None, None, _none)
-
-    def submit_flush(self) -> Derived:
-        """:meth:`flush` without waiting: a future of None, or of the first push's error."""
-        return self._submit(None, None, _none)
-
-    def submit_undo(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
-        """:meth:`undo` without waiting (no prefetch): a future of the snapshot or None."""
-        return self._submit_cursor(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-
-    def submit_redo(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
-        """:meth:`redo` without waiting."""
-        return self._submit_cursor(L.OP_SNAP_REDO, self._name_params, encoding, raw)
-
-    def submit_jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Derived:
-        """:meth:`jump` without waiting."""
-        return self._submit_cursor(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
-
-    def submit_current(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
-        """:meth:`current` without waiting."""
-        return self._submit_cursor(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
-
-    def submit_get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Derived:
-        """:meth:`get` without waiting."""
-        return self._submit_cursor(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
-
-    def submit_stats(self) -> Derived:
-        """:meth:`stats` without waiting."""
-        return self._submit(L.OP_SNAP_STATS, self._name_params, _json)
-
-    def submit_list(self) -> Derived:
-        """:meth:`list` without waiting."""
-        return self._submit(L.OP_SNAP_LIST, self._name_params, lambda r: json.loads(r)["entries"])
-
-    def submit_diff(self, a: int, b: int) -> Derived:
-        """:meth:`diff` without waiting."""
-        return self._submit(L.OP_SNAP_DIFF, {"name": self.name, "a": a, "b": b}, _json)
-
-    # -- persistence ---------------------------------------------------------------------------
-
-    @_locked
-    def save(self, path: str | os.PathLike) -> dict:
-        """Saves crash-safely (temp file, fsync, rename) to ``path``; returns the op's reply."""
-        self.flush()
-        return _save(self._client, L.OP_SNAP_SAVE, self.name, path)
-
-    @classmethod
-    def load(cls, client: Any, path: str | os.PathLike, name: str | None = None, *,
-             replace: bool = False) -> "History":
-        """Loads a saved history (under ``name``, default the saved name)."""
-        r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
-        return cls(client, r["name"], r["capacity"], _create=False)
-
-    @_locked
-    def drop(self) -> None:
-        """Deletes the history in the worker and frees its memory."""
-        self._prefetch = None
-        self.flush()
-        self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
+            records = json.loads(h.result())
+        except RequestError as err:
+            # Name the snapshot by its index in the whole batch.
+            for rest, _, _ in handles:
+                rest.done()
+            msg = err.message
+            if msg.startswith("snapshot ") and msg[9:].split(":", 1)[0].isdigit():
+                i, tail = msg[9:].split(":", 1)
+                msg = f"snapshot {start + int(i) - carried}:{tail}"
+            raise RequestError(err.code, msg, err.op) from None
+        if carried:
+            del records[0]
+        if start:
+            for r in records:
+                r["index"] += start - carried
+        out.extend(records)
+    return out
 
 
 class Snapshots:
@@ -458,11 +160,17 @@ class Snapshots:
     def __init__(self, client: Any):
         self._client = client
 
-    def process(self, batch: Iterable[Any], *, encoding: str | None = None) -> list[dict]:
-        """Per snapshot: index, digest, size, changed top-level keys and list entries (§9.3)."""
-        bodies, enc = _encode_batch(batch, encoding, "process")
-        params = {"encoding": enc or "json"}
-        return json.loads(self._client.call(L.OP_SNAP_PROCESS, encode_list(bodies), params))
+    def process(self, batch: Iterable[Any], *, encoding: str | None = None,
+                chunk: int = PROCESS_CHUNK) -> list[dict]:
+        """Per snapshot: index, digest, size, changed top-level keys and list entries (§9.3).
+
+        Pipelined: the batch goes in requests of ``chunk`` snapshots, each written into the
+        ring as soon as it is encoded, so the worker describes one chunk while Python encodes
+        the next. Each request after the first starts with the previous chunk's last snapshot
+        (its record is dropped), so every snapshot is compared with its predecessor in the
+        batch exactly as in one request; indices are the batch's.
+        """
+        return _process_pipelined(self._client, batch, encoding, max(1, chunk))
 
     def submit_process(self, batch: Iterable[Any], *, encoding: str | None = None) -> Derived:
         """:meth:`process` without waiting: a future of its answer."""

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chunkring import _layout as L  # noqa: E402
-from chunkring.errors import RequestError  # noqa: E402
+from chunkring.errors import RequestError, StateMismatch, WorkerDied  # noqa: E402
 from chunkring._payload import encode_list  # noqa: E402
 from chunkring.snapshots import History, Log, Snapshots  # noqa: E402
 
@@ -92,33 +92,94 @@ class RefHistory:
         return self.items[i]
 
 
+def _edit(rng, live: dict, step: int) -> tuple:
+    """A realistic edit of ``live`` in place; returns the top-level keys it changed."""
+    r = rng.random()
+    if r < 0.3:
+        live["rows"].append({"text": f"entry {step}", "n": rng.randrange(3)})
+        return (("rows", -1),) if rng.random() < 0.5 else ("rows",)
+    if r < 0.5 and live["rows"]:
+        i = rng.randrange(len(live["rows"]))
+        live["rows"][i]["text"] = f"edited {step}"
+        return (("rows", i, "text"),) if rng.random() < 0.5 else ("rows",)
+    if r < 0.6 and live["rows"]:
+        del live["rows"][rng.randrange(len(live["rows"]))]
+        return ("rows",)
+    if r < 0.7:
+        if "extra" in live:
+            del live["extra"]
+        else:
+            live["extra"] = [step]
+        return ("extra",)
+    live["n"] = rng.randrange(50)
+    return ("n",)
+
+
 @pytest.mark.parametrize("capacity", [5, 100])
 def test_undo_redo_jump_match_a_reference_history(client, capacity):
+    """Plain, ``into=`` and ``changed=`` forms against a plain-Python history; after every
+    step the live state a GUI would hold equals the reference's current snapshot."""
     rng = random.Random(20240601 + capacity)
     h = client.history(f"prop-{capacity}", capacity=capacity)
     ref = RefHistory(capacity)
+    live: dict = {}
     assert h.current() is None and h.undo() is None and h.redo() is None
     for step in range(1500):
         r = rng.random()
-        if r < 0.4:
-            doc = {"n": rng.randrange(50), "rows": [rng.randrange(3) for _ in range(rng.randrange(4))],
+        into = rng.random() < 0.5
+        if r < 0.15:
+            doc = {"n": rng.randrange(50), "rows": [{"text": "r", "n": rng.randrange(3)}
+                                                    for _ in range(rng.randrange(4))],
                    "t": (step, "x"), "same": "shared"}
             h.push(doc, label=f"s{step}")
             ref.push(doc)
+            live = _lists(doc)
+        elif r < 0.4 and ref.items:
+            changed = _edit(rng, live, step)
+            if rng.random() < 0.5:
+                h.push(live, changed=changed, label=f"c{step}")
+            else:
+                h.push(live)
+            ref.push(live)
         elif r < 0.65:
-            assert h.undo() == _lists(ref.undo()), step
+            want = ref.undo()
+            if into and ref.items:
+                ops = h.undo(into=live)
+                assert (ops is None) == (want is None), step
+            else:
+                got = h.undo()
+                assert got == _lists(want), step
+                live = got if got is not None else live
         elif r < 0.85:
-            assert h.redo() == _lists(ref.redo()), step
+            want = ref.redo()
+            if into and ref.items:
+                ops = h.redo(into=live)
+                assert (ops is None) == (want is None), step
+            else:
+                got = h.redo()
+                assert got == _lists(want), step
+                live = got if got is not None else live
         else:
             i = rng.randrange(0, capacity + 2)
             if 0 <= i < len(ref.items):
-                assert h.jump(i) == _lists(ref.jump(i)), step
+                if into:
+                    assert isinstance(h.jump(i, into=live), list), step
+                    ref.jump(i)
+                else:
+                    live = h.jump(i)
+                    assert live == _lists(ref.jump(i)), step
             else:
                 with pytest.raises(RequestError) as e:
-                    h.jump(i)
+                    if into and ref.items:
+                        h.jump(i, into=live)
+                    else:
+                        h.jump(i)
                 assert e.value.name in ("OUT_OF_RANGE",), e.value
         want = _lists(ref.items[ref.cur]) if ref.items else None
-        assert h.current() == want, step
+        if ref.items:
+            assert live == want, step
+        if step % 5 == 0:
+            assert h.current() == want, step
         if step % 25 == 0:
             assert len(h) == len(ref.items)
             assert h.can_undo == (ref.cur > 0)
@@ -315,6 +376,22 @@ def test_process_reports_digest_size_and_changes(client):
     assert again[0]["digest"] == out[0]["digest"]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1000])
+def test_process_in_chunks_answers_as_one_request(client, chunk):
+    rng = random.Random(chunk)
+    docs = [ui_doc(rng.randrange(5), entries=6) for _ in range(20)]
+    docs[9]["extra"] = [1]
+    whole = json.loads(client.call(L.OP_SNAP_PROCESS,
+                                   encode_list([marshal.dumps(d, 4) for d in docs]),
+                                   {"encoding": "marshal"}))
+    assert client.snapshots.process(docs, chunk=chunk) == whole
+    assert client.snapshots.process([], chunk=chunk) == []
+    bad = docs[:12] + [[1]] + docs[12:]
+    with pytest.raises(RequestError, match="^.*snapshot 12: snapshot must be an object"):
+        client.snapshots.process(bad, chunk=chunk)
+    assert client.snapshots.process(docs[:2], chunk=chunk) == whole[:2]
+
+
 def test_logs_hold_a_million_records_exactly(client):
     log = client.log("comms")
     assert len(log) == 0
@@ -363,7 +440,8 @@ def test_write_behind_queues_pushes_until_the_next_call(client):
     import time as _time
 
     h = client.history("wb")
-    assert h.write_behind == 8
+    assert h.write_behind == 1
+    h.write_behind = 8
     t0 = _time.time()
     for i in range(5):
         h.push({"i": i})
@@ -413,3 +491,208 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     assert h.undo() == {"i": 0}
     assert len(h) == 2 and h.current() == {"i": 0}
     assert h.undo() is None
+
+
+def test_pushes_are_written_at_once_without_waiting(client, monkeypatch):
+    import json as _json
+
+    h = client.history("nowait")
+    waited = []
+    real_call = client.call
+    monkeypatch.setattr(client, "call", lambda *a, **k: waited.append(a[0]) or real_call(*a, **k))
+    for i in range(5):
+        h.push({"i": i})
+    h.push({"i": 5}, changed=["i"])
+    assert waited == [], "a push must not wait for the worker's answer"
+    monkeypatch.undo()
+    # Written into the ring: another request on the same worker sees them once it is answered.
+    raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "nowait"}))
+    assert raw["snapshots"] == 6
+    assert h.current() == {"i": 5}
+
+
+def test_push_errors_raise_at_the_push_and_worker_errors_at_the_next_call(client):
+    h = client.history("errs")
+    h.push({"a": 1})
+    with pytest.raises(ValueError):
+        h.push({"obj": object()})  # marshal cannot encode it: raised before anything is sent
+    with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
+        h.push({"big": b"x" * (client._sender._max_message_bytes + 1)})
+    with pytest.raises(TypeError):
+        h.push([1], changed=["a"])
+    h.push({"a": 2}, label="fine")
+    h.push([1, 2], label="bad")  # a list top level: only the worker refuses it
+    h.push({"a": 3})
+    with pytest.raises(RequestError) as e:
+        h.undo()
+    assert e.value.message.startswith("push #2 ('bad') of history 'errs': snapshot must be an object")
+    # The failed push changed nothing; the ones around it went in.
+    assert h.current() == {"a": 3} and len(h) == 3
+    state = {"a": 3}
+    h.push({1: "non-str key"}, changed=[1])  # marshal encodes it; the worker refuses the key
+    with pytest.raises(RequestError, match="push #4"):
+        h.undo(into=state)
+    assert state == {"a": 3} and h.current() == {"a": 3}
+
+
+def test_wrong_changed_keeps_the_previous_value_of_unnamed_keys(client):
+    h = client.history("wrong-changed")
+    state = {"disc": [{"t": "a"}], "title": "x", "n": 1}
+    h.push(state)
+    state["disc"].append({"t": "b"})
+    state["title"] = "y"  # changed but not named below
+    h.push(state, changed=("disc",))
+    # Documented: the history builds the new snapshot from the previous one, so the unnamed
+    # key keeps its old value there; the live state and the history now differ.
+    assert h.current() == {"disc": [{"t": "a"}, {"t": "b"}], "title": "x", "n": 1}
+    # The client fingerprints what the history holds, so into= notices the difference.
+    with pytest.raises(StateMismatch, match="title"):
+        h.undo(into=state)
+    assert h.index == 1, "a refused into= does not move the cursor"
+    # Naming a key missing from state removes it.
+    fixed = {"disc": [{"t": "a"}, {"t": "b"}], "title": "y"}
+    h.push(fixed, changed=("title", "n"))
+    assert h.current() == fixed
+    assert h.undo(into=fixed) == [
+        {"op": "replace", "path": "/title", "value": "x"},
+        {"op": "add", "path": "/n", "value": 1},
+    ]
+    assert fixed == {"disc": [{"t": "a"}, {"t": "b"}], "title": "x", "n": 1}
+
+
+def test_into_needs_the_current_snapshot(client):
+    h = client.history("into-check")
+    state = {"rows": [1, 2, 3], "s": "a", "d": {"k": 1}}
+    h.push(state)
+    state["rows"].append(4)
+    h.push(state, changed=["rows"])
+    stale = {"rows": [1, 2, 3], "s": "a", "d": {"k": 1}}  # the previous snapshot, not current
+    with pytest.raises(StateMismatch, match="rows"):
+        h.undo(into=stale)
+    with pytest.raises(StateMismatch, match="extra"):
+        h.undo(into=dict(state, extra=1))
+    with pytest.raises(StateMismatch, match="s"):
+        h.jump(0, into=dict(state, s="b"))
+    with pytest.raises(TypeError):
+        h.undo(into=[1])
+    assert stale == {"rows": [1, 2, 3], "s": "a", "d": {"k": 1}}, "a refused state is unchanged"
+    assert h.undo(into=state) == [{"op": "remove", "path": "/rows/3"}]
+    assert state == stale
+    assert h.undo(into=state) is None  # at the oldest: nothing moves
+    assert h.redo(into=state) == [{"op": "add", "path": "/rows/3", "value": 4}]
+    assert h.jump(1, into=state) == []
+    # A history this client never synced (loaded, or pushed by someone else): checked in full.
+    other = History(client, "into-check", _create=False)
+    with pytest.raises(StateMismatch):
+        other.undo(into={"rows": [], "s": "a", "d": {"k": 1}})
+    assert other.undo(into=state) == [{"op": "remove", "path": "/rows/3"}]
+
+
+def test_into_changes_only_what_changed_and_shares_nothing_with_the_history(client):
+    h = client.history("into-ui")
+    state = ui_doc(0, entries=50)
+    h.push(state)
+    before = copy.deepcopy(state)
+    state["discussion"][7]["content"] = "edited"
+    h.push(state, changed=["discussion"])
+    kept = state["discussion"][8]
+    ops = h.undo(into=state)
+    assert ops == [{"op": "replace", "path": "/discussion/7/content",
+                    "value": before["discussion"][7]["content"]}]
+    assert state == before and state["discussion"][8] is kept, "untouched entries stay as they are"
+    state["discussion"][7]["content"] = "mutating the live state changes no snapshot"
+    assert h.current() == before
+
+
+def test_worker_killed_with_pushes_in_the_ring_raises_worker_died(own_client):
+    import os
+    import signal
+
+    h = own_client.history("killed")
+    h.push({"a": 0}, wait=True)
+    os.kill(own_client.pid, signal.SIGSTOP)
+    for i in range(5):
+        h.push({"a": i + 1})
+    os.kill(own_client.pid, signal.SIGKILL)
+    with pytest.raises(WorkerDied):
+        h.undo()
+
+
+def test_saved_history_with_field_pushes_reloads_exactly(client, tmp_path):
+    h = client.history("save-fields", capacity=10)
+    state = ui_doc(1, entries=20)
+    h.push(state)
+    for i in range(12):
+        state["discussion"].append({"role": "user", "content": f"m{i}"})
+        h.push(state, changed=["discussion"], label=f"l{i}")
+    h.undo(into=state)
+    snaps = [h.get(i) for i in range(len(h))]
+    entries = h.list()
+    h.save(tmp_path / "h.snap")
+    back = History.load(client, tmp_path / "h.snap", name="save-fields-back")
+    assert [back.get(i) for i in range(len(back))] == snaps
+    assert [(e["label"], e["digest"], e["size"]) for e in back.list()] == [
+        (e["label"], e["digest"], e["size"]) for e in entries]
+    assert back.index == h.index
+    assert back.undo(into=state) is not None  # first into= on a loaded history: checked in full
+    assert state == snaps[h.index - 1]
+
+
+def test_the_move_patch_vector_applies_to_its_before_state():
+    from chunkring.snapshots import _apply_patch
+
+    vectors = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors"
+                          / "50.ops.json").read_text())
+    (entry,) = [e for e in vectors if e["name"].startswith("snap.move answer")]
+    state = copy.deepcopy(entry["fields"]["before"])
+    ops = _apply_patch(state, memoryview(bytes.fromhex(entry["hex"].replace("-", ""))))
+    assert state == entry["fields"]["after"]
+    assert [o["path"] for o in ops] == ["/d/1/t", "/gone", "/n"]
+
+
+def test_changed_paths_send_one_entry(client):
+    h = client.history("paths")
+    state = {"disc": [{"t": "a"}, {"t": "b"}], "n": 1, "gone": 0}
+    h.push(state)
+    state["disc"].append({"t": "c"})
+    h.push(state, changed=[("disc", -1)])
+    state["disc"][0]["t"] = "A"
+    del state["gone"]
+    h.push(state, changed=[("disc", 0, "t"), "gone"])
+    assert h.current() == state == {"disc": [{"t": "A"}, {"t": "b"}, {"t": "c"}], "n": 1}
+    assert h.undo(into=state) == [{"op": "replace", "path": "/disc/0/t", "value": "a"},
+                                  {"op": "add", "path": "/gone", "value": 0}]
+    for bad in [("disc", 5), ("nope", 0), ("n", "x"), ()]:
+        with pytest.raises((KeyError, IndexError, TypeError, ValueError)):
+            h.push(state, changed=[bad])
+    assert h.current() == state, "a refused path sends nothing"
+
+
+def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client, monkeypatch):
+    h = client.history("peek-run", capacity=10)
+    state = {"i": 0, "rows": []}
+    h.push(state)
+    for i in range(1, 5):
+        state["i"] = i
+        state["rows"].append(i)
+        h.push(state, changed=["i", ("rows", -1)])
+    sent = []
+    real = client.submit_many
+    monkeypatch.setattr(client, "submit_many",
+                        lambda reqs: sent.append([r[2] for r in reqs]) or real(reqs))
+    h.undo(into=state)  # the first one asks for its patch and peeks at the next
+    assert sent[-1] == [{"name": "peek-run", "to": "undo"},
+                        {"name": "peek-run", "to": "undo", "peek": True}]
+    for want in (2, 1, 0):
+        assert h.undo(into=state) is not None
+        assert state == {"i": want, "rows": list(range(1, want + 1))}
+        # The patch came from the peek: the move itself is sent without asking for one.
+        assert sent[-1][0] == {"name": "peek-run", "to": "undo", "patch": False}
+    assert h.undo(into=state) is None  # the peek says the oldest cannot move
+    assert h.redo(into=state) == [{"op": "replace", "path": "/i", "value": 1},
+                                  {"op": "add", "path": "/rows/0", "value": 1}]
+    monkeypatch.undo()
+    assert h.index == 1 and h.current() == state
+    state["i"] = 9  # a push drops the peek; the next undo asks again
+    h.push(state, changed=["i"])
+    assert h.undo(into=state) == [{"op": "replace", "path": "/i", "value": 1}]

@@ -16,63 +16,143 @@ use crate::store::error::StoreError;
 use crate::store::node::{Node, NodeId};
 use crate::store::node_store::NodeStore;
 
+/// One step of a path: an object key or a list index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'s> {
+    /// An object key (unescaped).
+    Key(&'s str),
+    /// A list index.
+    Index(usize),
+}
+
+/// Where [`diff_into`] writes each operation, in order.
+pub trait PatchSink {
+    /// One operation: `op` is `"add"`, `"remove"` or `"replace"`; `value` is absent for
+    /// `"remove"`.
+    ///
+    /// # Errors
+    /// Whatever the sink cannot write (e.g. bytes as JSON).
+    fn op(
+        &mut self,
+        store: &NodeStore,
+        op: &'static str,
+        path: &[Segment<'_>],
+        value: Option<NodeId>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Walks the difference between `a` and `b`, handing each operation to `sink`; returns how
+/// many there were. Equal node ids are skipped without a look inside, so the time is
+/// proportional to what changed (plus the length of the lists and objects on the way to it).
+///
+/// # Errors
+/// The sink's error.
+pub fn diff_into(
+    store: &NodeStore,
+    a: NodeId,
+    b: NodeId,
+    sink: &mut impl PatchSink,
+) -> Result<usize, StoreError> {
+    let mut d = Differ {
+        store,
+        sink,
+        path: Vec::new(),
+        count: 0,
+    };
+    d.walk(a, b)?;
+    Ok(d.count)
+}
+
+/// Appends the RFC 6901 pointer of `path` to `out` (`~` → `~0`, `/` → `~1`; root `""`).
+pub fn write_pointer(path: &[Segment<'_>], out: &mut String) {
+    use std::fmt::Write as _;
+    for seg in path {
+        out.push('/');
+        match seg {
+            Segment::Key(k) => {
+                for c in k.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Segment::Index(i) => {
+                let _ = write!(out, "{i}");
+            }
+        }
+    }
+}
+
 /// The patch turning `a` into `b`, as a compact JSON array.
 ///
 /// # Errors
 /// [`StoreError::Unencodable`] when a value that must be written holds bytes (JSON cannot
 /// express them).
 pub fn diff(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, StoreError> {
-    let mut d = Differ {
-        store,
+    let mut sink = JsonPatch {
         out: Vec::with_capacity(256),
-        path: String::new(),
-        count: 0,
+        pointer: String::new(),
     };
-    d.out.push(b'[');
-    d.walk(a, b)?;
-    d.out.push(b']');
-    Ok(d.out)
+    sink.out.push(b'[');
+    diff_into(store, a, b, &mut sink)?;
+    sink.out.push(b']');
+    Ok(sink.out)
 }
 
-struct Differ<'s> {
-    store: &'s NodeStore,
+/// Writes RFC 6902 operations as a JSON array's items.
+struct JsonPatch {
     out: Vec<u8>,
-    path: String,
-    count: usize,
+    pointer: String,
 }
 
-impl Differ<'_> {
-    fn op(&mut self, op: &str, value: Option<NodeId>) -> Result<(), StoreError> {
-        if self.count > 0 {
+impl PatchSink for JsonPatch {
+    fn op(
+        &mut self,
+        store: &NodeStore,
+        op: &'static str,
+        path: &[Segment<'_>],
+        value: Option<NodeId>,
+    ) -> Result<(), StoreError> {
+        if self.out.len() > 1 {
             self.out.push(b',');
         }
-        self.count += 1;
+        self.pointer.clear();
+        write_pointer(path, &mut self.pointer);
         self.out.extend_from_slice(b"{\"op\":\"");
         self.out.extend_from_slice(op.as_bytes());
         self.out.extend_from_slice(b"\",\"path\":");
-        json::write_str(&self.path, &mut self.out);
+        json::write_str(&self.pointer, &mut self.out);
         if let Some(v) = value {
             self.out.extend_from_slice(b",\"value\":");
-            json::encode_into(self.store, v, &mut self.out)
-                .map_err(|e| StoreError::Unencodable(format!("value at {:?}: {e}", self.path)))?;
+            json::encode_into(store, v, &mut self.out).map_err(|e| {
+                StoreError::Unencodable(format!("value at {:?}: {e}", self.pointer))
+            })?;
         }
         self.out.push(b'}');
         Ok(())
     }
+}
+
+struct Differ<'s, 'k, K> {
+    store: &'s NodeStore,
+    sink: &'k mut K,
+    path: Vec<Segment<'s>>,
+    count: usize,
+}
+
+impl<'s, K: PatchSink> Differ<'s, '_, K> {
+    fn op(&mut self, op: &'static str, value: Option<NodeId>) -> Result<(), StoreError> {
+        self.count += 1;
+        self.sink.op(self.store, op, &self.path, value)
+    }
 
     /// Runs `f` with `segment` appended to the path.
-    fn at<T>(&mut self, segment: &str, f: impl FnOnce(&mut Self) -> T) -> T {
-        let len = self.path.len();
-        self.path.push('/');
-        for c in segment.chars() {
-            match c {
-                '~' => self.path.push_str("~0"),
-                '/' => self.path.push_str("~1"),
-                c => self.path.push(c),
-            }
-        }
+    fn at<T>(&mut self, segment: Segment<'s>, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.path.push(segment);
         let r = f(self);
-        self.path.truncate(len);
+        self.path.pop();
         r
     }
 
@@ -90,14 +170,14 @@ impl Differ<'_> {
 
     fn objects(
         &mut self,
-        x: &[(NodeId, NodeId)],
-        y: &[(NodeId, NodeId)],
+        x: &'s [(NodeId, NodeId)],
+        y: &'s [(NodeId, NodeId)],
     ) -> Result<(), StoreError> {
         let store = self.store;
-        let key = |k: NodeId| -> &str {
+        let key = |k: NodeId| -> Segment<'s> {
             match store.node(k) {
-                Node::Str(s) => s,
-                _ => "",
+                Node::Str(s) => Segment::Key(s),
+                _ => Segment::Key(""),
             }
         };
         // Keys are interned strings: equal keys have equal ids.
@@ -117,7 +197,7 @@ impl Differ<'_> {
         Ok(())
     }
 
-    fn arrays(&mut self, x: &[NodeId], y: &[NodeId]) -> Result<(), StoreError> {
+    fn arrays(&mut self, x: &'s [NodeId], y: &'s [NodeId]) -> Result<(), StoreError> {
         let prefix = x.iter().zip(y).take_while(|(p, q)| p == q).count();
         let (xr, yr) = (&x[prefix..], &y[prefix..]);
         let suffix = xr
@@ -130,16 +210,13 @@ impl Differ<'_> {
         let ym = &yr[..yr.len() - suffix];
         let common = xm.len().min(ym.len());
         for i in 0..common {
-            let idx = (prefix + i).to_string();
-            self.at(&idx, |d| d.walk(xm[i], ym[i]))?;
+            self.at(Segment::Index(prefix + i), |d| d.walk(xm[i], ym[i]))?;
         }
-        let idx = (prefix + common).to_string();
         for _ in common..xm.len() {
-            self.at(&idx, |d| d.op("remove", None))?;
+            self.at(Segment::Index(prefix + common), |d| d.op("remove", None))?;
         }
         for (j, &v) in ym.iter().enumerate().skip(common) {
-            let idx = (prefix + j).to_string();
-            self.at(&idx, |d| d.op("add", Some(v)))?;
+            self.at(Segment::Index(prefix + j), |d| d.op("add", Some(v)))?;
         }
         Ok(())
     }

@@ -13,9 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::store::codec::{self, Encoding};
 use crate::store::diff;
+use crate::store::edit::{self, Step};
 use crate::store::error::StoreError;
-use crate::store::node::NodeId;
+use crate::store::node::{Node, NodeId};
 use crate::store::node_store::{NodeStore, StoreStats};
+use crate::store::patch::{self, Patch};
 
 /// Capacity of a history created without one.
 pub const DEFAULT_CAPACITY: usize = 100;
@@ -37,6 +39,25 @@ pub struct Entry {
     pub size: usize,
 }
 
+impl Entry {
+    /// An entry for `root` (whose count it takes over), pushed as `encoding` at `time`.
+    pub fn new(
+        root: NodeId,
+        encoding: Encoding,
+        label: Option<String>,
+        time: f64,
+        size: usize,
+    ) -> Entry {
+        Entry {
+            root,
+            encoding,
+            label,
+            time,
+            size,
+        }
+    }
+}
+
 /// A bounded undo/redo history.
 #[derive(Debug)]
 pub struct History {
@@ -46,6 +67,17 @@ pub struct History {
     cursor: usize,
     capacity: usize,
     logical_bytes: usize,
+}
+
+/// Where a patch move goes (see [`History::move_patch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// One step back.
+    Undo,
+    /// One step forward.
+    Redo,
+    /// To this index.
+    Jump(u64),
 }
 
 /// Where the cursor stands after an op.
@@ -167,13 +199,7 @@ impl History {
         time: f64,
     ) -> Result<(), StoreError> {
         let root = codec::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
-        self.push_root(Entry {
-            root,
-            encoding: enc,
-            label,
-            time,
-            size: bytes.len(),
-        });
+        self.push_root(Entry::new(root, enc, label, time, bytes.len()));
         Ok(())
     }
 
@@ -207,15 +233,82 @@ impl History {
         }
         for (i, (root, item)) in roots.into_iter().zip(items).enumerate() {
             let label = labels.and_then(|l| l.get(i).cloned().flatten());
-            self.push_root(Entry {
-                root,
-                encoding: enc,
-                label,
-                time,
-                size: item.len(),
-            });
+            self.push_root(Entry::new(root, enc, label, time, item.len()));
         }
         Ok(())
+    }
+
+    /// Pushes a snapshot built from the current one by [`edit::apply`]: `bytes` holds a list
+    /// of values, the `i`-th set at `sets[i]` (a top-level key is a one-step path; a list
+    /// index equal to the list's length appends), then the `removes` paths are removed. Every
+    /// subtree not on an edited path is the current snapshot's, shared. On an empty history
+    /// the current snapshot is taken to be `{}`. The entry's `size` is `bytes.len()`.
+    ///
+    /// # Errors
+    /// The decoder's error (the body must be a list with one value per path, else
+    /// [`StoreError::Malformed`]); [`edit::apply`]'s; [`StoreError::OpaqueInDiff`] when the
+    /// current snapshot was pushed as opaque bytes. The history is unchanged.
+    pub fn push_fields(
+        &mut self,
+        enc: Encoding,
+        bytes: &[u8],
+        sets: &[Vec<Step>],
+        removes: &[Vec<Step>],
+        label: Option<String>,
+        time: f64,
+    ) -> Result<(), StoreError> {
+        let base = match self.position().cursor {
+            Some(c) if self.entries[c].encoding == Encoding::Bytes => {
+                return Err(StoreError::OpaqueInDiff(c as u64))
+            }
+            Some(c) => {
+                let root = self.entries[c].root;
+                self.store.incref(root);
+                root
+            }
+            None => self.store.intern_flat_object(&[]),
+        };
+        let root = self.edited(base, enc, bytes, sets, removes)?;
+        self.push_root(Entry::new(root, enc, label, time, bytes.len()));
+        Ok(())
+    }
+
+    /// `base` (whose count this takes over) edited by the values in `bytes`; see
+    /// [`History::push_fields`].
+    fn edited(
+        &mut self,
+        base: NodeId,
+        enc: Encoding,
+        bytes: &[u8],
+        sets: &[Vec<Step>],
+        removes: &[Vec<Step>],
+    ) -> Result<NodeId, StoreError> {
+        let list = match codec::decode(&mut self.store, enc, bytes, false) {
+            Ok(list) => list,
+            Err(e) => {
+                self.store.decref(base);
+                return Err(e);
+            }
+        };
+        let values: Vec<NodeId> = match self.store.node(list) {
+            Node::Array(kids) if kids.len() == sets.len() => kids.to_vec(),
+            other => {
+                let what = match other {
+                    Node::Array(kids) => format!("a list of {}", kids.len()),
+                    other => other.type_name().to_string(),
+                };
+                self.store.decref(list);
+                self.store.decref(base);
+                return Err(StoreError::malformed(format!(
+                    "push_fields needs a list of {} values (one per path), not {what}",
+                    sets.len()
+                )));
+            }
+        };
+        // `apply` takes over a count on each value; the list gives up its own.
+        values.iter().for_each(|&v| self.store.incref(v));
+        self.store.decref(list);
+        edit::apply(&mut self.store, base, sets, &values, removes)
     }
 
     /// Appends an entry whose root count the caller hands over.
@@ -277,6 +370,73 @@ impl History {
         self.check_index(i)?;
         self.cursor = i as usize;
         Ok(())
+    }
+
+    /// Moves the cursor like [`History::undo`], [`History::redo`] or [`History::jump`] and
+    /// returns the patch turning the snapshot that was current into the one now current, or
+    /// `None` when an undo or redo did not move. The patch costs what changed: subtrees the
+    /// two snapshots share are skipped by node id.
+    ///
+    /// # Errors
+    /// [`StoreError::IndexOutOfRange`] for a jump; [`StoreError::OpaqueInDiff`] when either
+    /// snapshot is opaque; the encoder's error. The cursor moves only on success.
+    pub fn move_patch(&mut self, to: Move) -> Result<Option<Patch>, StoreError> {
+        let p = self.peek_patch(to)?;
+        if p.is_some() {
+            self.move_to(to)?;
+        }
+        Ok(p)
+    }
+
+    /// The patch [`History::move_patch`] would return, without moving the cursor (so a
+    /// client can fetch the next undo's patch ahead of time).
+    ///
+    /// # Errors
+    /// As [`History::move_patch`].
+    pub fn peek_patch(&self, to: Move) -> Result<Option<Patch>, StoreError> {
+        let Some((from, target)) = self.target(to)? else {
+            return Ok(None);
+        };
+        let mut roots = [0; 2];
+        for (slot, i) in roots.iter_mut().zip([from, target]) {
+            let e = &self.entries[i];
+            if e.encoding == Encoding::Bytes {
+                return Err(StoreError::OpaqueInDiff(i as u64));
+            }
+            *slot = e.root;
+        }
+        patch::patch(&self.store, roots[0], roots[1]).map(Some)
+    }
+
+    /// Moves the cursor as [`History::move_patch`] does, computing no patch; false when an
+    /// undo or redo did not move.
+    ///
+    /// # Errors
+    /// [`StoreError::IndexOutOfRange`] for a jump.
+    pub fn move_to(&mut self, to: Move) -> Result<bool, StoreError> {
+        let Some((_, target)) = self.target(to)? else {
+            return Ok(false);
+        };
+        self.cursor = target;
+        Ok(true)
+    }
+
+    /// `(cursor, target)` of a move, `None` when an undo or redo would not move.
+    fn target(&self, to: Move) -> Result<Option<(usize, usize)>, StoreError> {
+        let Some(from) = self.position().cursor else {
+            return match to {
+                Move::Jump(i) => Err(StoreError::IndexOutOfRange { index: i, len: 0 }),
+                _ => Ok(None),
+            };
+        };
+        let target = match to {
+            Move::Undo if from == 0 => return Ok(None),
+            Move::Undo => from - 1,
+            Move::Redo if from + 1 >= self.entries.len() => return Ok(None),
+            Move::Redo => from + 1,
+            Move::Jump(i) => self.check_index(i)?,
+        };
+        Ok(Some((from, target)))
     }
 
     /// Checks that `i` names an entry.
@@ -420,5 +580,71 @@ mod tests {
             .unwrap();
         assert!(h.encode(1, Some(Encoding::Json)).is_err());
         assert_eq!(h.encode(1, None).unwrap().1, b"\x00opaque");
+    }
+
+    #[test]
+    fn push_fields_keeps_the_rest_and_shares_its_nodes() {
+        let key = |k: &str| vec![Step::Key(k.into())];
+        let mut h = History::new(10);
+        h.push(Encoding::Json, br#"{"a":[1,2],"b":"x","c":0}"#, None, 0.0)
+            .unwrap();
+        let before = h.store.stats().nodes;
+        h.push_fields(
+            Encoding::Json,
+            br#"[1,true]"#,
+            &[key("c"), key("n")],
+            &[key("b")],
+            None,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(current(&h), r#"{"a":[1,2],"c":1,"n":true}"#);
+        // New: the int 1 is shared with the list; "n", true and the root are new.
+        assert_eq!(h.store.stats().nodes, before + 3);
+        let entry = vec![Step::Key("a".into()), Step::Index(2)];
+        h.push_fields(Encoding::Json, b"[3]", &[entry], &[], None, 0.0)
+            .unwrap();
+        assert_eq!(current(&h), r#"{"a":[1,2,3],"c":1,"n":true}"#);
+        assert!(h.undo() && h.undo());
+        assert_eq!(current(&h), r#"{"a":[1,2],"b":"x","c":0}"#);
+        let mut empty = History::new(2);
+        empty
+            .push_fields(Encoding::Json, b"[1]", &[key("z")], &[], None, 0.0)
+            .unwrap();
+        assert_eq!(current(&empty), r#"{"z":1}"#);
+        let nodes = h.store.stats().nodes;
+        for (body, paths) in [(&b"{}"[..], vec![key("a")]), (b"[1,2]", vec![key("a")])] {
+            assert!(h
+                .push_fields(Encoding::Json, body, &paths, &[], None, 0.0)
+                .is_err());
+        }
+        assert_eq!(
+            h.store.stats().nodes,
+            nodes,
+            "a refused push stores nothing"
+        );
+        assert_eq!(h.len(), 3);
+    }
+
+    #[test]
+    fn move_patch_moves_and_returns_what_changed() {
+        let mut h = History::new(10);
+        push(&mut h, 1);
+        push(&mut h, 2);
+        let p = h.move_patch(Move::Undo).unwrap().unwrap();
+        assert_eq!(p.ops, br#"[["replace","/v",["v"]]]"#);
+        assert_eq!(h.position().cursor, Some(0));
+        assert!(h.move_patch(Move::Undo).unwrap().is_none());
+        assert_eq!(h.move_patch(Move::Jump(1)).unwrap().unwrap().count, 1);
+        assert!(h.move_patch(Move::Redo).unwrap().is_none());
+        assert!(h.move_patch(Move::Jump(2)).is_err());
+        assert_eq!(h.position().cursor, Some(1));
+        assert_eq!(h.move_patch(Move::Jump(1)).unwrap().unwrap().count, 0);
+        let peeked = h.peek_patch(Move::Undo).unwrap().unwrap();
+        assert_eq!(h.position().cursor, Some(1), "a peek does not move");
+        assert!(h.move_to(Move::Undo).unwrap());
+        h.move_to(Move::Redo).unwrap();
+        assert_eq!(h.move_patch(Move::Undo).unwrap().unwrap().ops, peeked.ops);
+        assert!(!h.move_to(Move::Undo).unwrap());
     }
 }

@@ -15,7 +15,9 @@
 //! | [`node_store`] | the content-addressed, refcounted node store on the arena |
 //! | [`builder`] | the value stack decoders build nodes on, bottom-up |
 //! | [`codec`] | the encodings (`json`, `marshal`, opaque `bytes`) and their dispatch |
+//! | [`edit`] | a value with values set or removed at paths, the rest shared |
 //! | [`diff`] | RFC 6902 JSON Patch between two stored values |
+//! | [`patch`] | a diff in the form a client applies to its live state |
 //! | [`history`] | a bounded undo/redo history of snapshots over one node store |
 //! | [`batch`] | digest, size and changes of a batch of snapshots stored nowhere |
 //! | [`log`] | an append-only log of byte records |
@@ -31,6 +33,7 @@ pub mod bigint;
 pub mod builder;
 pub mod codec;
 pub mod diff;
+pub mod edit;
 pub mod error;
 pub mod file;
 pub mod hash;
@@ -38,6 +41,7 @@ pub mod history;
 pub mod log;
 pub mod node;
 pub mod node_store;
+pub mod patch;
 pub mod xar;
 
 pub use error::StoreError;

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use crate::error::OpError;
 use crate::ops::op::State;
-use crate::ops::request::Request;
+use crate::ops::request::{encode_list, Request};
 use crate::store::codec::Encoding;
-use crate::store::history::History;
+use crate::store::history::{History, Move};
 
 #[derive(Deserialize)]
 struct CursorParams {
@@ -138,5 +138,66 @@ fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpErro
     out.extend_from_slice(&pos.cursor.map_or(u32::MAX, |c| c as u32).to_le_bytes());
     out.extend_from_slice(&(pos.len as u32).to_le_bytes());
     out.extend_from_slice(&bytes);
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct MoveParams {
+    name: String,
+    /// `"undo"`, `"redo"` or an index to jump to.
+    to: serde_json::Value,
+    /// Answer the patch without moving.
+    #[serde(default)]
+    peek: bool,
+    /// False: move and answer the header only (a client that peeked the patch before).
+    #[serde(default = "yes")]
+    patch: bool,
+}
+
+/// `OP_SNAP_MOVE`: undo, redo or jump; the cursor header (`encoding` 2: the values are
+/// marshal) followed by the patch from the snapshot that was current to the one now current,
+/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace`. With
+/// `peek` the patch of the move without moving; with `patch: false` the move without a patch.
+pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: MoveParams = req.params()?;
+    let to = match &p.to {
+        serde_json::Value::String(s) if s == "undo" => Move::Undo,
+        serde_json::Value::String(s) if s == "redo" => Move::Redo,
+        serde_json::Value::Number(n) if n.as_u64().is_some() => Move::Jump(n.as_u64().unwrap_or(0)),
+        other => {
+            return Err(OpError::bad_params(format!(
+                "to must be \"undo\", \"redo\" or an index >= 0, not {other}"
+            )))
+        }
+    };
+    let h = state.snapshots.history(&p.name)?;
+    let (moved, patch) = match (p.peek, p.patch) {
+        (true, _) => {
+            let patch = h.peek_patch(to)?;
+            (patch.is_some(), patch)
+        }
+        (false, true) => {
+            let patch = h.move_patch(to)?;
+            (patch.is_some(), patch)
+        }
+        (false, false) => (h.move_to(to)?, None),
+    };
+    let pos = h.position();
+    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + 64);
+    out.push(u8::from(moved));
+    out.push(if patch.is_some() {
+        Encoding::Marshal.code()
+    } else {
+        0
+    });
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&pos.cursor.map_or(u32::MAX, |c| c as u32).to_le_bytes());
+    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
+    if let Some(patch) = patch {
+        let mut items: Vec<&[u8]> = Vec::with_capacity(1 + patch.values.len());
+        items.push(&patch.ops);
+        items.extend(patch.values.iter().map(Vec::as_slice));
+        out.extend_from_slice(&encode_list(&items));
+    }
     Ok(out)
 }

@@ -11,6 +11,7 @@ use crate::error::OpError;
 use crate::ops::op::State;
 use crate::ops::request::{decode_list, Request};
 use crate::store::codec::Encoding;
+use crate::store::edit::Step;
 use crate::store::history::{self, check_capacity, History};
 use crate::store::Store;
 
@@ -45,18 +46,21 @@ fn position_json(h: &History) -> serde_json::Value {
     json!({"index": p.cursor, "len": p.len})
 }
 
+/// The push's `time` param, or the worker's clock.
+fn push_time(time: Option<f64>) -> Result<f64, OpError> {
+    match time {
+        Some(t) if t.is_finite() => Ok(t),
+        Some(t) => Err(OpError::bad_params(format!(
+            "time {t} is not a finite number"
+        ))),
+        None => Ok(history::now()),
+    }
+}
+
 /// `OP_SNAP_PUSH`: decode the body and push it.
 pub fn op_snap_push(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: PushParams = req.params()?;
-    let time = match p.time {
-        Some(t) if t.is_finite() => t,
-        Some(t) => {
-            return Err(OpError::bad_params(format!(
-                "time {t} is not a finite number"
-            )))
-        }
-        None => history::now(),
-    };
+    let time = push_time(p.time)?;
     let h = history_for_push(&mut state.snapshots, &p.name, p.capacity)?;
     h.push(p.encoding, req.body, p.label, time)?;
     to_json(position_json(h))
@@ -77,6 +81,30 @@ pub fn op_snap_push_many(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>
     }
     let h = history_for_push(&mut state.snapshots, &p.name, p.capacity)?;
     h.push_many(p.encoding, &items, p.labels.as_deref(), history::now())?;
+    to_json(position_json(h))
+}
+
+#[derive(Deserialize)]
+struct PushFieldsParams {
+    name: String,
+    #[serde(default)]
+    encoding: Encoding,
+    #[serde(default)]
+    label: Option<String>,
+    paths: Vec<Vec<Step>>,
+    #[serde(default)]
+    remove: Vec<Vec<Step>>,
+    #[serde(default)]
+    time: Option<f64>,
+}
+
+/// `OP_SNAP_PUSH_FIELDS`: push the current snapshot with the body's values set at `paths`
+/// and the `remove` paths removed.
+pub fn op_snap_push_fields(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
+    let p: PushFieldsParams = req.params()?;
+    let time = push_time(p.time)?;
+    let h = history_for_push(&mut state.snapshots, &p.name, None)?;
+    h.push_fields(p.encoding, req.body, &p.paths, &p.remove, p.label, time)?;
     to_json(position_json(h))
 }
 

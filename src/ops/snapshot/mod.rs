@@ -3,10 +3,10 @@
 //! errors to wire error codes, the only place that does.
 //!
 //! Handlers are named `op_` + the op's name (`op_snap_push` runs `OP_SNAP_PUSH`), so they are
-//! never mistaken for the store methods they call: [`history_ops`] (push, list, diff, stats,
-//! drop), [`cursor_ops`] (undo, redo, jump, current, get), [`process_op`], [`file_ops`] (save
-//! and load of histories and logs) and [`log_ops`]; [`params`] and [`answer`] hold what they
-//! share.
+//! never mistaken for the store methods they call: [`history_ops`] (push, push_fields, list,
+//! diff, stats, drop), [`cursor_ops`] (undo, redo, jump, current, get, move), [`process_op`],
+//! [`file_ops`] (save and load of histories and logs) and [`log_ops`]; [`params`] and
+//! [`answer`] hold what they share.
 #![forbid(unsafe_code)]
 
 use crate::layout::*;
@@ -36,6 +36,12 @@ pub const OPS: &[OpEntry] = &[
     OpEntry::new(OP_SNAP_JUMP, "snap.jump", cursor_ops::op_snap_jump),
     OpEntry::new(OP_SNAP_CURRENT, "snap.current", cursor_ops::op_snap_current),
     OpEntry::new(OP_SNAP_GET, "snap.get", cursor_ops::op_snap_get),
+    OpEntry::new(OP_SNAP_MOVE, "snap.move", cursor_ops::op_snap_move),
+    OpEntry::new(
+        OP_SNAP_PUSH_FIELDS,
+        "snap.push_fields",
+        history_ops::op_snap_push_fields,
+    ),
     OpEntry::new(OP_SNAP_LIST, "snap.list", history_ops::op_snap_list),
     OpEntry::new(OP_SNAP_DIFF, "snap.diff", history_ops::op_snap_diff),
     OpEntry::new(OP_SNAP_STATS, "snap.stats", history_ops::op_snap_stats),

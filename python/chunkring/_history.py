@@ -1,0 +1,515 @@
+"""The :class:`History` wrapper: one named snapshot history in the worker (the module doc of
+:mod:`chunkring.snapshots` describes its behaviour; layout.md §9.3 its requests).
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import threading
+from time import time as _time
+from typing import Any, Iterable
+
+from . import _layout as L
+from ._futures import Derived, then
+from ._live_state import _apply_patch, _fingerprint, _lookup
+from ._payload import encode_list
+from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
+                             _load, _locked, _none, _save, encode_snapshot)
+from .errors import RequestError, StateMismatch
+
+#: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
+MAX_PIPELINED_PUSHES = 32
+#: Default of :attr:`History.write_behind`: every push is written into the ring at once.
+DEFAULT_WRITE_BEHIND = 1
+
+
+class History:
+    """A bounded undo/redo history of snapshots kept in the worker under ``name``.
+
+    Creating it creates the history in the worker (or sets the capacity of an existing one).
+    """
+
+    def __init__(self, client: Any, name: str, capacity: int = 100, *, _create: bool = True):
+        self._client = client
+        self.name = name
+        self.capacity = capacity
+        self._lock = threading.RLock()
+        self._name_params = {"name": name}
+        #: Requests written and not yet answered: ``(handle, push number or None, label)``.
+        self._pending: list[tuple] = []
+        self._queued: list[tuple] = []
+        #: Push numbers and labels of ``_queued``, in the same order.
+        self._queued_meta: list[tuple] = []
+        #: Pushes made through this object (numbers the errors of failed pushes).
+        self._pushes = 0
+        #: Fingerprint (see ``_fingerprint``) of the current snapshot as last pushed or moved
+        #: to by this client; ``None`` when unknown.
+        self._synced: dict | None = None
+        #: Pushes queued in Python before they are sent together (1 = send each at once).
+        self.write_behind = DEFAULT_WRITE_BEHIND
+        #: After an undo, redo or jump: an ``OP_SNAP_GET`` (``offset`` -1) already in flight for
+        #: the snapshot the next ``undo`` returns, so that undo need not wait for the worker.
+        #: Anything that changes the history drops it (single writer, as for queued pushes).
+        self._prefetch: Any = None
+        #: After ``undo(into=)``/``redo(into=)``: ``(direction, handle)`` of an
+        #: ``OP_SNAP_MOVE`` ``peek`` already in flight for the next move the same way, so a run
+        #: of them does not wait for the worker. Dropped like ``_prefetch``.
+        self._prefetch_move: Any = None
+        if _create:
+            client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
+
+    def __repr__(self) -> str:
+        return f"History({self.name!r}, capacity={self.capacity})"
+
+    # -- pushing -------------------------------------------------------------------------------
+
+    @_locked
+    def push(self, snapshot: Any, label: str | None = None, *, encoding: str | None = None,
+             wait: bool = False, changed: Iterable[str] | None = None) -> None:
+        """Pushes a snapshot (dict → marshal; bytes → opaque unless ``encoding`` says otherwise).
+
+        Encodes at once (so an unencodable or too large snapshot raises here), writes the
+        request into the ring and returns without waiting for the worker; a worker-side error
+        is raised by the next call of this ``History``, naming the push (module doc, "Pushes
+        never wait"). ``wait=True`` waits for the answer. ``changed`` names the top-level keys
+        (or paths: tuples of keys and list indices) of the dict ``snapshot`` that changed since
+        the current snapshot: only those values are encoded and sent (module doc, "Pushes that
+        cost what changed", also for a wrong ``changed``).
+        """
+        if changed is not None:
+            op, body, enc, params = self._fields_request(snapshot, changed, encoding)
+        else:
+            op = L.OP_SNAP_PUSH
+            if encoding is None and type(snapshot) is dict:
+                body, enc = marshal.dumps(snapshot, 4), "marshal"
+            else:
+                body, enc = encode_snapshot(snapshot, encoding)
+            params = {"name": self.name, "encoding": enc, "time": _time()}
+            self._synced = _fingerprint(snapshot) if type(snapshot) is dict else None
+        if label is not None:
+            params["label"] = label
+        self._prefetch = self._prefetch_move = None
+        self._queued.append((op, body, params))
+        number = self._pushes
+        self._queued_meta.append((number, label))
+        self._pushes += 1
+        try:
+            if wait:
+                self.flush()
+            elif len(self._queued) >= self.write_behind:
+                self._send_queued()
+        except ValueError:
+            # Refused before it was written (over the worker's message limit): not a push.
+            self._pushes, self._synced = number, None
+            raise
+
+    def _fields_request(self, snapshot: Any, changed: Iterable[Any],
+                        encoding: str | None) -> tuple:
+        """``OP_SNAP_PUSH_FIELDS`` for ``push(changed=…)``; updates the fingerprint."""
+        if type(snapshot) is not dict:
+            raise TypeError("push(changed=...) needs a dict snapshot")
+        if isinstance(changed, str):
+            changed = (changed,)
+        paths: list[list] = []
+        values: list[Any] = []
+        removes: list[list] = []
+        for item in changed:
+            path = list(item) if isinstance(item, (tuple, list)) else [item]
+            found, value = _lookup(snapshot, path)
+            if found:
+                paths.append(path)
+                values.append(value)
+            else:
+                removes.append(path)
+        if encoding in (None, "marshal"):
+            body, enc = marshal.dumps(values, 4), "marshal"
+        else:
+            body, enc = encode_snapshot(values, encoding)
+        params: dict[str, Any] = {"name": self.name, "encoding": enc, "time": _time(),
+                                  "paths": paths}
+        if removes:
+            params["remove"] = removes
+        synced = self._synced
+        if synced is not None:
+            for path in paths + removes:
+                k = path[0]
+                if k in snapshot:
+                    synced[k] = _fingerprint({k: snapshot[k]})[k]
+                else:
+                    synced.pop(k, None)
+        return L.OP_SNAP_PUSH_FIELDS, body, enc, params
+
+    def _send_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        meta, self._queued_meta = self._queued_meta, []
+        if len(self._pending) + len(queued) > MAX_PIPELINED_PUSHES:
+            self._reap()
+            if len(self._pending) + len(queued) > MAX_PIPELINED_PUSHES:
+                self.flush()
+        if len(queued) == 1:
+            handles = [self._client.submit(*queued[0])]
+        else:
+            handles = self._client.submit_many(queued)
+        self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+
+    def _reap(self) -> None:
+        """Drops answered requests from the front of ``_pending``; raises a push's error."""
+        pending = self._pending
+        done = 0
+        for h, _, _ in pending:
+            if not h.done():
+                break
+            done += 1
+        if done:
+            answered, self._pending = pending[:done], pending[done:]
+            self._raise_first(answered)
+
+    @_locked
+    def push_many(self, snapshots: Iterable[Any], labels: Iterable[str | None] | None = None, *,
+                  encoding: str | None = None) -> int:
+        """Pushes many snapshots in one request (all or none); returns the new length."""
+        bodies, enc = _encode_batch(snapshots, encoding, "push_many")
+        params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
+        if labels is not None:
+            params["labels"] = list(labels)
+        self._prefetch = self._prefetch_move = None
+        self._synced = None
+        self.flush()
+        r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
+        return r["len"]
+
+    @_locked
+    def flush(self) -> None:
+        """Sends queued pushes and waits for them; raises the first one's error, if any."""
+        if self._queued:
+            queued, self._queued = self._queued, []
+            meta, self._queued_meta = self._queued_meta, []
+            handles = self._client.submit_many(queued)
+            self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+        pending, self._pending = self._pending, []
+        self._raise_first(pending)
+
+    def _raise_first(self, answered: list[tuple]) -> None:
+        """Waits for every request of ``answered``; raises the first error (a push's names it)."""
+        first = None
+        for h, number, label in answered:
+            try:
+                h.result()
+            except RequestError as e:
+                if first is None:
+                    first = e if number is None else self._push_error(e, number, label)
+            except Exception as e:  # noqa: BLE001 - re-raised below, after draining all
+                if first is None:
+                    first = e
+        if first is not None:
+            self._synced = None
+            raise first
+
+    def _push_error(self, e: RequestError, number: int, label: str | None) -> RequestError:
+        named = f" ({label!r})" if label is not None else ""
+        return RequestError(e.code, f"push #{number}{named} of history {self.name!r}: {e.message}",
+                            e.op)
+
+    # -- moving --------------------------------------------------------------------------------
+
+    def _cursor_op(self, op: int, params: dict, encoding: str | None, raw: bool) -> Any:
+        self.flush()
+        r = self._client.call(op, b"", _cursor_params(params, encoding))
+        return self._snapshot_of(r, raw, op != L.OP_SNAP_GET)
+
+    def _snapshot_of(self, r: bytes, raw: bool, current: bool) -> Any:
+        """The snapshot of a cursor response; ``current``: it is now the current one."""
+        snap = _cursor_answer(r, raw)
+        if current and r[0]:
+            self._synced = _fingerprint(snap) if type(snap) is dict else None
+        return snap
+
+    def _move_into(self, to: Any, state: dict) -> list[dict] | None:
+        """``OP_SNAP_MOVE`` and the patch applied to ``state`` (module doc, "Undo into …").
+
+        In a run of undos (or redos) into the live state, the patch of the next one is
+        already requested (``peek``), so the move itself is sent without waiting
+        (``patch: false``) together with the next peek: one write, no round trip.
+        """
+        pre, self._prefetch_move = self._prefetch_move, None
+        self._prefetch = None
+        if type(state) is not dict:
+            raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
+        if pre is not None and pre[0] == to and not self._queued:
+            self._reap()
+            self._check_state(state)
+            r = pre[1].result()
+            if not r[0]:
+                return None  # the peek says the move would not move
+            if len(self._pending) >= MAX_PIPELINED_PUSHES:
+                self.flush()
+            move, peek = self._client.submit_many((
+                (L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "patch": False}),
+                (L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "peek": True}),
+            ))
+            self._pending.append((move, None, None))
+        else:
+            self.flush()
+            self._check_state(state)
+            requests = [(L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to})]
+            if isinstance(to, str):  # undo or redo: a run of them is likely
+                requests.append((L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "peek": True}))
+            handles = self._client.submit_many(requests)
+            peek = handles[1] if len(handles) > 1 else None
+            r = handles[0].result()
+            if not r[0]:
+                return None
+        if peek is not None:
+            self._prefetch_move = (to, peek)
+        touched: set = set()
+        applied = _apply_patch(state, memoryview(r)[_CURSOR.size:], touched)
+        synced = self._synced
+        if synced is None or None in touched:
+            self._synced = _fingerprint(state)
+        else:  # only the keys the patch reached can have changed
+            for k in touched:
+                if k in state:
+                    synced[k] = _fingerprint({k: state[k]})[k]
+                else:
+                    synced.pop(k, None)
+        return applied
+
+    def _check_state(self, state: dict) -> None:
+        """Raises :class:`StateMismatch` when ``state`` is not the current snapshot."""
+        synced = self._synced
+        if synced is None:
+            current = self.current()
+            if current is None or state != current:
+                raise StateMismatch(
+                    f"state is not the current snapshot of history {self.name!r}"
+                    + (" (the history is empty)" if current is None else ""))
+            return
+        if _fingerprint(state) != synced:
+            keys = [k for k in state.keys() | synced.keys()
+                    if k not in state or k not in synced
+                    or _fingerprint({k: state[k]})[k] != synced[k]]
+            raise StateMismatch(
+                f"state is not the current snapshot of history {self.name!r}: "
+                f"top-level {sorted(map(str, keys))} differ (edited and not pushed, or a push "
+                "with a wrong changed=); push it first, or pass the current snapshot")
+
+    # Every cursor method takes ``encoding`` (the encoding the worker should answer in:
+    # "json", "marshal" or "bytes"; default the one the snapshot was pushed with) and ``raw``
+    # (return the encoded bytes undecoded, e.g. for ``orjson.loads``).
+
+    @_locked
+    def undo(self, *, encoding: str | None = None, raw: bool = False,
+             into: dict | None = None) -> Any:
+        """Steps back; returns the snapshot now current, or ``None`` at the oldest one.
+
+        ``into=state``: changes ``state`` in place into the snapshot now current and returns
+        the RFC 6902 operations applied (``None`` at the oldest); see the module doc.
+
+        After an undo, redo or jump the snapshot the next undo returns is already requested
+        (``OP_SNAP_GET`` with ``offset`` -1), so a run of undos does not wait for the worker:
+        the undo itself is then sent without waiting (``snapshot: false``), like a push.
+        """
+        if into is not None:
+            return self._move_into("undo", into)
+        self._prefetch_move = None
+        pre, self._prefetch = self._prefetch, None
+        if pre is None or encoding is not None or self._queued:
+            result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+            self._prefetch_undo()
+            return result
+        try:
+            r = pre.result()
+        except RequestError as e:
+            if e.code != L.ERR_BAD_PARAMS:
+                raise
+            # A worker older than the `offset` param: undo the plain way from now on.
+            self._prefetch_undo = lambda: None  # type: ignore[method-assign]
+            return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+        if not r[0]:
+            return None  # nothing older: the worker's undo would not move either
+        if len(self._pending) >= MAX_PIPELINED_PUSHES:
+            self.flush()
+        self._pending.append(
+            (self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False}),
+             None, None)
+        )
+        self._prefetch_undo()
+        return self._snapshot_of(r, raw, True)
+
+    def _prefetch_undo(self) -> None:
+        self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
+
+    @_locked
+    def redo(self, *, encoding: str | None = None, raw: bool = False,
+             into: dict | None = None) -> Any:
+        """Steps forward; returns the snapshot now current, or ``None`` at the newest one.
+        ``into=state`` as for :meth:`undo`."""
+        if into is not None:
+            return self._move_into("redo", into)
+        self._prefetch = self._prefetch_move = None
+        result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
+        self._prefetch_undo()
+        return result
+
+    @_locked
+    def jump(self, index: int, *, encoding: str | None = None, raw: bool = False,
+             into: dict | None = None) -> Any:
+        """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing).
+        ``into=state`` as for :meth:`undo` (returns ``[]`` when ``index`` is already current)."""
+        if into is not None:
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise ValueError(f"index must be an int >= 0, not {index!r}")
+            return self._move_into(index, into)
+        self._prefetch = self._prefetch_move = None
+        result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
+        self._prefetch_undo()
+        return result
+
+    @_locked
+    def current(self, *, encoding: str | None = None, raw: bool = False) -> Any:
+        """The current snapshot, or ``None`` when the history is empty."""
+        return self._cursor_op(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
+
+    @_locked
+    def get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Any:
+        """Snapshot ``index`` without moving the cursor."""
+        return self._cursor_op(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
+
+    # -- looking -------------------------------------------------------------------------------
+
+    @_locked
+    def stats(self) -> dict:
+        """Counts and bytes: snapshots, logical_bytes, stored_bytes, sharing_ratio, … (§9.3)."""
+        self.flush()
+        return json.loads(self._client.call(L.OP_SNAP_STATS, b"", self._name_params))
+
+    @property
+    def can_undo(self) -> bool:
+        """True when ``undo()`` would move (one request)."""
+        return self.stats()["can_undo"]
+
+    @property
+    def can_redo(self) -> bool:
+        """True when ``redo()`` would move (one request)."""
+        return self.stats()["can_redo"]
+
+    @property
+    def index(self) -> int | None:
+        """The cursor position, ``None`` when empty (one request)."""
+        return self.stats()["cursor"]
+
+    def __len__(self) -> int:
+        return self.stats()["snapshots"]
+
+    @_locked
+    def list(self) -> list[dict]:
+        """One dict per snapshot, oldest first: index, label, time, size, encoding, digest."""
+        self.flush()
+        return json.loads(self._client.call(L.OP_SNAP_LIST, b"", self._name_params))["entries"]
+
+    @_locked
+    def diff(self, a: int, b: int) -> list[dict]:
+        """The RFC 6902 patch (list of ops) turning snapshot ``a`` into snapshot ``b``."""
+        self.flush()
+        return json.loads(self._client.call(L.OP_SNAP_DIFF, b"", {"name": self.name, "a": a, "b": b}))
+
+    # -- submit forms (module doc, "Submit forms") --------------------------------------------
+
+    @_locked
+    def _submit(self, op: int | None, params: dict | None, decode) -> Derived:
+        """Sends the queued pushes and then ``op`` (if any) without waiting: a future of
+        ``decode(answer)`` that raises the first failed push's error (naming the push, as
+        :meth:`flush` does) instead."""
+        self._prefetch = self._prefetch_move = None
+        if self._queued:
+            queued, self._queued = self._queued, []
+            meta, self._queued_meta = self._queued_meta, []
+            handles = self._client.submit_many(queued)
+            self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+        pending, self._pending = self._pending, []
+        handles = [h for h, _, _ in pending]
+        if op is not None:
+            handles.append(self._client.submit(op, b"", params))
+
+        def answer(hs):
+            self._raise_first(pending)
+            return decode(hs[-1].result()) if op is not None else None
+        return then(handles, answer)
+
+    def _submit_cursor(self, op: int, params: dict, encoding: str | None, raw: bool) -> Derived:
+        if op != L.OP_SNAP_GET:
+            # The answer is read later, elsewhere: the next into= compares the live state with
+            # the current snapshot itself instead of trusting a fingerprint.
+            self._synced = None
+        return self._submit(op, _cursor_params(params, encoding), lambda r: _cursor_answer(r, raw))
+
+    def submit_push(self, snapshot: Any, label: str | None = None, *,
+                    encoding: str | None = None) -> Derived:
+        """:meth:`push` sent at once with every queued push: a future of None (or the error)."""
+        with self._lock:
+            self.push(snapshot, label, encoding=encoding)
+            return self._submit(None, None, _none)
+
+    def submit_flush(self) -> Derived:
+        """:meth:`flush` without waiting: a future of None, or of the first push's error."""
+        return self._submit(None, None, _none)
+
+    def submit_undo(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`undo` without waiting (no prefetch): a future of the snapshot or None."""
+        return self._submit_cursor(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
+
+    def submit_redo(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`redo` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_REDO, self._name_params, encoding, raw)
+
+    def submit_jump(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`jump` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
+
+    def submit_current(self, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`current` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_CURRENT, self._name_params, encoding, raw)
+
+    def submit_get(self, index: int, *, encoding: str | None = None, raw: bool = False) -> Derived:
+        """:meth:`get` without waiting."""
+        return self._submit_cursor(L.OP_SNAP_GET, {"name": self.name, "index": index}, encoding, raw)
+
+    def submit_stats(self) -> Derived:
+        """:meth:`stats` without waiting."""
+        return self._submit(L.OP_SNAP_STATS, self._name_params, _json)
+
+    def submit_list(self) -> Derived:
+        """:meth:`list` without waiting."""
+        return self._submit(L.OP_SNAP_LIST, self._name_params, lambda r: json.loads(r)["entries"])
+
+    def submit_diff(self, a: int, b: int) -> Derived:
+        """:meth:`diff` without waiting."""
+        return self._submit(L.OP_SNAP_DIFF, {"name": self.name, "a": a, "b": b}, _json)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    @_locked
+    def save(self, path: str | os.PathLike) -> dict:
+        """Saves crash-safely (temp file, fsync, rename) to ``path``; returns the op's reply."""
+        self.flush()
+        return _save(self._client, L.OP_SNAP_SAVE, self.name, path)
+
+    @classmethod
+    def load(cls, client: Any, path: str | os.PathLike, name: str | None = None, *,
+             replace: bool = False) -> "History":
+        """Loads a saved history (under ``name``, default the saved name)."""
+        r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
+        return cls(client, r["name"], r["capacity"], _create=False)  # fingerprint unknown
+
+    @_locked
+    def drop(self) -> None:
+        """Deletes the history in the worker and frees its memory."""
+        self._prefetch = self._prefetch_move = None
+        self.flush()
+        self._synced = None
+        self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
+
+
+#: Snapshots per request of :meth:`Snapshots.process`.

@@ -1,0 +1,84 @@
+"""The live state a GUI keeps in step with a history (module doc of :mod:`chunkring.snapshots`,
+"Undo into the live state"): the fingerprint of a snapshot's top level that tells cheaply
+whether a dict is still the current snapshot, and the move patch of ``OP_SNAP_MOVE``
+(layout.md §9.3) applied to it in place.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+from typing import Any
+
+from ._payload import item_ends
+
+#: Top-level values the fingerprint records by kind and length (others by value); the kind
+#: is what the worker keeps (a tuple is stored as a list).
+_SIZED = {list: list, tuple: list, dict: dict, bytes: bytes, bytearray: bytes}
+
+
+def _fingerprint(state: dict) -> dict:
+    """What :meth:`History.undo` ``into=`` checks cheaply: scalars by value, containers by
+    kind and length."""
+    kind = _SIZED.get
+    return {k: (t, len(v)) if (t := kind(type(v))) else v for k, v in state.items()}
+
+
+def _lookup(snapshot: dict, path: list) -> tuple[bool, Any]:
+    """``(True, value)`` at ``path`` of ``snapshot``, ``(False, None)`` when its last step is
+    missing from a dict (the push removes it); a negative list index is resolved in place.
+    Raises ``KeyError``/``IndexError``/``TypeError`` for a path that leads nowhere."""
+    if not path:
+        raise ValueError("an empty path in changed=")
+    node: Any = snapshot
+    for n, step in enumerate(path):
+        last = n == len(path) - 1
+        if type(node) is dict:
+            if step not in node:
+                if last:
+                    return False, None
+                raise KeyError(f"changed= path {path!r}: no key {step!r}")
+        elif isinstance(node, (list, tuple)):
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise TypeError(f"changed= path {path!r}: {step!r} indexes a list")
+            if step < 0:
+                step += len(node)
+                path[n] = step
+            if not 0 <= step < len(node):
+                raise IndexError(f"changed= path {path!r}: index {step} beyond the list")
+        else:
+            raise TypeError(f"changed= path {path!r}: step {step!r} into a "
+                            f"{type(node).__name__}")
+        node = node[step]
+    return True, node
+
+
+def _apply_patch(state: dict, body: memoryview, touched: set | None = None) -> list[dict]:
+    """Applies an ``OP_SNAP_MOVE`` patch (layout.md §9.3) to ``state``; returns its ops and
+    adds the top-level keys it changed to ``touched`` (``None`` in it: the whole root)."""
+    ends = item_ends(body)
+    ops = json.loads(bytes(body[ends[0]:ends[1]]))
+    loads = marshal.loads
+    applied = []
+    at = 1
+    for op, pointer, segs in ops:
+        if touched is not None:
+            touched.add(segs[0] if segs else None)
+        parent = state
+        for seg in segs[:-1]:
+            parent = parent[seg]
+        if op == "remove":
+            del parent[segs[-1]]
+            applied.append({"op": op, "path": pointer})
+            continue
+        value = loads(body[ends[at]:ends[at + 1]])
+        at += 1
+        if not segs:
+            state.clear()
+            state.update(value)
+        elif op == "add" and type(parent) is list:
+            parent.insert(segs[-1], value)
+        else:
+            parent[segs[-1]] = value
+        applied.append({"op": op, "path": pointer, "value": value})
+    return applied

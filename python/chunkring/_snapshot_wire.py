@@ -1,0 +1,112 @@
+"""What the snapshot and log wrappers send and read (layout.md §9.3, §9.4): snapshot
+encodings, the cursor header of an answer, the save/load requests, and the small helpers the
+``History``, ``Snapshots`` and ``Log`` classes share.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import struct
+from functools import wraps
+from typing import Any, Iterable
+
+from ._futures import Derived, then
+
+_CURSOR = struct.Struct("<BBHII")
+_NO_CURSOR = 0xFFFFFFFF
+_ENCODINGS = ("json", "marshal", "bytes")
+
+
+def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, str]:
+    """Returns ``(body, encoding name)`` for a snapshot (dict, bytes, or JSON text)."""
+    if encoding is not None and encoding not in _ENCODINGS:
+        raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
+    if isinstance(snapshot, (bytes, bytearray, memoryview)):
+        return bytes(snapshot), encoding or "bytes"
+    if isinstance(snapshot, str):
+        if encoding not in (None, "json"):
+            raise ValueError("a str snapshot is JSON text; use encoding='json'")
+        return snapshot.encode("utf-8"), "json"
+    if encoding is None or encoding == "marshal":
+        return marshal.dumps(snapshot, 4), "marshal"
+    if encoding == "json":
+        return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode(), "json"
+    raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
+
+
+def _encode_batch(snapshots: Iterable[Any], encoding: str | None,
+                  what: str) -> tuple[list[bytes], str | None]:
+    """The bodies of a batch and its one encoding (None for an empty batch)."""
+    bodies = []
+    enc = None
+    for s in snapshots:
+        body, e = encode_snapshot(s, encoding)
+        if enc is not None and e != enc:
+            raise ValueError(f"{what} needs one encoding for the whole batch")
+        enc = e
+        bodies.append(body)
+    return bodies, enc
+
+
+def _decode(enc: int, reply: bytes) -> Any:
+    """The snapshot after the 12-byte cursor header, decoded (marshal reads it in place)."""
+    if enc == 2:
+        return marshal.loads(memoryview(reply)[_CURSOR.size:])
+    if enc == 1:
+        return json.loads(reply[_CURSOR.size:])
+    return reply[_CURSOR.size:]
+
+
+
+def _cursor_answer(r: bytes, raw: bool) -> Any:
+    """A cursor op's answer: None when it did not move, else the snapshot (or its bytes)."""
+    status, enc, _, _, _ = _CURSOR.unpack_from(r)
+    if not status:
+        return None
+    return r[_CURSOR.size:] if raw else _decode(enc, r)
+
+
+def _cursor_params(params: dict, encoding: str | None) -> dict:
+    if encoding is None:
+        return params
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
+    return dict(params, encoding=encoding)
+
+
+def _json(r: bytes) -> Any:
+    return json.loads(r)
+
+
+def _none(_r: bytes) -> None:
+    return None
+
+
+def _locked(method):
+    """Runs ``method`` under the history's lock (module doc, "Threads")."""
+    @wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
+def _submitted(client: Any, op: int, body: bytes, params: dict, decode) -> Derived:
+    """A future of ``decode(answer)`` for one request sent now."""
+    return then([client.submit(op, body, params)], lambda hs: decode(hs[0].result()))
+
+
+def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:
+    """``OP_SNAP_SAVE``/``OP_LOG_SAVE``: persist ``name`` crash-safely at ``path`` (absolute)."""
+    params = {"name": name, "path": os.path.abspath(os.fspath(path))}
+    return json.loads(client.call(op, b"", params))
+
+
+def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, replace: bool) -> dict:
+    """``OP_SNAP_LOAD``/``OP_LOG_LOAD``: the worker's reply (``name`` defaults to the saved one)."""
+    params: dict[str, Any] = {"path": os.path.abspath(os.fspath(path)), "replace": replace}
+    if name is not None:
+        params["name"] = name
+    return json.loads(client.call(op, b"", params))

@@ -1,0 +1,106 @@
+//! The patch a client applies to its live state when it moves a history's cursor
+//! (layout.md §9.3 `OP_SNAP_MOVE`): the RFC 6902 operations of [`diff`](super::diff) between
+//! the current and the target snapshot, with each path also given as a list of segments and
+//! each value as its own marshal blob, so a Python client applies it with no pointer parsing
+//! and one `marshal.loads` per value.
+#![forbid(unsafe_code)]
+
+use crate::store::codec::{json, marshal};
+use crate::store::diff::{self, PatchSink, Segment};
+use crate::store::error::StoreError;
+use crate::store::node::NodeId;
+use crate::store::node_store::NodeStore;
+
+/// A patch in its wire form: `ops` is a JSON array of `[op, pointer, [segments]]`, `values`
+/// holds one marshal blob per op that has a value (`add`, `replace`), in op order.
+#[derive(Debug, Default)]
+pub struct Patch {
+    /// JSON array `[["replace", "/a/0", ["a", 0]], …]`.
+    pub ops: Vec<u8>,
+    /// One marshal encoding per `add`/`replace`, in order.
+    pub values: Vec<Vec<u8>>,
+    /// Number of operations.
+    pub count: usize,
+}
+
+/// The patch turning `a` into `b` (see [`diff::diff_into`]: equal subtrees cost one id
+/// comparison).
+///
+/// # Errors
+/// [`StoreError::Unencodable`] when a value cannot be written as marshal.
+pub fn patch(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Patch, StoreError> {
+    let mut sink = Patch {
+        ops: Vec::with_capacity(64),
+        ..Patch::default()
+    };
+    sink.ops.push(b'[');
+    sink.count = diff::diff_into(store, a, b, &mut sink)?;
+    sink.ops.push(b']');
+    Ok(sink)
+}
+
+impl PatchSink for Patch {
+    fn op(
+        &mut self,
+        store: &NodeStore,
+        op: &'static str,
+        path: &[Segment<'_>],
+        value: Option<NodeId>,
+    ) -> Result<(), StoreError> {
+        if self.ops.len() > 1 {
+            self.ops.push(b',');
+        }
+        self.ops.extend_from_slice(b"[\"");
+        self.ops.extend_from_slice(op.as_bytes());
+        self.ops.extend_from_slice(b"\",");
+        let mut pointer = String::new();
+        diff::write_pointer(path, &mut pointer);
+        json::write_str(&pointer, &mut self.ops);
+        self.ops.extend_from_slice(b",[");
+        for (i, seg) in path.iter().enumerate() {
+            if i > 0 {
+                self.ops.push(b',');
+            }
+            match seg {
+                Segment::Key(k) => json::write_str(k, &mut self.ops),
+                Segment::Index(n) => self.ops.extend_from_slice(n.to_string().as_bytes()),
+            }
+        }
+        self.ops.extend_from_slice(b"]]");
+        if let Some(v) = value {
+            self.values.push(marshal::encode(store, v)?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec::json::decode;
+
+    #[test]
+    fn paths_come_as_pointers_and_segments_with_one_value_blob_per_add_or_replace() {
+        let mut st = NodeStore::new();
+        let a = decode(&mut st, br#"{"d":[{"t":"x"},{"t":"y"}],"a/b":1,"gone":0}"#).unwrap();
+        let b = decode(&mut st, br#"{"d":[{"t":"x"},{"t":"z"},{"t":"w"}],"a/b":2}"#).unwrap();
+        let p = patch(&st, a, b).unwrap();
+        assert_eq!(
+            String::from_utf8(p.ops).unwrap(),
+            r#"[["remove","/gone",["gone"]],["replace","/d/1/t",["d",1,"t"]],["add","/d/2",["d",2]],["replace","/a~1b",["a/b"]]]"#
+        );
+        assert_eq!(p.count, 4);
+        assert_eq!(p.values.len(), 3);
+        assert_eq!(p.values[0], b"z\x01z");
+        assert_eq!(p.values[2], b"i\x02\x00\x00\x00");
+    }
+
+    #[test]
+    fn equal_snapshots_give_an_empty_patch() {
+        let mut st = NodeStore::new();
+        let a = decode(&mut st, br#"{"d":[1,2]}"#).unwrap();
+        let b = decode(&mut st, br#"{"d":[1,2]}"#).unwrap();
+        let p = patch(&st, a, b).unwrap();
+        assert_eq!((p.ops.as_slice(), p.count), (&b"[]"[..], 0));
+    }
+}
