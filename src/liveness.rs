@@ -58,6 +58,30 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// Can this process and `pid` only ever run on the same one CPU (both pinned to it, e.g.
+/// `taskset -c 0`, or a 1-CPU machine)? Then spinning while waiting for `pid` only keeps it
+/// from running (layout.md §11 "One core"). False when either affinity cannot be read.
+pub fn shares_one_cpu(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    let (Some(mine), Some(theirs)) = (affinity(0), affinity(pid as libc::pid_t)) else {
+        return false;
+    };
+    // SAFETY: CPU_COUNT and CPU_EQUAL only read the two initialised sets.
+    unsafe { libc::CPU_COUNT(&mine) == 1 && libc::CPU_EQUAL(&mine, &theirs) }
+}
+
+fn affinity(pid: libc::pid_t) -> Option<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at most
+    // `size_of::<cpu_set_t>()` bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let r = libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (r == 0).then_some(set)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

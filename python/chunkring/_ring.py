@@ -63,7 +63,7 @@ class _RingEnd:
         self._peer_futex = region.worker_futex_addr
 
     def wake_early(self) -> bool:
-        """Wake the worker now if it parked waiting for requests, before this client spends
+        """[W7] Wake the worker now if it parked waiting for requests, before this client spends
         time encoding one, so that the worker's wake-up overlaps the encoding (layout.md §11
         "Early wake"). No fence: a stale read only costs the early wake, never a request,
         because :meth:`Producer.publish` still runs [W5]-[W6] after its tail store."""

@@ -66,11 +66,15 @@ class Sender:
             slot = self._pending[rid] = Slot(rid)
             producer = self.producer
             if params is None and _PLB + len(body) <= self._max_frame_payload:
+                woken = False
                 if not producer.try_push_request(op, rid, body):
                     self._push_waiting(producer.try_push_request, op, rid, body)
             else:
+                # [W7] params to encode (or fragments to write): wake a parked worker first,
+                # so its wake-up overlaps our encoding (layout.md §11 "Early wake").
+                woken = producer.wake_early()
                 self._write(op, rid, body, params)
-            self.worker_woken = producer.publish() == 2
+            self.worker_woken = producer.publish() == 2 or woken
         return slot
 
     def send_many(self, op: int, bodies, params: dict | None = None) -> list[Slot]:
