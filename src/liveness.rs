@@ -58,6 +58,26 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// Process setup for a worker that handles large messages: serve allocations below 64 MiB
+/// from the heap and keep up to 128 MiB of freed heap, instead of glibc's default of a fresh
+/// `mmap` for anything over 128 KiB (the threshold adapts only after frees). A fresh mapping
+/// costs a page fault per 4 KiB on first touch and a `munmap` (a TLB shootdown) on free:
+/// measured here, a 1 MiB echo spent 3.5 ms in the worker that way and 0.3 ms with the heap
+/// reused (`MALLOC_MMAP_THRESHOLD_` set by hand). Best effort; a no-op off glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn keep_large_buffers_in_heap() {
+    // SAFETY: mallopt only adjusts glibc's allocator parameters; called before any thread
+    // of ours allocates concurrently (the start of `serve`).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+}
+
+/// Elsewhere the allocator is left as it is.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn keep_large_buffers_in_heap() {}
+
 /// Can this process and `pid` only ever run on the same one CPU (both pinned to it, e.g.
 /// `taskset -c 0`, or a 1-CPU machine)? Then spinning while waiting for `pid` only keeps it
 /// from running (layout.md §11 "One core"). False when either affinity cannot be read.

@@ -37,6 +37,7 @@ _MAGIC = L.FRAME_MAGIC
 _HB = L.FRAME_HEADER_BYTES
 _PLB = L.PARAMS_LEN_BYTES
 _PAD = L.FLAG_PADDING
+_MORE = L.FLAG_MORE
 _PARKED = L.PARKED
 _PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
 _AWAKE = L.AWAKE
@@ -221,11 +222,12 @@ class Consumer(_RingEnd):
     stored; ``cached_tail`` may be stale (only ever behind the real tail).
     """
 
-    __slots__ = ("mm", "head", "released", "cached_tail")
+    __slots__ = ("mm", "view", "head", "released", "cached_tail")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
         self.mm = region.mm
+        self.view = region.view
         self.head = self.released = self.q[self.head_word]
         self.cached_tail = self.head
 
@@ -272,8 +274,13 @@ class Consumer(_RingEnd):
                 self.head = head + n
                 continue
             # Copy the payload out (mmap slicing returns a new bytes object) before the
-            # chunks are released in `release`.
-            payload = self.mm[off + _HB : off + _HB + plen]
+            # chunks are released in `release`. A fragment is handed out as a view of the
+            # mapping instead: the reassembler copies it once, straight into the whole
+            # message, before `release` (valid only until then).
+            if flags & _MORE or fidx:
+                payload = self.view[off + _HB : off + _HB + plen]
+            else:
+                payload = self.mm[off + _HB : off + _HB + plen]
             self.head = head + n
             return flags, op, status, rid, fidx, mlen, payload
 

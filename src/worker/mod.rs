@@ -83,6 +83,7 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
         Place::File(path) => (file::create(path, &opts.config)?, None),
     };
     wait::futex::tighten_timer_slack();
+    liveness::keep_large_buffers_in_heap();
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
     region.header().set_ready();
     let reason = worker.run();
