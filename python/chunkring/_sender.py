@@ -65,14 +65,15 @@ class Sender:
             self.next_id = (rid + 1) & _MASK64 or 1  # never 0 (reserved, §6.1)
             slot = self._pending[rid] = Slot(rid)
             producer = self.producer
+            # [W7] wake a parked worker before writing, so its wake-up (~100 µs here)
+            # overlaps our encoding and copying, which after a long idle gap (cold caches)
+            # take tens of µs even for 64 B (layout.md §11 "Early wake"). One load when the
+            # worker is awake.
+            woken = producer.wake_early()
             if params is None and _PLB + len(body) <= self._max_frame_payload:
-                woken = False
                 if not producer.try_push_request(op, rid, body):
                     self._push_waiting(producer.try_push_request, op, rid, body)
             else:
-                # [W7] params to encode (or fragments to write): wake a parked worker first,
-                # so its wake-up overlaps our encoding (layout.md §11 "Early wake").
-                woken = producer.wake_early()
                 self._write(op, rid, body, params)
             self.worker_woken = producer.publish() == 2 or woken
         return slot

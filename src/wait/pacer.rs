@@ -10,8 +10,8 @@
 //!   so a park that times out with nothing to do parks again at once (an idle worker wakes
 //!   only for its liveness checks).
 //! * **Cadence.** When the last [`GAPS`] gaps between requests are each longer than two hot
-//!   windows and agree with each other (a GUI calling every 16 ms), the next request is
-//!   predicted at `last + mean gap`. The worker then dozes (a timed park) until shortly
+//!   windows and the middle two agree (a GUI calling every 16 ms), the next request is
+//!   predicted at `last + their mean`. The worker then dozes (a timed park) until shortly
 //!   before it and polls from there: it is awake when the request lands without spinning
 //!   through the gap. How early it wakes (`lead`) covers the timer's measured lateness and
 //!   the gaps' jitter.
@@ -19,8 +19,9 @@
 //!   after each request would be spent for nothing: the worker parks after a short spin,
 //!   and the next request costs the operating system's wake-up.
 //! * **Early wake.** A client may wake a parked worker before it encodes a request
-//!   ([W6] with no frame behind it yet); a wake that finds nothing counts as activity, so
-//!   the worker polls through a hot window instead of parking again.
+//!   ([W7]: a wake with no frame behind it yet); such a wake opens a hot window, so the
+//!   worker polls for the request instead of parking again. The cadence is kept: gaps are
+//!   measured between requests, not wakes.
 
 use std::time::{Duration, Instant};
 
@@ -46,8 +47,10 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct Pacer {
     hot: Duration,
-    /// When the last request (or early wake) arrived.
-    last_activity: Option<Instant>,
+    /// When the last request arrived: gaps are measured between requests.
+    last_request: Option<Instant>,
+    /// When the hot window starts: the last request, or a later early wake.
+    hot_from: Option<Instant>,
     /// The last gaps between arrivals, newest at `next - 1` (a ring of `GAPS`).
     gaps: [Duration; GAPS],
     filled: usize,
@@ -61,7 +64,8 @@ impl Pacer {
     pub fn new(hot: Duration) -> Pacer {
         Pacer {
             hot,
-            last_activity: None,
+            last_request: None,
+            hot_from: None,
             gaps: [Duration::ZERO; GAPS],
             filled: 0,
             next: 0,
@@ -71,20 +75,28 @@ impl Pacer {
 
     /// A request was found at `now` after the worker had gone idle (the first of a burst).
     pub fn on_request(&mut self, now: Instant) {
-        if let Some(last) = self.last_activity {
+        if let Some(last) = self.last_request {
             self.gaps[self.next] = now.saturating_duration_since(last);
             self.next = (self.next + 1) % GAPS;
             self.filled = (self.filled + 1).min(GAPS);
         }
-        self.last_activity = Some(now);
+        self.last_request = Some(now);
+        self.hot_from = Some(now);
+    }
+
+    /// A request was found at `now` right after a park ended by the client's wake: it landed
+    /// one wake-up earlier. The timer's measured lateness stands in for that wake-up, so a
+    /// request that came during a doze does not shift the predicted cadence late (which would
+    /// make the next doze end after the next request, and so on, every other period).
+    pub fn on_woken_request(&mut self, now: Instant) {
+        self.on_request(now.checked_sub(self.lateness).unwrap_or(now));
     }
 
     /// The worker was woken at `now` with nothing to read: a client announced a request
-    /// (early wake). Poll through a hot window from here; not a gap sample.
+    /// (early wake). Poll through a hot window from here; the cadence is kept (the gap is
+    /// measured to the request itself, which follows).
     pub fn on_early_wake(&mut self, now: Instant) {
-        self.last_activity = Some(now);
-        // The next gap is measured from the request itself, not from its announcement.
-        self.filled = 0;
+        self.hot_from = Some(now);
     }
 
     /// A doze meant to end at `deadline` ended by its timer at `now`.
@@ -95,20 +107,20 @@ impl Pacer {
 
     /// The plan for an idle spell starting at `now`.
     pub fn plan(&self, now: Instant) -> Plan {
-        let Some(last) = self.last_activity else {
+        let (Some(last), Some(hot_from)) = (self.last_request, self.hot_from) else {
             return Plan {
                 doze_until: None,
                 spin_until: now,
             };
         };
-        let hot_end = last + self.hot;
-        if self.filled < GAPS || self.hot.is_zero() {
+        let hot_end = hot_from + self.hot;
+        if self.filled < GAPS || self.hot.is_zero() || hot_from > last {
             return Plan {
                 doze_until: None,
                 spin_until: hot_end,
             };
         }
-        let (min, max, mean) = self.gap_stats();
+        let (min, spread, mean) = self.gap_stats();
         if min <= self.hot * 2 {
             // Some recent call came soon after the one before: keep the hot window.
             return Plan {
@@ -116,7 +128,7 @@ impl Pacer {
                 spin_until: hot_end,
             };
         }
-        let lead = self.lateness + (max - min) + LEAD_MARGIN;
+        let lead = self.lateness + spread + LEAD_MARGIN;
         if lead > MAX_LEAD.min(mean / 4) {
             // Long and irregular: parking at once is all the worker can do.
             return Plan {
@@ -132,12 +144,13 @@ impl Pacer {
         }
     }
 
+    /// The shortest gap, the spread of the middle two gaps (one outlier, a hiccup of the
+    /// client or the machine, neither stretches the lead nor breaks the cadence) and the
+    /// period: their mean.
     fn gap_stats(&self) -> (Duration, Duration, Duration) {
-        let gaps = &self.gaps[..self.filled];
-        let min = gaps.iter().copied().min().unwrap_or_default();
-        let max = gaps.iter().copied().max().unwrap_or_default();
-        let sum: Duration = gaps.iter().sum();
-        (min, max, sum / self.filled.max(1) as u32)
+        let mut g = self.gaps;
+        g.sort_unstable();
+        (g[0], g[2] - g[1], (g[1] + g[2]) / 2)
     }
 }
 
@@ -195,7 +208,7 @@ mod tests {
     fn a_steady_cadence_dozes_until_just_before_the_next_request() {
         let (p, t) = fed(&[16_000, 16_020, 15_990, 16_000]);
         let plan = p.plan(t + us(20));
-        let due = t + us(16_002); // mean of the four gaps, rounded down
+        let due = t + us(16_000); // mean of the middle two gaps
         let doze = plan.doze_until.expect("dozes");
         assert!(doze < due && due - doze < us(300), "{:?}", due - doze);
         assert!(plan.spin_until > due && plan.spin_until - due < us(300));
@@ -211,12 +224,25 @@ mod tests {
                 spin_until: t + SHORT_SPIN
             }
         );
+        let (p, t) = fed(&[16_000, 9_000, 16_000, 16_050]);
+        assert!(
+            p.plan(t).doze_until.is_some(),
+            "one outlier keeps the cadence"
+        );
+        let (p, t) = fed(&[16_000, 9_000, 12_000, 16_050]);
+        assert_eq!(
+            p.plan(t),
+            Plan {
+                doze_until: None,
+                spin_until: t + SHORT_SPIN
+            }
+        );
     }
 
     #[test]
-    fn an_early_wake_opens_a_hot_window_and_forgets_the_cadence() {
+    fn an_early_wake_opens_a_hot_window_and_keeps_the_cadence() {
         let (mut p, t) = fed(&[16_000, 16_000, 16_000, 16_000]);
-        let woke = t + us(9_000);
+        let woke = t + us(15_900);
         p.on_early_wake(woke);
         assert_eq!(
             p.plan(woke),
@@ -225,6 +251,8 @@ mod tests {
                 spin_until: woke + HOT
             }
         );
+        p.on_request(t + us(16_000));
+        assert!(p.plan(t + us(16_010)).doze_until.is_some());
     }
 
     #[test]
@@ -236,6 +264,13 @@ mod tests {
         }
         let after = p.plan(t).doze_until.unwrap();
         assert!(after + us(200) < before);
+    }
+
+    #[test]
+    fn a_woken_request_counts_from_one_wake_up_earlier() {
+        let (mut p, t) = fed(&[16_000, 16_000, 16_000]);
+        p.on_woken_request(t + us(16_000) + p.lateness);
+        assert_eq!(p.gaps[(p.next + GAPS - 1) % GAPS], us(16_000));
     }
 
     #[test]

@@ -377,6 +377,7 @@ impl Worker {
             let now = Instant::now();
             match waited {
                 Waited::Woken if !requests.peek_ready() => self.pacer.on_early_wake(now),
+                Waited::Woken => self.pacer.on_woken_request(now),
                 Waited::TimedOut { ready: false } => {}
                 _ => self.pacer.on_request(now),
             }
