@@ -30,7 +30,7 @@ pub const GAPS: usize = 4;
 /// The spin after a request when recent gaps are all long and irregular.
 const SHORT_SPIN: Duration = Duration::from_micros(50);
 /// Margin added to the lead on top of lateness and jitter.
-const LEAD_MARGIN: Duration = Duration::from_micros(40);
+const LEAD_MARGIN: Duration = Duration::from_micros(150);
 /// Largest lead: beyond it the cadence is too irregular to doze through.
 const MAX_LEAD: Duration = Duration::from_millis(2);
 
