@@ -58,12 +58,8 @@ class Sender:
         :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
         wake a parked worker (the caller then expects the answer only after its wake-up)."""
         with self._lock:
-            rx = self._receiver
-            if rx.closed or rx.dead is not None:
-                rx.check_open()
-            rid = self.next_id
-            self.next_id = (rid + 1) & _MASK64 or 1  # never 0 (reserved, §6.1)
-            slot = self._pending[rid] = Slot(rid)
+            slot = self._register(Slot)
+            rid = slot.request_id
             producer = self.producer
             # [W7] wake a parked worker before writing, so its wake-up (~100 µs here)
             # overlaps our encoding and copying, which after a long idle gap (cold caches)
