@@ -250,10 +250,11 @@ class Receiver:
     def _pure_window(self) -> int:
         """How long the next wait polls before it starts yielding (layout.md §11 "Client").
 
-        5 µs while answers come within it. When one came only after it, the worker most
-        likely ran on this process's CPU (the scheduler put both on one core, or the machine
-        is oversubscribed): spinning there only delays the worker, so yield from the first
-        poll, and try the pure spin again every 32nd wait. Never when the worker can only
+        5 µs while answers come within it. When one came just after it (within the next
+        5 µs, once we had started to yield), the worker most likely ran on this process's
+        CPU (the scheduler put both on one core, or the machine is oversubscribed):
+        spinning there only delays the worker, so yield from the first poll, and try the
+        pure spin again every 32nd wait. Never when the worker can only
         run on our one CPU (``shared_core``)."""
         if self.shared_core:
             return 0
@@ -313,9 +314,10 @@ class Receiver:
                     _sched_yield()
             else:
                 if pure_end > began:  # this wait began with a pure spin
-                    # An answer that came only after the pure spin says the worker needed our
-                    # CPU (or took long): yield from the first poll next time.
-                    self._yield_first = now > pure_end
+                    # An answer that came just after the pure spin, once we had yielded, says
+                    # the worker needed our CPU: yield from the first poll next time. One that
+                    # came much later is a long op (a render) and says nothing of the kind.
+                    self._yield_first = pure_end < now <= pure_end + _PURE_SPIN_NS
                 continue
             if deadline is not None and _monotonic_ns() >= deadline:
                 raise RequestTimeout(
