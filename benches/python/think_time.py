@@ -336,7 +336,7 @@ def sizes(c: Client, quick: bool) -> dict:
     out = {}
     for size in SIZES:
         data = os.urandom(size)
-        n = max(20, (200 if quick else 2000) * 1024 // max(size, 1024))
+        n = max(20 if quick else 200, (200 if quick else 2000) * 1024 // max(size, 1024))
         for _ in range(5):
             c.echo(data)
         s = []
