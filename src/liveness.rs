@@ -58,6 +58,50 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// Process setup for a worker that handles large messages: serve allocations below 64 MiB
+/// from the heap and keep up to 128 MiB of freed heap, instead of glibc's default of a fresh
+/// `mmap` for anything over 128 KiB (the threshold adapts only after frees). A fresh mapping
+/// costs a page fault per 4 KiB on first touch and a `munmap` (a TLB shootdown) on free:
+/// measured here, a 1 MiB echo spent 3.5 ms in the worker that way and 0.3 ms with the heap
+/// reused (`MALLOC_MMAP_THRESHOLD_` set by hand). Best effort; a no-op off glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn keep_large_buffers_in_heap() {
+    // SAFETY: mallopt only adjusts glibc's allocator parameters; called before any thread
+    // of ours allocates concurrently (the start of `serve`).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+}
+
+/// Elsewhere the allocator is left as it is.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn keep_large_buffers_in_heap() {}
+
+/// Can this process and `pid` only ever run on the same one CPU (both pinned to it, e.g.
+/// `taskset -c 0`, or a 1-CPU machine)? Then spinning while waiting for `pid` only keeps it
+/// from running (layout.md §11 "One core"). False when either affinity cannot be read.
+pub fn shares_one_cpu(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    let (Some(mine), Some(theirs)) = (affinity(0), affinity(pid as libc::pid_t)) else {
+        return false;
+    };
+    // SAFETY: CPU_COUNT and CPU_EQUAL only read the two initialised sets.
+    unsafe { libc::CPU_COUNT(&mine) == 1 && libc::CPU_EQUAL(&mine, &theirs) }
+}
+
+fn affinity(pid: libc::pid_t) -> Option<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at most
+    // `size_of::<cpu_set_t>()` bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let r = libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (r == 0).then_some(set)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,11 @@ Measures, for payloads of 64 B, 1 KiB and 64 KiB:
 
 * ``0-mmap-pingpong-floor``: two bare Python processes spinning on one 8-byte sequence word in
   a shared ``mmap`` (no framing, no waiting, no liveness): the floor the BRIEF asks the client
-  to approach;
+  to approach; its pipelined rate comes from the same two processes passing 64 B messages
+  through a bare ring of ``--window`` slots each way;
 * ``1-chunkring``: ``Client.spawn()`` + ``client.echo`` (round trip) and ``submit`` with a
-  window of requests in flight (pipelined); also ``submit_many`` in batches of 64 frames;
+  window of requests in flight (pipelined); also ``submit_many`` in batches of 64 frames and
+  ``client.map`` with the same window;
 * ``2-pipe``: ``multiprocessing.Pipe`` to an echo child process (``send_bytes``/``recv_bytes``);
 * ``3-unix-socket``: a Unix stream socket with length-prefixed frames to an echo process;
 * ``4-pyzmq-ipc``: pyzmq PAIR sockets over ``ipc://``;
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import itertools
 import json
 import mmap
 import multiprocessing as mp
@@ -88,6 +91,16 @@ def _floor_child(path: str, stop_at: float) -> None:
     os.close(fd)
 
 
+def _stop_floor(q, child, mm, fd: int, path: str) -> None:
+    """Tell a floor child to stop (the all-ones word), wait for it, unmap and unlink."""
+    q[0] = 0xFFFFFFFFFFFFFFFF
+    child.join(10)
+    q.release()
+    mm.close()
+    os.close(fd)
+    os.unlink(path)
+
+
 def bench_floor(iters: int) -> dict:
     path = f"/dev/shm/chunkring-bench-floor-{os.getpid()}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -117,13 +130,63 @@ def bench_floor(iters: int) -> dict:
             assert back == data
             out[size] = {"samples": samples}
     finally:
-        q[0] = 0xFFFFFFFFFFFFFFFF
-        child.join(10)
-        q.release()
-        mm.close()
-        os.close(fd)
-        os.unlink(path)
+        _stop_floor(q, child, mm, fd, path)
     return out
+
+
+def _floor_pipe_child(path: str, window: int) -> None:
+    fd = os.open(path, os.O_RDWR)
+    mm = mmap.mmap(fd, 4096 + 2 * window * 64)
+    q = memoryview(mm)[:4096].cast("Q")
+    req, resp = 4096, 4096 + window * 64
+    seen = 0
+    while True:
+        t = q[0]
+        if t == 0xFFFFFFFFFFFFFFFF:
+            break
+        while seen < t:
+            i = (seen % window) * 64
+            mm[resp + i : resp + i + 64] = mm[req + i : req + i + 64]
+            seen += 1
+        q[8] = seen
+    q.release()
+    mm.close()
+    os.close(fd)
+
+
+def bench_floor_pipelined(frames: int, window: int) -> float:
+    """The floor's pipelined rate: 64 B messages through a bare ring of ``window`` 64-byte
+    slots each way, one Python process each side, every message published with its own
+    index store and every answer copied out (no framing, no waiting, no liveness)."""
+    path = f"/dev/shm/chunkring-bench-floorpipe-{os.getpid()}"
+    size = 4096 + 2 * window * 64
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.ftruncate(fd, size)
+    mm = mmap.mmap(fd, size)
+    q = memoryview(mm)[:4096].cast("Q")
+    child = mp.get_context("fork").Process(target=_floor_pipe_child, args=(path, window))
+    child.start()
+    req, resp = 4096, 4096 + window * 64
+    data = os.urandom(64)
+    try:
+        sent = recv = 0
+        t0 = ns()
+        while recv < frames:
+            while sent < frames and sent - recv < window:
+                i = (sent % window) * 64
+                mm[req + i : req + i + 64] = data
+                sent += 1
+                q[0] = sent
+            done = q[8]
+            while recv < done:
+                i = (recv % window) * 64
+                back = mm[resp + i : resp + i + 64]
+                recv += 1
+        dt = ns() - t0
+        assert back == data
+    finally:
+        _stop_floor(q, child, mm, fd, path)
+    return frames / (dt / 1e9)
 
 
 # ---- 1: chunkring -------------------------------------------------------------------------
@@ -164,8 +227,15 @@ def bench_chunkring(iters: int, frames: int, window: int, worker_args=()) -> dic
             while pending:
                 pending.popleft().result()
             dt_batch = ns() - t0
+            # client.map: batches of half a window per tail store, answers drained as they come.
+            t0 = ns()
+            for back in c.map(L.OP_ECHO, itertools.repeat(data, n), window=window):
+                pass
+            dt_map = ns() - t0
+            assert back == data
             out[size] = {"samples": samples, "fps": [n / (dt / 1e9)], "pipelined_n": n,
-                         "batch64_fps": [rounds * 64 / (dt_batch / 1e9)]}
+                         "batch64_fps": [rounds * 64 / (dt_batch / 1e9)],
+                         "map_fps": [n / (dt_map / 1e9)]}
         out["stats"] = c.stats()
     return out
 
@@ -438,6 +508,31 @@ def bench_fence(n: int = 200_000) -> dict:
     }
 
 
+def plot_cdf(peers: dict, out_dir: Path) -> None:
+    """``bench-results/echo_cdf.png``: the 64 B round-trip latency CDF of every peer."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("NOT PLOTTED: matplotlib is not installed (benches/python/requirements.txt)")
+        return
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, res in peers.items():
+        cdf = res[64].get("cdf_us")
+        if cdf:
+            ax.plot(cdf, [q / 100 for q in range(100)], label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("64 B round trip (µs, log)")
+    ax.set_ylabel("fraction of calls")
+    ax.set_title("64 B echo round-trip latency CDF, one run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "echo_cdf.png", dpi=110)
+    plt.close(fig)
+    print(f"wrote {os.path.relpath(out_dir / 'echo_cdf.png', os.getcwd())}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=5000, help="round trips per size")
@@ -477,7 +572,9 @@ def main() -> int:
     raw: dict = {name: {} for name in benches}
     names = list(benches)
     load_before = os.getloadavg()
+    floor_pipe = []
     for r in range(a.rounds):
+        floor_pipe.append(bench_floor_pipelined(a.frames, a.window))
         for name in names[r % len(names):] + names[: r % len(names)]:
             res = benches[name]()
             for size in SIZES:
@@ -485,6 +582,7 @@ def main() -> int:
                 acc["samples"] += res[size]["samples"]
                 acc["fps"] += res[size].get("fps", [])
                 acc.setdefault("batch64_fps", []).extend(res[size].get("batch64_fps", []))
+                acc.setdefault("map_fps", []).extend(res[size].get("map_fps", []))
                 for k in ("pipelined_n", "pipelined_window"):
                     if k in res[size]:
                         acc[k] = res[size][k]
@@ -500,6 +598,13 @@ def main() -> int:
             if acc["fps"]:
                 entry["pipelined_frames_per_s"] = sorted(acc["fps"])[len(acc["fps"]) // 2]
                 entry["pipelined_frames_per_s_rounds"] = acc["fps"]
+            if acc["map_fps"]:
+                entry["pipelined_map_frames_per_s"] = sorted(acc["map_fps"])[len(acc["map_fps"]) // 2]
+                entry["pipelined_map_frames_per_s_rounds"] = acc["map_fps"]
+            if size == 64:
+                srt = sorted(acc["samples"])
+                entry["cdf_us"] = [srt[min(len(srt) - 1, int(q / 100 * len(srt)))] / 1e3
+                                   for q in range(100)]
             if acc["batch64_fps"]:
                 entry["pipelined_batch64_frames_per_s"] = sorted(acc["batch64_fps"])[
                     len(acc["batch64_fps"]) // 2]
@@ -536,6 +641,22 @@ def main() -> int:
                   f"{ratio50:>11.2f}x {fps if fps else float('nan'):>11.0f} "
                   f"{(f'{ratio_fps:.2f}x' if ratio_fps else '-'):>8}")
     print("\n(p50 vs ring > 1: the peer is slower than chunkring; frames/s vs ring > 1: faster.)")
+    fp = sorted(floor_pipe)[len(floor_pipe) // 2]
+    fl50 = peers["0-mmap-pingpong-floor"][64]["roundtrip"]["p50_us"]
+    pipe50 = peers["2-pipe"][64]["roundtrip"]["p50_us"]
+    goals = {
+        "roundtrip_64_over_floor": ring[64]["roundtrip"]["p50_us"] / fl50,
+        "pipe_roundtrip_64_over_chunkring": pipe50 / ring[64]["roundtrip"]["p50_us"],
+        "floor_pipelined_64_frames_per_s": fp,
+        "floor_pipelined_rounds": floor_pipe,
+        "submit_loop_64_over_floor_pipelined": ring[64]["pipelined_frames_per_s"] / fp,
+        "map_64_over_floor_pipelined": ring[64]["pipelined_map_frames_per_s"] / fp,
+    }
+    print(f"64 B goals: round trip {goals['roundtrip_64_over_floor']:.2f}x the floor (goal <= 1.5), "
+          f"mp.Pipe {goals['pipe_roundtrip_64_over_chunkring']:.1f}x slower (goal >= 20); "
+          f"pipelined floor {fp:.0f} frames/s (rounds {[round(x) for x in floor_pipe]}), "
+          f"submit loop {goals['submit_loop_64_over_floor_pipelined']:.2f}x, "
+          f"map {goals['map_64_over_floor_pipelined']:.2f}x of it (goal >= 0.7)")
     print("chunkring pipelined with submit_many, 64 frames per tail store: " + ", ".join(
         f"{size} B {ring[size]['pipelined_batch64_frames_per_s']:.0f} frames/s" for size in SIZES))
 
@@ -553,13 +674,16 @@ def main() -> int:
         "loadavg_before_after": [load_before, load_after],
         "fence": fence,
         "results": {name: {str(k): v for k, v in res.items()} for name, res in peers.items()},
-        "notes": "0-mmap-pingpong-floor has no pipelined mode (one 8-byte sequence word); "
+        "notes": "0-mmap-pingpong-floor's pipelined rate is goals.floor_pipelined_64_frames_per_s "
+                 "(a bare ring of --window 64-byte slots each way, 64 B only); "
                  "2-pipe and 3-unix-socket keep at most 128 KiB in flight (pipelined_window) "
                  "so the socket buffers cannot deadlock with both directions full; "
                  "6-subprocess-per-call and 7-iceoryx2-pubsub are measured for round trips "
                  "only; 7-iceoryx2-pubsub busy-polls on both sides (100% of a core each)",
         "ratios": ratios,
+        "goals": goals,
     }, indent=2) + "\n")
+    plot_cdf(peers, out.parent)
     print(f"wrote {os.path.relpath(out, os.getcwd())}")
     return 0
 

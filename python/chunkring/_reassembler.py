@@ -14,9 +14,43 @@ reported against the same request id again, whose handle has already failed.
 
 from __future__ import annotations
 
+import ctypes
+
 from . import _layout as L
 
 _MORE = L.FLAG_MORE
+
+
+def _bytes_maker():
+    """A way to build the whole message with one copy of each fragment: an uninitialised
+    ``bytes`` of the message's length (``PyBytes_FromStringAndSize(NULL, n)``, CPython's own
+    way to build a bytes object in place) filled with ``memmove`` before anyone else sees it.
+    None off CPython: fragments then go into a ``bytearray``, copied once more at the end."""
+    try:
+        fn = ctypes.pythonapi.PyBytes_FromStringAndSize
+    except AttributeError:
+        return None
+    fn.restype = ctypes.py_object
+    fn.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+    return fn
+
+
+_new_bytes = _bytes_maker()
+#: Offset of a bytes object's first data byte from its address (``ob_sval``).
+_BYTES_DATA = bytes.__basicsize__ - 1
+_memmove = ctypes.memmove
+_c_char = ctypes.c_char
+_addressof = ctypes.addressof
+
+
+def _address(payload) -> tuple:
+    """``(address, keepalive)`` of a fragment's bytes: a ``bytes`` object, or a writable
+    memoryview of the mapped response ring (``Consumer.poll`` hands out fragments that way,
+    valid until the chunks are released)."""
+    if isinstance(payload, bytes):
+        return ctypes.cast(ctypes.c_char_p(payload), ctypes.c_void_p).value, payload
+    owner = _c_char.from_buffer(payload)
+    return _addressof(owner), owner
 
 
 class FragmentError(Exception):
@@ -28,17 +62,42 @@ class FragmentError(Exception):
 
 
 class _Open:
-    """The message being reassembled: its first fragment's fields and what arrived so far."""
+    """The message being reassembled: its first fragment's fields, the message buffer (the
+    final ``bytes``, or a ``bytearray`` off CPython) and how many bytes arrived so far."""
 
-    __slots__ = ("request_id", "op", "message_len", "next_index", "parts", "received")
+    __slots__ = ("request_id", "op", "message_len", "next_index", "buf", "addr", "received")
 
-    def __init__(self, request_id: int, op: int, message_len: int, first: bytes):
+    def __init__(self, request_id: int, op: int, message_len: int):
         self.request_id = request_id
         self.op = op
         self.message_len = message_len
         self.next_index = 1
-        self.parts = [first]
-        self.received = len(first)
+        if _new_bytes is not None:
+            self.buf = _new_bytes(None, message_len)
+            self.addr = id(self.buf) + _BYTES_DATA
+        else:
+            self.buf = bytearray(message_len)
+            self.addr = 0
+        self.received = 0
+
+    def add(self, payload) -> bool:
+        """Copy one fragment in after the previous ones; False if it would overrun."""
+        n = len(payload)
+        at = self.received
+        if at + n > self.message_len:
+            return False
+        if self.addr:
+            src, keep = _address(payload)
+            _memmove(self.addr + at, src, n)
+            del keep
+        else:
+            self.buf[at : at + n] = payload
+        self.received = at + n
+        return True
+
+    def whole(self) -> bytes:
+        buf = self.buf
+        return buf if isinstance(buf, bytes) else bytes(buf)
 
 
 class Reassembler:
@@ -74,26 +133,30 @@ class Reassembler:
             if not flags & _MORE:
                 if message_len != len(payload):
                     raise _out_of_sequence(request_id, message_len, len(payload))
-                return payload
-            self.open = _Open(request_id, op, message_len, payload)
+                return bytes(payload)
+            try:
+                m = _Open(request_id, op, message_len)
+            except (MemoryError, OverflowError):
+                raise _out_of_sequence(request_id, message_len, len(payload)) from None
+            if not m.add(payload):
+                raise _out_of_sequence(request_id, message_len, len(payload))
+            self.open = m
             return None
         m = self.open
         if (m is None or m.request_id != request_id or m.op != op
                 or m.message_len != message_len or m.next_index != fragment_index):
             self.open = None
             raise _out_of_sequence(request_id, message_len, fragment_index)
-        m.parts.append(payload)
-        m.received += len(payload)
-        m.next_index += 1
-        if m.received > message_len:
+        if not m.add(payload):
             self.open = None
-            raise _out_of_sequence(request_id, message_len, m.received)
+            raise _out_of_sequence(request_id, message_len, m.received + len(payload))
+        m.next_index += 1
         if flags & _MORE:
             return None
         self.open = None
         if m.received != message_len:
             raise _out_of_sequence(request_id, message_len, m.received)
-        return b"".join(m.parts)
+        return m.whole()
 
 
 def _out_of_sequence(request_id: int, message_len: int, got: int) -> FragmentError:

@@ -39,11 +39,15 @@ from .errors import ClientClosed, ProtocolError, RequestError, RequestTimeout, W
 
 #: The client's bounded futex wait (layout.md §12 "Dead worker": notice within 10 ms).
 WAIT_TIMEOUT_S = 0.010
-#: The first part of the spin window polls without yielding (§11 step 1); the rest yields
-#: the CPU between polls (step 2), so a worker that shares this core gets to run. Measured
-#: with both processes pinned to one core (``taskset -c 0``): without the yield every round
-#: trip costs the whole window plus a futex wake (~65 µs); with it, a few µs.
+#: The first part of the spin window polls without yielding (§11 "Client"); the rest yields
+#: the CPU between polls, so a worker that shares this core (or, on a loaded machine, waits
+#: for one) gets to run. Measured with both processes pinned to one core (``taskset -c 0``):
+#: without the yield every round trip costs the whole window plus a futex wake (~65 µs).
 _PURE_SPIN_NS = 5_000
+#: How long to poll for an answer after a publish that had to wake a parked worker: its
+#: wake-up alone takes 50-150 µs here, and parking before it answers would add the client's
+#: own wake-up to the call (layout.md §11 "Client").
+_AFTER_WAKE_SPIN_NS = 1_000_000
 _sched_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 _monotonic_ns = time.monotonic_ns
 _MORE = L.FLAG_MORE
@@ -59,6 +63,18 @@ _log = logging.getLogger(__name__)
 _PENDING = _cf_base.PENDING
 _FINISHED = _cf_base.FINISHED
 _CANCELLED_STATES = (_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED)
+
+
+def shares_one_cpu(pid: int) -> bool:
+    """Can this process and ``pid`` only ever run on the same single CPU?"""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None:
+        return os.cpu_count() == 1
+    try:
+        mine, theirs = getaffinity(0), getaffinity(pid)
+    except OSError:
+        return os.cpu_count() == 1
+    return len(mine) == 1 and mine == theirs
 
 
 class Handle(_cf.Future):
@@ -163,6 +179,22 @@ def _complete(late) -> None:
             pass  # cancelled after it left the pending table: the answer is discarded
 
 
+class Slot:
+    """Where the answer to one request of the synchronous fast path lands (``Client.call``,
+    ``Client.map``): a :class:`Handle` without the future's methods. The receiver fills it
+    exactly as it fills an unwatched handle (``_result`` or ``_exception``, then ``_state``),
+    and nobody can watch it (``_cond`` stays None)."""
+
+    __slots__ = ("request_id", "_state", "_result", "_exception", "_cond")
+
+    def __init__(self, request_id: int):
+        self.request_id = request_id
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._cond = None
+
+
 class Receiver:
     """Drains the response ring into pending handles, waits for answers, watches the worker.
 
@@ -191,6 +223,12 @@ class Receiver:
         self._worker_pid = region.worker_pid
         self.watched = 0
         self.pump = None
+        #: True when this process and the worker may run only on the same one CPU
+        #: (``taskset -c 0`` on both, or a 1-CPU machine): spinning would keep the worker
+        #: from running, so every poll yields the core instead (layout.md §11 "One core").
+        self.shared_core = shares_one_cpu(region.worker_pid)
+        self._yield_first = False
+        self._explore = 32
 
     # ------------------------------------------------------------------ state
     def check_open(self) -> None:
@@ -392,37 +430,79 @@ class Receiver:
         ), late)
 
     # ------------------------------------------------------------------ waiting
-    def wait(self, h: Handle, timeout: float | None) -> None:
-        """Until ``h`` has its answer or error: drain, spin, yield, park (layout.md §11).
+    def _pure_window(self) -> int:
+        """How long the next wait polls before it starts yielding (layout.md §11 "Client").
+
+        5 µs while answers come within it. When one came just after it (within the next
+        5 µs, once we had started to yield), the worker most likely ran on this process's
+        CPU (the scheduler put both on one core, or the machine is oversubscribed):
+        spinning there only delays the worker, so yield from the first poll, and try the
+        pure spin again every 32nd wait. Never when the worker can only
+        run on our one CPU (``shared_core``)."""
+        if self.shared_core:
+            return 0
+        if not self._yield_first:
+            return _PURE_SPIN_NS
+        self._explore -= 1
+        if self._explore > 0:
+            return 0
+        self._explore = 32
+        return _PURE_SPIN_NS
+
+    def take(self, slot, timeout: float | None = None, woken: bool = False) -> bytes:
+        """The answer of a fast-path request (a :class:`Slot`): wait for it, return its bytes
+        or raise its error. ``woken``: the request's publish woke a parked worker, so the
+        answer comes only after the worker's wake-up; spin through it (layout.md §11)."""
+        if slot._state is _PENDING:
+            self.wait(slot, timeout, _AFTER_WAKE_SPIN_NS if woken else None)
+        if slot._exception is not None:
+            raise slot._exception
+        return slot._result
+
+    def wait(self, h, timeout: float | None, spin_ns: int | None = None) -> None:
+        """Until ``h`` (a :class:`Handle` or :class:`Slot`) has its answer or error: drain,
+        spin, park (layout.md §11).
 
         Raises :class:`RequestTimeout` after ``timeout`` seconds, the ``WorkerDied`` when the
         worker is gone, :class:`ClientClosed` after :meth:`close`."""
         cons = self._consumer
+        q = cons.q
+        tail_word = cons.tail_word
         deadline = None
         while True:
-            if cons.pending():
+            if q[tail_word] != cons.head:
                 self.drain()
                 if h._state is not _PENDING:
                     return
                 continue
-            # layout.md §11 steps 1 and 2: poll the live tail for a few µs, then keep polling
-            # but yield the CPU between polls (the worker may share this core), then park.
+            if h._state is not _PENDING:
+                return  # another thread drained our response (or it was cancelled)
+            # layout.md §11 "Client": poll the live tail for a few µs, then keep polling but
+            # yield the CPU between polls until the spin window ends (a worker that shares
+            # this core, or an oversubscribed machine, gets to run), then park. When the
+            # worker can only run on this process's one CPU, yield from the first poll.
             now = _monotonic_ns()
             if deadline is None and timeout is not None:
                 deadline = now + int(timeout * 1e9)
-            spin_end = now + _PURE_SPIN_NS
-            yield_end = now + self._spin_ns
-            while not cons.pending():
+            began = now
+            pure_end = now + self._pure_window()
+            spin_end = now + (self._spin_ns if spin_ns is None else spin_ns)
+            while q[tail_word] == cons.head:
                 if h._state is not _PENDING:
                     return  # another thread drained our response (or it was cancelled)
                 now = _monotonic_ns()
-                if now > spin_end:
-                    if now > yield_end:
+                if now > pure_end:
+                    if now > spin_end:
                         break
                     _sched_yield()
             else:
+                if pure_end > began:  # this wait began with a pure spin
+                    # An answer that came just after the pure spin, once we had yielded, says
+                    # the worker needed our CPU: yield from the first poll next time. One that
+                    # came much later is a long op (a render) and says nothing of the kind.
+                    self._yield_first = pure_end < now <= pure_end + _PURE_SPIN_NS
                 continue
-            if deadline is not None and now >= deadline:
+            if deadline is not None and _monotonic_ns() >= deadline:
                 raise RequestTimeout(
                     f"no response to request {h.request_id:#x} within {timeout} s (still pending)"
                 )

@@ -37,6 +37,7 @@ _MAGIC = L.FRAME_MAGIC
 _HB = L.FRAME_HEADER_BYTES
 _PLB = L.PARAMS_LEN_BYTES
 _PAD = L.FLAG_PADDING
+_MORE = L.FLAG_MORE
 _PARKED = L.PARKED
 _PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
 _AWAKE = L.AWAKE
@@ -62,20 +63,17 @@ class _RingEnd:
         self._peer_word = L.WORKER_FUTEX_OFFSET // 4
         self._peer_futex = region.worker_futex_addr
 
-    def _wake_peer(self, reason: int) -> None:
-        """[W5]-[W6] after this end stored its index ([R4] or [R6]).
-
-        ``reason`` is what we just did: PARKED (published frames: the worker may wait for
-        them) or PARKED_FOR_ROOM (released chunks: it may wait for room). A worker parked for
-        the other reason is left asleep: waking an idle worker only because we read its answer
-        cost ~60 µs of a futex wake per call on this kind of machine (layout.md §10)."""
-        barrier_memory()  # [W5] StoreLoad: the tail/head store above before the load below
-        # [W6] if the worker parked for this reason, mark it awake and wake it; pairs with
-        # [W4]. AWAKE first, so a wait that has not started yet returns at once.
+    def wake_early(self) -> bool:
+        """[W7] Wake the worker now if it parked waiting for requests, before this client spends
+        time encoding one, so that the worker's wake-up overlaps the encoding (layout.md §11
+        "Early wake"). No fence: a stale read only costs the early wake, never a request,
+        because :meth:`Producer.publish` still runs [W5]-[W6] after its tail store."""
         i = self._futex_words
-        if i[self._peer_word] & reason:
+        if i[self._peer_word] & _PARKED:
             i[self._peer_word] = _AWAKE
             futex_wake(self._peer_futex, 1)
+            return True
+        return False
 
 
 class Producer(_RingEnd):
@@ -194,19 +192,27 @@ class Producer(_RingEnd):
         return True
 
     # ---- [R3]-[R4] publish, [W5]-[W6] wake ---------------------------------------------
-    def publish(self) -> bool:
+    def publish(self) -> int:
         """Publish every frame written since the last call with one tail store and wake the
-        worker if it parked waiting for frames; True if there was anything to publish."""
+        worker if it parked waiting for frames. 0 when there was nothing to publish, 1 when
+        published, 2 when published and a futex wake was issued (the worker was parked)."""
         tail = self.tail
         if tail == self.published:
-            return False
+            return 0
         if NEED_RW_FENCES:
             barrier_write()  # [R3] frame bytes above happen-before the tail store below
         # [R4] one tail store for the whole batch; pairs with [R5] in the worker's consumer.
         self.q[self.tail_word] = tail
         self.published = tail
-        self._wake_peer(_PARKED)
-        return True
+        barrier_memory()  # [W5] StoreLoad: the tail store above before the load below
+        # [W6] if the worker parked for frames (PARKED), mark it awake and wake it; pairs
+        # with [W4]. AWAKE first, so a wait that has not started yet returns at once.
+        i = self._futex_words
+        if i[self._peer_word] & _PARKED:
+            i[self._peer_word] = _AWAKE
+            futex_wake(self._peer_futex, 1)
+            return 2
+        return 1
 
 
 class Consumer(_RingEnd):
@@ -216,11 +222,12 @@ class Consumer(_RingEnd):
     stored; ``cached_tail`` may be stale (only ever behind the real tail).
     """
 
-    __slots__ = ("mm", "head", "released", "cached_tail")
+    __slots__ = ("mm", "view", "head", "released", "cached_tail")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
         self.mm = region.mm
+        self.view = region.view
         self.head = self.released = self.q[self.head_word]
         self.cached_tail = self.head
 
@@ -267,8 +274,13 @@ class Consumer(_RingEnd):
                 self.head = head + n
                 continue
             # Copy the payload out (mmap slicing returns a new bytes object) before the
-            # chunks are released in `release`.
-            payload = self.mm[off + _HB : off + _HB + plen]
+            # chunks are released in `release`. A fragment is handed out as a view of the
+            # mapping instead: the reassembler copies it once, straight into the whole
+            # message, before `release` (valid only until then).
+            if flags & _MORE or fidx:
+                payload = self.view[off + _HB : off + _HB + plen]
+            else:
+                payload = self.mm[off + _HB : off + _HB + plen]
             self.head = head + n
             return flags, op, status, rid, fidx, mlen, payload
 
@@ -283,5 +295,12 @@ class Consumer(_RingEnd):
         # [R6] store head; pairs with [R1] in the worker's producer.
         self.q[self.head_word] = head
         self.released = head
-        self._wake_peer(_PARKED_FOR_ROOM)
+        barrier_memory()  # [W5] StoreLoad: the head store above before the load below
+        # [W6] wake the worker only if it parked for room (PARKED_FOR_ROOM). A worker parked
+        # for requests is left asleep: waking an idle worker only because we read its answer
+        # cost ~60 µs of a futex wake per call on this kind of machine (layout.md §10).
+        i = self._futex_words
+        if i[self._peer_word] & _PARKED_FOR_ROOM:
+            i[self._peer_word] = _AWAKE
+            futex_wake(self._peer_futex, 1)
         return True

@@ -15,7 +15,7 @@ import secrets
 import threading
 
 from . import _layout as L
-from ._receiver import Handle, Receiver
+from ._receiver import Handle, Receiver, Slot
 from ._ring import Producer
 
 _MASK64 = (1 << 64) - 1
@@ -41,18 +41,67 @@ class Sender:
         self._max_frame_payload = self.producer.max_frame_payload
         self._max_message_bytes = region.max_message_bytes
         self.next_id = secrets.randbits(64) or 1
+        #: Whether the last publish woke a parked worker (futex wake issued).
+        self.worker_woken = False
 
     # ------------------------------------------------------------------ requests
     def submit(self, op: int, body=b"", params: dict | None = None) -> Handle:
         """Write and publish one request; its handle."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            h = self._write(op, body, params)
-            self.producer.publish()
-        finally:
-            lock.release()
+        with self._lock:
+            h = self._register(lambda rid: Handle(self._receiver, rid, op))
+            self._write(op, h.request_id, body, params)
+            self.worker_woken = self.producer.publish() == 2
         return h
+
+    def send(self, op: int, body=b"", params: dict | None = None) -> Slot:
+        """The synchronous fast path: write and publish one request whose answer lands in a
+        :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
+        wake a parked worker (the caller then expects the answer only after its wake-up)."""
+        with self._lock:
+            slot = self._register(Slot)
+            rid = slot.request_id
+            producer = self.producer
+            # [W7] wake a parked worker before writing, so its wake-up (~100 µs here)
+            # overlaps our encoding and copying, which after a long idle gap (cold caches)
+            # take tens of µs even for 64 B (layout.md §11 "Early wake"). One load when the
+            # worker is awake.
+            woken = producer.wake_early()
+            if params is None and _PLB + len(body) <= self._max_frame_payload:
+                if not producer.try_push_request(op, rid, body):
+                    self._push_waiting(producer.try_push_request, op, rid, body)
+            else:
+                self._write(op, rid, body, params)
+            self.worker_woken = producer.publish() == 2 or woken
+        return slot
+
+    def send_many(self, op: int, bodies, params: dict | None = None) -> list[Slot]:
+        """Write one ``op`` request per body in ``bodies`` (all with ``params``) and publish
+        them with one tail store and one [W5] fence (more only when the request ring fills
+        up); their slots in order."""
+        slots = []
+        append = slots.append
+        with self._lock:
+            rx = self._receiver
+            rx.check_open()
+            pending = self._pending
+            producer = self.producer
+            push = producer.try_push_request
+            small = self._max_frame_payload - _PLB
+            rid = self.next_id
+            try:
+                for body in bodies:
+                    slot = pending[rid] = Slot(rid)
+                    append(slot)
+                    if params is None and len(body) <= small:
+                        if not push(op, rid, body):
+                            self._push_waiting(push, op, rid, body)
+                    else:
+                        self._write(op, rid, body, params)
+                    rid = (rid + 1) & _MASK64 or 1
+            finally:
+                self.next_id = rid
+            self.worker_woken = producer.publish() == 2
+        return slots
 
     def submit_many(self, requests) -> list[Handle]:
         """Write ``(op, body, params)`` requests and publish them with one tail store (more
@@ -62,10 +111,12 @@ class Sender:
             self._receiver.check_open()
             for req in requests:
                 req = tuple(req)
-                body = req[1] if len(req) > 1 else b""
-                params = req[2] if len(req) > 2 else None
-                handles.append(self._write(req[0], body, params))
-            self.producer.publish()
+                op = req[0]
+                h = self._register(lambda rid: Handle(self._receiver, rid, op))
+                self._write(op, h.request_id, req[1] if len(req) > 1 else b"",
+                            req[2] if len(req) > 2 else None)
+                handles.append(h)
+            self.worker_woken = self.producer.publish() == 2
         return handles
 
     def close(self) -> None:
@@ -74,26 +125,29 @@ class Sender:
             self._receiver.close()
 
     # ------------------------------------------------------------------ writing (lock held)
-    def _write(self, op: int, body, params: dict | None) -> Handle:
-        """Write one request (one frame, or fragments) without publishing its last frames."""
+    def _register(self, make):
+        """A fresh request id and its answer holder ``make(rid)``, registered as pending
+        (before any publish of the request: an answer must find it)."""
         rx = self._receiver
         if rx.closed or rx.dead is not None:
             rx.check_open()
         rid = self.next_id
         self.next_id = (rid + 1) & _MASK64 or 1  # never 0 (reserved, §6.1)
-        h = Handle(rx, rid, op)
-        self._pending[rid] = h
+        h = self._pending[rid] = make(rid)
+        return h
+
+    def _write(self, op: int, rid: int, body, params: dict | None) -> None:
+        """Write one request (one frame, or fragments) without publishing its last frames."""
         if params is None:
             if _PLB + len(body) <= self._max_frame_payload:
                 if not self.producer.try_push_request(op, rid, body):
                     self._push_waiting(self.producer.try_push_request, op, rid, body)
-                return h
+                return
             prefix = _NO_PARAMS
         else:
             pj = json.dumps(params, separators=(",", ":")).encode()
             prefix = len(pj).to_bytes(_PLB, "little") + pj
         self._write_fragments(op, rid, prefix, body)
-        return h
 
     def _write_fragments(self, op: int, rid: int, prefix: bytes, body) -> None:
         """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4)."""

@@ -24,7 +24,9 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
-from typing import Iterable, Sequence
+from collections import deque
+from itertools import islice
+from typing import Iterable, Iterator, Sequence
 
 from . import _layout as L
 from ._barrier import RING_FENCES_OK
@@ -69,6 +71,7 @@ class Client:
         # The sender's bound method, cached on the instance: `client.submit(..)` then costs
         # one Python call, as it did when the client wrote frames itself (echo_peers.py).
         self.submit = self._sender.submit
+        self._take = self._receiver.take
         self._stopped = False
         self._markdown = None
         self._snapshots = None
@@ -171,12 +174,46 @@ class Client:
     # ------------------------------------------------------------------ requests
     def echo(self, data: bytes, timeout: float | None = None) -> bytes:
         """Round-trip ``data`` through the worker's ``OP_ECHO``."""
-        return self.submit(L.OP_ECHO, data).result(timeout)
+        sender = self._sender
+        return self._take(sender.send(L.OP_ECHO, data), timeout, sender.worker_woken)
 
     def call(self, op: int, body: bytes = b"", params: dict | None = None,
              timeout: float | None = None) -> bytes:
-        """Send one request and wait for its response bytes; raises RequestError on an error frame."""
-        return self.submit(op, body, params).result(timeout)
+        """Send one request and wait for its response bytes; raises RequestError on an error frame.
+
+        The synchronous fast path: the request goes through the request ring's one producer
+        and its answer into a slot the receiver fills, with no :class:`Handle` in between.
+        """
+        sender = self._sender
+        return self._take(sender.send(op, body, params), timeout, sender.worker_woken)
+
+    def map(self, op: int, iterable: Iterable, window: int = 256, params: dict | None = None,
+            timeout: float | None = None) -> Iterator[bytes]:
+        """Run ``op`` on every body of ``iterable`` (each with ``params``) and yield the answers
+        in order, like ``Executor.map``: up to ``window`` requests in flight, published in
+        batches of about ``window // 2`` with one tail store each, answers drained as they
+        come. A failed request raises its error when its answer is reached, which ends the
+        iteration (as with ``Executor.map``); ``timeout`` bounds each wait. The iterable is consumed lazily, ``window`` items ahead."""
+        if window < 1:
+            raise ValueError(f"window must be at least 1, not {window}")
+        return self._mapped(op, iter(iterable), window, params, timeout)
+
+    def _mapped(self, op, items, window, params, timeout):
+        send_many = self._sender.send_many
+        take = self._take
+        inflight: deque = deque()
+        batch = max(1, window // 2)
+        more = True
+        while True:
+            if more and len(inflight) <= window - batch:
+                want = window - len(inflight)
+                bodies = list(islice(items, want))
+                more = len(bodies) == want
+                if bodies:
+                    inflight.extend(send_many(op, bodies, params))
+            if not inflight:
+                return
+            yield take(inflight.popleft(), timeout)
 
     def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> Handle:
         """Publish one request and return its :class:`Handle` without waiting for the answer."""

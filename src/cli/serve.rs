@@ -22,7 +22,8 @@ one started by hand.
   --size RING_BYTES      bytes of each ring, a power of two (default 4 MiB)
   --chunk-size BYTES     bytes per chunk, a power of two in 32..=4096 (default 64)
   --owner-pid PID        stop when this process is gone
-  --spin-us N            spin this long before backing off and parking (default 50)
+  --spin-us N            keep polling this long after a request before parking (default 2000;
+                         a steady cadence of longer gaps is learned and dozed through)
   --park-timeout-ms N    longest park before a liveness check (default 50)
   --max-message BYTES    largest request accepted (default 1 GiB)
 
@@ -44,7 +45,7 @@ fn parse(args: &[String]) -> Result<ServeOptions, Failure> {
     let mut place = None;
     let mut config = RegionConfig::default();
     let mut owner_pid = None;
-    let mut spin = Duration::from_micros(50);
+    let mut spin = Duration::from_micros(2000);
     while let Some(flag) = a.next() {
         match flag {
             "--name" => place = Some(Place::Shm(a.value("--name")?)),

@@ -13,8 +13,10 @@ use crate::layout::AWAKE;
 use crate::sync::{spin_hint, yield_now, Backoff, Ordering};
 
 pub mod futex;
+pub mod pacer;
 
 pub use futex::WaitOutcome;
+pub use pacer::{Pacer, Plan};
 
 /// A 32-bit park (futex) word shared with the peer (layout.md §4, §11): what [`WaitPolicy`]
 /// and [`notify`] need from it. Its value is `AWAKE` or a set of `PARKED`/`PARKED_FOR_ROOM`
@@ -98,6 +100,54 @@ impl WaitPolicy {
             backoff.snooze();
         }
         self.park(word, bits, ready)
+    }
+
+    /// Waits the way `plan` says (the worker's idle spell, layout.md §11 "Worker"): first a
+    /// doze (a park whose timeout ends at `plan.doze_until`), then polls until
+    /// `plan.spin_until`, yielding the core every `yield_every` polls, then parks with the
+    /// park timeout. The doze and the park are the same [W1]–[W4] steps as
+    /// [`park`](Self::park); only their timeouts differ. Returns how the wait ended and, when
+    /// the doze ran out with nothing to do, the instant it did (the timer's lateness is
+    /// `that - doze_until`).
+    pub fn wait_planned<W: ParkWord>(
+        &self,
+        word: impl Fn() -> W,
+        bits: u32,
+        mut ready: impl FnMut() -> bool,
+        plan: Plan,
+        yield_every: u32,
+    ) -> (Waited, Option<Instant>) {
+        let mut doze_end = None;
+        if let Some(until) = plan.doze_until {
+            let now = Instant::now();
+            if until > now {
+                let nap = WaitPolicy {
+                    spin: Duration::ZERO,
+                    park_timeout: (until - now).min(self.park_timeout),
+                };
+                match nap.park(word(), bits, &mut ready) {
+                    Waited::TimedOut { ready: false } => doze_end = Some(Instant::now()),
+                    Waited::TimedOut { ready: true } => return (Waited::Spun, None),
+                    w => return (w, None),
+                }
+            }
+        }
+        let every = yield_every.max(1);
+        let mut i = 0u32;
+        while Instant::now() < plan.spin_until {
+            for _ in 0..8 {
+                if ready() {
+                    return (Waited::Spun, doze_end);
+                }
+                i = i.wrapping_add(1);
+                if i.is_multiple_of(every) {
+                    yield_now();
+                } else {
+                    spin_hint();
+                }
+            }
+        }
+        (self.park(word(), bits, ready), doze_end)
     }
 
     /// Steps [W1]–[W4]: announce, fence, re-check, sleep. `bits` says what we wait for:

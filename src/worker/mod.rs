@@ -19,13 +19,21 @@ use crate::ring::fragment::FragmentError;
 use crate::ring::{
     Consumer, MappedMemory, MessageWriter, PollError, Producer, Reassembled, Reassembler,
 };
-use crate::wait::{self, WaitPolicy, Waited};
+use crate::wait::{self, Pacer, WaitPolicy, Waited};
 
 mod counters;
 pub mod dispatch;
 
 use counters::Counters;
 use dispatch::{Dispatcher, Reply};
+
+/// While polling for requests the worker yields its core every this many polls (about a
+/// microsecond): a client the scheduler put on the same CPU gets to run at once, and on a
+/// core of its own the yield returns at once.
+const YIELD_EVERY: u32 = 32;
+/// The spin before parking while the response ring is full (the client frees room when it
+/// reads, which may take a while).
+const ROOM_SPIN: Duration = Duration::from_micros(50);
 
 /// Where the region lives.
 #[derive(Debug, Clone)]
@@ -45,7 +53,8 @@ pub struct ServeOptions {
     pub config: RegionConfig,
     /// Stop when this process is gone (set by `Client.spawn`).
     pub owner_pid: Option<u32>,
-    /// Busy-poll window before backing off and parking.
+    /// The hot window: how long to keep polling after the last request before parking
+    /// (layout.md §11 "Worker"); zero parks at once.
     pub spin: Duration,
 }
 
@@ -73,6 +82,8 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
         }
         Place::File(path) => (file::create(path, &opts.config)?, None),
     };
+    wait::futex::tighten_timer_slack();
+    liveness::keep_large_buffers_in_heap();
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
     region.header().set_ready();
     let reason = worker.run();
@@ -93,6 +104,10 @@ pub struct Worker {
     pending: VecDeque<MessageWriter>,
     buf: Vec<u8>,
     policy: WaitPolicy,
+    /// When to spin, doze and park while idle, learned from the gaps between requests.
+    pacer: Pacer,
+    /// Yield the core every this many polls: 1 when the client can only run on our one CPU.
+    yield_every: u32,
     owner_pid: Option<u32>,
     stop: Option<StopReason>,
     last_check: Instant,
@@ -124,10 +139,14 @@ impl Worker {
             responses,
             pending: VecDeque::new(),
             buf: Vec::new(),
+            // The spin before parking for response-ring room; waiting for requests follows
+            // the pacer's plan.
             policy: WaitPolicy {
-                spin: opts.spin,
+                spin: opts.spin.min(ROOM_SPIN),
                 park_timeout: Duration::from_micros(config.park_timeout_us),
             },
+            pacer: Pacer::new(opts.spin),
+            yield_every: YIELD_EVERY,
             owner_pid: opts.owner_pid,
             stop: None,
             last_check: Instant::now(),
@@ -333,19 +352,36 @@ impl Worker {
         self.region
             .header()
             .set_heartbeat_ns(liveness::monotonic_ns());
-        let blocked = !self.pending.is_empty();
         let requests = &self.requests;
         let responses = &self.responses;
         // Blocked on a full response ring we wait for room (the client's release wakes us);
-        // otherwise for requests (the client's publish wakes us). Same futex word, other bit.
-        let waited = if blocked {
+        // otherwise for requests (the client's publish wakes us), as the pacer plans it
+        // (layout.md §11 "Worker"). Same futex word, other bit.
+        let waited = if !self.pending.is_empty() {
             self.policy
                 .wait(responses.park_word(), PARKED_FOR_ROOM, || {
                     responses.peek_room()
                 })
         } else {
-            self.policy
-                .wait(requests.park_word(), PARKED, || requests.peek_ready())
+            let plan = self.pacer.plan(Instant::now());
+            let (waited, doze_end) = self.policy.wait_planned(
+                || requests.park_word(),
+                PARKED,
+                || requests.peek_ready(),
+                plan,
+                self.yield_every,
+            );
+            if let (Some(deadline), Some(end)) = (plan.doze_until, doze_end) {
+                self.pacer.on_doze_timeout(deadline, end);
+            }
+            let now = Instant::now();
+            match waited {
+                Waited::Woken if !requests.peek_ready() => self.pacer.on_early_wake(now),
+                Waited::Woken => self.pacer.on_woken_request(now),
+                Waited::TimedOut { ready: false } => {}
+                _ => self.pacer.on_request(now),
+            }
+            waited
         };
         // Counted now, written by the next flush (the next loop turn, before any new park).
         match waited {
@@ -372,11 +408,16 @@ impl Worker {
                 self.stop = Some(StopReason::OwnerGone);
             }
         }
-        if self.region.header().client_state() == CLIENT_ATTACHED
-            && !liveness::pid_alive(self.region.header().client_pid())
-        {
+        let client = self.region.header().client_pid();
+        if self.region.header().client_state() == CLIENT_ATTACHED && !liveness::pid_alive(client) {
             self.region.header().set_client_state(CLIENT_DETACHED);
         }
+        // A client pinned to our one CPU needs it to run: hand it over at every poll.
+        self.yield_every = if liveness::shares_one_cpu(client) {
+            1
+        } else {
+            YIELD_EVERY
+        };
     }
 }
 

@@ -1,0 +1,149 @@
+"""The synchronous fast path and ``Client.map`` (issue 10): answers, order and errors with
+windows smaller than, equal to and larger than the ring; calls from several threads mixed
+with handles; a worker that parks and is woken (early, before the request, or by the
+publish); both processes on one CPU. Behaviour only: speed belongs to the benches.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from chunkring import Client, RequestError
+from chunkring import _layout as L
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded
+
+
+def _bodies(n: int, size: int) -> list[bytes]:
+    return [i.to_bytes(4, "little") * (size // 4 + 1) for i in range(n)]
+
+
+@pytest.mark.parametrize("window", [1, 7, 256, 4096])
+@pytest.mark.parametrize("size", [0, 60, 3000, SMALL_RING_BYTES])
+def test_map_yields_every_answer_in_order(client, window, size):
+    # 4096 requests of 3000 B are ~190 rings' worth: windows across the ring size, and
+    # bodies that take several fragments (SMALL_RING_BYTES) interleaved with small ones.
+    n = 40 if size >= SMALL_RING_BYTES else 600
+    bodies = _bodies(n, size)
+    got = run_bounded(lambda: list(client.map(L.OP_ECHO, bodies, window=window)))
+    assert got == bodies
+
+
+def test_map_consumes_the_iterable_lazily_and_stops_early(client):
+    taken = []
+
+    def gen():
+        for i in range(10_000):
+            taken.append(i)
+            yield i.to_bytes(4, "little")
+
+    it = client.map(L.OP_ECHO, gen(), window=8)
+    assert next(it) == (0).to_bytes(4, "little")
+    assert len(taken) <= 8
+    it.close()
+    # The requests still in flight are answered and dropped; the client keeps working.
+    assert client.echo(b"after") == b"after"
+
+
+def test_map_raises_a_failed_request_at_its_place_and_stops(client):
+    it = client.map(0x00FE, [b"a", b"b"])  # an op code no worker registers (layout.md §7)
+    with pytest.raises(RequestError):
+        next(it)
+    with pytest.raises(StopIteration):  # the error ends the iteration, as in Executor.map
+        next(it)
+    assert client.echo(b"still fine") == b"still fine"
+
+
+def test_map_rejects_a_window_below_one(client):
+    with pytest.raises(ValueError):
+        client.map(L.OP_ECHO, [b""], window=0)
+
+
+def test_call_and_echo_from_threads_mixed_with_handles(client):
+    errors = []
+
+    def caller(k: int):
+        try:
+            for i in range(300):
+                body = f"{k}-{i}".encode() * (1 + i % 50)
+                if i % 3 == 0:
+                    assert client.submit(L.OP_ECHO, body).result(timeout=30) == body
+                elif i % 3 == 1:
+                    assert client.call(L.OP_ECHO, body, timeout=30) == body
+                else:
+                    assert list(client.map(L.OP_ECHO, [body, body], window=2)) == [body, body]
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "hung"
+    assert errors == []
+
+
+def test_a_parked_worker_is_woken_by_calls_with_and_without_params(own_client):
+    c = own_client
+    for pause in (0.0, 0.0002, 0.003, 0.06, 0.0, 0.07):
+        time.sleep(pause)  # long enough for the worker to park (hot window 2 ms)
+        assert c.echo(b"ping") == b"ping"
+        assert "<h1>hi</h1>" in c.markdown.render("# hi")
+    assert c.stats()["worker_parks"] >= 1
+
+
+def test_an_early_wake_with_no_request_behind_it_is_harmless(own_client):
+    c = own_client
+    time.sleep(0.06)  # the worker parks
+    producer = c._sender.producer
+    # A wake with nothing published (what the client does before encoding a request), then
+    # nothing for a while: the worker polls through its hot window and parks again.
+    producer.wake_early()
+    time.sleep(0.06)
+    producer.wake_early()
+    assert c.echo(b"after an early wake") == b"after an early wake"
+
+
+def test_a_steady_cadence_is_answered(own_client):
+    # The worker learns the 8 ms cadence and dozes between requests (layout.md §11); every
+    # request is answered, including one that comes early and one that comes late.
+    c = own_client
+    for i in range(12):
+        time.sleep(0.008)
+        assert c.echo(i.to_bytes(2, "little")) == i.to_bytes(2, "little")
+    assert c.echo(b"early") == b"early"
+    time.sleep(0.03)
+    assert c.echo(b"late") == b"late"
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"),
+                    reason="taskset or sched_getaffinity unavailable")
+def test_one_shared_cpu_answers_everything(worker_bin):
+    # Client and worker pinned to one CPU: the client sees the shared core and hands it over.
+    cpu = min(os.sched_getaffinity(0))
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from chunkring import Client, _layout as L\n"
+        f"c = Client.spawn(ring_bytes={SMALL_RING_BYTES}, chunk_bytes={SMALL_CHUNK_BYTES},"
+        " worker=sys.argv[2])\n"
+        "assert c._receiver.shared_core\n"
+        "for i in range(2000):\n"
+        "    b = i.to_bytes(4, 'little') * (i % 300)\n"
+        "    assert c.echo(b) == b\n"
+        "bodies = [i.to_bytes(4, 'little') * 50 for i in range(3000)]\n"
+        "assert list(c.map(L.OP_ECHO, bodies, window=64)) == bodies\n"
+        "c.close()\n"
+        "print('ok')\n"
+    )
+    pkg = os.path.join(os.path.dirname(__file__), "..")
+    out = subprocess.run(["taskset", "-c", str(cpu), sys.executable, "-c", script, pkg, worker_bin],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

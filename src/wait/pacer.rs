@@ -1,0 +1,283 @@
+//! When to spin, when to doze, when to park: the worker's idle plan, learned from the gaps
+//! between the client's requests (layout.md §11 "Worker").
+//!
+//! Pure bookkeeping over instants the caller passes in: no clock, no syscall, no shared
+//! memory, so every rule below has a unit test at the bottom of this file.
+//!
+//! * **Hot window.** After a request the worker keeps polling for `hot` (default 2 ms,
+//!   `--spin-us`): a client that calls again within a millisecond finds it awake and pays no
+//!   wake-up. The window runs from the last request, not from the start of the idle spell,
+//!   so a park that times out with nothing to do parks again at once (an idle worker wakes
+//!   only for its liveness checks).
+//! * **Cadence.** When the last [`GAPS`] gaps between requests are each longer than two hot
+//!   windows and the middle two agree (a GUI calling every 16 ms), the next request is
+//!   predicted at `last + their mean`. The worker then dozes (a timed park) until shortly
+//!   before it and polls from there: it is awake when the request lands without spinning
+//!   through the gap. How early it wakes (`lead`) covers the timer's measured lateness and
+//!   the gaps' jitter.
+//! * **Long irregular gaps.** When the last gaps are all long but do not agree, a hot window
+//!   after each request would be spent for nothing: the worker parks after a short spin,
+//!   and the next request costs the operating system's wake-up.
+//! * **Early wake.** A client may wake a parked worker before it encodes a request
+//!   ([W7]: a wake with no frame behind it yet); such a wake opens a hot window, so the
+//!   worker polls for the request instead of parking again. The cadence is kept: gaps are
+//!   measured between requests, not wakes.
+
+use std::time::{Duration, Instant};
+
+/// How many gaps between requests the cadence is learned from.
+pub const GAPS: usize = 4;
+/// The spin after a request when recent gaps are all long and irregular.
+const SHORT_SPIN: Duration = Duration::from_micros(50);
+/// Margin added to the lead on top of lateness and jitter.
+const LEAD_MARGIN: Duration = Duration::from_micros(150);
+/// Largest lead: beyond it the cadence is too irregular to doze through.
+const MAX_LEAD: Duration = Duration::from_millis(2);
+
+/// What the worker does while it has nothing to do, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Park (with a timeout ending then) until this instant first; a wake ends it early.
+    pub doze_until: Option<Instant>,
+    /// Then poll until this instant (no poll at all when it is already past).
+    pub spin_until: Instant,
+}
+
+/// The cadence learner. See the module docs for the rules.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    hot: Duration,
+    /// When the last request arrived: gaps are measured between requests.
+    last_request: Option<Instant>,
+    /// When the hot window starts: the last request, or a later early wake.
+    hot_from: Option<Instant>,
+    /// The last gaps between arrivals, newest at `next - 1` (a ring of `GAPS`).
+    gaps: [Duration; GAPS],
+    filled: usize,
+    next: usize,
+    /// How late a doze's timer fired, smoothed (an EMA, 1/4 weight for each new sample).
+    lateness: Duration,
+}
+
+impl Pacer {
+    /// A pacer whose hot window is `hot`.
+    pub fn new(hot: Duration) -> Pacer {
+        Pacer {
+            hot,
+            last_request: None,
+            hot_from: None,
+            gaps: [Duration::ZERO; GAPS],
+            filled: 0,
+            next: 0,
+            lateness: Duration::from_micros(60),
+        }
+    }
+
+    /// A request was found at `now` after the worker had gone idle (the first of a burst).
+    pub fn on_request(&mut self, now: Instant) {
+        if let Some(last) = self.last_request {
+            self.gaps[self.next] = now.saturating_duration_since(last);
+            self.next = (self.next + 1) % GAPS;
+            self.filled = (self.filled + 1).min(GAPS);
+        }
+        self.last_request = Some(now);
+        self.hot_from = Some(now);
+    }
+
+    /// A request was found at `now` right after a park ended by the client's wake: it landed
+    /// one wake-up earlier. The timer's measured lateness stands in for that wake-up, so a
+    /// request that came during a doze does not shift the predicted cadence late (which would
+    /// make the next doze end after the next request, and so on, every other period).
+    pub fn on_woken_request(&mut self, now: Instant) {
+        self.on_request(now.checked_sub(self.lateness).unwrap_or(now));
+    }
+
+    /// The worker was woken at `now` with nothing to read: a client announced a request
+    /// (early wake). Poll through a hot window from here; the cadence is kept (the gap is
+    /// measured to the request itself, which follows).
+    pub fn on_early_wake(&mut self, now: Instant) {
+        self.hot_from = Some(now);
+    }
+
+    /// A doze meant to end at `deadline` ended by its timer at `now`.
+    pub fn on_doze_timeout(&mut self, deadline: Instant, now: Instant) {
+        let late = now.saturating_duration_since(deadline).min(MAX_LEAD);
+        self.lateness = (self.lateness * 3 + late) / 4;
+    }
+
+    /// The plan for an idle spell starting at `now`.
+    pub fn plan(&self, now: Instant) -> Plan {
+        let (Some(last), Some(hot_from)) = (self.last_request, self.hot_from) else {
+            return Plan {
+                doze_until: None,
+                spin_until: now,
+            };
+        };
+        let hot_end = hot_from + self.hot;
+        if self.filled < GAPS || self.hot.is_zero() || hot_from > last {
+            return Plan {
+                doze_until: None,
+                spin_until: hot_end,
+            };
+        }
+        let (min, spread, mean) = self.gap_stats();
+        if min <= self.hot * 2 {
+            // Some recent call came soon after the one before: keep the hot window.
+            return Plan {
+                doze_until: None,
+                spin_until: hot_end,
+            };
+        }
+        let lead = self.lateness + spread + LEAD_MARGIN;
+        if lead > MAX_LEAD.min(mean / 4) {
+            // Long and irregular: parking at once is all the worker can do.
+            return Plan {
+                doze_until: None,
+                spin_until: last + SHORT_SPIN,
+            };
+        }
+        let due = last + mean;
+        let doze_until = due.checked_sub(lead).filter(|&t| t > now);
+        Plan {
+            doze_until,
+            spin_until: due + lead,
+        }
+    }
+
+    /// The shortest gap, the spread of the middle two gaps (one outlier, a hiccup of the
+    /// client or the machine, neither stretches the lead nor breaks the cadence) and the
+    /// period: their mean.
+    fn gap_stats(&self) -> (Duration, Duration, Duration) {
+        let mut g = self.gaps;
+        g.sort_unstable();
+        (g[0], g[2] - g[1], (g[1] + g[2]) / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOT: Duration = Duration::from_millis(2);
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    fn fed(gaps: &[u64]) -> (Pacer, Instant) {
+        let mut p = Pacer::new(HOT);
+        let mut t = Instant::now();
+        p.on_request(t);
+        for &g in gaps {
+            t += us(g);
+            p.on_request(t);
+        }
+        (p, t)
+    }
+
+    #[test]
+    fn a_fresh_pacer_parks_at_once() {
+        let p = Pacer::new(HOT);
+        let now = Instant::now();
+        assert_eq!(p.plan(now).spin_until, now);
+        assert_eq!(p.plan(now).doze_until, None);
+    }
+
+    #[test]
+    fn the_hot_window_runs_from_the_last_request() {
+        let (p, t) = fed(&[100, 300]);
+        let plan = p.plan(t + us(10));
+        assert_eq!(
+            plan,
+            Plan {
+                doze_until: None,
+                spin_until: t + HOT
+            }
+        );
+        // A park that timed out long after finds the window spent: no spin.
+        assert!(p.plan(t + us(50_000)).spin_until < t + us(50_000));
+    }
+
+    #[test]
+    fn short_gaps_among_long_ones_keep_the_hot_window() {
+        let (p, t) = fed(&[16_000, 16_000, 500, 16_000]);
+        assert_eq!(p.plan(t).spin_until, t + HOT);
+    }
+
+    #[test]
+    fn a_steady_cadence_dozes_until_just_before_the_next_request() {
+        let (p, t) = fed(&[16_000, 16_020, 15_990, 16_000]);
+        let plan = p.plan(t + us(20));
+        let due = t + us(16_000); // mean of the middle two gaps
+        let doze = plan.doze_until.expect("dozes");
+        assert!(doze < due && due - doze < us(300), "{:?}", due - doze);
+        assert!(plan.spin_until > due && plan.spin_until - due < us(300));
+    }
+
+    #[test]
+    fn irregular_long_gaps_spin_only_briefly() {
+        let (p, t) = fed(&[5_000, 48_000, 12_000, 30_000]);
+        assert_eq!(
+            p.plan(t),
+            Plan {
+                doze_until: None,
+                spin_until: t + SHORT_SPIN
+            }
+        );
+        let (p, t) = fed(&[16_000, 9_000, 16_000, 16_050]);
+        assert!(
+            p.plan(t).doze_until.is_some(),
+            "one outlier keeps the cadence"
+        );
+        let (p, t) = fed(&[16_000, 9_000, 12_000, 16_050]);
+        assert_eq!(
+            p.plan(t),
+            Plan {
+                doze_until: None,
+                spin_until: t + SHORT_SPIN
+            }
+        );
+    }
+
+    #[test]
+    fn an_early_wake_opens_a_hot_window_and_keeps_the_cadence() {
+        let (mut p, t) = fed(&[16_000, 16_000, 16_000, 16_000]);
+        let woke = t + us(15_900);
+        p.on_early_wake(woke);
+        assert_eq!(
+            p.plan(woke),
+            Plan {
+                doze_until: None,
+                spin_until: woke + HOT
+            }
+        );
+        p.on_request(t + us(16_000));
+        assert!(p.plan(t + us(16_010)).doze_until.is_some());
+    }
+
+    #[test]
+    fn a_late_timer_makes_the_doze_end_earlier() {
+        let (mut p, t) = fed(&[16_000, 16_000, 16_000, 16_000]);
+        let before = p.plan(t).doze_until.unwrap();
+        for _ in 0..8 {
+            p.on_doze_timeout(t, t + us(400));
+        }
+        let after = p.plan(t).doze_until.unwrap();
+        assert!(after + us(200) < before);
+    }
+
+    #[test]
+    fn a_woken_request_counts_from_one_wake_up_earlier() {
+        let (mut p, t) = fed(&[16_000, 16_000, 16_000]);
+        p.on_woken_request(t + us(16_000) + p.lateness);
+        assert_eq!(p.gaps[(p.next + GAPS - 1) % GAPS], us(16_000));
+    }
+
+    #[test]
+    fn a_zero_hot_window_never_spins_after_a_request() {
+        let mut p = Pacer::new(Duration::ZERO);
+        let t = Instant::now();
+        p.on_request(t);
+        assert_eq!(p.plan(t).spin_until, t);
+    }
+}
