@@ -13,10 +13,11 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._futures import Derived, then
-from ._live_state import _apply_patch, _fingerprint, _lookup
+from ._live_state import _apply_patch, _fingerprint, differing_keys, refresh
 from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
-                             _load, _locked, _none, _save, encode_snapshot)
+                             _load, _locked, _none, _save, encode_snapshot,
+                             fields_request)
 from .errors import RequestError, StateMismatch
 
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
@@ -108,38 +109,18 @@ class History:
     def _fields_request(self, snapshot: Any, changed: Iterable[Any],
                         encoding: str | None) -> tuple:
         """``OP_SNAP_PUSH_FIELDS`` for ``push(changed=…)``; updates the fingerprint."""
-        if type(snapshot) is not dict:
-            raise TypeError("push(changed=...) needs a dict snapshot")
-        if isinstance(changed, str):
-            changed = (changed,)
-        paths: list[list] = []
-        values: list[Any] = []
-        removes: list[list] = []
-        for item in changed:
-            path = list(item) if isinstance(item, (tuple, list)) else [item]
-            found, value = _lookup(snapshot, path)
-            if found:
-                paths.append(path)
-                values.append(value)
-            else:
-                removes.append(path)
-        if encoding in (None, "marshal"):
-            body, enc = marshal.dumps(values, 4), "marshal"
-        else:
-            body, enc = encode_snapshot(values, encoding)
-        params: dict[str, Any] = {"name": self.name, "encoding": enc, "time": _time(),
-                                  "paths": paths}
-        if removes:
-            params["remove"] = removes
-        synced = self._synced
-        if synced is not None:
-            for path in paths + removes:
-                k = path[0]
-                if k in snapshot:
-                    synced[k] = _fingerprint({k: snapshot[k]})[k]
-                else:
-                    synced.pop(k, None)
-        return L.OP_SNAP_PUSH_FIELDS, body, enc, params
+        op, body, enc, params, paths = fields_request(self.name, snapshot, changed, encoding)
+        if self._synced is not None:
+            refresh(self._synced, snapshot, (path[0] for path in paths))
+        return op, body, enc, params
+
+    def _submit_queued(self) -> None:
+        """Sends every queued push with one ``submit_many``; their answers join ``_pending``."""
+        if self._queued:
+            queued, self._queued = self._queued, []
+            meta, self._queued_meta = self._queued_meta, []
+            handles = self._client.submit_many(queued)
+            self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
 
     def _send_queued(self) -> None:
         queued, self._queued = self._queued, []
@@ -183,11 +164,7 @@ class History:
     @_locked
     def flush(self) -> None:
         """Sends queued pushes and waits for them; raises the first one's error, if any."""
-        if self._queued:
-            queued, self._queued = self._queued, []
-            meta, self._queued_meta = self._queued_meta, []
-            handles = self._client.submit_many(queued)
-            self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+        self._submit_queued()
         pending, self._pending = self._pending, []
         self._raise_first(pending)
 
@@ -265,15 +242,10 @@ class History:
             self._prefetch_move = (to, peek)
         touched: set = set()
         applied = _apply_patch(state, memoryview(r)[_CURSOR.size:], touched)
-        synced = self._synced
-        if synced is None or None in touched:
+        if self._synced is None or None in touched:
             self._synced = _fingerprint(state)
         else:  # only the keys the patch reached can have changed
-            for k in touched:
-                if k in state:
-                    synced[k] = _fingerprint({k: state[k]})[k]
-                else:
-                    synced.pop(k, None)
+            refresh(self._synced, state, touched)
         return applied
 
     def _check_state(self, state: dict) -> None:
@@ -286,13 +258,11 @@ class History:
                     f"state is not the current snapshot of history {self.name!r}"
                     + (" (the history is empty)" if current is None else ""))
             return
-        if _fingerprint(state) != synced:
-            keys = [k for k in state.keys() | synced.keys()
-                    if k not in state or k not in synced
-                    or _fingerprint({k: state[k]})[k] != synced[k]]
+        keys = differing_keys(synced, state)
+        if keys:
             raise StateMismatch(
                 f"state is not the current snapshot of history {self.name!r}: "
-                f"top-level {sorted(map(str, keys))} differ (edited and not pushed, or a push "
+                f"top-level {keys} differ (edited and not pushed, or a push "
                 "with a wrong changed=); push it first, or pass the current snapshot")
 
     # Every cursor method takes ``encoding`` (the encoding the worker should answer in:
@@ -423,11 +393,7 @@ class History:
         ``decode(answer)`` that raises the first failed push's error (naming the push, as
         :meth:`flush` does) instead."""
         self._prefetch = self._prefetch_move = None
-        if self._queued:
-            queued, self._queued = self._queued, []
-            meta, self._queued_meta = self._queued_meta, []
-            handles = self._client.submit_many(queued)
-            self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+        self._submit_queued()
         pending, self._pending = self._pending, []
         handles = [h for h, _, _ in pending]
         if op is not None:

@@ -82,3 +82,23 @@ def _apply_patch(state: dict, body: memoryview, touched: set | None = None) -> l
             parent[segs[-1]] = value
         applied.append({"op": op, "path": pointer, "value": value})
     return applied
+
+
+def refresh(synced: dict, state: dict, keys) -> None:
+    """Brings the fingerprint ``synced`` up to date for the top-level ``keys`` of ``state``
+    that changed (a key gone from ``state`` leaves it)."""
+    for k in keys:
+        if k in state:
+            synced[k] = _fingerprint({k: state[k]})[k]
+        else:
+            synced.pop(k, None)
+
+
+def differing_keys(synced: dict, state: dict) -> list[str]:
+    """The top-level keys (as text, sorted) where ``state`` differs from the fingerprint
+    ``synced``; empty when it matches."""
+    if _fingerprint(state) == synced:
+        return []
+    return sorted(str(k) for k in state.keys() | synced.keys()
+                  if k not in state or k not in synced
+                  or _fingerprint({k: state[k]})[k] != synced[k])

@@ -15,7 +15,8 @@ import secrets
 import threading
 
 from . import _layout as L
-from ._receiver import Handle, Receiver, Slot
+from ._handle import Handle, Slot
+from ._receiver import Receiver
 from ._ring import Producer
 
 _MASK64 = (1 << 64) - 1

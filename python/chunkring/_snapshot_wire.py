@@ -10,9 +10,12 @@ import marshal
 import os
 import struct
 from functools import wraps
+from time import time as _time
 from typing import Any, Iterable
 
+from . import _layout as L
 from ._futures import Derived, then
+from ._live_state import _lookup
 
 _CURSOR = struct.Struct("<BBHII")
 _NO_CURSOR = 0xFFFFFFFF
@@ -110,3 +113,34 @@ def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, repla
     if name is not None:
         params["name"] = name
     return json.loads(client.call(op, b"", params))
+
+
+def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
+                   encoding: str | None) -> tuple:
+    """``(op, body, encoding, params, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
+    ``push(changed=…)`` (layout.md §9.3): one value per path found in ``snapshot``, the paths
+    not found in ``remove``; ``paths`` lists every path named, found or removed."""
+    if type(snapshot) is not dict:
+        raise TypeError("push(changed=...) needs a dict snapshot")
+    if isinstance(changed, str):
+        changed = (changed,)
+    paths: list[list] = []
+    values: list[Any] = []
+    removes: list[list] = []
+    for item in changed:
+        path = list(item) if isinstance(item, (tuple, list)) else [item]
+        found, value = _lookup(snapshot, path)
+        if found:
+            paths.append(path)
+            values.append(value)
+        else:
+            removes.append(path)
+    if encoding in (None, "marshal"):
+        body, enc = marshal.dumps(values, 4), "marshal"
+    else:
+        body, enc = encode_snapshot(values, encoding)
+    params: dict[str, Any] = {"name": name, "encoding": enc, "time": _time(),
+                              "paths": paths}
+    if removes:
+        params["remove"] = removes
+    return L.OP_SNAP_PUSH_FIELDS, body, enc, params, paths + removes

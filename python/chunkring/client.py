@@ -33,7 +33,8 @@ from ._barrier import RING_FENCES_OK
 from ._find_worker import find_worker_bin
 from ._platform import check_platform
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap
-from ._receiver import WAIT_TIMEOUT_S, Handle, Receiver
+from ._handle import Handle
+from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
 from ._sender import Sender
 from .errors import ProtocolError, WorkerStartError
