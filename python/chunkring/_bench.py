@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from . import _layout as L
+from ._progress import Progress
 from .client import Client
 from .errors import ChunkringError
 
@@ -34,10 +35,12 @@ def in_checkout() -> bool:
 
 def run_peer_benches(names: list[str], quick: bool) -> int:
     status = 0
+    progress = Progress(len(names))
     for name in names:
         cmd = [sys.executable, str(CHECKOUT_BENCHES / PEER_BENCHES[name])]
         if quick:
             cmd.append({"markdown": "--budget=0.3"}.get(name, "--quick"))
+        progress.start(f"{name}: {' '.join(cmd)}")
         print(f"==> {' '.join(cmd)}", flush=True)
         status = subprocess.run(cmd).returncode or status
     return status

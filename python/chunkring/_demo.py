@@ -29,6 +29,7 @@ from typing import Callable, TypeVar
 
 from . import _layout as L
 from ._aggregate_py import aggregate_py
+from ._progress import Progress
 from .client import Client
 from .errors import ChunkringError
 
@@ -50,7 +51,7 @@ def best_of(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
     return best, out  # type: ignore[return-value]
 
 
-def scan(root: Path, max_files: int) -> list[str]:
+def scan(root: Path, max_files: int, progress: Progress | None = None) -> list[str]:
     """Relative paths of the UTF-8 text files under ``root`` (no symlinks, no hidden or build
     folders, at most 1 MiB each), sorted; at most ``max_files``."""
     found: list[str] = []
@@ -65,6 +66,8 @@ def scan(root: Path, max_files: int) -> list[str]:
         except (UnicodeDecodeError, OSError):
             continue
         found.append(rel.as_posix())
+        if progress is not None and len(found) % 100 == 0:
+            progress.note(f"{len(found):,} files")
         if len(found) >= max_files:
             break
     return found
@@ -125,12 +128,15 @@ def echo_batch(client: Client, n: int) -> str:
     return f"{n:,} requests ({mb:.1f} MB) in {dt * 1e3:.0f} ms: {n / dt:,.0f} req/s, every answer equal"
 
 
-def markdown_steps(client: Client, root: Path, files: list[str], report: Report) -> dict[str, str]:
+def markdown_steps(client: Client, root: Path, files: list[str], report: Report,
+                   progress: Progress) -> dict[str, str]:
+    progress.start(f"aggregate {len(files):,} files (chunkring, then pure Python)")
     t_ours, context = best_of(lambda: client.markdown.aggregate(files, root=str(root)))
     t_py, context_py = best_of(lambda: aggregate_py(root, files))
     same = "same bytes" if context == context_py else "DIFFERENT bytes"
     report.add(f"aggregate {len(files)} files", t_ours, t_py, f"{len(context):,} chars, {same}")
 
+    progress.start(f"render {len(context):,} chars to HTML")
     t_ours, html = best_of(lambda: client.markdown.render(context))
     try:
         from markdown_it import MarkdownIt  # type: ignore[import-not-found]
@@ -142,6 +148,7 @@ def markdown_steps(client: Client, root: Path, files: list[str], report: Report)
         t_py, note = None, "no pure-Python renderer installed (pip install markdown-it-py)"
     report.add("render to HTML", t_ours, t_py, f"{len(html):,} chars, {note}")
 
+    progress.start("outline")
     t_ours, outline = best_of(lambda: client.markdown.outline(context))
     t_py, outline_rough = best_of(lambda: outline_py(context))
     report.add("outline", t_ours, t_py,
@@ -150,7 +157,8 @@ def markdown_steps(client: Client, root: Path, files: list[str], report: Report)
     return {"context.md": context, "context.html": html, "outline.json": json.dumps(outline, indent=1)}
 
 
-def snapshot_steps(client: Client, report: Report) -> str:
+def snapshot_steps(client: Client, report: Report, progress: Progress) -> str:
+    progress.start("undo history of a GUI state")
     states = ui_states(60)
 
     def ours():
@@ -195,6 +203,8 @@ def parser() -> argparse.ArgumentParser:
                     help="echo requests of random sizes to push through the rings first (default 10000, 0 skips)")
     ap.add_argument("--max-files", type=int, default=2000, metavar="N",
                     help="take at most N files (default 2000)")
+    ap.add_argument("--quiet", action="store_true",
+                    help="no progress on stderr (results still go to stdout)")
     return ap
 
 
@@ -205,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     if not root.is_dir():
         ap.error(f"{root} is not a folder")
     t_start = time.perf_counter()
-    files = scan(root, args.max_files)
+    progress = Progress(6 if args.echo else 5, enabled=not args.quiet)
+    progress.start(f"scan {root}")
+    files = scan(root, args.max_files, progress)
     if not files:
         print(f"chunkring demo: no UTF-8 text files under {root}", file=sys.stderr)
         return 1
@@ -215,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chunkring demo on {root} ({len(files)} files)")
             print(f"worker pid {client.pid}, rings of {client.ring_bytes:,} B, chunks of {client.chunk_bytes} B")
             if args.echo:
+                progress.start(f"echo {args.echo:,} requests of random sizes")
                 print(f"echo: {echo_batch(client, args.echo)}")
-            outputs = markdown_steps(client, root, files, report)
-            history = snapshot_steps(client, report)
+            outputs = markdown_steps(client, root, files, report, progress)
+            history = snapshot_steps(client, report, progress)
+            progress.done()
     except ChunkringError as exc:
         print(f"chunkring demo: {exc}", file=sys.stderr)
         return 1

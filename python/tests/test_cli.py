@@ -221,3 +221,34 @@ def test_demo_runs_from_a_checkout_build_anywhere(worker_bin, tmp_path):
     assert "aggregate 6 files" in text and "same bytes" in text, text
     assert "history: 50 kept of 60" in text, text
     assert (tmp_path / "out" / "context.html").read_text().count("<h3>") == 6
+
+
+def test_demo_reports_progress_on_stderr_and_quiet_silences_it(worker_bin, tmp_path):
+    out = run_cli(worker_bin, "demo", "--echo", "100", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    steps = [line for line in out.stderr.decode().splitlines() if line.startswith("[")]
+    assert [s.split("]")[0] for s in steps] == [f"[{i}/6" for i in range(1, 7)], steps
+    assert "aggregate 6 files" in steps[2] and "undo history" in steps[5], steps
+    assert "[1/" not in out.stdout.decode()  # progress never mixes into the results
+    quiet = run_cli(worker_bin, "demo", "--echo", "0", "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 0 and "[1/" not in quiet.stderr.decode(), quiet.stderr
+
+
+def test_progress_redraws_one_line_on_a_terminal():
+    import io
+
+    from chunkring._progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    p = Progress(2, stream=tty)
+    p.start("scan")
+    p.note("100 files")  # within 0.1 s of the start: not redrawn
+    p.start("aggregate")
+    p.done()
+    text = tty.getvalue()
+    assert "\n" not in text and text.count("\r\x1b[K") == 3, repr(text)
+    assert "[1/2] scan" in text and "[2/2] aggregate" in text, repr(text)
