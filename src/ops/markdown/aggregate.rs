@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::files::{guess_language, is_markdown, Root};
+use super::files::{guess_language, is_markdown, Root, AGGREGATE_MAX_ANSWER_BYTES};
 use super::options::ParseOptions;
 use super::outline::{outline_document, Slugger};
 use crate::error::{ErrorCode, OpError};
@@ -69,7 +69,7 @@ pub struct AggregateParams {
 /// without `root`),
 /// `BAD_PAYLOAD` (body items ≠ inline files), `PATH_REFUSED` (a path escaping the root),
 /// `IO` (root or file unreadable), `INVALID_UTF8` (a file that is not UTF-8, with its index,
-/// path and byte offset), `OUT_OF_RANGE` (a document over the list encoding's 4 GiB).
+/// path and byte offset), `OUT_OF_RANGE` (a document over `AGGREGATE_MAX_ANSWER_BYTES`).
 pub fn aggregate(_: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let params: AggregateParams = req.params()?;
     let inline = if req.body.is_empty() {
@@ -91,11 +91,11 @@ pub fn aggregate(_: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
         .map(|(i, c)| file_str(i, &params.files[i].path, c))
         .collect::<Result<Vec<&str>, OpError>>()?;
     let doc = build_document(&params, &texts);
-    if u32::try_from(doc.len()).is_err() {
+    if doc.len() as u64 > AGGREGATE_MAX_ANSWER_BYTES {
         return Err(OpError::new(
             ErrorCode::OutOfRange,
             format!(
-                "aggregate document of {} bytes exceeds a list item's 4 GiB",
+                "aggregate document of {} bytes exceeds the answer limit of {AGGREGATE_MAX_ANSWER_BYTES} bytes",
                 doc.len()
             ),
         ));
