@@ -108,6 +108,11 @@ pub fn unframe(magic: [u8; 8], file: &[u8]) -> Result<&[u8], StoreError> {
 
 /// Writes `bytes` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.
 ///
+/// The temp file is created beside `path` under a random name (`.NAME.tmp-<16 hex digits>`)
+/// with `O_CREAT | O_EXCL | O_NOFOLLOW` and mode 0600: a name planted in advance (a symbolic
+/// link, a file) is never opened, only skipped, so another user cannot make the worker write
+/// through it; the saved file is the owner's alone.
+///
 /// # Errors
 /// [`StoreError::Io`] naming the step and the path; [`StoreError::NoFileName`] for a path
 /// without a file name.
@@ -119,11 +124,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp: PathBuf = dir.join(tmp_name);
+    let (mut f, tmp) = create_temp(dir, name)?;
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| StoreError::io("cannot create", &tmp, e))?;
         f.write_all(bytes)
             .map_err(|e| StoreError::io("cannot write", &tmp, e))?;
         f.sync_all()
@@ -139,6 +141,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates a new, empty, 0600 temp file in `dir` for `name` under a random name that did not
+/// exist (`O_CREAT | O_EXCL | O_NOFOLLOW`), trying a few names before giving up.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut last = None;
+    for _ in 0..8 {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{:016x}", random_u64()));
+        let tmp = dir.join(tmp_name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((e, tmp)),
+            Err(e) => return Err(StoreError::io("cannot create", &tmp, e)),
+        }
+    }
+    let (e, tmp) = last.unwrap_or_else(|| (std::io::Error::other("no name tried"), dir.into()));
+    Err(StoreError::io("cannot create", &tmp, e))
+}
+
+/// 64 random bits from the kernel (`/dev/urandom`); if that cannot be read, the clock's
+/// nanoseconds mixed with the pid (`O_EXCL` keeps a guessed name harmless either way).
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ (u64::from(std::process::id()) << 40)
 }
 
 /// Saves `payload` to `path` crash-safely in an envelope with `magic`; returns the file's
