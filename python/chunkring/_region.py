@@ -9,13 +9,16 @@ maps it, waits for ``WORKER_READY`` and checks every header field, refusing with
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Callable
 
+from . import _barrier
 from . import _layout as L
 from .errors import ProtocolError
 
@@ -83,6 +86,7 @@ class Region:
         # ctypes objects exporting the futex words: their addresses go to futex(2).
         self._worker_futex = ctypes.c_uint32.from_buffer(mm, L.WORKER_FUTEX_OFFSET)
         self._client_futex = ctypes.c_uint32.from_buffer(mm, L.CLIENT_FUTEX_OFFSET)
+        self._client_pid_word = ctypes.c_uint32.from_buffer(mm, L.CLIENT_PID_OFFSET)
         self.worker_futex_addr = ctypes.addressof(self._worker_futex)
         self.client_futex_addr = ctypes.addressof(self._client_futex)
 
@@ -101,6 +105,27 @@ class Region:
         self.i[L.CLIENT_PID_OFFSET // _I] = pid
         self.i[L.CLIENT_STATE_OFFSET // _I] = state
 
+    def claim_client(self, pid: int, live: Callable[[int], bool]) -> int | None:
+        """Take the client slot for ``pid`` (layout.md §12 "Attach"); ``None`` on success,
+        else the pid of the client that holds it.
+
+        The slot is free when ``CLIENT_PID`` is 0, or names a process that is not ``live``, or
+        its ``CLIENT_STATE`` is not ``CLIENT_ATTACHED``. It is taken with one compare-and-swap
+        of ``CLIENT_PID`` from the value seen to ``pid`` (libatomic's
+        ``__atomic_compare_exchange_4``), so of two clients racing for a slot exactly one wins;
+        the loser sees the winner's pid and refuses. Only then is ``CLIENT_STATE`` set.
+        """
+        seen, state = self.client_slot()
+        if seen and state == L.CLIENT_ATTACHED and live(seen):
+            return seen
+        swapped, now = _barrier.compare_exchange_u32(
+            ctypes.addressof(self._client_pid_word), seen, pid
+        )
+        if not swapped:
+            return now or seen
+        self.i[L.CLIENT_STATE_OFFSET // _I] = L.CLIENT_ATTACHED
+        return None
+
     def client_slot(self) -> tuple[int, int]:
         """``(CLIENT_PID, CLIENT_STATE)``."""
         return self.i[L.CLIENT_PID_OFFSET // _I], self.i[L.CLIENT_STATE_OFFSET // _I]
@@ -110,7 +135,7 @@ class Region:
         """Release every export of the mapping, then unmap it. Idempotent."""
         if self.mm is None:
             return
-        self._worker_futex = self._client_futex = None
+        self._worker_futex = self._client_futex = self._client_pid_word = None
         for v in (self.q, self.i, self._header, self.view):
             v.release()
         try:
@@ -174,16 +199,39 @@ class Region:
 
 def _try_map(path: Path) -> mmap.mmap | None:
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ProtocolError(f"refusing region {path}: it is a symbolic link") from None
+        raise
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        _check_owner_only(path, st)
+        size = st.st_size
         if size < L.HEADER_BYTES:
             return None
         return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         os.close(fd)
+
+
+def _check_owner_only(path: Path, st: os.stat_result) -> None:
+    """layout.md §12 "Region files and ownership": a regular file of this user's, mode 0600."""
+    if not stat.S_ISREG(st.st_mode):
+        raise ProtocolError(f"refusing region {path}: not a regular file")
+    if st.st_uid != os.geteuid():
+        raise ProtocolError(
+            f"refusing region {path}: owned by uid {st.st_uid}, not by this user "
+            f"(uid {os.geteuid()})"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode != 0o600:
+        raise ProtocolError(
+            f"refusing region {path}: mode {mode:04o}, not 0600 (another user could read or "
+            "write it)"
+        )
 
 
 def _validate(fields: tuple, mapped: int) -> None:

@@ -284,6 +284,7 @@ def test_attach_refuses_a_region_larger_than_its_file(tmp_path):
 def test_attach_times_out_on_a_zero_header(tmp_path):
     path = tmp_path / "zeros"
     path.write_bytes(b"\0" * 3 * 4096)
+    path.chmod(0o600)
     with pytest.raises(TimeoutError, match="all zero"):
         Client.attach(file=path, timeout=0.2)
 

@@ -14,6 +14,7 @@ use crate::layout::*;
 use crate::ring::{MappedMemory, RingPlace};
 
 pub mod file;
+pub mod guard;
 mod header;
 pub mod heap;
 pub mod shm;
@@ -94,6 +95,9 @@ pub enum RegionError {
     BadHeader(String),
     /// The operating system refused.
     Os(String),
+    /// The region's file may not be used: not a regular file owned by this user with mode
+    /// 0600, or (for `--file`) an existing file that is not a chunkring region.
+    Refused(String),
 }
 
 impl fmt::Display for RegionError {
@@ -105,6 +109,7 @@ impl fmt::Display for RegionError {
             RegionError::NotFound(m) => write!(f, "region not found: {m}"),
             RegionError::BadHeader(m) => write!(f, "bad region header: {m}"),
             RegionError::Os(m) => write!(f, "operating system error: {m}"),
+            RegionError::Refused(m) => write!(f, "region refused: {m}"),
         }
     }
 }

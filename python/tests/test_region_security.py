@@ -1,0 +1,159 @@
+"""Nobody gets in through the region (issue 11, items 8, 13, 15; layout.md §12 "Region files
+and ownership" and "Attach"): both sides refuse a region that is not the user's own with mode
+0600, ``serve --file`` never truncates a file that is not an unserved region of ours, a second
+``serve`` on a live region refuses, and of two clients racing to attach exactly one wins.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chunkring.client import Client  # noqa: E402
+from chunkring.errors import ProtocolError  # noqa: E402
+
+from chunkring import _layout as L  # noqa: E402
+from conftest import SMALL_RING_BYTES, eventually, make_region_file, start_standalone_worker  # noqa: E402
+
+PY = Path(__file__).resolve().parents[1]
+
+
+def serve_file(worker_bin: str, path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [worker_bin, "serve", "--file", str(path), "--size", str(SMALL_RING_BYTES)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def test_attach_refuses_a_region_other_users_could_read_or_a_link_to_one(tmp_path):
+    path = make_region_file(tmp_path)
+    path.chmod(0o644)
+    with pytest.raises(ProtocolError, match="mode 0644, not 0600"):
+        Client.attach(file=path, timeout=1)
+    path.chmod(0o600)
+    link = tmp_path / "link"
+    os.symlink(path, link)
+    with pytest.raises(ProtocolError, match="symbolic link"):
+        Client.attach(file=link, timeout=1)
+
+
+def test_serve_file_never_truncates_a_file_that_is_not_a_region(worker_bin, tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("precious\n")
+    p = serve_file(worker_bin, precious)
+    _, err = p.communicate(timeout=20)
+    assert p.returncode != 0
+    assert b"not a chunkring region" in err
+    assert precious.read_text() == "precious\n"
+    link = tmp_path / "link"
+    os.symlink(precious, link)
+    p = serve_file(worker_bin, link)
+    p.communicate(timeout=20)
+    assert p.returncode != 0
+    assert precious.read_text() == "precious\n"
+
+
+def test_a_second_serve_on_a_live_file_region_refuses_and_the_first_keeps_serving(worker_bin, tmp_path):
+    path = tmp_path / "region"
+    first = serve_file(worker_bin, path)
+    try:
+        c = Client.attach(file=path, timeout=10)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        size = path.stat().st_size
+        second = serve_file(worker_bin, path)
+        _, err = second.communicate(timeout=20)
+        assert second.returncode != 0
+        assert b"in use" in err
+        assert path.stat().st_size == size
+        assert c.echo(b"still mine") == b"still mine"
+        c.shutdown()
+        c.close()
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_serve_file_makes_an_existing_region_of_ours_owner_only(worker_bin, tmp_path):
+    path = make_region_file(tmp_path, worker_pid=2**31 - 1)  # a stale region, no worker
+    path.chmod(0o644)
+    p = serve_file(worker_bin, path)
+    try:
+        assert eventually(lambda: L.REGION_HEADER.unpack_from(path.read_bytes())[10] == p.pid, 10)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        c = Client.attach(file=path, timeout=10)
+        c.shutdown()
+        c.close()
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_a_second_serve_on_a_live_shm_region_refuses(worker_bin):
+    name = f"sec-{uuid.uuid4().hex[:12]}"
+    first = start_standalone_worker(worker_bin, name)
+    try:
+        c = Client.attach(name, timeout=10)
+        second = start_standalone_worker(worker_bin, name)
+        _, err = second.communicate(timeout=20)
+        assert second.returncode != 0, err
+        assert c.echo(b"x") == b"x"
+        c.shutdown()
+        c.close()
+    finally:
+        first.kill()
+        first.wait()
+
+
+RACER = """
+import sys
+sys.path.insert(0, {py!r})
+from chunkring.client import Client
+from chunkring.errors import ProtocolError
+sys.stdin.readline()  # go
+try:
+    c = Client.attach({name!r}, timeout=10)
+except ProtocolError as e:
+    print("refused", flush=True)
+    sys.stdin.readline()
+else:
+    print("attached", flush=True)
+    sys.stdin.readline()
+    c.close()
+"""
+
+
+def test_of_two_clients_racing_to_attach_exactly_one_wins(worker_bin):
+    name = f"race-{uuid.uuid4().hex[:12]}"
+    worker = start_standalone_worker(worker_bin, name)
+    try:
+        Client.attach(name, timeout=10).close()
+        code = RACER.format(py=str(PY), name=name)
+        for _ in range(12):
+            racers = [
+                subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+                for _ in range(2)
+            ]
+            for r in racers:
+                r.stdin.write("go\n")
+                r.stdin.flush()
+            results = sorted(r.stdout.readline().strip() for r in racers)
+            for r in racers:
+                r.stdin.write("done\n")
+                r.stdin.flush()
+                r.wait(timeout=20)
+            assert results == ["attached", "refused"], results
+        c = Client.attach(name, timeout=10)
+        c.shutdown()
+        c.close()
+    finally:
+        worker.kill()
+        worker.wait()
