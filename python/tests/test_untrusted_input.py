@@ -63,13 +63,14 @@ def test_length_beyond_the_ring_gets_an_error_frame(client):
     rid = client._sender.new_request_id()
     # One chunk published, but the header claims twice the ring.
     raw = frame(rid, payload=b"", payload_len=2 * SMALL_RING_BYTES, message_len=2 * SMALL_RING_BYTES)
-    expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
+    # An extent that cannot be trusted resynchronises the ring: id 0 (layout.md §6.5).
+    expect_error(client, raw, 0, L.ERR_FRAME_LENGTH)
 
 
 def test_length_beyond_the_published_tail_gets_an_error_frame(client):
     rid = client._sender.new_request_id()
     raw = frame(rid, payload=b"\0" * 8, payload_len=10 * SMALL_CHUNK_BYTES, message_len=10 * SMALL_CHUNK_BYTES)
-    expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
+    expect_error(client, raw, 0, L.ERR_FRAME_LENGTH)
 
 
 def test_bad_magic_gets_an_error_frame_with_id_zero(client):
@@ -149,6 +150,35 @@ def test_error_with_id_zero_fails_everything_in_flight(own_client):
     else:
         # The worker read the good frame before it saw the bad one's tail: then it is answered.
         assert answered == b"lost"
+    assert c.echo(b"still serving", timeout=10) == b"still serving"
+
+
+def test_a_bad_length_in_a_batch_of_real_requests_loses_nothing_silently(own_client):
+    """Issue 11 item 9: a frame with a good magic and a bad length, published between real
+    requests in one batch. Every request id the client published is answered or failed
+    (layout.md §6.5): those before the bad frame are answered; the bad frame and everything
+    after it up to the observed tail are failed by the id-0 error frame."""
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    before = [c.submit(L.OP_ECHO, b"before %d" % i) for i in range(10)]
+    rid = c._sender.new_request_id()
+    bad = c._sender.publish_raw(
+        frame(rid, payload=b"\0" * 8, payload_len=40 * SMALL_CHUNK_BYTES,
+              message_len=40 * SMALL_CHUNK_BYTES),
+        expect_id=0,
+    )
+    after = [c.submit(L.OP_ECHO, b"after %d" % i) for i in range(10)]
+    os.kill(c.pid, signal.SIGCONT)
+    outcomes = []
+    for h in [*before, bad, *after]:
+        try:
+            outcomes.append(run_bounded(lambda h=h: h.result(timeout=10), 30))
+        except (RequestError, ProtocolError) as exc:
+            outcomes.append(exc)
+    assert outcomes[:10] == [b"before %d" % i for i in range(10)]
+    assert isinstance(outcomes[10], RequestError) and outcomes[10].code == L.ERR_FRAME_LENGTH
+    for o in outcomes[11:]:
+        assert isinstance(o, ProtocolError), o
     assert c.echo(b"still serving", timeout=10) == b"still serving"
 
 

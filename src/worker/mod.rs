@@ -238,13 +238,18 @@ impl Worker {
         self.respond(MessageWriter::error(op, request_id, code, message));
     }
 
+    /// Answers a frame the consumer refused. When the consumer had to resynchronise (the
+    /// frame's extent could not be trusted, so every frame published up to the observed tail
+    /// was discarded), the error frame carries request id 0 and op 0, whatever the bad
+    /// header said: it tells the client that *every* request in flight is lost, not only
+    /// the one named in a header we could not trust (layout.md §6.5).
     fn on_malformed(&mut self, e: PollError) {
         let (op, id) = match e {
-            PollError::Malformed { header, error, .. }
-                if !matches!(error, crate::frame::FrameError::BadMagic { .. }) =>
-            {
-                (header.op, header.request_id)
-            }
+            PollError::Malformed {
+                header,
+                resynced: false,
+                ..
+            } => (header.op, header.request_id),
             _ => (0, 0),
         };
         let code = match e {
