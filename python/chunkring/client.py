@@ -223,8 +223,10 @@ class Client:
             self._snapshots = Snapshots(self)
         return self._snapshots
 
-    def history(self, name: str, capacity: int = 100):
-        """A named snapshot history in the worker (``chunkring.snapshots.History``)."""
+    def history(self, name: str, capacity: int | None = None):
+        """A named snapshot history in the worker (``chunkring.snapshots.History``): created
+        with ``capacity`` (default 100); an existing one is left as it is unless ``capacity``
+        is given."""
         from .snapshots import History
         return History(self, name, capacity)
 

@@ -114,3 +114,16 @@ def test_the_deepest_snapshot_a_push_accepts_saves_and_loads_back(client, tmp_pa
     h.save(path)
     back = History.load(client, path, "bounds-deep-2")
     assert back.current() == doc
+
+
+def test_opening_an_existing_history_never_changes_it(client):
+    """Issue 11 item 10: ``client.history(name)`` on a history of 150 entries used to set the
+    default capacity (100) and evict 50 entries."""
+    h = client.history("open-keeps", capacity=200)
+    h.push_many([{"i": i} for i in range(150)])
+    again = client.history("open-keeps")
+    assert len(again) == 150 and again.capacity == 200
+    assert again.current() == {"i": 149}
+    assert len(client.history("open-keeps", capacity=120)) == 120  # asked for: it changes
+    fresh = client.history("open-fresh")
+    assert fresh.capacity == 100 and len(fresh) == 0
