@@ -75,21 +75,21 @@ def _load_libatomic():
 
 
 def _load_cas(lib):
-    """libatomic's ``__atomic_compare_exchange_4(ptr, expected*, desired, success, failure)``."""
+    """libatomic's ``__atomic_compare_exchange_8(ptr, expected*, desired, success, failure)``."""
     try:
-        fn = lib.__atomic_compare_exchange_4
+        fn = lib.__atomic_compare_exchange_8
     except AttributeError:
         return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_uint32,
+    fn.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.c_uint64,
                    ctypes.c_int, ctypes.c_int]
     fn.restype = ctypes.c_bool
     return fn
 
 
 _libatomic, _fence = _load_libatomic()
-_cas4 = _load_cas(_libatomic) if _libatomic is not None else None
-#: True where :func:`compare_exchange_u32` is a real atomic compare-and-swap.
-CAS_AVAILABLE = _cas4 is not None
+_cas8 = _load_cas(_libatomic) if _libatomic is not None else None
+#: True where :func:`compare_exchange_u64` is a real atomic compare-and-swap.
+CAS_AVAILABLE = _cas8 is not None
 FENCE_AVAILABLE = _fence is not None
 RING_FENCES_OK = _TSO or FENCE_AVAILABLE
 #: True where barrier_read/barrier_write emit an instruction (not x86-64); the ring code
@@ -118,17 +118,18 @@ else:
     barrier_write = functools.partial(_fence, _MEMORY_ORDER_RELEASE)
 
 
-def compare_exchange_u32(addr: int, expected: int, desired: int) -> tuple[bool, int]:
-    """Atomically: if the u32 at ``addr`` is ``expected``, store ``desired``. SeqCst.
+def compare_exchange_u64(addr: int, expected: int, desired: int) -> tuple[bool, int]:
+    """Atomically: if the 8-byte aligned u64 at ``addr`` is ``expected``, store ``desired``.
+    SeqCst, as the worker's ``compare_exchange`` on the same word.
 
     Returns ``(swapped, value seen)``. Without libatomic (:data:`CAS_AVAILABLE` false) it is
     a plain load, compare and store, which a concurrent writer can interleave with.
     """
-    if _cas4 is not None:
-        seen = ctypes.c_uint32(expected)
-        ok = _cas4(addr, ctypes.byref(seen), desired, _MEMORY_ORDER_SEQ_CST, _MEMORY_ORDER_SEQ_CST)
+    if _cas8 is not None:
+        seen = ctypes.c_uint64(expected)
+        ok = _cas8(addr, ctypes.byref(seen), desired, _MEMORY_ORDER_SEQ_CST, _MEMORY_ORDER_SEQ_CST)
         return bool(ok), seen.value
-    word = ctypes.c_uint32.from_address(addr)
+    word = ctypes.c_uint64.from_address(addr)
     seen_value = word.value
     if seen_value != expected:
         return False, seen_value

@@ -86,7 +86,7 @@ class Region:
         # ctypes objects exporting the futex words: their addresses go to futex(2).
         self._worker_futex = ctypes.c_uint32.from_buffer(mm, L.WORKER_FUTEX_OFFSET)
         self._client_futex = ctypes.c_uint32.from_buffer(mm, L.CLIENT_FUTEX_OFFSET)
-        self._client_pid_word = ctypes.c_uint32.from_buffer(mm, L.CLIENT_PID_OFFSET)
+        self._client_slot_word = ctypes.c_uint64.from_buffer(mm, L.CLIENT_PID_OFFSET)
         self.worker_futex_addr = ctypes.addressof(self._worker_futex)
         self.client_futex_addr = ctypes.addressof(self._client_futex)
 
@@ -109,21 +109,22 @@ class Region:
         """Take the client slot for ``pid`` (layout.md §12 "Attach"); ``None`` on success,
         else the pid of the client that holds it.
 
-        The slot is free when ``CLIENT_PID`` is 0, or names a process that is not ``live``, or
-        its ``CLIENT_STATE`` is not ``CLIENT_ATTACHED``. It is taken with one compare-and-swap
-        of ``CLIENT_PID`` from the value seen to ``pid`` (libatomic's
-        ``__atomic_compare_exchange_4``), so of two clients racing for a slot exactly one wins;
-        the loser sees the winner's pid and refuses. Only then is ``CLIENT_STATE`` set.
+        The slot is the 8-byte word ``CLIENT_PID | CLIENT_STATE << 32``. It is free unless its
+        state is ``CLIENT_ATTACHED`` and its pid ``live``. It is taken with one
+        compare-and-swap of that word from the value seen to (``pid``, ``CLIENT_ATTACHED``)
+        (libatomic's ``__atomic_compare_exchange_8``), the same word the worker frees a dead
+        client's slot with: of two clients racing exactly one wins, and the loser refuses.
         """
-        seen, state = self.client_slot()
-        if seen and state == L.CLIENT_ATTACHED and live(seen):
-            return seen
-        swapped, now = _barrier.compare_exchange_u32(
-            ctypes.addressof(self._client_pid_word), seen, pid
+        seen = self.q[L.CLIENT_PID_OFFSET // _Q]
+        holder, state = seen & 0xFFFF_FFFF, seen >> 32
+        if holder and state == L.CLIENT_ATTACHED and live(holder):
+            return holder
+        mine = pid | (L.CLIENT_ATTACHED << 32)
+        swapped, now = _barrier.compare_exchange_u64(
+            ctypes.addressof(self._client_slot_word), seen, mine
         )
         if not swapped:
-            return now or seen
-        self.i[L.CLIENT_STATE_OFFSET // _I] = L.CLIENT_ATTACHED
+            return (now & 0xFFFF_FFFF) or holder or -1
         return None
 
     def client_slot(self) -> tuple[int, int]:
@@ -135,7 +136,7 @@ class Region:
         """Release every export of the mapping, then unmap it. Idempotent."""
         if self.mm is None:
             return
-        self._worker_futex = self._client_futex = self._client_pid_word = None
+        self._worker_futex = self._client_futex = self._client_slot_word = None
         for v in (self.q, self.i, self._header, self.view):
             v.release()
         try:
@@ -272,6 +273,8 @@ def _validate(fields: tuple, mapped: int) -> None:
                 f"{ring} ring of {chunks} chunks ({ring_bytes} bytes) is not a power of two "
                 f"in {L.MIN_RING_BYTES}..={L.MAX_RING_BYTES} bytes"
             )
+        if chunks < 2:
+            raise ProtocolError(f"{ring} ring of {chunks} chunk: a ring needs at least 2 chunks")
     if req_off != L.HEADER_BYTES:
         raise ProtocolError(f"request ring offset {req_off} != header bytes {L.HEADER_BYTES}")
     if resp_off != req_off + req_chunks * chunk_bytes:

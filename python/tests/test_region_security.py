@@ -33,6 +33,17 @@ def serve_file(worker_bin: str, path: Path) -> subprocess.Popen:
     )
 
 
+def stop_worker(name: str | None, worker: subprocess.Popen, file: Path | None = None) -> None:
+    """Shut the standalone worker down through a client of its own, then reap it."""
+    try:
+        c = Client.attach(name, file=file, timeout=10)
+        c.shutdown()
+        c.close()
+    finally:
+        worker.kill()
+        worker.wait()
+
+
 def test_attach_refuses_a_region_other_users_could_read_or_a_link_to_one(tmp_path):
     path = make_region_file(tmp_path)
     path.chmod(0o644)
@@ -88,12 +99,8 @@ def test_serve_file_makes_an_existing_region_of_ours_owner_only(worker_bin, tmp_
     try:
         assert eventually(lambda: L.REGION_HEADER.unpack_from(path.read_bytes())[10] == p.pid, 10)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        c = Client.attach(file=path, timeout=10)
-        c.shutdown()
-        c.close()
     finally:
-        p.kill()
-        p.wait()
+        stop_worker(None, p, file=path)
 
 
 def test_a_second_serve_on_a_live_shm_region_refuses(worker_bin):
@@ -151,9 +158,39 @@ def test_of_two_clients_racing_to_attach_exactly_one_wins(worker_bin):
                 r.stdin.flush()
                 r.wait(timeout=20)
             assert results == ["attached", "refused"], results
-        c = Client.attach(name, timeout=10)
-        c.shutdown()
-        c.close()
     finally:
-        worker.kill()
-        worker.wait()
+        stop_worker(name, worker)
+
+
+def test_the_worker_clears_a_dead_clients_pid(worker_bin):
+    """Issue 11 item 17: CLIENT_PID kept a dead client's pid (which a stranger may reuse)."""
+    name = f"dead-{uuid.uuid4().hex[:12]}"
+    worker = start_standalone_worker(worker_bin, name, "--park-timeout-ms", "10")
+    try:
+        c = Client.attach(name, timeout=10)
+        c.close()
+        code = RACER.format(py=str(PY), name=name)
+        racer = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+        assert racer.stdout.readline().strip() == "attached"
+        racer.kill()
+        racer.wait()
+        path = Path(f"/dev/shm/chunkring-{name}")
+
+        def slot():
+            head = path.read_bytes()[: L.HEADER_BYTES]
+            return (int.from_bytes(head[L.CLIENT_PID_OFFSET:L.CLIENT_PID_OFFSET + 4], "little"),
+                    int.from_bytes(head[L.CLIENT_STATE_OFFSET:L.CLIENT_STATE_OFFSET + 4], "little"))
+
+        assert eventually(lambda: slot() == (0, L.CLIENT_DETACHED), 10), slot()
+    finally:
+        stop_worker(name, worker)
+
+
+def test_a_one_chunk_ring_is_refused_with_the_reason(worker_bin, tmp_path):
+    p = subprocess.run([worker_bin, "serve", "--file", str(tmp_path / "r"), "--size", "4096",
+                        "--chunk-size", "4096"], capture_output=True, timeout=20)
+    assert p.returncode != 0
+    assert b"a ring needs at least 2 chunks" in p.stderr, p.stderr

@@ -182,6 +182,46 @@ def test_a_bad_length_in_a_batch_of_real_requests_loses_nothing_silently(own_cli
     assert c.echo(b"still serving", timeout=10) == b"still serving"
 
 
+@pytest.mark.parametrize("op", [L.OP_ECHO, L.OP_INFO])
+@pytest.mark.parametrize("params", [b"[1]", b'"x"', b"7", b"{"])
+def test_ops_without_params_refuse_params_that_are_not_an_object(client, op, params):
+    """Issue 11 item 17: ECHO and INFO accepted any params, and every op JSON arrays."""
+    rid = client._sender.new_request_id()
+    payload = len(params).to_bytes(4, "little") + params
+    expect_error(client, frame(rid, op=op, payload=payload), rid, L.ERR_BAD_PARAMS)
+
+
+def test_json_array_params_are_refused_by_every_op(client):
+    rid = client._sender.new_request_id()
+    params = b'["x", 10]'  # serde would read it as a struct's fields in order
+    payload = len(params).to_bytes(4, "little") + params
+    err = expect_error(client, frame(rid, op=L.OP_SNAP_STATS, payload=payload), rid,
+                       L.ERR_BAD_PARAMS)
+    assert "JSON object" in err.message
+
+
+def test_a_request_with_id_zero_is_not_served(own_client):
+    c = own_client
+    h = c._sender.publish_raw(frame(0, payload=b"\0\0\0\0boom"), expect_id=0)
+    with pytest.raises(RequestError) as info:
+        run_bounded(lambda: h.result(timeout=10), 30)
+    assert info.value.code == L.ERR_MALFORMED_HEADER
+    assert "request_id 0 is reserved" in info.value.message
+    assert c.echo(b"ok", timeout=10) == b"ok"
+
+
+def test_a_request_after_shutdown_in_the_same_batch_is_answered(own_client):
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    stop = c.submit(L.OP_SHUTDOWN)
+    late = c.submit(L.OP_ECHO, b"too late")
+    os.kill(c.pid, signal.SIGCONT)
+    assert run_bounded(lambda: stop.result(timeout=10), 30) == b""
+    with pytest.raises(RequestError) as info:
+        run_bounded(lambda: late.result(timeout=10), 30)
+    assert info.value.code == L.ERR_SHUTTING_DOWN
+
+
 def test_many_bad_frames_then_good_traffic(client):
     for i in range(50):
         rid = client._sender.new_request_id()

@@ -63,12 +63,15 @@ impl RegionConfig {
             )));
         }
         let r = self.ring_bytes;
-        if !r.is_power_of_two()
-            || !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&r)
-            || r < u64::from(c) * 2
-        {
+        if !r.is_power_of_two() || !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&r) {
             return Err(RegionError::Config(format!(
                 "ring size {r} must be a power of two between {MIN_RING_BYTES} and {MAX_RING_BYTES} bytes"
+            )));
+        }
+        if r < u64::from(c) * 2 {
+            return Err(RegionError::Config(format!(
+                "ring size {r} holds {} chunk(s) of {c} bytes; a ring needs at least 2 chunks",
+                r / u64::from(c)
             )));
         }
         if self.park_timeout_us == 0 {

@@ -100,7 +100,13 @@ pub struct Worker {
     announced_req_head: u64,
     /// Stats counted since the last flush.
     counters: Counters,
+    /// Requests answered `SHUTTING_DOWN` since the stop (bounded by
+    /// [`MAX_REFUSED_AFTER_STOP`], so a client that keeps publishing cannot keep us alive).
+    refused_after_stop: u32,
 }
+
+/// Most requests a stopping worker answers with `SHUTTING_DOWN` before it stops reading.
+const MAX_REFUSED_AFTER_STOP: u32 = 4096;
 
 impl Worker {
     /// A worker over an initialised region.
@@ -133,6 +139,7 @@ impl Worker {
             last_check: Instant::now(),
             announced_req_head,
             counters: Counters::default(),
+            refused_after_stop: 0,
         })
     }
 
@@ -167,7 +174,9 @@ impl Worker {
             if !self.write_pending() {
                 return progressed;
             }
-            if self.stop.is_some() {
+            // After a stop, requests already published are still read, and answered
+            // SHUTTING_DOWN (`on_frame`), so none is left unanswered (layout.md §12 "Stop").
+            if self.stop.is_some() && self.refused_after_stop >= MAX_REFUSED_AFTER_STOP {
                 return progressed;
             }
             match self.requests.poll(&mut self.buf) {
@@ -193,6 +202,19 @@ impl Worker {
         }
         if let Err(e) = header.check_request() {
             return self.answer_malformed(header.op, header.request_id, e.code(), &e.to_string());
+        }
+        if self.stop.is_some() {
+            // One answer per message: its first frame; later fragments are skipped.
+            if header.fragment_index == 0 {
+                self.refused_after_stop += 1;
+                self.answer_error(
+                    header.op,
+                    header.request_id,
+                    ErrorCode::ShuttingDown,
+                    "the worker is stopping and takes no new requests",
+                );
+            }
+            return;
         }
         let result = self.reassembler.accept(&header, &self.buf[..payload_len]);
         if let Some(abandoned) = self.reassembler.take_abandoned() {
@@ -377,10 +399,10 @@ impl Worker {
                 self.stop = Some(StopReason::OwnerGone);
             }
         }
-        if self.region.header().client_state() == CLIENT_ATTACHED
-            && !liveness::pid_alive(self.region.header().client_pid())
-        {
-            self.region.header().set_client_state(CLIENT_DETACHED);
+        let client = self.region.header().client_pid();
+        if self.region.header().client_state() == CLIENT_ATTACHED && !liveness::pid_alive(client) {
+            // Clears CLIENT_PID too (a dead client's pid could be reused by a stranger).
+            self.region.header().release_dead_client(client);
         }
     }
 }
