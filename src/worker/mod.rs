@@ -58,6 +58,10 @@ pub enum StopReason {
     Shutdown,
     /// The `--owner-pid` process is gone.
     OwnerGone,
+    /// A header field that never changes after start no longer reads as it was written (a
+    /// scribbled header, layout.md §12 "Header check"); the worker marks itself
+    /// `WORKER_FAILED` and stops instead of serving rings it can no longer trust.
+    HeaderChanged,
 }
 
 /// Creates the region, serves until told to stop, marks it stopped and (for shm) unlinks it.
@@ -76,7 +80,9 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
     region.header().set_ready();
     let reason = worker.run();
-    region.header().set_worker_state(WORKER_STOPPED);
+    if reason != StopReason::HeaderChanged {
+        region.header().set_worker_state(WORKER_STOPPED);
+    }
     Ok(reason) // dropping `_shm` (the owner) unlinks the object
 }
 
@@ -100,6 +106,8 @@ pub struct Worker {
     announced_req_head: u64,
     /// Stats counted since the last flush.
     counters: Counters,
+    /// The header's sizes as validated at start, re-checked at every liveness check.
+    config: RegionConfig,
     /// Requests answered `SHUTTING_DOWN` since the stop (bounded by
     /// [`MAX_REFUSED_AFTER_STOP`], so a client that keeps publishing cannot keep us alive).
     refused_after_stop: u32,
@@ -140,6 +148,7 @@ impl Worker {
             announced_req_head,
             counters: Counters::default(),
             refused_after_stop: 0,
+            config,
         })
     }
 
@@ -389,6 +398,22 @@ impl Worker {
     }
 
     /// Owner and client checks, at most once per park timeout.
+    /// Re-validates the header (magic, version, endianness, sizes and offsets) against what
+    /// it was at start. A scribbled header would otherwise leave the region stuck while the
+    /// worker looks alive; instead the worker reports it on stderr, marks itself
+    /// `WORKER_FAILED` (so the client raises `WorkerDied`, and `inspect` names the bad field)
+    /// and stops.
+    fn check_header(&mut self) {
+        let why = match self.region.validate() {
+            Ok(now) if now == self.config => return,
+            Ok(now) => format!("sizes changed from {:?} to {now:?}", self.config),
+            Err(e) => e.to_string(),
+        };
+        eprintln!("chunkring: the region header changed under the worker ({why}); stopping");
+        self.region.header().set_worker_state(WORKER_FAILED);
+        self.stop = Some(StopReason::HeaderChanged);
+    }
+
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
         self.region
@@ -399,6 +424,7 @@ impl Worker {
                 self.stop = Some(StopReason::OwnerGone);
             }
         }
+        self.check_header();
         let client = self.region.header().client_pid();
         if self.region.header().client_state() == CLIENT_ATTACHED && !liveness::pid_alive(client) {
             // Clears CLIENT_PID too (a dead client's pid could be reused by a stranger).
