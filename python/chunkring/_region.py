@@ -101,9 +101,10 @@ class Region:
         return self.q[L.STATS_OFFSET // _Q + index]
 
     def set_client(self, pid: int, state: int) -> None:
-        """Write ``CLIENT_PID`` and ``CLIENT_STATE`` (the only header fields a client writes)."""
-        self.i[L.CLIENT_PID_OFFSET // _I] = pid
-        self.i[L.CLIENT_STATE_OFFSET // _I] = state
+        """Write ``CLIENT_PID`` and ``CLIENT_STATE`` (the only header fields a client writes)
+        together, as one 8-byte store of the slot word (layout.md §12 "Attach"): never a
+        moment with one changed and not the other, which a claiming client could act on."""
+        self.q[L.CLIENT_PID_OFFSET // _Q] = pid | (state << 32)
 
     def claim_client(self, pid: int, live: Callable[[int], bool]) -> int | None:
         """Take the client slot for ``pid`` (layout.md §12 "Attach"); ``None`` on success,

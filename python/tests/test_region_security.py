@@ -120,44 +120,55 @@ def test_a_second_serve_on_a_live_shm_region_refuses(worker_bin):
 
 
 RACER = """
-import sys
+import os, sys, time
 sys.path.insert(0, {py!r})
+from chunkring import _layout as L
 from chunkring.client import Client
 from chunkring.errors import ProtocolError
-sys.stdin.readline()  # go
-try:
-    c = Client.attach({name!r}, timeout=10)
-except ProtocolError as e:
-    print("refused", flush=True)
-    sys.stdin.readline()
-else:
-    print("attached", flush=True)
-    sys.stdin.readline()
-    c.close()
+from chunkring._region import Region, region_path
+region = Region.attach(region_path({name!r}, None), 10)
+c = Client(region, name={name!r})
+slot = L.CLIENT_PID_OFFSET // 8
+me = os.getpid()
+wins = stolen = 0
+sys.stdin.readline()  # go: both racers are mapped and ready
+end = time.monotonic() + {seconds}
+while time.monotonic() < end:
+    try:
+        c._claim_slot()
+    except ProtocolError:
+        continue
+    wins += 1
+    for _ in range(20):  # hold the slot a moment, as a client does
+        pass
+    if region.client_slot()[0] != me:
+        stolen += 1  # the other racer got in while this one held the slot
+    region.q[slot] = L.CLIENT_DETACHED << 32  # release: one 8-byte store
+print(wins, stolen, flush=True)
 """
 
 
 def test_of_two_clients_racing_to_attach_exactly_one_wins(worker_bin):
+    """Item 15: two processes claim and release the client slot as fast as they can for two
+    seconds; a claim is a compare-and-swap, so no claim ever lands on a slot already held.
+    The old read-check-write claim let the other racer in (16 of 60 attach races in the
+    issue's report; hundreds of steals here)."""
     name = f"race-{uuid.uuid4().hex[:12]}"
     worker = start_standalone_worker(worker_bin, name)
     try:
         Client.attach(name, timeout=10).close()
-        code = RACER.format(py=str(PY), name=name)
-        for _ in range(12):
-            racers = [
-                subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-                for _ in range(2)
-            ]
-            for r in racers:
-                r.stdin.write("go\n")
-                r.stdin.flush()
-            results = sorted(r.stdout.readline().strip() for r in racers)
-            for r in racers:
-                r.stdin.write("done\n")
-                r.stdin.flush()
-                r.wait(timeout=20)
-            assert results == ["attached", "refused"], results
+        code = RACER.format(py=str(PY), name=name, seconds=2.0)
+        racers = [
+            subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        for r in racers:
+            r.stdin.write("go\n")
+            r.stdin.flush()
+        results = [tuple(map(int, r.communicate(timeout=30)[0].split())) for r in racers]
+        assert all(wins > 0 for wins, _ in results), results
+        assert [stolen for _, stolen in results] == [0, 0], results
     finally:
         stop_worker(name, worker)
 
@@ -169,11 +180,11 @@ def test_the_worker_clears_a_dead_clients_pid(worker_bin):
     try:
         c = Client.attach(name, timeout=10)
         c.close()
-        code = RACER.format(py=str(PY), name=name)
+        code = (f"import sys; sys.path.insert(0, {str(PY)!r}); from chunkring.client import "
+                f"Client; c = Client.attach({name!r}, timeout=10); print('attached', flush=True); "
+                "sys.stdin.readline()")
         racer = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True)
-        racer.stdin.write("go\n")
-        racer.stdin.flush()
         assert racer.stdout.readline().strip() == "attached"
         racer.kill()
         racer.wait()
