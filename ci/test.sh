@@ -50,6 +50,7 @@ stage "pytest" python_tests
 stage "docs (API reference, pdoc)" bash ci/docs.sh
 stage "loom" bash ci/loom.sh
 stage "miri" bash ci/miri.sh
+stage "fuzz (each target FUZZ_SECONDS, default 8 s)" bash ci/fuzz.sh
 if command -v cargo-deny >/dev/null 2>&1; then
     stage "cargo deny" cargo deny check
 else

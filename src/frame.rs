@@ -77,6 +77,8 @@ pub enum FrameError {
         /// The header's `payload_len`.
         payload_len: u32,
     },
+    /// §6.1 `request_id`: a request with id 0, which is reserved for error frames.
+    ZeroRequestId,
 }
 
 impl FrameError {
@@ -85,7 +87,8 @@ impl FrameError {
         match self {
             FrameError::BadMagic { .. }
             | FrameError::UnknownFlags { .. }
-            | FrameError::RequestStatus { .. } => ErrorCode::MalformedHeader,
+            | FrameError::RequestStatus { .. }
+            | FrameError::ZeroRequestId => ErrorCode::MalformedHeader,
             FrameError::PastPublished { .. } | FrameError::PastRingEnd { .. } => {
                 ErrorCode::FrameLength
             }
@@ -124,6 +127,9 @@ impl fmt::Display for FrameError {
             }
             FrameError::MessageLen { message_len, payload_len } => {
                 write!(f, "message_len {message_len} does not fit payload_len {payload_len}")
+            }
+            FrameError::ZeroRequestId => {
+                f.write_str("request_id 0 is reserved for error frames; the request is not run")
             }
         }
     }
@@ -232,11 +238,15 @@ impl FrameHeader {
         Ok(())
     }
 
-    /// Rules only requests obey: status 0 and a consistent `message_len`.
+    /// Rules only requests obey: a non-zero `request_id`, status 0 and a consistent
+    /// `message_len`.
     ///
     /// # Errors
-    /// [`FrameError::RequestStatus`] or [`FrameError::MessageLen`].
+    /// [`FrameError::ZeroRequestId`], [`FrameError::RequestStatus`] or [`FrameError::MessageLen`].
     pub fn check_request(&self) -> Result<(), FrameError> {
+        if self.request_id == 0 {
+            return Err(FrameError::ZeroRequestId);
+        }
         if self.status != 0 {
             return Err(FrameError::RequestStatus {
                 status: self.status,

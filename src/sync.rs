@@ -113,4 +113,23 @@ pub(crate) mod mapped {
         // SAFETY: delegated to the caller.
         unsafe { AtomicU32::from_ptr(p) }.store(v, o)
     }
+
+    /// Compare-and-swap of a `u64` word (SeqCst); `Ok(previous)` when it was `current`.
+    ///
+    /// # Safety
+    /// As for [`store_u64`].
+    #[inline(always)]
+    pub(crate) unsafe fn compare_exchange_u64(
+        p: *mut u64,
+        current: u64,
+        new: u64,
+    ) -> Result<u64, u64> {
+        // SAFETY: delegated to the caller.
+        unsafe { AtomicU64::from_ptr(p) }.compare_exchange(
+            current,
+            new,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        )
+    }
 }

@@ -70,11 +70,26 @@ def _load_libatomic():
         # No argtypes: a plain Python int converts to a C int directly, and skipping the
         # argtypes conversion layer makes the call measurably cheaper (echo_peers.py).
         fn.restype = None
-        return fn
-    return None
+        return lib, fn
+    return None, None
 
 
-_fence = _load_libatomic()
+def _load_cas(lib):
+    """libatomic's ``__atomic_compare_exchange_8(ptr, expected*, desired, success, failure)``."""
+    try:
+        fn = lib.__atomic_compare_exchange_8
+    except AttributeError:
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.c_uint64,
+                   ctypes.c_int, ctypes.c_int]
+    fn.restype = ctypes.c_bool
+    return fn
+
+
+_libatomic, _fence = _load_libatomic()
+_cas8 = _load_cas(_libatomic) if _libatomic is not None else None
+#: True where :func:`compare_exchange_u64` is a real atomic compare-and-swap.
+CAS_AVAILABLE = _cas8 is not None
 FENCE_AVAILABLE = _fence is not None
 RING_FENCES_OK = _TSO or FENCE_AVAILABLE
 #: True where barrier_read/barrier_write emit an instruction (not x86-64); the ring code
@@ -101,3 +116,22 @@ else:
     barrier_read = functools.partial(_fence, _MEMORY_ORDER_ACQUIRE)
     #: [R3]/[R6] release fence (aarch64 ``dmb ish``).
     barrier_write = functools.partial(_fence, _MEMORY_ORDER_RELEASE)
+
+
+def compare_exchange_u64(addr: int, expected: int, desired: int) -> tuple[bool, int]:
+    """Atomically: if the 8-byte aligned u64 at ``addr`` is ``expected``, store ``desired``.
+    SeqCst, as the worker's ``compare_exchange`` on the same word.
+
+    Returns ``(swapped, value seen)``. Without libatomic (:data:`CAS_AVAILABLE` false) it is
+    a plain load, compare and store, which a concurrent writer can interleave with.
+    """
+    if _cas8 is not None:
+        seen = ctypes.c_uint64(expected)
+        ok = _cas8(addr, ctypes.byref(seen), desired, _MEMORY_ORDER_SEQ_CST, _MEMORY_ORDER_SEQ_CST)
+        return bool(ok), seen.value
+    word = ctypes.c_uint64.from_address(addr)
+    seen_value = word.value
+    if seen_value != expected:
+        return False, seen_value
+    word.value = desired
+    return True, expected

@@ -29,10 +29,13 @@ DEFAULT_WRITE_BEHIND = 1
 class History:
     """A bounded undo/redo history of snapshots kept in the worker under ``name``.
 
-    Creating it creates the history in the worker (or sets the capacity of an existing one).
+    Creating it creates the history in the worker with ``capacity`` (default 100). Opening an
+    existing history changes nothing unless ``capacity`` is given, which then sets it (evicting
+    the oldest entries as needed); without it, :attr:`capacity` is read from the worker.
     """
 
-    def __init__(self, client: Any, name: str, capacity: int = 100, *, _create: bool = True):
+    def __init__(self, client: Any, name: str, capacity: int | None = None, *,
+                 _create: bool = True):
         self._client = client
         self.name = name
         self.capacity = capacity
@@ -59,7 +62,13 @@ class History:
         #: of them does not wait for the worker. Dropped like ``_prefetch``.
         self._prefetch_move: Any = None
         if _create:
-            client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
+            params: dict[str, Any] = {"name": name}
+            if capacity is not None:
+                params["capacity"] = capacity
+            client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), params)
+            if capacity is None:
+                stats = json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": name}))
+                self.capacity = stats["capacity"]
 
     def __repr__(self) -> str:
         return f"History({self.name!r}, capacity={self.capacity})"

@@ -9,13 +9,16 @@ maps it, waits for ``WORKER_READY`` and checks every header field, refusing with
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Callable
 
+from . import _barrier
 from . import _layout as L
 from .errors import ProtocolError
 
@@ -83,6 +86,7 @@ class Region:
         # ctypes objects exporting the futex words: their addresses go to futex(2).
         self._worker_futex = ctypes.c_uint32.from_buffer(mm, L.WORKER_FUTEX_OFFSET)
         self._client_futex = ctypes.c_uint32.from_buffer(mm, L.CLIENT_FUTEX_OFFSET)
+        self._client_slot_word = ctypes.c_uint64.from_buffer(mm, L.CLIENT_PID_OFFSET)
         self.worker_futex_addr = ctypes.addressof(self._worker_futex)
         self.client_futex_addr = ctypes.addressof(self._client_futex)
 
@@ -97,9 +101,32 @@ class Region:
         return self.q[L.STATS_OFFSET // _Q + index]
 
     def set_client(self, pid: int, state: int) -> None:
-        """Write ``CLIENT_PID`` and ``CLIENT_STATE`` (the only header fields a client writes)."""
-        self.i[L.CLIENT_PID_OFFSET // _I] = pid
-        self.i[L.CLIENT_STATE_OFFSET // _I] = state
+        """Write ``CLIENT_PID`` and ``CLIENT_STATE`` (the only header fields a client writes)
+        together, as one 8-byte store of the slot word (layout.md §12 "Attach"): never a
+        moment with one changed and not the other, which a claiming client could act on."""
+        self.q[L.CLIENT_PID_OFFSET // _Q] = pid | (state << 32)
+
+    def claim_client(self, pid: int, live: Callable[[int], bool]) -> int | None:
+        """Take the client slot for ``pid`` (layout.md §12 "Attach"); ``None`` on success,
+        else the pid of the client that holds it.
+
+        The slot is the 8-byte word ``CLIENT_PID | CLIENT_STATE << 32``. It is free unless its
+        state is ``CLIENT_ATTACHED`` and its pid ``live``. It is taken with one
+        compare-and-swap of that word from the value seen to (``pid``, ``CLIENT_ATTACHED``)
+        (libatomic's ``__atomic_compare_exchange_8``), the same word the worker frees a dead
+        client's slot with: of two clients racing exactly one wins, and the loser refuses.
+        """
+        seen = self.q[L.CLIENT_PID_OFFSET // _Q]
+        holder, state = seen & 0xFFFF_FFFF, seen >> 32
+        if holder and state == L.CLIENT_ATTACHED and live(holder):
+            return holder
+        mine = pid | (L.CLIENT_ATTACHED << 32)
+        swapped, now = _barrier.compare_exchange_u64(
+            ctypes.addressof(self._client_slot_word), seen, mine
+        )
+        if not swapped:
+            return (now & 0xFFFF_FFFF) or holder or -1
+        return None
 
     def client_slot(self) -> tuple[int, int]:
         """``(CLIENT_PID, CLIENT_STATE)``."""
@@ -110,7 +137,7 @@ class Region:
         """Release every export of the mapping, then unmap it. Idempotent."""
         if self.mm is None:
             return
-        self._worker_futex = self._client_futex = None
+        self._worker_futex = self._client_futex = self._client_slot_word = None
         for v in (self.q, self.i, self._header, self.view):
             v.release()
         try:
@@ -174,16 +201,39 @@ class Region:
 
 def _try_map(path: Path) -> mmap.mmap | None:
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ProtocolError(f"refusing region {path}: it is a symbolic link") from None
+        raise
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        _check_owner_only(path, st)
+        size = st.st_size
         if size < L.HEADER_BYTES:
             return None
         return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         os.close(fd)
+
+
+def _check_owner_only(path: Path, st: os.stat_result) -> None:
+    """layout.md §12 "Region files and ownership": a regular file of this user's, mode 0600."""
+    if not stat.S_ISREG(st.st_mode):
+        raise ProtocolError(f"refusing region {path}: not a regular file")
+    if st.st_uid != os.geteuid():
+        raise ProtocolError(
+            f"refusing region {path}: owned by uid {st.st_uid}, not by this user "
+            f"(uid {os.geteuid()})"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode != 0o600:
+        raise ProtocolError(
+            f"refusing region {path}: mode {mode:04o}, not 0600 (another user could read or "
+            "write it)"
+        )
 
 
 def _validate(fields: tuple, mapped: int) -> None:
@@ -224,6 +274,8 @@ def _validate(fields: tuple, mapped: int) -> None:
                 f"{ring} ring of {chunks} chunks ({ring_bytes} bytes) is not a power of two "
                 f"in {L.MIN_RING_BYTES}..={L.MAX_RING_BYTES} bytes"
             )
+        if chunks < 2:
+            raise ProtocolError(f"{ring} ring of {chunks} chunk: a ring needs at least 2 chunks")
     if req_off != L.HEADER_BYTES:
         raise ProtocolError(f"request ring offset {req_off} != header bytes {L.HEADER_BYTES}")
     if resp_off != req_off + req_chunks * chunk_bytes:

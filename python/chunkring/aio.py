@@ -128,11 +128,18 @@ class AsyncClient:
             self._snapshots = AsyncSnapshots(self.client.snapshots)
         return self._snapshots
 
-    async def history(self, name: str, capacity: int = 100) -> "AsyncHistory":
-        """A named snapshot history (created in the worker, as :meth:`Client.history`)."""
+    async def history(self, name: str, capacity: int | None = None) -> "AsyncHistory":
+        """A named snapshot history, as :meth:`Client.history`: created with ``capacity``
+        (default 100); an existing one is left as it is unless ``capacity`` is given."""
         from .snapshots import History
-        # An empty push_many creates the history or sets its capacity, as History() does.
-        await self.call(L.OP_SNAP_PUSH_MANY, encode_list([]), {"name": name, "capacity": capacity})
+        # An empty push_many creates the history (or sets its capacity when one is given), as
+        # History() does; without a capacity, the history's own is read back.
+        params: dict = {"name": name}
+        if capacity is not None:
+            params["capacity"] = capacity
+        await self.call(L.OP_SNAP_PUSH_MANY, encode_list([]), params)
+        if capacity is None:
+            capacity = json.loads(await self.call(L.OP_SNAP_STATS, b"", {"name": name}))["capacity"]
         return AsyncHistory(History(self.client, name, capacity, _create=False))
 
     async def log(self, name: str) -> "AsyncLog":

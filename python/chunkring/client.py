@@ -141,10 +141,9 @@ class Client:
 
     def _claim_slot(self) -> None:
         """layout.md §12 "Attach": refuse a slot held by a live client, else take it."""
-        pid, state = self._region.client_slot()
-        if state == L.CLIENT_ATTACHED and pid and pid_alive(pid):
-            raise ProtocolError(f"another client (pid {pid}) is attached to this region")
-        self._region.set_client(os.getpid(), L.CLIENT_ATTACHED)
+        holder = self._region.claim_client(os.getpid(), pid_alive)
+        if holder is not None:
+            raise ProtocolError(f"another client (pid {holder}) is attached to this region")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -284,8 +283,10 @@ class Client:
             self._aio = AsyncClient(self)
         return self._aio
 
-    def history(self, name: str, capacity: int = 100):
-        """A named snapshot history in the worker (``chunkring.snapshots.History``)."""
+    def history(self, name: str, capacity: int | None = None):
+        """A named snapshot history in the worker (``chunkring.snapshots.History``): created
+        with ``capacity`` (default 100); an existing one is left as it is unless ``capacity``
+        is given."""
         from .snapshots import History
         return History(self, name, capacity)
 

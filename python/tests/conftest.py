@@ -120,6 +120,7 @@ def make_region_file(tmp_path: Path, **overrides) -> Path:
     fields.update(overrides)
     path = tmp_path / f"region-{uuid.uuid4().hex}"
     path.write_bytes(b"\0" * (L.HEADER_BYTES + 2 * ring))
+    path.chmod(0o600)  # attach refuses regions other users could read (layout.md §12)
     with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
         L.REGION_HEADER.pack_into(mm, 0, *fields.values())
     return path

@@ -284,6 +284,7 @@ def test_attach_refuses_a_region_larger_than_its_file(tmp_path):
 def test_attach_times_out_on_a_zero_header(tmp_path):
     path = tmp_path / "zeros"
     path.write_bytes(b"\0" * 3 * 4096)
+    path.chmod(0o600)
     with pytest.raises(TimeoutError, match="all zero"):
         Client.attach(file=path, timeout=0.2)
 
@@ -349,3 +350,17 @@ def test_spawn_over_a_file_region_leaves_the_file(worker_bin, tmp_path):
         assert c.echo(data) == data
     assert path.exists()  # a --file region is left in place for inspection (§12)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_scribbled_header_stops_the_worker_and_fails_pending_requests(own_client):
+    """Issue 11 item 11: a header overwritten under a running pair used to leave the region
+    stuck while the worker looked alive. The worker re-checks the header at every liveness
+    check, marks itself WORKER_FAILED and exits non-zero; the client raises WorkerDied."""
+    from chunkring.errors import WorkerDied
+
+    c = own_client
+    c._region.mm[0:8] = b"SCRIBBLE"
+    assert eventually(lambda: c._proc.poll() is not None, 10)
+    assert c._proc.returncode != 0
+    with pytest.raises(WorkerDied):
+        c.echo(b"x", timeout=10)

@@ -63,13 +63,14 @@ def test_length_beyond_the_ring_gets_an_error_frame(client):
     rid = client._sender.new_request_id()
     # One chunk published, but the header claims twice the ring.
     raw = frame(rid, payload=b"", payload_len=2 * SMALL_RING_BYTES, message_len=2 * SMALL_RING_BYTES)
-    expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
+    # An extent that cannot be trusted resynchronises the ring: id 0 (layout.md §6.5).
+    expect_error(client, raw, 0, L.ERR_FRAME_LENGTH)
 
 
 def test_length_beyond_the_published_tail_gets_an_error_frame(client):
     rid = client._sender.new_request_id()
     raw = frame(rid, payload=b"\0" * 8, payload_len=10 * SMALL_CHUNK_BYTES, message_len=10 * SMALL_CHUNK_BYTES)
-    expect_error(client, raw, rid, L.ERR_FRAME_LENGTH)
+    expect_error(client, raw, 0, L.ERR_FRAME_LENGTH)
 
 
 def test_bad_magic_gets_an_error_frame_with_id_zero(client):
@@ -150,6 +151,75 @@ def test_error_with_id_zero_fails_everything_in_flight(own_client):
         # The worker read the good frame before it saw the bad one's tail: then it is answered.
         assert answered == b"lost"
     assert c.echo(b"still serving", timeout=10) == b"still serving"
+
+
+def test_a_bad_length_in_a_batch_of_real_requests_loses_nothing_silently(own_client):
+    """Issue 11 item 9: a frame with a good magic and a bad length, published between real
+    requests in one batch. Every request id the client published is answered or failed
+    (layout.md §6.5): those before the bad frame are answered; the bad frame and everything
+    after it up to the observed tail are failed by the id-0 error frame."""
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    before = [c.submit(L.OP_ECHO, b"before %d" % i) for i in range(10)]
+    rid = c._sender.new_request_id()
+    bad = c._sender.publish_raw(
+        frame(rid, payload=b"\0" * 8, payload_len=40 * SMALL_CHUNK_BYTES,
+              message_len=40 * SMALL_CHUNK_BYTES),
+        expect_id=0,
+    )
+    after = [c.submit(L.OP_ECHO, b"after %d" % i) for i in range(10)]
+    os.kill(c.pid, signal.SIGCONT)
+    outcomes = []
+    for h in [*before, bad, *after]:
+        try:
+            outcomes.append(run_bounded(lambda h=h: h.result(timeout=10), 30))
+        except (RequestError, ProtocolError) as exc:
+            outcomes.append(exc)
+    assert outcomes[:10] == [b"before %d" % i for i in range(10)]
+    assert isinstance(outcomes[10], RequestError) and outcomes[10].code == L.ERR_FRAME_LENGTH
+    for o in outcomes[11:]:
+        assert isinstance(o, ProtocolError), o
+    assert c.echo(b"still serving", timeout=10) == b"still serving"
+
+
+@pytest.mark.parametrize("op", [L.OP_ECHO, L.OP_INFO])
+@pytest.mark.parametrize("params", [b"[1]", b'"x"', b"7", b"{"])
+def test_ops_without_params_refuse_params_that_are_not_an_object(client, op, params):
+    """Issue 11 item 17: ECHO and INFO accepted any params, and every op JSON arrays."""
+    rid = client._sender.new_request_id()
+    payload = len(params).to_bytes(4, "little") + params
+    expect_error(client, frame(rid, op=op, payload=payload), rid, L.ERR_BAD_PARAMS)
+
+
+def test_json_array_params_are_refused_by_every_op(client):
+    rid = client._sender.new_request_id()
+    params = b'["x", 10]'  # serde would read it as a struct's fields in order
+    payload = len(params).to_bytes(4, "little") + params
+    err = expect_error(client, frame(rid, op=L.OP_SNAP_STATS, payload=payload), rid,
+                       L.ERR_BAD_PARAMS)
+    assert "JSON object" in err.message
+
+
+def test_a_request_with_id_zero_is_not_served(own_client):
+    c = own_client
+    h = c._sender.publish_raw(frame(0, payload=b"\0\0\0\0boom"), expect_id=0)
+    with pytest.raises(RequestError) as info:
+        run_bounded(lambda: h.result(timeout=10), 30)
+    assert info.value.code == L.ERR_MALFORMED_HEADER
+    assert "request_id 0 is reserved" in info.value.message
+    assert c.echo(b"ok", timeout=10) == b"ok"
+
+
+def test_a_request_after_shutdown_in_the_same_batch_is_answered(own_client):
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    stop = c.submit(L.OP_SHUTDOWN)
+    late = c.submit(L.OP_ECHO, b"too late")
+    os.kill(c.pid, signal.SIGCONT)
+    assert run_bounded(lambda: stop.result(timeout=10), 30) == b""
+    with pytest.raises(RequestError) as info:
+        run_bounded(lambda: late.result(timeout=10), 30)
+    assert info.value.code == L.ERR_SHUTTING_DOWN
 
 
 def test_many_bad_frames_then_good_traffic(client):

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chunkring::region::RegionConfig;
-use chunkring::worker::{serve, Place, ServeOptions};
+use chunkring::worker::{serve, Place, ServeOptions, StopReason};
 
 use super::{wants_help, Args, Failure};
 
@@ -37,6 +37,11 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
     let opts = parse(args)?;
     let reason = serve(&opts).map_err(|e| Failure::failed(e.to_string()))?;
     eprintln!("chunkring: worker stopped ({reason:?})");
+    if reason == StopReason::HeaderChanged {
+        return Err(Failure::failed(
+            "the region header was overwritten while serving".to_string(),
+        ));
+    }
     Ok(())
 }
 

@@ -38,15 +38,36 @@ impl<'a> Request<'a> {
 
     /// Decodes the params as `T`; empty params decode as `{}`.
     ///
+    /// Params must be a JSON object (layout.md §9.1): serde would otherwise read a JSON array
+    /// as a struct's fields in order, so anything else is refused before serde sees it.
+    ///
     /// # Errors
-    /// `BadParams` naming what serde rejected.
+    /// `BadParams` naming what serde rejected, or "params must be a JSON object".
     pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T, OpError> {
         let text: &[u8] = if self.params.is_empty() {
             b"{}"
         } else {
             self.params
         };
+        let first = text
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if first != Some(&b'{') {
+            return Err(OpError::bad_params("params must be a JSON object"));
+        }
         serde_json::from_slice(text).map_err(|e| OpError::bad_params(format!("params: {e}")))
+    }
+
+    /// Checks the params of an op that takes none: empty, or a JSON object (whose fields
+    /// are ignored, as §9.1 says of unknown fields). Costs nothing when they are empty.
+    ///
+    /// # Errors
+    /// `BadParams` as for [`Request::params`].
+    pub fn check_params(&self) -> Result<(), OpError> {
+        if self.params.is_empty() {
+            return Ok(());
+        }
+        self.params::<serde::de::IgnoredAny>().map(|_| ())
     }
 }
 

@@ -147,6 +147,25 @@ impl Header {
         self.set_u32(CLIENT_STATE_OFFSET, state);
     }
 
+    /// Frees the client slot of a client found dead: one compare-and-swap of the 8-byte word
+    /// `CLIENT_PID | CLIENT_STATE` from (`pid`, `CLIENT_ATTACHED`) to (0, `CLIENT_DETACHED`),
+    /// the same word a client claims with its own compare-and-swap (layout.md §12 "Attach").
+    /// A client that claimed the slot meanwhile changed the word, so the swap fails and its
+    /// claim stands. Returns whether the slot was freed.
+    pub fn release_dead_client(&self, pid: u32) -> bool {
+        const _: () = assert!(
+            CLIENT_PID_OFFSET.is_multiple_of(8) && CLIENT_STATE_OFFSET == CLIENT_PID_OFFSET + 4
+        );
+        let attached = u64::from(pid) | (u64::from(CLIENT_ATTACHED) << 32);
+        let detached = u64::from(CLIENT_DETACHED) << 32;
+        // SAFETY: an aligned word inside the live mapping (asserted above); peers use
+        // atomic-width accesses (the client's claim is an 8-byte CAS, its stores 4-byte).
+        unsafe {
+            mapped::compare_exchange_u64(self.word_ptr(CLIENT_PID_OFFSET), attached, detached)
+        }
+        .is_ok()
+    }
+
     /// The worker's last heartbeat, `CLOCK_MONOTONIC` nanoseconds (0: none yet).
     pub fn heartbeat_ns(&self) -> u64 {
         self.u64(WORKER_HEARTBEAT_NS_OFFSET)

@@ -14,6 +14,7 @@ use crate::layout::*;
 use crate::ring::{MappedMemory, RingPlace};
 
 pub mod file;
+pub mod guard;
 mod header;
 pub mod heap;
 pub mod shm;
@@ -62,12 +63,15 @@ impl RegionConfig {
             )));
         }
         let r = self.ring_bytes;
-        if !r.is_power_of_two()
-            || !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&r)
-            || r < u64::from(c) * 2
-        {
+        if !r.is_power_of_two() || !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&r) {
             return Err(RegionError::Config(format!(
                 "ring size {r} must be a power of two between {MIN_RING_BYTES} and {MAX_RING_BYTES} bytes"
+            )));
+        }
+        if r < u64::from(c) * 2 {
+            return Err(RegionError::Config(format!(
+                "ring size {r} holds {} chunk(s) of {c} bytes; a ring needs at least 2 chunks",
+                r / u64::from(c)
             )));
         }
         if self.park_timeout_us == 0 {
@@ -94,6 +98,9 @@ pub enum RegionError {
     BadHeader(String),
     /// The operating system refused.
     Os(String),
+    /// The region's file may not be used: not a regular file owned by this user with mode
+    /// 0600, or (for `--file`) an existing file that is not a chunkring region.
+    Refused(String),
 }
 
 impl fmt::Display for RegionError {
@@ -105,6 +112,7 @@ impl fmt::Display for RegionError {
             RegionError::NotFound(m) => write!(f, "region not found: {m}"),
             RegionError::BadHeader(m) => write!(f, "bad region header: {m}"),
             RegionError::Os(m) => write!(f, "operating system error: {m}"),
+            RegionError::Refused(m) => write!(f, "region refused: {m}"),
         }
     }
 }

@@ -1,15 +1,17 @@
 //! POSIX shm regions named `chunkring-<name>` (layout.md §1, §12), via the `shared_memory` crate.
 //!
 //! The object is created with `O_CREAT | O_EXCL` and mode 0600 (owner only) by the worker,
-//! which alone unlinks it. A leftover object whose worker is gone is replaced; one whose
-//! worker is alive is refused.
+//! which alone unlinks it, and which holds the exclusive lock of [`guard`] on it while it
+//! serves. A leftover object whose worker is gone (no lock, and a dead or stopped worker in
+//! its header) is replaced; one whose worker is alive is refused. Attaching refuses an object
+//! that is not this user's own with mode 0600.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
-use super::{validate_name, Backing, Region, RegionConfig, RegionError};
+use super::{guard, validate_name, Backing, Region, RegionConfig, RegionError};
 use crate::layout::{WORKER_FAILED, WORKER_STOPPED};
 use crate::liveness::pid_alive;
 
@@ -28,6 +30,8 @@ pub struct ShmBacking {
     shmem: std::sync::Mutex<Shmem>,
     base: NonNull<u8>,
     len: usize,
+    /// The worker's own descriptor of the object: holds the [`guard::lock_served`] lock.
+    lock: Option<std::fs::File>,
 }
 
 // SAFETY: the mapping is process-wide; `Shmem` is only touched (dropped, owner flag) under the
@@ -54,6 +58,7 @@ impl ShmBacking {
             shmem: std::sync::Mutex::new(shmem),
             base,
             len,
+            lock: None,
         })
     }
 
@@ -108,15 +113,26 @@ pub fn create(name: &str, config: &RegionConfig) -> Result<(Region, Arc<ShmBacki
         }
         Err(e) => return Err(os_error("create", name, e)),
     };
-    let backing = Arc::new(ShmBacking::from_shmem(shmem)?);
+    let mut backing = ShmBacking::from_shmem(shmem)?;
+    let path = dev_shm_path(name);
+    let lock = std::fs::File::open(&path)
+        .map_err(|e| RegionError::Os(format!("open {}: {e}", path.display())))?;
+    guard::lock_served(&lock, &path)?;
+    // shm_open's mode is filtered by the umask; make it exactly owner-only.
+    lock.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| RegionError::Os(format!("chmod {}: {e}", path.display())))?;
+    backing.lock = Some(lock);
+    let backing = Arc::new(backing);
     let region = Region::init(backing.clone(), config)?;
     Ok((region, backing))
 }
 
-/// Attaches to an existing `chunkring-<name>` and validates its header.
+/// Attaches to an existing `chunkring-<name>` and validates its header; refuses an object
+/// that is not this user's own with mode 0600.
 ///
 /// # Errors
-/// [`RegionError::NotFound`], [`RegionError::BadHeader`], or an OS error.
+/// [`RegionError::NotFound`], [`RegionError::Refused`], [`RegionError::BadHeader`], or an
+/// OS error.
 pub fn attach(name: &str) -> Result<Region, RegionError> {
     validate_name(name)?;
     let shmem = ShmemConf::new()
@@ -125,6 +141,10 @@ pub fn attach(name: &str) -> Result<Region, RegionError> {
         .map_err(|e| os_error("open", name, e))?;
     let backing = ShmBacking::from_shmem(shmem)?;
     backing.set_owner(false);
+    let path = dev_shm_path(name);
+    let meta = std::fs::symlink_metadata(&path)
+        .map_err(|e| RegionError::Os(format!("stat {}: {e}", path.display())))?;
+    guard::check_owner_only(&meta, &path)?;
     let region = Region::wrap(Arc::new(backing));
     region.validate()?;
     Ok(region)
@@ -132,6 +152,11 @@ pub fn attach(name: &str) -> Result<Region, RegionError> {
 
 /// Unlinks a leftover object if the worker it names is gone.
 fn replace_stale(name: &str) -> Result<(), RegionError> {
+    if guard::is_served(&dev_shm_path(name)) {
+        return Err(RegionError::Exists(format!(
+            "chunkring-{name} is served by a live worker (it holds the region's lock)"
+        )));
+    }
     let stale = match attach(name) {
         Ok(region) => {
             let state = region.header().worker_state();

@@ -4,10 +4,30 @@
 
 use crate::store::error::StoreError;
 use crate::store::node::{Node, NodeId};
-use crate::store::node_store::NodeStore;
+use crate::store::node_store::{NodeStore, Shape};
 
 /// Deepest nesting a decoder accepts (keeps recursion bounded on hostile input).
 pub const MAX_DEPTH: usize = 512;
+
+/// Largest [`Shape::expanded_bytes`] a stored value may have (256 MiB): what writing it back
+/// out can cost, shared sub-values counted each time they occur (layout.md §9.3 "Limits").
+pub const MAX_EXPANDED_BYTES: u64 = 256 << 20;
+
+/// Why a value of `shape` may not be stored, or `None` when it may: nesting deeper than
+/// [`MAX_DEPTH`] or an expansion beyond [`MAX_EXPANDED_BYTES`]. Decoders check every container
+/// they build, and the history loader every node it reads, so whatever is stored can be
+/// written back, saved and loaded again with bounded recursion and bounded output.
+pub fn shape_problem(shape: Shape) -> Option<String> {
+    if shape.depth as usize > MAX_DEPTH {
+        return Some(format!("nesting deeper than {MAX_DEPTH}"));
+    }
+    if shape.expanded_bytes > MAX_EXPANDED_BYTES {
+        return Some(format!(
+            "value expands to more than {MAX_EXPANDED_BYTES} bytes (shared sub-values counted each time they occur)"
+        ));
+    }
+    None
+}
 
 /// A value stack for decoders: scalars are pushed, containers pop their children. Every id on
 /// the stack holds one count; a builder dropped before [`Builder::finish`] (a decode error)
@@ -70,7 +90,7 @@ impl<'s> Builder<'s> {
         let id = self.store.intern_array(&self.stack[start..]);
         self.stack.truncate(start);
         self.stack.push(id);
-        Ok(())
+        self.check_top(id)
     }
 
     /// Pops the top `2 * n` ids (key, value, key, value …) into an object node and pushes it.
@@ -113,7 +133,16 @@ impl<'s> Builder<'s> {
         let id = self.store.intern_flat_object(&self.stack[start..]);
         self.stack.truncate(start);
         self.stack.push(id);
-        Ok(())
+        self.check_top(id)
+    }
+
+    /// Refuses the container just pushed when its [`Shape`] is out of bounds (it stays on the
+    /// stack, so dropping the builder releases it).
+    fn check_top(&self, id: NodeId) -> Result<(), StoreError> {
+        match shape_problem(self.store.shape(id)) {
+            Some(why) => Err(StoreError::malformed(why)),
+            None => Ok(()),
+        }
     }
 
     /// Ends the build: exactly one value must be on the stack; its count goes to the caller.

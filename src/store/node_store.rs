@@ -23,14 +23,37 @@ const NONE: u32 = u32::MAX;
 
 static NULL_NODE: Node = Node::Null;
 
-/// One arena slot: a node, its structural hash, its refcount and the next slot with the same hash.
+/// One arena slot: a node, its structural hash, its refcount, the next slot with the same
+/// hash, and the node's [`Shape`] (nesting depth and expanded size, computed once at insert).
 #[derive(Debug)]
 struct Slot {
     node: Node,
     hash: u64,
     refs: u32,
     next: u32,
+    shape: Shape,
 }
+
+/// What a node costs once written out, shared sub-values counted every time they occur.
+///
+/// Content addressing (and marshal back-references) let a small store hold a value whose
+/// expansion is huge: 41 lists `[x, x]` nested expand to 2^41 leaves, and a chain of
+/// back-references nests 200k deep while no decoder recursion went past depth 2. Both numbers
+/// are computed bottom-up from the children's shapes when a node is stored (no recursion),
+/// so decoders can refuse such a value before anything walks it (layout.md §9.3 "Limits").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Edges on the longest path down from this node to a node without children (0 for a
+    /// scalar or an empty container): the decoders' nesting depth, counted the same way.
+    pub depth: u32,
+    /// Bytes of the value with every shared sub-value written out in full: each node counts
+    /// [`SHAPE_NODE_BYTES`] plus its payload's bytes; saturates at `u64::MAX`.
+    pub expanded_bytes: u64,
+}
+
+/// Bytes a node counts in [`Shape::expanded_bytes`] besides its payload (about a type byte
+/// and a length, as marshal writes them).
+pub const SHAPE_NODE_BYTES: u64 = 5;
 
 /// Counts and byte totals of a [`NodeStore`], all measured from what it holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,6 +117,28 @@ impl NodeStore {
     #[inline]
     pub fn hash(&self, id: NodeId) -> u64 {
         self.slots.get(id as usize).map_or(0, |s| s.hash)
+    }
+
+    /// The [`Shape`] of `id` (all zero for a free or unknown slot).
+    #[inline]
+    pub fn shape(&self, id: NodeId) -> Shape {
+        self.slots
+            .get(id as usize)
+            .map_or(Shape::default(), |s| s.shape)
+    }
+
+    fn shape_of(&self, node: &Node) -> Shape {
+        let own = SHAPE_NODE_BYTES + node_payload_bytes(node);
+        let mut shape = Shape {
+            depth: 0,
+            expanded_bytes: own,
+        };
+        node.for_each_child(|c| {
+            let kid = self.shape(c);
+            shape.depth = shape.depth.max(kid.depth.saturating_add(1));
+            shape.expanded_bytes = shape.expanded_bytes.saturating_add(kid.expanded_bytes);
+        });
+        shape
     }
 
     /// The refcount of `id` (0 for a free or unknown slot).
@@ -222,11 +267,13 @@ impl NodeStore {
         let next = self.index.insert(hash, NONE).unwrap_or(NONE);
         self.live += 1;
         self.heap_bytes += node.heap_bytes();
+        let shape = self.shape_of(&node);
         let slot = Slot {
             node,
             hash,
             refs: 1,
             next,
+            shape,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -317,6 +364,15 @@ impl NodeStore {
             heap_bytes: self.heap_bytes,
             index_bytes: self.index.capacity() * index_entry + self.free.capacity() * 4,
         }
+    }
+}
+
+/// Payload bytes of a scalar (its text, bytes or digits); 0 for containers, whose size is
+/// their children's.
+fn node_payload_bytes(node: &Node) -> u64 {
+    match node {
+        Node::Array(_) | Node::Object(_) => 0,
+        other => other.heap_bytes() as u64,
     }
 }
 

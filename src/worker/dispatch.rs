@@ -62,8 +62,16 @@ impl Dispatcher {
     /// The op's [`OpError`], `UNKNOWN_OP`, or `INTERNAL` if the op panicked.
     pub fn dispatch(&mut self, op: u16, payload: &[u8]) -> Result<Reply, OpError> {
         match op {
-            OP_SHUTDOWN => Ok(Reply::Shutdown(Vec::new())),
-            OP_INFO => Ok(Reply::Data(self.info())),
+            // Control ops take a request payload like every op (layout.md §9.1), with no
+            // params: a malformed one is refused rather than silently accepted.
+            OP_SHUTDOWN => {
+                Request::parse(payload)?.check_params()?;
+                Ok(Reply::Shutdown(Vec::new()))
+            }
+            OP_INFO => {
+                Request::parse(payload)?.check_params()?;
+                Ok(Reply::Data(self.info()))
+            }
             OP_PIPELINE => self.pipeline(&Request::parse(payload)?).map(Reply::Data),
             _ => self.run(op, &Request::parse(payload)?).map(Reply::Data),
         }
@@ -231,7 +239,7 @@ mod tests {
     #[test]
     fn info_lists_the_ops() {
         let mut d = dispatcher();
-        let Reply::Data(json) = d.dispatch(OP_INFO, b"").unwrap() else {
+        let Reply::Data(json) = d.dispatch(OP_INFO, &encode_request(b"", b"")).unwrap() else {
             panic!()
         };
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -241,6 +249,23 @@ mod tests {
             .unwrap()
             .iter()
             .any(|o| o["name"] == "echo"));
-        assert_eq!(d.dispatch(OP_SHUTDOWN, b""), Ok(Reply::Shutdown(vec![])));
+        assert_eq!(
+            d.dispatch(OP_SHUTDOWN, &encode_request(b"", b"")),
+            Ok(Reply::Shutdown(vec![]))
+        );
+        // Control ops and echo take no params, but refuse what §9.1 does not allow.
+        for op in [OP_INFO, OP_SHUTDOWN, OP_ECHO] {
+            for bad in [&b"[1]"[..], b"\"x\"", b"{", b"7"] {
+                let e = d.dispatch(op, &encode_request(bad, b"")).unwrap_err();
+                assert_eq!(e.code, ErrorCode::BadParams, "{op:#x} {bad:?}");
+            }
+            assert!(d
+                .dispatch(op, &encode_request(b"{\"any\": 1}", b""))
+                .is_ok());
+            assert!(
+                d.dispatch(op, b"").is_err(),
+                "a payload shorter than params_len"
+            );
+        }
     }
 }

@@ -67,6 +67,10 @@ pub enum StopReason {
     Shutdown,
     /// The `--owner-pid` process is gone.
     OwnerGone,
+    /// A header field that never changes after start no longer reads as it was written (a
+    /// scribbled header, layout.md §12 "Header check"); the worker marks itself
+    /// `WORKER_FAILED` and stops instead of serving rings it can no longer trust.
+    HeaderChanged,
 }
 
 /// Creates the region, serves until told to stop, marks it stopped and (for shm) unlinks it.
@@ -87,7 +91,9 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
     region.header().set_ready();
     let reason = worker.run();
-    region.header().set_worker_state(WORKER_STOPPED);
+    if reason != StopReason::HeaderChanged {
+        region.header().set_worker_state(WORKER_STOPPED);
+    }
     Ok(reason) // dropping `_shm` (the owner) unlinks the object
 }
 
@@ -115,7 +121,15 @@ pub struct Worker {
     announced_req_head: u64,
     /// Stats counted since the last flush.
     counters: Counters,
+    /// The header's sizes as validated at start, re-checked at every liveness check.
+    config: RegionConfig,
+    /// Requests answered `SHUTTING_DOWN` since the stop (bounded by
+    /// [`MAX_REFUSED_AFTER_STOP`], so a client that keeps publishing cannot keep us alive).
+    refused_after_stop: u32,
 }
+
+/// Most requests a stopping worker answers with `SHUTTING_DOWN` before it stops reading.
+const MAX_REFUSED_AFTER_STOP: u32 = 4096;
 
 impl Worker {
     /// A worker over an initialised region.
@@ -152,6 +166,8 @@ impl Worker {
             last_check: Instant::now(),
             announced_req_head,
             counters: Counters::default(),
+            refused_after_stop: 0,
+            config,
         })
     }
 
@@ -186,7 +202,9 @@ impl Worker {
             if !self.write_pending() {
                 return progressed;
             }
-            if self.stop.is_some() {
+            // After a stop, requests already published are still read, and answered
+            // SHUTTING_DOWN (`on_frame`), so none is left unanswered (layout.md §12 "Stop").
+            if self.stop.is_some() && self.refused_after_stop >= MAX_REFUSED_AFTER_STOP {
                 return progressed;
             }
             match self.requests.poll(&mut self.buf) {
@@ -212,6 +230,19 @@ impl Worker {
         }
         if let Err(e) = header.check_request() {
             return self.answer_malformed(header.op, header.request_id, e.code(), &e.to_string());
+        }
+        if self.stop.is_some() {
+            // One answer per message: its first frame; later fragments are skipped.
+            if header.fragment_index == 0 {
+                self.refused_after_stop += 1;
+                self.answer_error(
+                    header.op,
+                    header.request_id,
+                    ErrorCode::ShuttingDown,
+                    "the worker is stopping and takes no new requests",
+                );
+            }
+            return;
         }
         let result = self.reassembler.accept(&header, &self.buf[..payload_len]);
         if let Some(abandoned) = self.reassembler.take_abandoned() {
@@ -257,13 +288,18 @@ impl Worker {
         self.respond(MessageWriter::error(op, request_id, code, message));
     }
 
+    /// Answers a frame the consumer refused. When the consumer had to resynchronise (the
+    /// frame's extent could not be trusted, so every frame published up to the observed tail
+    /// was discarded), the error frame carries request id 0 and op 0, whatever the bad
+    /// header said: it tells the client that *every* request in flight is lost, not only
+    /// the one named in a header we could not trust (layout.md §6.5).
     fn on_malformed(&mut self, e: PollError) {
         let (op, id) = match e {
-            PollError::Malformed { header, error, .. }
-                if !matches!(error, crate::frame::FrameError::BadMagic { .. }) =>
-            {
-                (header.op, header.request_id)
-            }
+            PollError::Malformed {
+                header,
+                resynced: false,
+                ..
+            } => (header.op, header.request_id),
             _ => (0, 0),
         };
         let code = match e {
@@ -398,6 +434,22 @@ impl Worker {
     }
 
     /// Owner and client checks, at most once per park timeout.
+    /// Re-validates the header (magic, version, endianness, sizes and offsets) against what
+    /// it was at start. A scribbled header would otherwise leave the region stuck while the
+    /// worker looks alive; instead the worker reports it on stderr, marks itself
+    /// `WORKER_FAILED` (so the client raises `WorkerDied`, and `inspect` names the bad field)
+    /// and stops.
+    fn check_header(&mut self) {
+        let why = match self.region.validate() {
+            Ok(now) if now == self.config => return,
+            Ok(now) => format!("sizes changed from {:?} to {now:?}", self.config),
+            Err(e) => e.to_string(),
+        };
+        eprintln!("chunkring: the region header changed under the worker ({why}); stopping");
+        self.region.header().set_worker_state(WORKER_FAILED);
+        self.stop = Some(StopReason::HeaderChanged);
+    }
+
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
         self.region
@@ -408,9 +460,11 @@ impl Worker {
                 self.stop = Some(StopReason::OwnerGone);
             }
         }
+        self.check_header();
         let client = self.region.header().client_pid();
         if self.region.header().client_state() == CLIENT_ATTACHED && !liveness::pid_alive(client) {
-            self.region.header().set_client_state(CLIENT_DETACHED);
+            // Clears CLIENT_PID too (a dead client's pid could be reused by a stranger).
+            self.region.header().release_dead_client(client);
         }
         // A client pinned to our one CPU needs it to run: hand it over at every poll.
         self.yield_every = if liveness::shares_one_cpu(client) {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{guess_language, is_markdown, Root};
+use super::files::{guess_language, is_markdown, Root, AGGREGATE_MAX_ANSWER_BYTES};
 use super::options::ParseOptions;
 use super::outline::{outline_document, Slugger};
 use super::reasons;
@@ -127,7 +127,7 @@ struct Report<'a> {
 /// `BAD_PARAMS` (missing `files`, an empty path or one with a control character, `read`
 /// without `root`),
 /// `BAD_PAYLOAD` (body items ≠ inline files), `IO` (root unusable), `OUT_OF_RANGE` (a
-/// document over the list encoding's 4 GiB); with `on_error: "raise"` also a file's own error:
+/// document over `AGGREGATE_MAX_ANSWER_BYTES`); with `on_error: "raise"` also a file's own error:
 /// `PATH_REFUSED` (a path escaping the root), `IO` (file unreadable), `INVALID_UTF8` (a file
 /// that is not UTF-8, with its index, path and byte offset).
 pub fn aggregate(_: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
@@ -155,11 +155,11 @@ pub fn aggregate(_: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
         })
         .collect();
     let doc = build_document(&params, &sections);
-    if u32::try_from(doc.len()).is_err() {
+    if doc.len() as u64 > AGGREGATE_MAX_ANSWER_BYTES {
         return Err(OpError::new(
             ErrorCode::OutOfRange,
             format!(
-                "aggregate document of {} bytes exceeds a list item's 4 GiB",
+                "aggregate document of {} bytes exceeds the answer limit of {AGGREGATE_MAX_ANSWER_BYTES} bytes",
                 doc.len()
             ),
         ));

@@ -2,93 +2,109 @@
 //! names, refusing any that escape it, and guessing a fence language from a file name.
 #![forbid(unsafe_code)]
 
-use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::cell::Cell;
+use std::path::Path;
 
 use crate::error::{ErrorCode, OpError};
+use crate::store::file::beneath::{read_all, Dir, OpenError};
 
-/// A directory, canonicalized once, that `read` paths must stay inside.
-#[derive(Debug, Clone)]
+/// Most files one `aggregate` request reads under its root (layout.md §9.2 "Limits").
+pub const AGGREGATE_MAX_READ_FILES: u32 = 10_000;
+/// Most bytes one `aggregate` request reads from files, all files together (256 MiB).
+pub const AGGREGATE_MAX_READ_BYTES: u64 = 256 << 20;
+/// Largest document one `aggregate` request answers (512 MiB).
+pub const AGGREGATE_MAX_ANSWER_BYTES: u64 = 512 << 20;
+
+/// A directory held open that `read` paths are resolved beneath, with what is left of the
+/// request's read limits.
+#[derive(Debug)]
 pub struct Root {
-    canonical: PathBuf,
+    dir: Dir,
+    files_left: Cell<u32>,
+    bytes_left: Cell<u64>,
 }
 
 impl Root {
-    /// Canonicalizes `root`.
+    /// Opens `root` (the client's directory; a symbolic link naming it is followed).
     ///
     /// # Errors
     /// `IO` when `root` does not exist or is not a directory.
     pub fn open(root: &str) -> Result<Root, OpError> {
-        let canonical = fs::canonicalize(root)
-            .map_err(|e| OpError::new(ErrorCode::Io, format!("root {root:?}: {e}")))?;
-        if !canonical.is_dir() {
-            return Err(OpError::new(
-                ErrorCode::Io,
-                format!("root {root:?} is not a directory"),
-            ));
-        }
-        Ok(Root { canonical })
+        let dir = Dir::open(Path::new(root)).map_err(|e| {
+            let e = if e.raw_os_error() == Some(libc::ENOTDIR) {
+                "not a directory".to_string()
+            } else {
+                e.to_string()
+            };
+            OpError::new(ErrorCode::Io, format!("root {root:?}: {e}"))
+        })?;
+        Ok(Root {
+            dir,
+            files_left: Cell::new(AGGREGATE_MAX_READ_FILES),
+            bytes_left: Cell::new(AGGREGATE_MAX_READ_BYTES),
+        })
     }
 
-    /// Reads `path` (relative to the root, or absolute inside it).
+    /// Reads `path` (relative to the root, or absolute inside it), counting it against the
+    /// request's limits.
     ///
-    /// The path is checked twice: lexically (`..` may not climb out, an absolute path must lie
+    /// The path is normalized lexically (`..` may not climb out, an absolute path must lie
     /// under the canonical root) before the file system is touched, so a refused path reveals
-    /// nothing about what exists outside; then after canonicalization, so a symbolic link that
-    /// leads out is refused too.
+    /// nothing about what exists outside; then it is opened one component at a time from
+    /// the root's descriptor, never following a symbolic link, so swapping a directory for a
+    /// link meanwhile cannot lead out ([`Dir::open_file`]). The size is checked on the open
+    /// file against what is left of the request's read limit before a byte is read, and a
+    /// FIFO is refused without blocking.
     ///
     /// # Errors
-    /// `PATH_REFUSED` for a path that leaves the root; `IO` for a missing or unreadable file,
-    /// one that is not a regular file, or one larger than 4 GiB.
+    /// `PATH_REFUSED` for a path that leaves the root or leads through a symbolic link;
+    /// `IO` for a missing or unreadable file, one that is not a regular file, one larger than
+    /// what is left of [`AGGREGATE_MAX_READ_BYTES`], or a request reading more than
+    /// [`AGGREGATE_MAX_READ_FILES`] files. Each reason has its own message.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, OpError> {
-        let refused = || {
-            OpError::new(
-                ErrorCode::PathRefused,
-                format!("path {path:?} escapes the root"),
-            )
-        };
-        let joined = self.canonical.join(path);
-        if !lexically_normal(&joined).starts_with(&self.canonical) {
-            return Err(refused());
-        }
-        let io = |e: std::io::Error| OpError::new(ErrorCode::Io, format!("{path:?}: {e}"));
-        let real = fs::canonicalize(&joined).map_err(io)?;
-        if !real.starts_with(&self.canonical) {
-            return Err(refused());
-        }
-        let meta = fs::metadata(&real).map_err(io)?;
-        if !meta.is_file() {
+        let files_left = self.files_left.get();
+        if files_left == 0 {
             return Err(OpError::new(
                 ErrorCode::Io,
-                format!("{path:?} is not a regular file"),
+                format!("{path:?}: one request reads at most {AGGREGATE_MAX_READ_FILES} files"),
             ));
         }
-        if meta.len() > u64::from(u32::MAX) {
-            return Err(OpError::new(
-                ErrorCode::Io,
-                format!(
-                    "{path:?} holds {} bytes, more than a list item's 4 GiB",
-                    meta.len()
-                ),
-            ));
-        }
-        fs::read(&real).map_err(io)
+        self.files_left.set(files_left - 1);
+        let left = self.bytes_left.get();
+        let (f, size) = self
+            .dir
+            .open_file(Path::new(path), left)
+            .map_err(|e| refusal(path, e, left))?;
+        self.bytes_left.set(left - size);
+        read_all(f, size).map_err(|e| OpError::new(ErrorCode::Io, format!("{path:?}: {e}")))
     }
 }
 
-/// `path` with `.` dropped and each `..` removing the component before it (never above `/`).
-fn lexically_normal(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
+/// The error frame for a path [`Dir::open_file`] refused.
+fn refusal(path: &str, e: OpenError, left: u64) -> OpError {
+    match e {
+        OpenError::Escapes => OpError::new(
+            ErrorCode::PathRefused,
+            format!("path {path:?} escapes the root"),
+        ),
+        OpenError::Symlink(at) => OpError::new(
+            ErrorCode::PathRefused,
+            format!(
+                "path {path:?} leads through the symbolic link {:?}, which is not followed",
+                at.display()
+            ),
+        ),
+        OpenError::NotRegular => {
+            OpError::new(ErrorCode::Io, format!("{path:?} is not a regular file"))
         }
+        OpenError::TooLarge { size, .. } => OpError::new(
+            ErrorCode::Io,
+            format!(
+                "{path:?} holds {size} bytes, more than the {left} bytes left of this request's read limit ({AGGREGATE_MAX_READ_BYTES})"
+            ),
+        ),
+        OpenError::Io(e) => OpError::new(ErrorCode::Io, format!("{path:?}: {e}")),
     }
-    out
 }
 
 /// True for the extensions layout.md §9.2 counts as markdown (outline mode applies).
@@ -154,6 +170,7 @@ pub fn guess_language(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn languages_come_from_extension_or_name() {
@@ -163,15 +180,6 @@ mod tests {
         assert_eq!(guess_language(".bashrc"), "");
         assert_eq!(guess_language("noext"), "");
         assert!(is_markdown("README.md") && !is_markdown("md"));
-    }
-
-    #[test]
-    fn lexical_normalization_cannot_climb_above_root() {
-        assert_eq!(
-            lexically_normal(Path::new("/a/./b/../c")),
-            Path::new("/a/c")
-        );
-        assert_eq!(lexically_normal(Path::new("/../../x")), Path::new("/x"));
     }
 
     #[test]
@@ -198,6 +206,21 @@ mod tests {
         }
         std::os::unix::fs::symlink(dir.join("secret"), inner.join("link")).unwrap();
         assert_eq!(root.read("link").unwrap_err().code, ErrorCode::PathRefused);
+        assert!(root
+            .read("link")
+            .unwrap_err()
+            .message
+            .contains("symbolic link"));
+        assert!(root
+            .read("../secret")
+            .unwrap_err()
+            .message
+            .contains("escapes"));
+        assert!(root
+            .read("sub")
+            .unwrap_err()
+            .message
+            .contains("not a regular file"));
         assert_eq!(root.read("missing").unwrap_err().code, ErrorCode::Io);
         assert_eq!(root.read("sub").unwrap_err().code, ErrorCode::Io);
         fs::remove_dir_all(&dir).unwrap();

@@ -464,6 +464,44 @@ mod tests {
         assert_eq!(st.stats().nodes, 0);
     }
 
+    /// `{"a": [l1, l2, …, ln]}` where `l1 = []` and `l(i+1)` is a list of `width`
+    /// back-references to `l(i)`: the stream nests 3 deep, the value `n - 1`.
+    fn reference_chain(n: u32, width: u8) -> Vec<u8> {
+        let mut b = b"{\xfa\x01a[".to_vec();
+        b.extend_from_slice(&n.to_le_bytes());
+        b.extend_from_slice(b"\xdb\x00\x00\x00\x00");
+        for i in 1..n {
+            b.extend_from_slice(&[0xdb, width, 0, 0, 0]);
+            for _ in 0..width {
+                b.push(b'r');
+                b.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+        b.push(b'0');
+        b
+    }
+
+    #[test]
+    fn shared_values_that_expand_without_bound_are_refused_and_release_everything() {
+        let mut st = NodeStore::new();
+        // 30 levels of [x, x]: 2^30 leaves, far beyond MAX_EXPANDED_BYTES.
+        let e = decode(&mut st, &reference_chain(31, 2)).unwrap_err();
+        assert!(e.to_string().contains("expands to more than"), "{e}");
+        assert_eq!(st.stats().nodes, 0);
+        // A few levels are fine and round-trip.
+        let id = decode(&mut st, &reference_chain(8, 2)).unwrap();
+        let again = encode(&st, id).unwrap();
+        assert_eq!(decode(&mut st, &again).unwrap(), id);
+    }
+
+    #[test]
+    fn back_reference_chains_deeper_than_the_limit_are_refused() {
+        let mut st = NodeStore::new();
+        let e = decode(&mut st, &reference_chain(200_000, 1)).unwrap_err();
+        assert!(e.to_string().contains("nesting deeper than 512"), "{e}");
+        assert_eq!(st.stats().nodes, 0);
+    }
+
     #[test]
     fn ints_pick_the_cpython_codes() {
         let mut st = NodeStore::new();

@@ -3,9 +3,10 @@
 //!
 //! A file is a 24-byte header (`magic[8] | payload_len u64 | crc32 u32 | reserved u32`) and
 //! the payload. Save writes a temp file beside the target, fsyncs it, renames it over the
-//! target and fsyncs the directory, so a crash leaves the old file or the new one. Load reads
-//! the whole file and checks the length and the CRC-32 (zlib's) before decoding anything, so a
-//! torn or corrupted file is refused with [`StoreError::Corrupt`] and never half-loaded.
+//! target and fsyncs the directory, so a crash leaves the old file or the new one. Load opens
+//! a regular file only (never blocking on a FIFO), checks the header against the file's size
+//! before reading the payload, and the CRC-32 (zlib's) before decoding anything, so a torn or
+//! corrupted file is refused with [`StoreError::Corrupt`] and never half-loaded.
 #![forbid(unsafe_code)]
 
 use std::fs::{self, File};
@@ -13,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::store::error::StoreError;
+use crate::store::file::beneath::{self, OpenError};
 
 /// Magic of a history file.
 pub const HISTORY_MAGIC: [u8; 8] = *b"CRSNAP\x00\x01";
@@ -63,6 +65,24 @@ pub fn frame(magic: [u8; 8], payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Checks the magic and that the header's `payload_len` is `payload_len`.
+fn check_header(magic: [u8; 8], head: &[u8], payload_len: u64) -> Result<(), StoreError> {
+    if head.get(..8) != Some(&magic[..]) {
+        return Err(StoreError::corrupt(
+            "bad magic: not a chunkring file of this kind",
+        ));
+    }
+    let mut w = [0u8; 8];
+    w.copy_from_slice(head.get(8..16).unwrap_or(&[0; 8]));
+    let len = u64::from_le_bytes(w);
+    if payload_len != len {
+        return Err(StoreError::corrupt(format!(
+            "torn file: header says {len} payload bytes, file holds {payload_len}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks magic, length and CRC and returns the payload.
 ///
 /// # Errors
@@ -74,21 +94,8 @@ pub fn unframe(magic: [u8; 8], file: &[u8]) -> Result<&[u8], StoreError> {
             file.len()
         ))
     })?;
-    if head[..8] != magic {
-        return Err(StoreError::corrupt(
-            "bad magic: not a chunkring file of this kind",
-        ));
-    }
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&head[8..16]);
-    let len = u64::from_le_bytes(w);
     let payload = &file[HEADER_BYTES..];
-    if payload.len() as u64 != len {
-        return Err(StoreError::corrupt(format!(
-            "torn file: header says {len} payload bytes, file holds {}",
-            payload.len()
-        )));
-    }
+    check_header(magic, head, payload.len() as u64)?;
     let mut c = [0u8; 4];
     c.copy_from_slice(&head[16..20]);
     if crc32(payload) != u32::from_le_bytes(c) {
@@ -101,6 +108,11 @@ pub fn unframe(magic: [u8; 8], file: &[u8]) -> Result<&[u8], StoreError> {
 
 /// Writes `bytes` to `path` crash-safely: temp file, fsync, rename, fsync of the directory.
 ///
+/// The temp file is created beside `path` under a random name (`.NAME.tmp-<16 hex digits>`)
+/// with `O_CREAT | O_EXCL | O_NOFOLLOW` and mode 0600: a name planted in advance (a symbolic
+/// link, a file) is never opened, only skipped, so another user cannot make the worker write
+/// through it; the saved file is the owner's alone.
+///
 /// # Errors
 /// [`StoreError::Io`] naming the step and the path; [`StoreError::NoFileName`] for a path
 /// without a file name.
@@ -112,11 +124,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp: PathBuf = dir.join(tmp_name);
+    let (mut f, tmp) = create_temp(dir, name)?;
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| StoreError::io("cannot create", &tmp, e))?;
         f.write_all(bytes)
             .map_err(|e| StoreError::io("cannot write", &tmp, e))?;
         f.sync_all()
@@ -132,6 +141,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates a new, empty, 0600 temp file in `dir` for `name` under a random name that did not
+/// exist (`O_CREAT | O_EXCL | O_NOFOLLOW`), trying a few names before giving up.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut last = None;
+    for _ in 0..8 {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{:016x}", random_u64()));
+        let tmp = dir.join(tmp_name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((e, tmp)),
+            Err(e) => return Err(StoreError::io("cannot create", &tmp, e)),
+        }
+    }
+    let (e, tmp) = last.unwrap_or_else(|| (std::io::Error::other("no name tried"), dir.into()));
+    Err(StoreError::io("cannot create", &tmp, e))
+}
+
+/// 64 random bits from the kernel (`/dev/urandom`); if that cannot be read, the clock's
+/// nanoseconds mixed with the pid (`O_EXCL` keeps a guessed name harmless either way).
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ (u64::from(std::process::id()) << 40)
 }
 
 /// Saves `payload` to `path` crash-safely in an envelope with `magic`; returns the file's
@@ -154,7 +206,7 @@ pub fn load<T>(
     magic: [u8; 8],
     decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let file = read_file(path)?;
+    let file = read_file(path, magic)?;
     decode(unframe(magic, &file)?)
 }
 
@@ -164,28 +216,41 @@ pub const MAX_FILE_BYTES: u64 = 1 << 32;
 /// Reads a whole file for [`unframe`], refusing anything but a regular file of at most
 /// [`MAX_FILE_BYTES`].
 ///
+/// The file is opened with `O_NONBLOCK` (a FIFO is refused, never waited on), its type and
+/// size are checked on the open descriptor, and the header's magic and `payload_len` are
+/// checked against `magic` and the file's size before the payload is read: a file that is not
+/// ours costs 24 bytes of reading, whatever its size.
+///
 /// # Errors
-/// [`StoreError::NotARegularFile`], [`StoreError::FileTooLarge`], [`StoreError::Io`].
-pub fn read_file(path: &Path) -> Result<Vec<u8>, StoreError> {
+/// [`StoreError::NotARegularFile`], [`StoreError::FileTooLarge`], [`StoreError::Io`];
+/// [`StoreError::Corrupt`] for a header that does not match, as [`unframe`] says it.
+pub fn read_file(path: &Path, magic: [u8; 8]) -> Result<Vec<u8>, StoreError> {
     use std::io::Read;
-    let f = File::open(path).map_err(|e| StoreError::io("cannot open", path, e))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| StoreError::io("cannot stat", path, e))?;
-    if !meta.is_file() {
-        return Err(StoreError::NotARegularFile(path.to_path_buf()));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(StoreError::FileTooLarge {
+    let (mut f, size) = beneath::open_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+        OpenError::NotRegular => StoreError::NotARegularFile(path.to_path_buf()),
+        OpenError::TooLarge { .. } => StoreError::FileTooLarge {
             path: path.to_path_buf(),
             limit: MAX_FILE_BYTES,
-        });
-    }
-    let mut out = Vec::with_capacity(meta.len() as usize);
-    // `take` bounds the read even if the file grows while it is read.
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut out)
+        },
+        OpenError::Io(e) => StoreError::io("cannot open", path, e),
+        other => StoreError::io(
+            "cannot open",
+            path,
+            std::io::Error::other(other.to_string()),
+        ),
+    })?;
+    let Some(payload_len) = size.checked_sub(HEADER_BYTES as u64) else {
+        // Too short for a header: `unframe` says so.
+        return beneath::read_all(f, size).map_err(|e| StoreError::io("cannot read", path, e));
+    };
+    let mut head = [0u8; HEADER_BYTES];
+    f.read_exact(&mut head)
         .map_err(|e| StoreError::io("cannot read", path, e))?;
+    check_header(magic, &head, payload_len)?;
+    let mut out = head.to_vec();
+    out.extend(
+        beneath::read_all(f, payload_len).map_err(|e| StoreError::io("cannot read", path, e))?,
+    );
     Ok(out)
 }
 

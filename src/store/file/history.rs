@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::store::builder::MAX_DEPTH;
+use crate::store::builder::{shape_problem, MAX_DEPTH};
 use crate::store::codec::Encoding;
 use crate::store::error::StoreError;
 use crate::store::file::envelope::{self, HISTORY_MAGIC};
@@ -64,16 +64,26 @@ pub fn encode(name: &str, h: &History) -> Vec<u8> {
     out
 }
 
-/// Numbers `id` and its descendants in post-order (children first).
+/// Numbers `id` and its descendants in post-order (children first), with an explicit stack:
+/// a stored value's depth is bounded, but the walk need not trust that.
 fn number(store: &NodeStore, id: NodeId, seen: &mut HashMap<NodeId, u32>, order: &mut Vec<NodeId>) {
-    if seen.contains_key(&id) {
-        return;
+    // (node, children already pushed)
+    let mut stack = vec![(id, false)];
+    while let Some((id, kids_done)) = stack.pop() {
+        if seen.contains_key(&id) {
+            continue;
+        }
+        if kids_done {
+            seen.insert(id, order.len() as u32);
+            order.push(id);
+            continue;
+        }
+        stack.push((id, true));
+        let mut kids = Vec::new();
+        store.node(id).for_each_child(|c| kids.push(c));
+        // Reversed, so the first child is numbered first.
+        stack.extend(kids.into_iter().rev().map(|c| (c, false)));
     }
-    store
-        .node(id)
-        .for_each_child(|c| number(store, c, seen, order));
-    seen.insert(id, order.len() as u32);
-    order.push(id);
 }
 
 fn write_node(node: &Node, seen: &HashMap<NodeId, u32>, out: &mut Vec<u8>) {
@@ -143,8 +153,14 @@ pub fn decode(payload: &[u8]) -> Result<(String, History), StoreError> {
     let result = (|| {
         for _ in 0..node_count {
             let (node, d) = read_node(&mut c, &mut store, &table, &depth)?;
-            table.push(store.intern(node));
+            let id = store.intern(node);
+            table.push(id);
             depth.push(d);
+            // A saved node can only be as deep and as large as a push accepts: a file that
+            // holds more was not written by us, and writing it back would not be bounded.
+            if let Some(why) = shape_problem(store.shape(id)) {
+                return Err(StoreError::corrupt(why));
+            }
         }
         let mut entries = Vec::with_capacity(entry_count);
         for _ in 0..entry_count {

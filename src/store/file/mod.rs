@@ -3,6 +3,7 @@
 //! with [`payload`]'s reader and writers; [`history`] and [`log`] are the two payloads.
 #![forbid(unsafe_code)]
 
+pub mod beneath;
 pub mod envelope;
 pub mod history;
 pub mod log;

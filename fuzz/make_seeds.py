@@ -1,0 +1,102 @@
+"""Writes the seed corpus of every fuzz target into fuzz/seeds/<target>/ (stdlib only).
+
+The seeds include the crafted inputs of issue 11: marshal back-references that expand 2^41
+times or nest 2000 deep, a history file whose value expands without bound, frames with a good
+magic and a bad length, params that are JSON arrays. Rerun after changing a format:
+``python3 fuzz/make_seeds.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import struct
+import zlib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MAGIC = 0x7263  # FRAME_MAGIC, bytes 63 72
+FRAME = struct.Struct("<HHHHQIIQ")
+
+
+def req(params: bytes, body: bytes = b"") -> bytes:
+    return struct.pack("<I", len(params)) + params + body
+
+
+def lst(items: list[bytes]) -> bytes:
+    return struct.pack(f"<I{len(items)}I", len(items), *map(len, items)) + b"".join(items)
+
+
+def chain(n: int, width: int) -> bytes:
+    out = bytearray(b"{\xfa\x01a[" + struct.pack("<i", n) + b"\xdb" + struct.pack("<i", 0))
+    for i in range(1, n):
+        out += b"\xdb" + struct.pack("<i", width) + (b"r" + struct.pack("<I", i)) * width
+    return bytes(out + b"0")
+
+
+def history_file(nodes: list[bytes], root: int, enc: int = 2) -> bytes:
+    p = struct.pack("<I", 2) + b"ui" + struct.pack("<IIII", 10, 0, len(nodes), 1) + b"".join(nodes)
+    p += struct.pack("<IBdQI", root, enc, 0.0, 0, 0xFFFFFFFF)
+    return p
+
+
+def main() -> None:
+    dag = [b"\x00"] + [b"\x08" + struct.pack("<III", 2, i, i) for i in range(41)]
+    dag += [b"\x06" + struct.pack("<I", 1) + b"a", b"\x09" + struct.pack("<III", 1, 42, 41)]
+    small = [b"\x06" + struct.pack("<I", 1) + b"k", b"\x03" + struct.pack("<q", 7),
+             b"\x09" + struct.pack("<III", 1, 0, 1)]
+    hist_payload = history_file(small, 2, 1)
+    hist = b"CRSNAP\x00\x01" + struct.pack("<QII", len(hist_payload), zlib.crc32(hist_payload), 0)
+    doc = {"title": "t", "rows": [{"id": i, "k": "é"} for i in range(3)], "n": 2**70, "f": 1.5}
+    seeds = {
+        "frame_header": {
+            "echo": FRAME.pack(MAGIC, 0, 1, 0, 9, 8, 0, 8) + b"\x00\x04\x04",
+            "bad-magic": FRAME.pack(0xBEEF, 0, 1, 0, 9, 8, 0, 8) + b"\x00\x04\x04",
+            "bad-length": FRAME.pack(MAGIC, 0, 1, 0, 9, 1 << 20, 0, 1 << 20) + b"\x01\x02\x04",
+            "id-zero": FRAME.pack(MAGIC, 0, 1, 0, 0, 4, 0, 4) + b"\x00\x01\x01",
+            "fragment": FRAME.pack(MAGIC, 0x0002, 1, 0, 9, 100, 1, 300) + b"\x02\x08\x08",
+        },
+        "request_payload": {
+            "empty": req(b""),
+            "object": req(b'{"name":"ui"}', b"body"),
+            "array-params": req(b'["ui", 10]'),
+            "list": req(b"", lst([b"a", b"bc", b""])),
+            "overlong": struct.pack("<I", 0xFFFFFFF0) + b"{}",
+        },
+        "op_params": {
+            "echo": b"\x00" + req(b"", b"hi"),
+            "render": b"\x01" + req(b"{}", lst([b"# T\n\n| a |\n|---|\n| b |\n"])),
+            "aggregate": b"\x03" + req(b'{"files":[{"path":"a.md"}],"toc":true}', lst([b"# A\n```\nx\n```\n"])),
+            "push-json": b"\x04" + req(b'{"name":"ui"}', json.dumps(doc, default=str).encode()),
+            "push-marshal": b"\x04" + req(b'{"name":"ui","encoding":"marshal"}', marshal.dumps(doc, 4)),
+            "push-dag": b"\x04" + req(b'{"name":"ui","encoding":"marshal"}', chain(31, 2)),
+            "push-chain": b"\x04" + req(b'{"name":"ui","encoding":"marshal"}', chain(2000, 1)),
+            "diff": b"\x0b" + req(b'{"name":"ui","a":0,"b":1}'),
+            "log": b"\x10" + req(b'{"name":"l"}', lst([b"r1", b"r2"])),
+        },
+        "json_codec": {
+            "doc": json.dumps(doc, default=str).encode(),
+            "deep": b'{"a":' + b"[" * 600 + b"]" * 600 + b"}",
+            "escapes": b'{"s":"\\ud83d\\ude00\\n\\u0000","x":NaN,"y":-Infinity,"z":1e400}',
+        },
+        "marshal_codec": {
+            "doc": marshal.dumps(doc, 4),
+            "dag": chain(31, 2),
+            "chain": chain(2000, 1),
+            "shared": marshal.dumps({"a": [[1]] * 3, "b": ("x", "x")}, 4),
+        },
+        "history_file": {
+            "small": hist,
+            "small-payload": hist_payload,
+            "dag-payload": history_file(dag, 43),
+        },
+    }
+    for target, files in seeds.items():
+        d = HERE / "seeds" / target
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (d / name).write_bytes(data)
+
+
+if __name__ == "__main__":
+    main()
