@@ -6,6 +6,12 @@ Threads: one lock serialises senders for a whole message or batch, so the fragme
 message stay contiguous. A sender that finds the request ring full publishes what it wrote,
 drains answers and parks until the worker frees room (the :class:`Receiver` does the
 draining and parking): the worker may itself be waiting for response-ring room.
+
+Timeouts (layout.md §12 "Timeouts"): a sender given a deadline waits for the lock and for
+room only until then, and raises :class:`RequestTimeout`; the timed-out request's pending
+entry is dropped and the client stays usable. Fragments of it already written cannot be
+unpublished: the next message (``fragment_index`` 0) abandons them in the worker, which
+never runs a partial message (§6.4).
 """
 
 from __future__ import annotations
@@ -13,17 +19,30 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 
 from . import _layout as L
 from ._handle import Handle, Slot
 from ._receiver import Receiver
 from ._ring import Producer
+from .errors import RequestTimeout
 
 _MASK64 = (1 << 64) - 1
 _PLB = L.PARAMS_LEN_BYTES
 _MORE = L.FLAG_MORE
 _NO_PARAMS = b"\0" * L.PARAMS_LEN_BYTES
 _WAIT_FOR_ROOM_OR_ANSWERS = L.PARKED | L.PARKED_FOR_ROOM
+_monotonic_ns = time.monotonic_ns
+
+
+def deadline_after(timeout: float | None) -> int | None:
+    """The ``time.monotonic_ns()`` deadline ``timeout`` seconds from now (None: no deadline)."""
+    return None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
+
+
+def seconds_left(deadline: int | None) -> float | None:
+    """Seconds until ``deadline`` (0 once passed; None for no deadline)."""
+    return None if deadline is None else max(0.0, (deadline - _monotonic_ns()) / 1e9)
 
 
 class Sender:
@@ -42,23 +61,33 @@ class Sender:
         self._max_frame_payload = self.producer.max_frame_payload
         self._max_message_bytes = region.max_message_bytes
         self.next_id = secrets.randbits(64) or 1
+        #: The deadline (``time.monotonic_ns``) of the call holding the lock, or None.
+        self._deadline: int | None = None
         #: Whether the last publish woke a parked worker (futex wake issued).
         self.worker_woken = False
 
     # ------------------------------------------------------------------ requests
-    def submit(self, op: int, body=b"", params: dict | None = None) -> Handle:
-        """Write and publish one request; its handle."""
-        with self._lock:
+    def submit(self, op: int, body=b"", params: dict | None = None, *,
+               timeout: float | None = None) -> Handle:
+        """Write and publish one request; its handle. ``timeout`` bounds the wait for the
+        sender's lock and for request-ring room (:class:`RequestTimeout`)."""
+        self._enter(deadline_after(timeout))
+        try:
             h = self._register(lambda rid: Handle(self._receiver, rid, op))
-            self._write(op, h.request_id, body, params)
+            self._write_or_forget(op, h.request_id, body, params)
             self.worker_woken = self.producer.publish() == 2
+        finally:
+            self._lock.release()
         return h
 
-    def send(self, op: int, body=b"", params: dict | None = None) -> Slot:
+    def send(self, op: int, body=b"", params: dict | None = None,
+             deadline: int | None = None) -> Slot:
         """The synchronous fast path: write and publish one request whose answer lands in a
         :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
-        wake a parked worker (the caller then expects the answer only after its wake-up)."""
-        with self._lock:
+        wake a parked worker (the caller then expects the answer only after its wake-up).
+        ``deadline`` (``time.monotonic_ns``) bounds the waits for the lock and for room."""
+        self._enter(deadline)
+        try:
             slot = self._register(Slot)
             rid = slot.request_id
             producer = self.producer
@@ -69,19 +98,24 @@ class Sender:
             woken = producer.wake_early()
             if params is None and _PLB + len(body) <= self._max_frame_payload:
                 if not producer.try_push_request(op, rid, body):
-                    self._push_waiting(producer.try_push_request, op, rid, body)
+                    self._push_forgetting(rid, producer.try_push_request, op, rid, body)
             else:
-                self._write(op, rid, body, params)
+                self._write_or_forget(op, rid, body, params)
             self.worker_woken = producer.publish() == 2 or woken
+        finally:
+            self._lock.release()
         return slot
 
-    def send_many(self, op: int, bodies, params: dict | None = None) -> list[Slot]:
+    def send_many(self, op: int, bodies, params: dict | None = None,
+                  deadline: int | None = None) -> list[Slot]:
         """Write one ``op`` request per body in ``bodies`` (all with ``params``) and publish
         them with one tail store and one [W5] fence (more only when the request ring fills
-        up); their slots in order."""
+        up); their slots in order. On a :class:`RequestTimeout` (``deadline``) the requests
+        already written stay published and pending; the rest are not sent."""
         slots = []
         append = slots.append
-        with self._lock:
+        self._enter(deadline)
+        try:
             rx = self._receiver
             rx.check_open()
             pending = self._pending
@@ -95,13 +129,15 @@ class Sender:
                     append(slot)
                     if params is None and len(body) <= small:
                         if not push(op, rid, body):
-                            self._push_waiting(push, op, rid, body)
+                            self._push_forgetting(rid, push, op, rid, body)
                     else:
-                        self._write(op, rid, body, params)
+                        self._write_or_forget(op, rid, body, params)
                     rid = (rid + 1) & _MASK64 or 1
             finally:
                 self.next_id = rid
             self.worker_woken = producer.publish() == 2
+        finally:
+            self._lock.release()
         return slots
 
     def submit_many(self, requests) -> list[Handle]:
@@ -109,6 +145,7 @@ class Sender:
         only when the request ring fills up); their handles in order."""
         handles = []
         with self._lock:
+            self._deadline = None
             self._receiver.check_open()
             for req in requests:
                 req = tuple(req)
@@ -124,6 +161,33 @@ class Sender:
         """Wait for a sender in progress to finish, then close the receiver."""
         with self._lock:
             self._receiver.close()
+
+    # ------------------------------------------------------------------ the lock and deadlines
+    def _enter(self, deadline: int | None) -> None:
+        """Take the sender's lock, waiting no later than ``deadline``, and make ``deadline``
+        the one every wait for room under this lock honours."""
+        if deadline is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(timeout=seconds_left(deadline)):
+            raise RequestTimeout("timed out waiting for another thread to finish sending")
+        self._deadline = deadline
+
+    def _write_or_forget(self, op: int, rid: int, body, params) -> None:
+        """:meth:`_write`; on a timeout before any of it was written, drop ``rid``'s pending
+        entry (nothing of it was sent)."""
+        try:
+            self._write(op, rid, body, params)
+        except RequestTimeout:
+            self._pending.pop(rid, None)
+            raise
+
+    def _push_forgetting(self, rid: int, push, *frame) -> None:
+        """:meth:`_push_waiting` for a one-frame request ``rid``, forgotten on a timeout."""
+        try:
+            self._push_waiting(push, *frame)
+        except RequestTimeout:
+            self._pending.pop(rid, None)
+            raise
 
     # ------------------------------------------------------------------ writing (lock held)
     def _register(self, make):
@@ -173,6 +237,10 @@ class Sender:
             head = prefix[pos:end] if pos < len(prefix) else b""
             tail = body[max(pos - len(prefix), 0) : max(end - len(prefix), 0)]
             if not push(flags, op, rid, index, total, head, tail):
+                # A timeout here, after some fragments, leaves them published: the caller
+                # drops the request, and the next message (fragment_index 0) abandons it
+                # in the worker, which answers FRAGMENT_SEQUENCE for an id no longer
+                # pending (layout.md §6.4, §12 "Timeouts").
                 self._push_waiting(push, flags, op, rid, index, total, head, tail)
             pos = end
             index += 1
@@ -190,12 +258,16 @@ class Sender:
         """
         producer = self.producer
         rx = self._receiver
+        deadline = self._deadline
         while True:
             producer.publish()
             rx.drain()
             if push(*frame):
                 return
             rx.check_open()
+            if deadline is not None and _monotonic_ns() >= deadline:
+                raise RequestTimeout("timed out waiting for room in the request ring "
+                                     "(the worker is not reading requests)")
             # Waiting for room and for answers alike: either wakes us (layout.md §11).
             if not rx.park(lambda: producer.head_moved() or rx.has_answers(),
                            _WAIT_FOR_ROOM_OR_ANSWERS):
@@ -209,6 +281,7 @@ class Sender:
         ``ceil(len(frame) / CHUNK_BYTES)`` chunks and publish. If ``expect_id`` is given, a
         handle is registered for the answer carrying that request id (0 for §6.5's id 0)."""
         with self._lock:
+            self._deadline = None
             self._receiver.check_open()
             h = None
             if expect_id is not None:

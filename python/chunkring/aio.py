@@ -97,11 +97,11 @@ class AsyncClient:
     async def call(self, op: int, body: bytes = b"", params: dict | None = None,
                    timeout: float | None = None) -> bytes:
         """Send one request and await its response bytes."""
-        return await _answer(self.client.submit(op, body, params), timeout)
+        return await _answer(self.client.submit(op, body, params, timeout=timeout), timeout)
 
     async def echo(self, data: bytes, timeout: float | None = None) -> bytes:
         """Round-trip ``data`` through the worker's ``OP_ECHO``."""
-        return await _answer(self.client.submit(L.OP_ECHO, data), timeout)
+        return await _answer(self.client.submit(L.OP_ECHO, data, timeout=timeout), timeout)
 
     async def pipeline(self, stages: Sequence[tuple], body: bytes = b"",
                        timeout: float | None = None) -> bytes:

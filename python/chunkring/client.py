@@ -36,7 +36,7 @@ from ._process import launch, pid_alive, raise_if_exited, read_all, reap
 from ._handle import Handle
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
-from ._sender import Sender
+from ._sender import Sender, deadline_after, seconds_left
 from .errors import ProtocolError, WorkerStartError
 
 __all__ = ["Client", "Handle", "WAIT_TIMEOUT_S"]
@@ -173,9 +173,13 @@ class Client:
 
     # ------------------------------------------------------------------ requests
     def echo(self, data: bytes, timeout: float | None = None) -> bytes:
-        """Round-trip ``data`` through the worker's ``OP_ECHO``."""
+        """Round-trip ``data`` through the worker's ``OP_ECHO``; ``timeout`` as in :meth:`call`."""
         sender = self._sender
-        return self._take(sender.send(L.OP_ECHO, data), timeout, sender.worker_woken)
+        if timeout is None:
+            return self._take(sender.send(L.OP_ECHO, data), None, sender.worker_woken)
+        deadline = deadline_after(timeout)
+        slot = sender.send(L.OP_ECHO, data, None, deadline)
+        return self._take(slot, seconds_left(deadline), sender.worker_woken)
 
     def call(self, op: int, body: bytes = b"", params: dict | None = None,
              timeout: float | None = None) -> bytes:
@@ -183,9 +187,16 @@ class Client:
 
         The synchronous fast path: the request goes through the request ring's one producer
         and its answer into a slot the receiver fills, with no :class:`Handle` in between.
+        ``timeout`` (seconds) bounds the whole call, sending included: waiting for the
+        sender's lock, for request-ring room and for the answer (:class:`RequestTimeout`,
+        layout.md §12 "Timeouts").
         """
         sender = self._sender
-        return self._take(sender.send(op, body, params), timeout, sender.worker_woken)
+        if timeout is None:
+            return self._take(sender.send(op, body, params), None, sender.worker_woken)
+        deadline = deadline_after(timeout)
+        slot = sender.send(op, body, params, deadline)
+        return self._take(slot, seconds_left(deadline), sender.worker_woken)
 
     def map(self, op: int, iterable: Iterable, window: int = 256, params: dict | None = None,
             timeout: float | None = None) -> Iterator[bytes]:
@@ -193,7 +204,8 @@ class Client:
         in order, like ``Executor.map``: up to ``window`` requests in flight, published in
         batches of about ``window // 2`` with one tail store each, answers drained as they
         come. A failed request raises its error when its answer is reached, which ends the
-        iteration (as with ``Executor.map``); ``timeout`` bounds each wait. The iterable is consumed lazily, ``window`` items ahead."""
+        iteration (as with ``Executor.map``); ``timeout`` bounds each wait, for room to send
+        a batch and for each answer. The iterable is consumed lazily, ``window`` items ahead."""
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
         return self._mapped(op, iter(iterable), window, params, timeout)
@@ -210,14 +222,16 @@ class Client:
                 bodies = list(islice(items, want))
                 more = len(bodies) == want
                 if bodies:
-                    inflight.extend(send_many(op, bodies, params))
+                    inflight.extend(send_many(op, bodies, params, deadline_after(timeout)))
             if not inflight:
                 return
             yield take(inflight.popleft(), timeout)
 
-    def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> Handle:
-        """Publish one request and return its :class:`Handle` without waiting for the answer."""
-        return self._sender.submit(op, body, params)
+    def submit(self, op: int, body: bytes = b"", params: dict | None = None, *,
+               timeout: float | None = None) -> Handle:
+        """Publish one request and return its :class:`Handle` without waiting for the answer;
+        ``timeout`` bounds the wait for room to send it (:class:`RequestTimeout`)."""
+        return self._sender.submit(op, body, params, timeout=timeout)
 
     def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
         """Publish many ``(op, body, params)`` requests with one tail store (more only when

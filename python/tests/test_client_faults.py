@@ -1,0 +1,69 @@
+"""Issue 11, the client's side: every call honours its timeout (item 5), misuse is refused
+before anything is sent (item 16), a crashed spawned worker leaves no region (§12), and an
+attached client notices a hung worker by its heartbeat (item 6). Real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from chunkring import ProtocolError, RequestTimeout
+from chunkring import _layout as L
+from conftest import SMALL_RING_BYTES, run_bounded
+
+
+def fill_request_ring(c) -> int:
+    """Publish echo frames (nobody waits for their answers) until the request ring is full."""
+    sender = c._sender
+    n = 0
+    while sender.producer.try_push_request(L.OP_ECHO, sender.new_request_id(), b"f" * 200):
+        n += 1
+    sender.producer.publish()
+    return n
+
+
+# ---- item 5: a timeout covers sending ------------------------------------------------------
+
+
+def test_a_call_times_out_while_the_request_ring_is_full(own_client):
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    assert fill_request_ring(c) > 0
+    before = len(c._receiver.pending)
+    t0 = time.monotonic()
+    with pytest.raises(RequestTimeout):
+        run_bounded(lambda: c.echo(b"x", timeout=1), 10)
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(RequestTimeout):
+        run_bounded(lambda: c.call(L.OP_ECHO, b"y", {}, timeout=0.2), 10)
+    with pytest.raises(RequestTimeout):
+        run_bounded(lambda: c.submit(L.OP_ECHO, b"z", timeout=0.2), 10)
+    with pytest.raises(RequestTimeout):
+        run_bounded(lambda: list(c.map(L.OP_ECHO, [b"m"] * 10, timeout=0.2)), 10)
+    assert len(c._receiver.pending) == before  # nothing of the timed-out calls is pending
+    os.kill(c.pid, signal.SIGCONT)
+    # Nothing half-written: the client goes on as if the timed-out calls were never made.
+    assert c.echo(b"after", timeout=10) == b"after"
+
+
+def test_a_timeout_midway_through_a_fragmented_request_leaves_the_client_usable(own_client):
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)
+    waiting = c.submit(L.OP_ECHO, b"in flight")
+    before = len(c._receiver.pending)
+    big = os.urandom(4 * SMALL_RING_BYTES)  # cannot fit while the worker is stopped
+    t0 = time.monotonic()
+    with pytest.raises(RequestTimeout):
+        run_bounded(lambda: c.echo(big, timeout=1), 10)
+    assert time.monotonic() - t0 < 10
+    assert len(c._receiver.pending) == before
+    os.kill(c.pid, signal.SIGCONT)
+    # Its first fragments were published and stay; the next message abandons them in the
+    # worker (layout.md §6.4), whose FRAGMENT_SEQUENCE answer for the dropped id is discarded.
+    assert waiting.result(timeout=10) == b"in flight"
+    assert c.echo(b"next", timeout=10) == b"next"
+    data = os.urandom(3 * SMALL_RING_BYTES)
+    assert c.echo(data, timeout=10) == data
+    assert len(c._receiver.pending) == before - 1
