@@ -40,6 +40,43 @@ def deadline_after(timeout: float | None) -> int | None:
     return None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
 
 
+def encode_params(params) -> bytes | None:
+    """``params_len | params`` for a request's ``params`` (a ``dict``, JSON-encoded), or None
+    for none; raises ``TypeError``/``ValueError`` naming ``params`` (issue 11 item 16)."""
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict (a JSON object) or None, not {type(params).__name__}")
+    try:
+        pj = json.dumps(params, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"params are not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise ValueError("params are nested too deeply to encode as JSON") from None
+    return len(pj).to_bytes(_PLB, "little") + pj
+
+
+def check_op(op) -> None:
+    """Raise ``TypeError``/``ValueError`` naming ``op`` unless it is an int op code (u16)."""
+    if not isinstance(op, int) or isinstance(op, bool):
+        raise TypeError(f"op must be an int op code, not {type(op).__name__}")
+    if not 0 <= op <= 0xFFFF:
+        raise ValueError(f"op must be an op code in 0..0xFFFF, not {op}")
+
+
+def check_body(body) -> int:
+    """The byte length of ``body``; ``TypeError`` naming ``body`` unless it is bytes-like."""
+    if isinstance(body, str):
+        raise TypeError("body must be bytes-like (bytes, bytearray, memoryview), not str: "
+                        "encode it first (e.g. body.encode())")
+    try:
+        return memoryview(body).nbytes
+    except TypeError:
+        raise TypeError(
+            f"body must be bytes-like (bytes, bytearray, memoryview), not {type(body).__name__}"
+        ) from None
+
+
 def seconds_left(deadline: int | None) -> float | None:
     """Seconds until ``deadline`` (0 once passed; None for no deadline)."""
     return None if deadline is None else max(0.0, (deadline - _monotonic_ns()) / 1e9)
@@ -71,10 +108,11 @@ class Sender:
                timeout: float | None = None) -> Handle:
         """Write and publish one request; its handle. ``timeout`` bounds the wait for the
         sender's lock and for request-ring room (:class:`RequestTimeout`)."""
+        prefix = self._check(op, body, params)
         self._enter(deadline_after(timeout))
         try:
             h = self._register(lambda rid: Handle(self._receiver, rid, op))
-            self._write_or_forget(op, h.request_id, body, params)
+            self._write_or_forget(op, h.request_id, body, prefix)
             self.worker_woken = self.producer.publish() == 2
         finally:
             self._lock.release()
@@ -86,6 +124,10 @@ class Sender:
         :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
         wake a parked worker (the caller then expects the answer only after its wake-up).
         ``deadline`` (``time.monotonic_ns``) bounds the waits for the lock and for room."""
+        small = (params is None and type(body) is bytes and type(op) is int
+                 and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload)
+        # The common case (one frame, no params) is checked by that line; the rest in full.
+        prefix = None if small else self._check(op, body, params)
         self._enter(deadline)
         try:
             slot = self._register(Slot)
@@ -96,11 +138,11 @@ class Sender:
             # take tens of µs even for 64 B (layout.md §11 "Early wake"). One load when the
             # worker is awake.
             woken = producer.wake_early()
-            if params is None and _PLB + len(body) <= self._max_frame_payload:
+            if small:
                 if not producer.try_push_request(op, rid, body):
                     self._push_forgetting(rid, producer.try_push_request, op, rid, body)
             else:
-                self._write_or_forget(op, rid, body, params)
+                self._write_or_forget(op, rid, body, prefix)
             self.worker_woken = producer.publish() == 2 or woken
         finally:
             self._lock.release()
@@ -112,6 +154,8 @@ class Sender:
         them with one tail store and one [W5] fence (more only when the request ring fills
         up); their slots in order. On a :class:`RequestTimeout` (``deadline``) the requests
         already written stay published and pending; the rest are not sent."""
+        check_op(op)
+        prefix = encode_params(params)
         slots = []
         append = slots.append
         self._enter(deadline)
@@ -125,13 +169,16 @@ class Sender:
             rid = self.next_id
             try:
                 for body in bodies:
+                    one_frame = prefix is None and type(body) is bytes and len(body) <= small
+                    if not one_frame:
+                        self._check_size(check_body(body), prefix)
                     slot = pending[rid] = Slot(rid)
                     append(slot)
-                    if params is None and len(body) <= small:
+                    if one_frame:
                         if not push(op, rid, body):
                             self._push_forgetting(rid, push, op, rid, body)
                     else:
-                        self._write_or_forget(op, rid, body, params)
+                        self._write_or_forget(op, rid, body, prefix)
                     rid = (rid + 1) & _MASK64 or 1
             finally:
                 self.next_id = rid
@@ -143,16 +190,23 @@ class Sender:
     def submit_many(self, requests) -> list[Handle]:
         """Write ``(op, body, params)`` requests and publish them with one tail store (more
         only when the request ring fills up); their handles in order."""
+        checked = []
+        for i, req in enumerate(requests):
+            req = tuple(req)
+            if not 1 <= len(req) <= 3:
+                raise ValueError(f"requests[{i}] must be (op, body, params), not {len(req)} items")
+            body = req[1] if len(req) > 1 else b""
+            try:
+                checked.append((req[0], body, self._check(req[0], body, req[2] if len(req) > 2 else None)))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"requests[{i}]: {exc}") from None
         handles = []
         with self._lock:
             self._deadline = None
             self._receiver.check_open()
-            for req in requests:
-                req = tuple(req)
-                op = req[0]
+            for op, body, prefix in checked:
                 h = self._register(lambda rid: Handle(self._receiver, rid, op))
-                self._write(op, h.request_id, req[1] if len(req) > 1 else b"",
-                            req[2] if len(req) > 2 else None)
+                self._write(op, h.request_id, body, prefix)
                 handles.append(h)
             self.worker_woken = self.producer.publish() == 2
         return handles
@@ -161,6 +215,25 @@ class Sender:
         """Wait for a sender in progress to finish, then close the receiver."""
         with self._lock:
             self._receiver.close()
+
+    # ------------------------------------------------------------------ checks (no lock)
+    def _check(self, op, body, params) -> bytes | None:
+        """Refuse a request the worker could not take, before anything is reserved (issue 11
+        item 16): ``TypeError``/``ValueError`` naming ``op``, ``body`` or ``params``; the
+        encoded ``params_len | params`` prefix (None without params)."""
+        check_op(op)
+        prefix = encode_params(params)
+        self._check_size(check_body(body), prefix)
+        return prefix
+
+    def _check_size(self, body_bytes: int, prefix: bytes | None) -> None:
+        """``ValueError`` for a request over the worker's MAX_MESSAGE_BYTES."""
+        total = (_PLB if prefix is None else len(prefix)) + body_bytes
+        if total > self._max_message_bytes:
+            raise ValueError(
+                f"request of {total} bytes exceeds the worker's MAX_MESSAGE_BYTES "
+                f"({self._max_message_bytes})"
+            )
 
     # ------------------------------------------------------------------ the lock and deadlines
     def _enter(self, deadline: int | None) -> None:
@@ -172,11 +245,10 @@ class Sender:
             raise RequestTimeout("timed out waiting for another thread to finish sending")
         self._deadline = deadline
 
-    def _write_or_forget(self, op: int, rid: int, body, params) -> None:
-        """:meth:`_write`; on a timeout before any of it was written, drop ``rid``'s pending
-        entry (nothing of it was sent)."""
+    def _write_or_forget(self, op: int, rid: int, body, prefix: bytes | None) -> None:
+        """:meth:`_write`; on a timeout, drop ``rid``'s pending entry (§12 "Timeouts")."""
         try:
-            self._write(op, rid, body, params)
+            self._write(op, rid, body, prefix)
         except RequestTimeout:
             self._pending.pop(rid, None)
             raise
@@ -201,29 +273,21 @@ class Sender:
         h = self._pending[rid] = make(rid)
         return h
 
-    def _write(self, op: int, rid: int, body, params: dict | None) -> None:
-        """Write one request (one frame, or fragments) without publishing its last frames."""
-        if params is None:
-            if _PLB + len(body) <= self._max_frame_payload:
+    def _write(self, op: int, rid: int, body, prefix: bytes | None) -> None:
+        """Write one request (one frame, or fragments) without publishing its last frames;
+        ``prefix`` is :func:`encode_params`' (None: no params), the request already checked."""
+        if prefix is None:
+            if type(body) is bytes and _PLB + len(body) <= self._max_frame_payload:
                 if not self.producer.try_push_request(op, rid, body):
                     self._push_waiting(self.producer.try_push_request, op, rid, body)
                 return
             prefix = _NO_PARAMS
-        else:
-            pj = json.dumps(params, separators=(",", ":")).encode()
-            prefix = len(pj).to_bytes(_PLB, "little") + pj
         self._write_fragments(op, rid, prefix, body)
 
     def _write_fragments(self, op: int, rid: int, prefix: bytes, body) -> None:
         """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4)."""
         body = memoryview(body).cast("B")
-        total = len(prefix) + len(body)
-        if total > self._max_message_bytes:
-            self._pending.pop(rid, None)
-            raise ValueError(
-                f"request of {total} bytes exceeds the worker's MAX_MESSAGE_BYTES "
-                f"({self._max_message_bytes})"
-            )
+        total = len(prefix) + len(body)  # within MAX_MESSAGE_BYTES (_check_size)
         producer = self.producer
         push = producer.try_push
         # The first frame carries the whole prefix (params_len and params) when it fits.

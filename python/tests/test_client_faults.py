@@ -67,3 +67,59 @@ def test_a_timeout_midway_through_a_fragmented_request_leaves_the_client_usable(
     data = os.urandom(3 * SMALL_RING_BYTES)
     assert c.echo(data, timeout=10) == data
     assert len(c._receiver.pending) == before - 1
+
+
+# ---- item 16: misuse is refused before anything is reserved ---------------------------------
+
+
+class _NotJson:
+    pass
+
+
+MISUSE = [
+    ((L.OP_ECHO.__str__(), b"x", None), TypeError, "op"),  # "1": a str op
+    ((1.0, b"x", None), TypeError, "op"),
+    ((None, b"x", None), TypeError, "op"),
+    ((0x1_0000, b"x", None), ValueError, "op"),
+    ((L.OP_ECHO, "text", None), TypeError, "body"),
+    ((L.OP_ECHO, 12, None), TypeError, "body"),
+    ((L.OP_ECHO, b"x", {"v": _NotJson()}), TypeError, "params"),
+    ((L.OP_ECHO, b"x", {"v": float("nan")}), ValueError, "params"),
+    ((L.OP_ECHO, b"x", [1, 2]), TypeError, "params"),
+    ((L.OP_ECHO, b"x", "{}"), TypeError, "params"),
+]
+
+
+@pytest.mark.parametrize("args,exc,names", MISUSE)
+def test_misuse_raises_a_clear_error_and_reserves_nothing(client, args, exc, names):
+    c = client
+    rx = c._receiver
+    before_pending, before_id = len(rx.pending), c._sender.next_id
+    before_tail = c._sender.producer.tail
+    calls = [
+        lambda: c.submit(*args),
+        lambda: c.call(*args, timeout=10),
+        lambda: c.submit_many([args]),
+    ]
+    if args[2] is None:
+        calls.append(lambda: list(c.map(args[0], [args[1]], timeout=10)))
+    if type(args[0]) is int and args[0] == L.OP_ECHO and args[2] is None:
+        calls.append(lambda: c.echo(args[1], timeout=10))
+    for call in calls:
+        with pytest.raises(exc, match=names):
+            call()
+    assert len(rx.pending) == before_pending
+    assert c._sender.next_id == before_id
+    assert c._sender.producer.tail == before_tail
+    assert c.echo(b"still fine", timeout=10) == b"still fine"
+
+
+def test_a_request_over_the_message_limit_reserves_nothing(client):
+    c = client
+    before = len(c._receiver.pending)
+    too_big = b"x" * (c._region.max_message_bytes + 1)
+    for call in (lambda: c.submit(L.OP_ECHO, too_big), lambda: c.echo(too_big),
+                 lambda: list(c.map(L.OP_ECHO, [too_big]))):
+        with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
+            call()
+    assert len(c._receiver.pending) == before
