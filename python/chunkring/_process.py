@@ -71,6 +71,29 @@ def read_all(f: IO[bytes] | None) -> str:
         return ""
 
 
+def shm_identity(path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of a region under ``/dev/shm`` (None for a ``--file`` region,
+    which is left in place, or one already gone): what :func:`unlink_shm` checks."""
+    if not str(path).startswith("/dev/shm/"):
+        return None
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def unlink_shm(path, identity: tuple[int, int] | None) -> None:
+    """Unlink the shm object of a spawned worker that can no longer do it (layout.md §12
+    "Dead worker"), if ``path`` is still that object (``identity``), not a successor's."""
+    if identity is None or shm_identity(path) != identity:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def reap(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """Wait ``grace`` seconds for ``proc``; then SIGTERM, then SIGKILL, if it does not exit."""
     if proc.poll() is not None:

@@ -31,7 +31,7 @@ from . import _layout as L
 from ._barrier import barrier_memory, barrier_read
 from ._futex import futex_wait, futex_wake
 from ._handle import _FINISHED, _PENDING, Handle, _complete
-from ._process import pid_alive, read_all
+from ._process import pid_alive, read_all, unlink_shm
 from ._reassembler import FragmentError, Reassembler
 from ._ring import Consumer
 from .errors import ClientClosed, ProtocolError, RequestError, RequestTimeout, WorkerDied
@@ -79,7 +79,8 @@ class Receiver:
     the background receiver thread (``pump``, started by the first :meth:`watch`) completes.
     """
 
-    def __init__(self, region, *, proc=None, stderr_file=None, spin_ns: int):
+    def __init__(self, region, *, proc=None, stderr_file=None, spin_ns: int,
+                 owned_shm: tuple[int, int] | None = None):
         self._region = region
         self._consumer = Consumer(region, region.resp_ring_offset, region.resp_ring_chunks,
                                   L.RESP_HEAD_OFFSET, L.RESP_TAIL_OFFSET)
@@ -93,6 +94,9 @@ class Receiver:
         self._futex_words = region.i
         self._client_futex = region.client_futex_addr
         self._proc = proc
+        #: The identity of the shm object of a worker we spawned (``_process.shm_identity``),
+        #: unlinked when the worker dies without doing it itself.
+        self.owned_shm = owned_shm
         self._stderr_file = stderr_file
         self._worker_pid = region.worker_pid
         self.watched = 0
@@ -432,6 +436,9 @@ class Receiver:
             return
         # Responses published before the worker went away are still valid.
         self.drain()
+        if rc is not None:
+            # A spawned worker that died (SIGKILL) could not unlink its region (§12).
+            unlink_shm(self._region.path, self.owned_shm)
         stderr = read_all(self._stderr_file)
         msg = reason + (f"; stderr: {stderr.strip()}" if stderr.strip() else "")
         late: list = []

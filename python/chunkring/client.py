@@ -32,7 +32,7 @@ from . import _layout as L
 from ._barrier import RING_FENCES_OK
 from ._find_worker import find_worker_bin
 from ._platform import check_platform
-from ._process import launch, pid_alive, raise_if_exited, read_all, reap
+from ._process import launch, pid_alive, raise_if_exited, read_all, reap, shm_identity, unlink_shm
 from ._handle import Handle
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
@@ -67,7 +67,8 @@ class Client:
         self._proc = proc
         self._stderr_file = stderr_file
         self._name = name
-        self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=spin_ns)
+        self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=spin_ns,
+                                  owned_shm=shm_identity(region.path) if proc is not None else None)
         self._sender = Sender(region, self._receiver)
         # The sender's bound method, cached on the instance: `client.submit(..)` then costs
         # one Python call, as it did when the client wrote frames itself (echo_peers.py).
@@ -341,14 +342,8 @@ class Client:
             if proc is None:
                 region.set_client(0, L.CLIENT_DETACHED)
             region.close()
-        if proc is not None and self._name is not None:
-            # A worker killed before it could unlink leaves its shm object behind.
-            shm = region.path
-            if str(shm).startswith("/dev/shm/"):
-                try:
-                    shm.unlink()
-                except FileNotFoundError:
-                    pass
+        # A worker killed before it could unlink leaves its shm object behind.
+        unlink_shm(region.path, self._receiver.owned_shm)
         if self._stderr_file is not None:
             self._stderr_file.close()
             self._stderr_file = None

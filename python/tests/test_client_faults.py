@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from chunkring import ProtocolError, RequestTimeout
+from chunkring import Client, ProtocolError, RequestTimeout, WorkerDied
 from chunkring import _layout as L
 from conftest import SMALL_RING_BYTES, run_bounded
 
@@ -123,3 +123,30 @@ def test_a_request_over_the_message_limit_reserves_nothing(client):
         with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
             call()
     assert len(c._receiver.pending) == before
+
+
+# ---- a crashed spawned worker leaves no region in /dev/shm ---------------------------------
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_a_killed_spawned_worker_leaves_no_region_once_noticed(worker_bin, round_):
+    c = Client.spawn(ring_bytes=SMALL_RING_BYTES, worker=worker_bin)
+    try:
+        path = c.path
+        assert str(path).startswith("/dev/shm/chunkring-") and path.exists()
+        assert c.echo(b"x", timeout=10) == b"x"
+        os.kill(c.pid, signal.SIGKILL)
+        with pytest.raises(WorkerDied):
+            run_bounded(lambda: c.echo(b"y"), 30)
+        assert not path.exists()  # noticed the death: unlinked before close
+    finally:
+        c.close()
+    assert not path.exists()
+
+
+def test_a_killed_spawned_worker_leaves_no_region_after_close(worker_bin):
+    c = Client.spawn(ring_bytes=SMALL_RING_BYTES, worker=worker_bin)
+    path = c.path
+    os.kill(c.pid, signal.SIGKILL)
+    c.close()
+    assert not path.exists()
