@@ -4,7 +4,8 @@ answers (spin, yield, park: §11, [W1]-[W4]) and noticing a dead worker (§12).
 
 Threads: one lock serialises the consumer (and the pending table's bulk changes); any thread
 may drain responses into any pending :class:`Handle`. A dead worker fails every pending
-handle with :class:`WorkerDied` within one wait timeout (10 ms) plus a liveness check.
+handle with :class:`WorkerDied` within one wait timeout (10 ms) plus a liveness check; a
+stopped, frozen or unreaped one once its heartbeat is ``HEARTBEAT_STALE_S`` (3 s) old.
 
 Futures: a :class:`Handle` is a :class:`concurrent.futures.Future`. Its future machinery (the
 ``Condition``, waiters and done callbacks that ``cf.wait``, ``as_completed``,
@@ -38,6 +39,10 @@ from .errors import ClientClosed, ProtocolError, RequestError, RequestTimeout, W
 
 #: The client's bounded futex wait (layout.md §12 "Dead worker": notice within 10 ms).
 WAIT_TIMEOUT_S = 0.010
+#: A worker whose heartbeat (WORKER_HEARTBEAT_NS, stored every 100 ms by its heartbeat
+#: thread, also during long ops) is older than this is stopped (SIGSTOP), hung or dead but not
+#: reaped: the client raises WorkerDied (layout.md §12 "Heartbeat").
+HEARTBEAT_STALE_S = 3.0
 #: The first part of the spin window polls without yielding (§11 "Client"); the rest yields
 #: the CPU between polls, so a worker that shares this core (or, on a loaded machine, waits
 #: for one) gets to run. Measured with both processes pinned to one core (``taskset -c 0``):
@@ -99,6 +104,8 @@ class Receiver:
         self.owned_shm = owned_shm
         self._stderr_file = stderr_file
         self._worker_pid = region.worker_pid
+        #: Seconds without a heartbeat after which the worker counts as dead (tests shorten it).
+        self.heartbeat_stale_s = HEARTBEAT_STALE_S
         self.watched = 0
         self.pump = None
         #: True when this process and the worker may run only on the same one CPU
@@ -432,6 +439,15 @@ class Receiver:
             reason = f"the worker (pid {self._worker_pid}) no longer exists"
         if reason is None and state in (L.WORKER_STOPPED, L.WORKER_FAILED):
             reason = f"the worker stopped (state {'STOPPED' if state == L.WORKER_STOPPED else 'FAILED'})"
+        if reason is None and self._region.mm is not None:
+            # A live pid says nothing of a worker that is stopped (SIGSTOP), hung, or dead
+            # but not reaped (a zombie): its heartbeat thread has stopped storing (§12).
+            beat = self._region.heartbeat_ns
+            if beat:
+                age = (_monotonic_ns() - beat) / 1e9
+                if age > self.heartbeat_stale_s:
+                    reason = (f"worker heartbeat stale for {age:.1f} s (pid {self._worker_pid}: "
+                              f"stopped, hung, or dead but not reaped)")
         if reason is None:
             return
         # Responses published before the worker went away are still valid.

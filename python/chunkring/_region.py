@@ -96,6 +96,11 @@ class Region:
         """``WORKER_STATE`` (one of ``WORKER_*``)."""
         return self.i[L.WORKER_STATE_OFFSET // _I]
 
+    @property
+    def heartbeat_ns(self) -> int:
+        """``WORKER_HEARTBEAT_NS``: the worker's last heartbeat, CLOCK_MONOTONIC ns (0: none)."""
+        return self.q[L.WORKER_HEARTBEAT_NS_OFFSET // _Q]
+
     def stat(self, index: int) -> int:
         """Stats counter ``index`` (a ``STAT_*`` value); approximate, written Relaxed by the worker."""
         return self.q[L.STATS_OFFSET // _Q + index]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 from chunkring import Client, ProtocolError, RequestTimeout, WorkerDied
 from chunkring import _layout as L
-from conftest import SMALL_RING_BYTES, run_bounded
+from conftest import SMALL_RING_BYTES, run_bounded, start_standalone_worker
 
 
 def fill_request_ring(c) -> int:
@@ -150,3 +152,52 @@ def test_a_killed_spawned_worker_leaves_no_region_after_close(worker_bin):
     os.kill(c.pid, signal.SIGKILL)
     c.close()
     assert not path.exists()
+
+
+# ---- item 6: an attached client reads the worker's heartbeat --------------------------------
+
+
+@pytest.fixture
+def standalone(worker_bin):
+    """A standalone worker (a child of this process, so a killed one stays a zombie until
+    reaped) and a client attached to it."""
+    name = f"hb-{uuid.uuid4().hex[:10]}"
+    proc = start_standalone_worker(worker_bin, name)
+    c = Client.attach(name, timeout=10)
+    yield proc, c
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+    proc.wait()
+    c.close()
+    Path(f"/dev/shm/chunkring-{name}").unlink(missing_ok=True)
+
+
+def test_an_attached_client_notices_a_stopped_worker_by_its_heartbeat(standalone):
+    proc, c = standalone
+    assert c.echo(b"alive", timeout=10) == b"alive"
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGSTOP)
+    with pytest.raises(WorkerDied, match="heartbeat stale"):
+        run_bounded(lambda: c.call(L.OP_ECHO, b"x"), 30)  # no timeout: only the heartbeat
+    # The bound is HEARTBEAT_STALE_S (3 s) plus one wait timeout; generous here.
+    assert time.monotonic() - t0 < 3.0 + 10
+    with pytest.raises(WorkerDied):
+        c.echo(b"after", timeout=10)
+
+
+def test_an_attached_client_notices_a_dead_unreaped_worker(standalone):
+    proc, c = standalone
+    assert c.echo(b"alive", timeout=10) == b"alive"
+    os.kill(proc.pid, signal.SIGKILL)  # not waited for: a zombie, whose pid still "exists"
+    with pytest.raises(WorkerDied, match="heartbeat stale"):
+        run_bounded(lambda: c.call(L.OP_ECHO, b"x"), 30)
+
+
+def test_a_long_op_is_not_mistaken_for_a_hang(standalone):
+    proc, c = standalone
+    c._receiver.heartbeat_stale_s = 0.5  # far shorter than the render below takes
+    doc = "# Title\n\nSome *text* with `code` and [a link](http://x).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    html = run_bounded(lambda: c.markdown.render(doc * 600_000), 120)  # ~50 MB
+    assert html.count("<h1>") == 600_000
+    assert c.echo(b"still here", timeout=10) == b"still here"

@@ -23,6 +23,7 @@ use crate::wait::{self, Pacer, WaitPolicy, Waited};
 
 mod counters;
 pub mod dispatch;
+mod heartbeat;
 
 use counters::Counters;
 use dispatch::{Dispatcher, Reply};
@@ -89,11 +90,16 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, RegionError> {
     wait::futex::tighten_timer_slack();
     liveness::keep_large_buffers_in_heap();
     let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), opts)?;
+    // Heartbeats from before READY until the state is final, also during long ops (§12);
+    // dropped (stopped, joined) before `_shm` unlinks the object.
+    let heartbeat = heartbeat::Heartbeat::start(region.clone())
+        .map_err(|e| RegionError::Os(format!("cannot start the heartbeat thread: {e}")))?;
     region.header().set_ready();
     let reason = worker.run();
     if reason != StopReason::HeaderChanged {
         region.header().set_worker_state(WORKER_STOPPED);
     }
+    drop(heartbeat);
     Ok(reason) // dropping `_shm` (the owner) unlinks the object
 }
 
