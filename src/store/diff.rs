@@ -25,20 +25,28 @@ pub enum Segment<'s> {
     Index(usize),
 }
 
+/// One operation [`diff_into`] hands its sink.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchOp<'p, 's> {
+    /// Its place in the patch, from 0 (a sink writing a list puts a comma before any but 0).
+    pub index: usize,
+    /// `"add"`, `"remove"` or `"replace"`.
+    pub op: &'static str,
+    /// The RFC 6901 pointer of `path`, built once by the walk for every sink.
+    pub pointer: &'p str,
+    /// The path as segments.
+    pub path: &'p [Segment<'s>],
+    /// The new value; absent for `"remove"`.
+    pub value: Option<NodeId>,
+}
+
 /// Where [`diff_into`] writes each operation, in order.
 pub trait PatchSink {
-    /// One operation: `op` is `"add"`, `"remove"` or `"replace"`; `value` is absent for
-    /// `"remove"`.
+    /// One operation.
     ///
     /// # Errors
     /// Whatever the sink cannot write (e.g. bytes as JSON).
-    fn op(
-        &mut self,
-        store: &NodeStore,
-        op: &'static str,
-        path: &[Segment<'_>],
-        value: Option<NodeId>,
-    ) -> Result<(), StoreError>;
+    fn op(&mut self, store: &NodeStore, op: PatchOp<'_, '_>) -> Result<(), StoreError>;
 }
 
 /// Walks the difference between `a` and `b`, handing each operation to `sink`; returns how
@@ -57,6 +65,7 @@ pub fn diff_into(
         store,
         sink,
         path: Vec::new(),
+        pointer: String::new(),
         count: 0,
     };
     d.walk(a, b)?;
@@ -64,7 +73,7 @@ pub fn diff_into(
 }
 
 /// Appends the RFC 6901 pointer of `path` to `out` (`~` → `~0`, `/` → `~1`; root `""`).
-pub fn write_pointer(path: &[Segment<'_>], out: &mut String) {
+fn write_pointer(path: &[Segment<'_>], out: &mut String) {
     use std::fmt::Write as _;
     for seg in path {
         out.push('/');
@@ -93,7 +102,6 @@ pub fn write_pointer(path: &[Segment<'_>], out: &mut String) {
 pub fn diff(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, StoreError> {
     let mut sink = JsonPatch {
         out: Vec::with_capacity(256),
-        pointer: String::new(),
     };
     sink.out.push(b'[');
     diff_into(store, a, b, &mut sink)?;
@@ -104,31 +112,21 @@ pub fn diff(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, StoreErr
 /// Writes RFC 6902 operations as a JSON array's items.
 struct JsonPatch {
     out: Vec<u8>,
-    pointer: String,
 }
 
 impl PatchSink for JsonPatch {
-    fn op(
-        &mut self,
-        store: &NodeStore,
-        op: &'static str,
-        path: &[Segment<'_>],
-        value: Option<NodeId>,
-    ) -> Result<(), StoreError> {
-        if self.out.len() > 1 {
+    fn op(&mut self, store: &NodeStore, op: PatchOp<'_, '_>) -> Result<(), StoreError> {
+        if op.index > 0 {
             self.out.push(b',');
         }
-        self.pointer.clear();
-        write_pointer(path, &mut self.pointer);
         self.out.extend_from_slice(b"{\"op\":\"");
-        self.out.extend_from_slice(op.as_bytes());
+        self.out.extend_from_slice(op.op.as_bytes());
         self.out.extend_from_slice(b"\",\"path\":");
-        json::write_str(&self.pointer, &mut self.out);
-        if let Some(v) = value {
+        json::write_str(op.pointer, &mut self.out);
+        if let Some(v) = op.value {
             self.out.extend_from_slice(b",\"value\":");
-            json::encode_into(store, v, &mut self.out).map_err(|e| {
-                StoreError::Unencodable(format!("value at {:?}: {e}", self.pointer))
-            })?;
+            json::encode_into(store, v, &mut self.out)
+                .map_err(|e| StoreError::Unencodable(format!("value at {:?}: {e}", op.pointer)))?;
         }
         self.out.push(b'}');
         Ok(())
@@ -139,13 +137,25 @@ struct Differ<'s, 'k, K> {
     store: &'s NodeStore,
     sink: &'k mut K,
     path: Vec<Segment<'s>>,
+    /// Reused for every operation's pointer.
+    pointer: String,
     count: usize,
 }
 
 impl<'s, K: PatchSink> Differ<'s, '_, K> {
     fn op(&mut self, op: &'static str, value: Option<NodeId>) -> Result<(), StoreError> {
+        self.pointer.clear();
+        write_pointer(&self.path, &mut self.pointer);
+        let index = self.count;
         self.count += 1;
-        self.sink.op(self.store, op, &self.path, value)
+        let op = PatchOp {
+            index,
+            op,
+            pointer: &self.pointer,
+            path: &self.path,
+            value,
+        };
+        self.sink.op(self.store, op)
     }
 
     /// Runs `f` with `segment` appended to the path.

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use crate::store::codec::{json, marshal};
-use crate::store::diff::{self, PatchSink, Segment};
+use crate::store::diff::{self, PatchOp, PatchSink, Segment};
 use crate::store::error::StoreError;
 use crate::store::node::NodeId;
 use crate::store::node_store::NodeStore;
@@ -40,24 +40,16 @@ pub fn patch(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Patch, StoreErro
 }
 
 impl PatchSink for Patch {
-    fn op(
-        &mut self,
-        store: &NodeStore,
-        op: &'static str,
-        path: &[Segment<'_>],
-        value: Option<NodeId>,
-    ) -> Result<(), StoreError> {
-        if self.ops.len() > 1 {
+    fn op(&mut self, store: &NodeStore, op: PatchOp<'_, '_>) -> Result<(), StoreError> {
+        if op.index > 0 {
             self.ops.push(b',');
         }
         self.ops.extend_from_slice(b"[\"");
-        self.ops.extend_from_slice(op.as_bytes());
+        self.ops.extend_from_slice(op.op.as_bytes());
         self.ops.extend_from_slice(b"\",");
-        let mut pointer = String::new();
-        diff::write_pointer(path, &mut pointer);
-        json::write_str(&pointer, &mut self.ops);
+        json::write_str(op.pointer, &mut self.ops);
         self.ops.extend_from_slice(b",[");
-        for (i, seg) in path.iter().enumerate() {
+        for (i, seg) in op.path.iter().enumerate() {
             if i > 0 {
                 self.ops.push(b',');
             }
@@ -67,7 +59,7 @@ impl PatchSink for Patch {
             }
         }
         self.ops.extend_from_slice(b"]]");
-        if let Some(v) = value {
+        if let Some(v) = op.value {
             self.values.push(marshal::encode(store, v)?);
         }
         Ok(())
