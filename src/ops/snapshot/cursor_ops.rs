@@ -35,7 +35,25 @@ fn yes() -> bool {
 /// Bytes of the cursor-response header (layout.md §9.3).
 pub const CURSOR_HEADER_BYTES: usize = 12;
 
-/// Builds a cursor response: `status | encoding | reserved u16 | cursor u32 | len u32 | snapshot`.
+/// The cursor-response header `status | encoding | reserved u16 | cursor u32 | len u32`,
+/// in a buffer with room for `body` more bytes.
+fn header(h: &History, status: u8, enc: u8, body: usize) -> Vec<u8> {
+    let pos = h.position();
+    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + body);
+    out.extend_from_slice(&[status, enc, 0, 0]);
+    out.extend_from_slice(&pos.cursor.map_or(u32::MAX, |c| c as u32).to_le_bytes());
+    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
+    out
+}
+
+/// A status-1 cursor response carrying `bytes`, a snapshot in `enc`.
+fn with_snapshot(h: &History, enc: Encoding, bytes: &[u8]) -> Vec<u8> {
+    let mut out = header(h, 1, enc.code(), bytes.len());
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// Builds a cursor response: the header, then the snapshot at the cursor.
 fn cursor_response(h: &History, moved: bool, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
     cursor_response_with(h, moved, want, true)
 }
@@ -45,26 +63,16 @@ fn cursor_response_with(
     h: &History,
     moved: bool,
     want: Option<Encoding>,
-    with_snapshot: bool,
+    snapshot: bool,
 ) -> Result<Vec<u8>, OpError> {
-    let pos = h.position();
-    let (status, enc, body) = match (moved, pos.cursor) {
-        (true, Some(c)) if with_snapshot => {
+    Ok(match (moved, h.position().cursor) {
+        (true, Some(c)) if snapshot => {
             let (enc, bytes) = h.encode(c, want)?;
-            (1u8, enc.code(), bytes)
+            with_snapshot(h, enc, &bytes)
         }
-        (true, Some(_)) => (1u8, 0u8, Vec::new()),
-        _ => (0u8, 0u8, Vec::new()),
-    };
-    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + body.len());
-    out.push(status);
-    out.push(enc);
-    out.extend_from_slice(&[0, 0]);
-    let cursor = pos.cursor.map_or(u32::MAX, |c| c as u32);
-    out.extend_from_slice(&cursor.to_le_bytes());
-    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+        (true, Some(_)) => header(h, 1, 0, 0),
+        _ => header(h, 0, 0, 0),
+    })
 }
 
 /// `OP_SNAP_UNDO`: one step back.
@@ -93,11 +101,11 @@ pub fn op_snap_jump(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let p: CursorParams = req.params()?;
     let i = required_index(&p)?;
     let h = state.snapshots.history(&p.name)?;
-    // Encode first so a failing encoding leaves the cursor where it was.
-    let idx = h.check_index(i)?;
-    h.encode(idx, p.encoding)?;
+    // Encode first so a failing encoding leaves the cursor where it was; the answer carries
+    // these same bytes (the entry at the new cursor), so it is encoded once.
+    let (enc, bytes) = h.encode(h.check_index(i)?, p.encoding)?;
     h.jump(i)?;
-    cursor_response(h, true, p.encoding)
+    Ok(with_snapshot(h, enc, &bytes))
 }
 
 /// `OP_SNAP_CURRENT`: the snapshot at the cursor.
@@ -130,15 +138,8 @@ pub fn op_snap_get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpEr
 
 /// Entry `i` in the cursor-response shape; the cursor does not move.
 fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
-    let idx = h.check_index(i)?;
-    let (enc, bytes) = h.encode(idx, want)?;
-    let pos = h.position();
-    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + bytes.len());
-    out.extend_from_slice(&[1, enc.code(), 0, 0]);
-    out.extend_from_slice(&pos.cursor.map_or(u32::MAX, |c| c as u32).to_le_bytes());
-    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
-    out.extend_from_slice(&bytes);
-    Ok(out)
+    let (enc, bytes) = h.encode(h.check_index(i)?, want)?;
+    Ok(with_snapshot(h, enc, &bytes))
 }
 
 #[derive(Deserialize)]
@@ -182,17 +183,12 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
         }
         (false, false) => (h.move_to(to)?, None),
     };
-    let pos = h.position();
-    let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + 64);
-    out.push(u8::from(moved));
-    out.push(if patch.is_some() {
+    let enc = if patch.is_some() {
         Encoding::Marshal.code()
     } else {
         0
-    });
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&pos.cursor.map_or(u32::MAX, |c| c as u32).to_le_bytes());
-    out.extend_from_slice(&(pos.len as u32).to_le_bytes());
+    };
+    let mut out = header(h, u8::from(moved), enc, 64);
     if let Some(patch) = patch {
         let mut items: Vec<&[u8]> = Vec::with_capacity(1 + patch.values.len());
         items.push(&patch.ops);
