@@ -346,20 +346,12 @@ impl History {
 
     /// Moves the cursor one back; false (no move) at the oldest entry or when empty.
     pub fn undo(&mut self) -> bool {
-        if self.entries.is_empty() || self.cursor == 0 {
-            return false;
-        }
-        self.cursor -= 1;
-        true
+        self.move_to(Move::Undo).unwrap_or(false)
     }
 
     /// Moves the cursor one forward; false (no move) at the newest entry or when empty.
     pub fn redo(&mut self) -> bool {
-        if self.cursor + 1 >= self.entries.len() {
-            return false;
-        }
-        self.cursor += 1;
-        true
+        self.move_to(Move::Redo).unwrap_or(false)
     }
 
     /// Moves the cursor to `i`.
@@ -367,9 +359,7 @@ impl History {
     /// # Errors
     /// [`StoreError::IndexOutOfRange`] when `i >= len`.
     pub fn jump(&mut self, i: u64) -> Result<(), StoreError> {
-        self.check_index(i)?;
-        self.cursor = i as usize;
-        Ok(())
+        self.move_to(Move::Jump(i)).map(drop)
     }
 
     /// Moves the cursor like [`History::undo`], [`History::redo`] or [`History::jump`] and
