@@ -387,15 +387,8 @@ impl History {
         let Some((from, target)) = self.target(to)? else {
             return Ok(None);
         };
-        let mut roots = [0; 2];
-        for (slot, i) in roots.iter_mut().zip([from, target]) {
-            let e = &self.entries[i];
-            if e.encoding == Encoding::Bytes {
-                return Err(StoreError::OpaqueInDiff(i as u64));
-            }
-            *slot = e.root;
-        }
-        patch::patch(&self.store, roots[0], roots[1]).map(Some)
+        let (a, b) = (self.diffable_root(from)?, self.diffable_root(target)?);
+        patch::patch(&self.store, a, b).map(Some)
     }
 
     /// Moves the cursor as [`History::move_patch`] does, computing no patch; false when an
@@ -463,15 +456,19 @@ impl History {
     /// [`StoreError::IndexOutOfRange`]; [`StoreError::OpaqueInDiff`] for an entry pushed as
     /// opaque bytes; the encoder's error.
     pub fn diff(&self, a: u64, b: u64) -> Result<Vec<u8>, StoreError> {
-        let mut roots = [0; 2];
-        for (slot, i) in roots.iter_mut().zip([a, b]) {
-            let e = &self.entries[self.check_index(i)?];
-            if e.encoding == Encoding::Bytes {
-                return Err(StoreError::OpaqueInDiff(i));
-            }
-            *slot = e.root;
+        let a = self.diffable_root(self.check_index(a)?)?;
+        let b = self.diffable_root(self.check_index(b)?)?;
+        diff::diff(&self.store, a, b)
+    }
+
+    /// The root of entry `i` (a valid index), or [`StoreError::OpaqueInDiff`] when it was
+    /// pushed as opaque bytes.
+    fn diffable_root(&self, i: usize) -> Result<NodeId, StoreError> {
+        let e = &self.entries[i];
+        if e.encoding == Encoding::Bytes {
+            return Err(StoreError::OpaqueInDiff(i as u64));
         }
-        diff::diff(&self.store, roots[0], roots[1])
+        Ok(e.root)
     }
 
     /// Bytes held for entry metadata (the entry ring and labels).
