@@ -18,7 +18,6 @@ from ._futures import Derived, then
 from ._live_state import _lookup
 
 _CURSOR = struct.Struct("<BBHII")
-_NO_CURSOR = 0xFFFFFFFF
 _ENCODINGS = ("json", "marshal", "bytes")
 
 

@@ -85,7 +85,6 @@ from typing import Any, Iterable
 from . import _layout as L
 from ._futures import Derived
 from ._history import DEFAULT_WRITE_BEHIND, MAX_PIPELINED_PUSHES, History
-from ._live_state import _apply_patch  # noqa: F401 (tests apply vectors' patches with it)
 from ._payload import decode_list_bytes, encode_list
 from ._snapshot_wire import (_encode_batch, _json, _load, _save, _submitted,
                              encode_snapshot)
