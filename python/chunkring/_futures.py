@@ -13,7 +13,7 @@ import concurrent.futures as cf
 import threading
 from typing import Callable, Sequence
 
-__all__ = ["Derived", "then"]
+__all__ = ["Derived", "submitted", "then"]
 
 
 class Derived(cf.Future):
@@ -62,3 +62,8 @@ def then(handles: Sequence[cf.Future], fn: Callable[[Sequence[cf.Future]], objec
     for h in handles:
         h.add_done_callback(one_done)
     return out
+
+
+def submitted(client, op: int, body, params: dict | None, decode: Callable[[bytes], object]) -> Derived:
+    """A future of ``decode(answer)`` for one request sent now (``client.submit``)."""
+    return then([client.submit(op, body, params)], lambda hs: decode(hs[0].result()))

@@ -26,6 +26,15 @@ MAX_PIPELINED_PUSHES = 32
 DEFAULT_WRITE_BEHIND = 1
 
 
+def create_request(name: str, capacity: int | None) -> tuple[int, bytes, dict]:
+    """``(op, body, params)`` creating history ``name``: an empty ``OP_SNAP_PUSH_MANY``, which
+    also sets its capacity when one is given (shared by ``History()`` and ``aio``)."""
+    params: dict[str, Any] = {"name": name}
+    if capacity is not None:
+        params["capacity"] = capacity
+    return L.OP_SNAP_PUSH_MANY, encode_list([]), params
+
+
 class History:
     """A bounded undo/redo history of snapshots kept in the worker under ``name``.
 
@@ -62,10 +71,7 @@ class History:
         #: of them does not wait for the worker. Dropped like ``_prefetch``.
         self._prefetch_move: Any = None
         if _create:
-            params: dict[str, Any] = {"name": name}
-            if capacity is not None:
-                params["capacity"] = capacity
-            client.call(L.OP_SNAP_PUSH_MANY, encode_list([]), params)
+            client.call(*create_request(name, capacity))
             if capacity is None:
                 stats = json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": name}))
                 self.capacity = stats["capacity"]

@@ -1,5 +1,5 @@
-"""The worker as a child process: launch it, tell whether it (or any pid) is alive, read its
-stderr, and reap it (layout.md §12 "Start", "Dead worker").
+"""The worker as a child process: launch it, tell whether it (or any pid) is alive or
+shares our one CPU, read its stderr, and reap it (layout.md §12 "Start", "Dead worker").
 
 ``Client.spawn`` launches through :func:`launch`; the client keeps the ``Popen`` to notice an
 exit within one wait timeout and to report the exit code and stderr in ``WorkerDied``.
@@ -58,6 +58,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def shares_one_cpu(pid: int) -> bool:
+    """Can this process and ``pid`` only ever run on the same single CPU?"""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None:
+        return os.cpu_count() == 1
+    try:
+        mine, theirs = getaffinity(0), getaffinity(pid)
+    except OSError:
+        return os.cpu_count() == 1
+    return len(mine) == 1 and mine == theirs
 
 
 def read_all(f: IO[bytes] | None) -> str:

@@ -32,7 +32,7 @@ from . import _layout as L
 from ._barrier import barrier_memory, barrier_read
 from ._futex import futex_wait, futex_wake
 from ._handle import _FINISHED, _PENDING, Handle, _complete
-from ._process import pid_alive, read_all, unlink_shm
+from ._process import pid_alive, read_all, shares_one_cpu, unlink_shm
 from ._reassembler import FragmentError, Reassembler
 from ._ring import Consumer
 from .errors import ClientClosed, ProtocolError, RequestError, RequestTimeout, WorkerDied
@@ -61,17 +61,6 @@ _AWAKE = L.AWAKE
 _CF = L.CLIENT_FUTEX_OFFSET // 4
 
 _log = logging.getLogger(__name__)
-
-def shares_one_cpu(pid: int) -> bool:
-    """Can this process and ``pid`` only ever run on the same single CPU?"""
-    getaffinity = getattr(os, "sched_getaffinity", None)
-    if getaffinity is None:
-        return os.cpu_count() == 1
-    try:
-        mine, theirs = getaffinity(0), getaffinity(pid)
-    except OSError:
-        return os.cpu_count() == 1
-    return len(mine) == 1 and mine == theirs
 
 
 class Receiver:

@@ -14,11 +14,9 @@ from time import time as _time
 from typing import Any, Iterable
 
 from . import _layout as L
-from ._futures import Derived, then
 from ._live_state import _lookup
 
 _CURSOR = struct.Struct("<BBHII")
-_NO_CURSOR = 0xFFFFFFFF
 _ENCODINGS = ("json", "marshal", "bytes")
 
 
@@ -94,11 +92,6 @@ def _locked(method):
         with self._lock:
             return method(self, *args, **kwargs)
     return locked
-
-
-def _submitted(client: Any, op: int, body: bytes, params: dict, decode) -> Derived:
-    """A future of ``decode(answer)`` for one request sent now."""
-    return then([client.submit(op, body, params)], lambda hs: decode(hs[0].result()))
 
 
 def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:

@@ -44,7 +44,6 @@ import json
 from typing import Any, Iterable, Sequence
 
 from . import _layout as L
-from ._payload import encode_list
 from .client import Client
 from .errors import RequestTimeout
 
@@ -131,13 +130,10 @@ class AsyncClient:
     async def history(self, name: str, capacity: int | None = None) -> "AsyncHistory":
         """A named snapshot history, as :meth:`Client.history`: created with ``capacity``
         (default 100); an existing one is left as it is unless ``capacity`` is given."""
-        from .snapshots import History
+        from ._history import History, create_request
         # An empty push_many creates the history (or sets its capacity when one is given), as
         # History() does; without a capacity, the history's own is read back.
-        params: dict = {"name": name}
-        if capacity is not None:
-            params["capacity"] = capacity
-        await self.call(L.OP_SNAP_PUSH_MANY, encode_list([]), params)
+        await self.call(*create_request(name, capacity))
         if capacity is None:
             capacity = json.loads(await self.call(L.OP_SNAP_STATS, b"", {"name": name}))["capacity"]
         return AsyncHistory(History(self.client, name, capacity, _create=False))

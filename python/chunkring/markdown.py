@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence, Union
 
 from . import _layout as L
 from ._payload import decode_list, encode_list, item_ends
-from ._futures import Derived, then
+from ._futures import Derived, submitted, then
 from .errors import ProtocolError, RequestError
 
 __all__ = ["AggregateDocument", "Markdown", "aggregate_request", "aggregate_result",
@@ -327,8 +327,8 @@ class Markdown:
         """:meth:`aggregate` without waiting: a future of the :class:`AggregateDocument`."""
         op, body, params = aggregate_request(files, mode=mode, toc=toc, root=root,
                                              on_error=on_error)
-        h = self._client.submit(op, body, params)
-        return then([h], lambda hs: aggregate_result(hs[0].result(), on_error=on_error))
+        return submitted(self._client, op, body, params,
+                         lambda out: aggregate_result(out, on_error=on_error))
 
 
 def _file_specs(files: Iterable[FileArg]) -> tuple[list[dict], list[str | bytes]]:

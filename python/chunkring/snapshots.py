@@ -83,12 +83,10 @@ import os
 from typing import Any, Iterable
 
 from . import _layout as L
-from ._futures import Derived
+from ._futures import Derived, submitted
 from ._history import DEFAULT_WRITE_BEHIND, MAX_PIPELINED_PUSHES, History
-from ._live_state import _apply_patch  # noqa: F401 (tests apply vectors' patches with it)
 from ._payload import decode_list_bytes, encode_list
-from ._snapshot_wire import (_encode_batch, _json, _load, _save, _submitted,
-                             encode_snapshot)
+from ._snapshot_wire import _encode_batch, _json, _load, _save, encode_snapshot
 from .errors import RequestError
 
 __all__ = ["History", "Log", "Snapshots", "encode_snapshot", "DEFAULT_WRITE_BEHIND",
@@ -175,7 +173,7 @@ class Snapshots:
     def submit_process(self, batch: Iterable[Any], *, encoding: str | None = None) -> Derived:
         """:meth:`process` without waiting: a future of its answer."""
         bodies, enc = _encode_batch(batch, encoding, "process")
-        return _submitted(self._client, L.OP_SNAP_PROCESS, encode_list(bodies),
+        return submitted(self._client, L.OP_SNAP_PROCESS, encode_list(bodies),
                           {"encoding": enc or "json"}, _json)
 
     def stats(self) -> dict:
@@ -226,17 +224,17 @@ class Log:
 
     def submit_append(self, record_or_records: bytes | str | Iterable[bytes | str]) -> Derived:
         """:meth:`append` without waiting: a future of the new length."""
-        return _submitted(self._client, L.OP_LOG_APPEND, _records(record_or_records),
+        return submitted(self._client, L.OP_LOG_APPEND, _records(record_or_records),
                           self._params, _length)
 
     def submit_read(self, start: int = 0, count: int = 1) -> Derived:
         """:meth:`read` without waiting."""
         params = {"name": self.name, "start": start, "count": count}
-        return _submitted(self._client, L.OP_LOG_READ, b"", params, decode_list_bytes)
+        return submitted(self._client, L.OP_LOG_READ, b"", params, decode_list_bytes)
 
     def submit_tail(self, n: int) -> Derived:
         """:meth:`tail` without waiting."""
-        return _submitted(self._client, L.OP_LOG_TAIL, b"", {"name": self.name, "n": n},
+        return submitted(self._client, L.OP_LOG_TAIL, b"", {"name": self.name, "n": n},
                           decode_list_bytes)
 
     def __len__(self) -> int:

@@ -639,7 +639,7 @@ def test_saved_history_with_field_pushes_reloads_exactly(client, tmp_path):
 
 
 def test_the_move_patch_vector_applies_to_its_before_state():
-    from chunkring.snapshots import _apply_patch
+    from chunkring._live_state import _apply_patch
 
     vectors = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors"
                           / "50.ops.json").read_text())
