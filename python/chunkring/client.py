@@ -103,6 +103,7 @@ class Client:
             raise_if_exited(proc, stderr_file)
 
         path = region_path(name, file)
+        region = None
         try:
             region = Region.attach(path, timeout, check, expect_pid=proc.pid)
             client = cls(region, proc=proc, stderr_file=stderr_file, name=name)
@@ -112,6 +113,8 @@ class Client:
             stderr_file.close()
             raise
         except (TimeoutError, ProtocolError) as exc:
+            if region is not None:  # mapped, then refused: unmap it, as attach() does
+                region.close()
             reap(proc, 0)
             err = read_all(stderr_file)
             stderr_file.close()
