@@ -8,28 +8,17 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{ErrorCode, OpError};
-use crate::layout::{DEFAULT_MAX_MESSAGE_BYTES, OP_INFO, OP_PIPELINE, OP_SHUTDOWN};
+use crate::layout::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::ops::{encode_request, Registry};
 use crate::worker::dispatch::{Dispatcher, Reply};
 
-/// The control ops' names, which the dispatcher handles itself (layout.md §7).
-const CONTROL_OPS: [(&str, u16); 3] = [
-    ("pipeline", OP_PIPELINE),
-    ("shutdown", OP_SHUTDOWN),
-    ("info", OP_INFO),
-];
+/// Every op a pipe-mode call can name: `(name, code)`, by code — the ops the worker's
+/// dispatcher answers, as its `info` lists them.
+pub use crate::worker::dispatch::op_names;
 
 /// Highest exit status that carries a wire error code unchanged; a larger code exits with
 /// this value (126 and up mean "cannot execute", "not found" and signals to shells).
 pub const MAX_CODE_EXIT_STATUS: u8 = 124;
-
-/// Every op a pipe-mode call can name: `(name, code)`, by code.
-pub fn op_names(registry: &Registry) -> Vec<(&'static str, u16)> {
-    let mut ops: Vec<(&'static str, u16)> = CONTROL_OPS.to_vec();
-    ops.extend(registry.entries().map(|e| (e.name, e.code)));
-    ops.sort_by_key(|&(_, code)| code);
-    ops
-}
 
 /// Resolves an op given as a registry name (`md.render`), a control op name (`pipeline`),
 /// or a number (`0x0101`, `257`). A number is taken as is, known or not: the dispatcher
@@ -94,7 +83,7 @@ pub fn exit_status(code: ErrorCode) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{OP_ECHO, OP_MD_RENDER, OP_SNAP_PUSH};
+    use crate::layout::{OP_ECHO, OP_INFO, OP_MD_RENDER, OP_PIPELINE, OP_SHUTDOWN, OP_SNAP_PUSH};
     use crate::ops::encode_list;
 
     #[test]

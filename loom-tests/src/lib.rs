@@ -21,7 +21,7 @@ use chunkring::frame::FrameHeader;
 use chunkring::layout::{PARKED, PARKED_FOR_ROOM};
 use chunkring::ring::model::ModelMemory;
 use chunkring::ring::{Consumer, Producer, PushError};
-use chunkring::wait::notify;
+use chunkring::wait::{notify, WaitPolicy};
 
 /// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set (tokio and crossbeam use 2;
 /// 3 costs several times more).
@@ -210,6 +210,39 @@ pub fn consume(c: &mut Consumer<ModelMemory>, n: usize) -> (Vec<(u64, Vec<u8>)>,
                 loom::thread::yield_now()
             }
             Err(e) => panic!("consumer saw a malformed frame: {e}"),
+        }
+    }
+    (seen, obs)
+}
+
+/// The consumer's policy in the park/wake models: no spin, so an empty ring parks at once
+/// (the timeout is never reached: the modelled futex has none).
+pub fn park_at_once() -> WaitPolicy {
+    WaitPolicy {
+        spin: Duration::ZERO,
+        park_timeout: Duration::from_millis(50),
+    }
+}
+
+/// Polls until `n` frames arrived, calling `wait` each time the ring is empty; returns
+/// (request id, payload) pairs and the observation string: the letter `wait` returned for
+/// each wait, in order.
+pub fn consume_waiting<F>(
+    c: &mut Consumer<ModelMemory>,
+    n: usize,
+    mut wait: F,
+) -> (Vec<(u64, Vec<u8>)>, String)
+where
+    F: FnMut(&Consumer<ModelMemory>) -> char,
+{
+    let mut seen = Vec::new();
+    let mut buf = Vec::new();
+    let mut obs = String::new();
+    while seen.len() < n {
+        match c.poll(&mut buf) {
+            Ok(Some(h)) => seen.push((h.request_id, buf[..h.payload_len as usize].to_vec())),
+            Ok(None) => obs.push(wait(c)),
+            Err(e) => panic!("{e}"),
         }
     }
     (seen, obs)

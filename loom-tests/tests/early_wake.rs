@@ -10,14 +10,15 @@
 //! deadlock (the modelled futex has no timeout).
 #[cfg(chunkring_loom)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use chunkring::layout::{AWAKE, PARKED};
     use chunkring::ring::model::ModelMemory;
     use chunkring::ring::{Consumer, Producer};
-    use chunkring::wait::{ParkWord, Plan, WaitPolicy, Waited};
+    use chunkring::wait::{ParkWord, Plan, Waited};
     use chunkring_loom_tests::{
-        check, expect_failure, frames, notify_consumer, push_blocking, tiny_ring,
+        check, consume_waiting, expect_failure, frames, notify_consumer, park_at_once,
+        push_blocking, tiny_ring,
     };
     use loom::sync::atomic::Ordering;
 
@@ -52,35 +53,22 @@ mod tests {
             }
             early
         });
-        let policy = WaitPolicy {
-            spin: Duration::ZERO,
-            park_timeout: Duration::from_millis(50),
-        };
+        let policy = park_at_once();
         let mut c = Consumer::new(mem);
-        let mut seen = Vec::new();
-        let mut buf = Vec::new();
-        let mut obs = String::new();
-        while seen.len() < sent.len() {
-            match c.poll(&mut buf) {
-                Ok(Some(h)) => seen.push((h.request_id, buf[..h.payload_len as usize].to_vec())),
-                Ok(None) => {
-                    let plan = Plan {
-                        doze_until: None,
-                        spin_until: Instant::now(),
-                    };
-                    let (w, _) =
-                        policy.wait_planned(|| c.park_word(), PARKED, || c.peek_ready(), plan, 1);
-                    obs.push(match w {
-                        Waited::Woken if !c.peek_ready() => 'e', // woken with nothing: early
-                        Waited::Woken => 'w',
-                        Waited::Rechecked => 'r',
-                        Waited::Spun => 's',
-                        Waited::TimedOut { .. } => 't',
-                    });
-                }
-                Err(e) => panic!("{e}"),
+        let (seen, obs) = consume_waiting(&mut c, sent.len(), |c| {
+            let plan = Plan {
+                doze_until: None,
+                spin_until: Instant::now(),
+            };
+            let (w, _) = policy.wait_planned(|| c.park_word(), PARKED, || c.peek_ready(), plan, 1);
+            match w {
+                Waited::Woken if !c.peek_ready() => 'e', // woken with nothing: early
+                Waited::Woken => 'w',
+                Waited::Rechecked => 'r',
+                Waited::Spun => 's',
+                Waited::TimedOut { .. } => 't',
             }
-        }
+        });
         let early = producer.join().unwrap();
         assert_eq!(seen, sent);
         assert!(!obs.contains('t'), "the model futex never times out");

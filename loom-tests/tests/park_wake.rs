@@ -10,41 +10,28 @@
 //! loom finds the deadlock (the store-buffering outcome the SeqCst fences forbid).
 #[cfg(chunkring_loom)]
 mod tests {
-    use std::time::Duration;
-
     use chunkring::barrier::Step;
     use chunkring::layout::PARKED;
     use chunkring::ring::Consumer;
-    use chunkring::wait::{WaitPolicy, Waited};
-    use chunkring_loom_tests::{check, check_fails, frames, spawn_producer, tiny_ring};
+    use chunkring::wait::Waited;
+    use chunkring_loom_tests::{
+        check, check_fails, consume_waiting, frames, park_at_once, spawn_producer, tiny_ring,
+    };
 
     fn park_wake() -> String {
         let mem = tiny_ring(4, 64);
         let sent = frames(&[4, 12]);
         let producer = spawn_producer(mem.clone(), sent.clone(), true);
-        let policy = WaitPolicy {
-            spin: Duration::ZERO,
-            park_timeout: Duration::from_millis(50),
-        };
+        let policy = park_at_once();
         let mut c = Consumer::new(mem);
-        let mut seen = Vec::new();
-        let mut buf = Vec::new();
-        let mut obs = String::new();
-        while seen.len() < sent.len() {
-            match c.poll(&mut buf) {
-                Ok(Some(h)) => seen.push((h.request_id, buf[..h.payload_len as usize].to_vec())),
-                Ok(None) => {
-                    let w = policy.wait(c.park_word(), PARKED, || c.peek_ready());
-                    obs.push(match w {
-                        Waited::Spun => 's',
-                        Waited::Rechecked => 'r',
-                        Waited::Woken => 'w',
-                        Waited::TimedOut { .. } => 't',
-                    });
-                }
-                Err(e) => panic!("{e}"),
+        let (seen, obs) = consume_waiting(&mut c, sent.len(), |c| {
+            match policy.wait(c.park_word(), PARKED, || c.peek_ready()) {
+                Waited::Spun => 's',
+                Waited::Rechecked => 'r',
+                Waited::Woken => 'w',
+                Waited::TimedOut { .. } => 't',
             }
-        }
+        });
         producer.join().unwrap();
         assert_eq!(seen, sent);
         assert!(!obs.contains('t'), "the model futex never times out");

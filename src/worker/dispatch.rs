@@ -45,6 +45,22 @@ struct PipelineParams {
     stages: Vec<Stage>,
 }
 
+/// The control ops' names, which the dispatcher handles itself (layout.md §7).
+const CONTROL_OPS: [(&str, u16); 3] = [
+    ("pipeline", OP_PIPELINE),
+    ("shutdown", OP_SHUTDOWN),
+    ("info", OP_INFO),
+];
+
+/// Every op a dispatcher over `registry` answers, control ops included: `(name, code)`, by
+/// code (what `info` lists and pipe mode resolves names against).
+pub fn op_names(registry: &Registry) -> Vec<(&'static str, u16)> {
+    let mut ops: Vec<(&'static str, u16)> = CONTROL_OPS.to_vec();
+    ops.extend(registry.entries().map(|e| (e.name, e.code)));
+    ops.sort_by_key(|&(_, code)| code);
+    ops
+}
+
 impl Dispatcher {
     /// A dispatcher over `registry` with fresh state.
     pub fn new(registry: Registry, chunk_bytes: u32, max_message_bytes: u64) -> Dispatcher {
@@ -137,17 +153,10 @@ impl Dispatcher {
     }
 
     fn info(&self) -> Vec<u8> {
-        let mut ops: Vec<serde_json::Value> = vec![
-            serde_json::json!({"code": OP_PIPELINE, "name": "pipeline"}),
-            serde_json::json!({"code": OP_SHUTDOWN, "name": "shutdown"}),
-            serde_json::json!({"code": OP_INFO, "name": "info"}),
-        ];
-        ops.extend(
-            self.registry
-                .entries()
-                .map(|e| serde_json::json!({"code": e.code, "name": e.name})),
-        );
-        ops.sort_by_key(|v| v["code"].as_u64());
+        let ops: Vec<serde_json::Value> = op_names(&self.registry)
+            .into_iter()
+            .map(|(name, code)| serde_json::json!({"code": code, "name": name}))
+            .collect();
         serde_json::to_vec(&serde_json::json!({
             "layout_version": LAYOUT_VERSION,
             "worker_version": env!("CARGO_PKG_VERSION"),

@@ -439,7 +439,6 @@ impl Worker {
         }
     }
 
-    /// Owner and client checks, at most once per park timeout.
     /// Re-validates the header (magic, version, endianness, sizes and offsets) against what
     /// it was at start. A scribbled header would otherwise leave the region stuck while the
     /// worker looks alive; instead the worker reports it on stderr, marks itself
@@ -456,6 +455,7 @@ impl Worker {
         self.stop = Some(StopReason::HeaderChanged);
     }
 
+    /// Owner, header and client checks, at most once per park timeout.
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
         self.region
