@@ -389,11 +389,9 @@ impl Worker {
         self.counters.write_to(self.region.header());
     }
 
-    /// Nothing to do: refresh the heartbeat and wait for requests (or for response room).
+    /// Nothing to do: wait for requests (or for response room). The heartbeat is the
+    /// heartbeat thread's alone (`heartbeat.rs`), so idling costs no clock read or store.
     fn idle(&mut self) {
-        self.region
-            .header()
-            .set_heartbeat_ns(liveness::monotonic_ns());
         let requests = &self.requests;
         let responses = &self.responses;
         // Blocked on a full response ring we wait for room (the client's release wakes us);
@@ -458,9 +456,6 @@ impl Worker {
     /// Owner, header and client checks, at most once per park timeout.
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
-        self.region
-            .header()
-            .set_heartbeat_ns(liveness::monotonic_ns());
         if let Some(pid) = self.owner_pid {
             if !liveness::pid_alive(pid) {
                 self.stop = Some(StopReason::OwnerGone);
