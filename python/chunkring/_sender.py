@@ -35,6 +35,11 @@ _WAIT_FOR_ROOM_OR_ANSWERS = L.PARKED | L.PARKED_FOR_ROOM
 _monotonic_ns = time.monotonic_ns
 
 
+def following_id(rid: int) -> int:
+    """The request id after ``rid``: +1 modulo 2**64, skipping 0 (reserved, layout.md §6.1)."""
+    return (rid + 1) & _MASK64 or 1
+
+
 def deadline_after(timeout: float | None) -> int | None:
     """The ``time.monotonic_ns()`` deadline ``timeout`` seconds from now (None: no deadline)."""
     return None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
@@ -108,7 +113,7 @@ class Sender:
                timeout: float | None = None) -> Handle:
         """Write and publish one request; its handle. ``timeout`` bounds the wait for the
         sender's lock and for request-ring room (:class:`RequestTimeout`)."""
-        prefix = self._check(op, body, params)
+        prefix = self.check(op, body, params)
         self._enter(deadline_after(timeout))
         try:
             h = self._register(lambda rid: Handle(self._receiver, rid, op))
@@ -120,14 +125,23 @@ class Sender:
 
     def send(self, op: int, body=b"", params: dict | None = None,
              deadline: int | None = None) -> Slot:
-        """The synchronous fast path: write and publish one request whose answer lands in a
+        """The synchronous path: write and publish one request whose answer lands in a
         :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
         wake a parked worker (the caller then expects the answer only after its wake-up).
         ``deadline`` (``time.monotonic_ns``) bounds the waits for the lock and for room."""
         small = (params is None and type(body) is bytes and type(op) is int
                  and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload)
         # The common case (one frame, no params) is checked by that line; the rest in full.
-        prefix = None if small else self._check(op, body, params)
+        return self.send_prefixed(op, body, None if small else self.check(op, body, params),
+                                  deadline)
+
+    def send_prefixed(self, op: int, body, prefix: bytes | None,
+                      deadline: int | None = None) -> Slot:
+        """:meth:`send` for a request whose ``op`` and ``body`` are checked and whose params
+        are encoded (``prefix``, :func:`encode_params`); its size is checked here."""
+        small = prefix is None and type(body) is bytes and _PLB + len(body) <= self._max_frame_payload
+        if not small:
+            self._check_size(check_body(body), prefix)
         self._enter(deadline)
         try:
             slot = self._register(Slot)
@@ -179,7 +193,7 @@ class Sender:
                             self._push_forgetting(rid, push, op, rid, body)
                     else:
                         self._write_or_forget(op, rid, body, prefix)
-                    rid = (rid + 1) & _MASK64 or 1
+                    rid = following_id(rid)
             finally:
                 self.next_id = rid
             self.worker_woken = producer.publish() == 2
@@ -197,7 +211,7 @@ class Sender:
                 raise ValueError(f"requests[{i}] must be (op, body, params), not {len(req)} items")
             body = req[1] if len(req) > 1 else b""
             try:
-                checked.append((req[0], body, self._check(req[0], body, req[2] if len(req) > 2 else None)))
+                checked.append((req[0], body, self.check(req[0], body, req[2] if len(req) > 2 else None)))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"requests[{i}]: {exc}") from None
         handles = []
@@ -217,7 +231,7 @@ class Sender:
             self._receiver.close()
 
     # ------------------------------------------------------------------ checks (no lock)
-    def _check(self, op, body, params) -> bytes | None:
+    def check(self, op, body, params) -> bytes | None:
         """Refuse a request the worker could not take, before anything is reserved (issue 11
         item 16): ``TypeError``/``ValueError`` naming ``op``, ``body`` or ``params``; the
         encoded ``params_len | params`` prefix (None without params)."""
@@ -270,7 +284,7 @@ class Sender:
         if rx.closed or rx.dead is not None:
             rx.check_open()
         rid = self.next_id
-        self.next_id = (rid + 1) & _MASK64 or 1  # never 0 (reserved, §6.1)
+        self.next_id = following_id(rid)
         h = self._pending[rid] = make(rid)
         return h
 
@@ -361,5 +375,5 @@ class Sender:
         """Test hook: reserve a fresh request id for a hand-built frame."""
         with self._lock:
             rid = self.next_id
-            self.next_id = (rid + 1) & _MASK64 or 1
+            self.next_id = following_id(rid)
             return rid

@@ -34,9 +34,10 @@ from ._find_worker import find_worker_bin
 from ._platform import check_platform
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap, shm_identity, unlink_shm
 from ._handle import Handle
+from ._lean import lean_round_trip
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
-from ._sender import Sender, deadline_after, seconds_left
+from ._sender import Sender, deadline_after, encode_params, seconds_left
 from .errors import ProtocolError, WorkerStartError
 
 __all__ = ["Client", "Handle", "WAIT_TIMEOUT_S"]
@@ -74,6 +75,8 @@ class Client:
         # one Python call, as it did when the client wrote frames itself (echo_peers.py).
         self.submit = self._sender.submit
         self._take = self._receiver.take
+        # The synchronous round trip with nothing else in flight (``_lean.py``).
+        self._round_trip = lean_round_trip(self._sender, self._receiver, self._general)
         self._stopped = False
         self._markdown = None
         self._snapshots = None
@@ -178,28 +181,32 @@ class Client:
     # ------------------------------------------------------------------ requests
     def echo(self, data: bytes, timeout: float | None = None) -> bytes:
         """Round-trip ``data`` through the worker's ``OP_ECHO``; ``timeout`` as in :meth:`call`."""
-        sender = self._sender
-        if timeout is None:
-            return self._take(sender.send(L.OP_ECHO, data), None, sender.worker_woken)
-        deadline = deadline_after(timeout)
-        slot = sender.send(L.OP_ECHO, data, None, deadline)
-        return self._take(slot, seconds_left(deadline), sender.worker_woken)
+        if type(data) is bytes:
+            return self._round_trip(L.OP_ECHO, data, None, timeout)
+        return self.call(L.OP_ECHO, data, None, timeout)
 
     def call(self, op: int, body: bytes = b"", params: dict | None = None,
              timeout: float | None = None) -> bytes:
         """Send one request and wait for its response bytes; raises RequestError on an error frame.
 
         The synchronous fast path: the request goes through the request ring's one producer
-        and its answer into a slot the receiver fills, with no :class:`Handle` in between.
+        and its answer into the caller's hands, with no :class:`Handle` in between (with
+        nothing else in flight, no pending-table entry either: ``_lean.py``).
         ``timeout`` (seconds) bounds the whole call, sending included: waiting for the
         sender's lock, for request-ring room and for the answer (:class:`RequestTimeout`,
         layout.md §12 "Timeouts").
         """
+        if type(body) is bytes and type(op) is int and 0 <= op <= 0xFFFF:
+            return self._round_trip(op, body, None if params is None else encode_params(params),
+                                    timeout)
+        return self._general(op, body, self._sender.check(op, body, params),
+                             deadline_after(timeout))
+
+    def _general(self, op: int, body, prefix: bytes | None, deadline: int | None) -> bytes:
+        """The general synchronous path: send (waiting for the lock and for room, fragments
+        for a large request), then wait for the answer in a :class:`Slot` (``_receiver.py``)."""
         sender = self._sender
-        if timeout is None:
-            return self._take(sender.send(op, body, params), None, sender.worker_woken)
-        deadline = deadline_after(timeout)
-        slot = sender.send(op, body, params, deadline)
+        slot = sender.send_prefixed(op, body, prefix, deadline)
         return self._take(slot, seconds_left(deadline), sender.worker_woken)
 
     def map(self, op: int, iterable: Iterable, window: int = 256, params: dict | None = None,

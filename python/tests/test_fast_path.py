@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 
 from chunkring import Client, RequestError
 from chunkring import _layout as L
+from chunkring import _lean
 from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded
 
 
@@ -147,3 +149,58 @@ def test_one_shared_cpu_answers_everything(worker_bin):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+# ---- the lean round trip (_lean.py): every way it hands over to the general path ----------
+def test_lone_calls_use_one_fresh_id_each_and_leave_nothing_behind(client):
+    sender = client._sender
+    first = sender.next_id
+    bodies = [bytes([i % 251]) * (i * 7 % 3000) for i in range(400)]  # wraps the 64 KiB rings
+    for b in bodies:
+        assert client.echo(b) == b
+        assert client.call(L.OP_ECHO, b, timeout=30) == b
+    assert sender.next_id == (first + 2 * len(bodies)) % (1 << 64) or 1
+    s = client.stats()
+    assert client._receiver.pending == {}
+    assert (s["req_head"], s["resp_head"]) == (s["req_tail"], s["resp_tail"])
+
+
+def test_an_error_answer_reaches_a_lean_call(worker_bin, monkeypatch):
+    # A spin long enough (~1e6 polls) that the lean path itself finds the error frame.
+    monkeypatch.setattr(_lean, "SPIN_POLLS", 1_000_000)
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin) as c:
+        for _ in range(3):
+            with pytest.raises(RequestError) as info:
+                c.call(0xFFEE, b"x")
+            assert info.value.code == L.ERR_UNKNOWN_OP
+            assert c.echo(b"after the error") == b"after the error"
+
+
+def test_a_discarded_answer_ahead_of_a_lean_call_is_skipped(client):
+    # A forgotten request's answer (one whose send timed out, §12 "Timeouts") lies unread in
+    # the response ring when the next call looks there: the call must not take it for its own.
+    rx = client._receiver
+    h = client.submit(L.OP_ECHO, b"old answer")
+    del rx.pending[h.request_id]
+    deadline = time.monotonic() + 30
+    while not rx.has_answers():
+        assert time.monotonic() < deadline, "the worker never answered"
+    assert client.echo(b"new answer") == b"new answer"
+    assert client.call(L.OP_ECHO, b"next", {"unused": 1}) == b"next"
+
+
+def test_a_lean_call_outlasting_its_spin_is_answered(own_client):
+    c = own_client
+    os.kill(c.pid, signal.SIGSTOP)  # the worker neither answers nor parks
+    try:
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", c.echo(b"late", timeout=30)))
+        t.start()
+        time.sleep(0.05)
+        assert t.is_alive() and 0 < len(c._receiver.pending) <= 1  # registered, waiting
+    finally:
+        os.kill(c.pid, signal.SIGCONT)
+    t.join(30)
+    assert out == {"r": b"late"}
+    assert c._receiver.pending == {}

@@ -1,0 +1,170 @@
+"""The lean synchronous round trip: one request, one answer, the fewest Python operations.
+
+``Client.call``/``echo`` (and the op wrappers) with nothing else in flight go through
+:func:`lean_round_trip`'s closure: the sender's and the receiver's locks taken without
+waiting, the request written with one ``pack_into`` for header and ``params_len`` and one
+slice copy straight into the mapping ([R2]), published with one tail store ([R4]) and the
+wake check ([W5]-[W6]); then a spin of a bounded number of polls, one load of the response
+tail per poll and no clock read; the answer read straight from the mapping and released with
+one head store ([R6], [W5]-[W6]). No :class:`~chunkring._handle.Slot`, no pending-table
+entry, no clock read on the untimed path.
+
+Threads stay safe because the caller holds the receiver's lock from before the publish until
+it has the answer: nobody else can read the response ring meanwhile, so the answer cannot
+reach a drain that would not know where to put it. The sender's lock is released right after
+the publish. Everything unusual leaves the lean path for the general one, with the request
+registered first (under the receiver lock, so the general drain finds it): another request
+or handle in flight, a lock held by another thread, a parked worker (the general path wakes
+it before encoding, [W7]), a request that needs fragments or padding, an answer that is not
+this request's one plain frame (an error, fragments, padding, another id), an answer that
+takes longer than the spin, and any header that breaks layout.md §6 (the general drain
+raises the ProtocolError).
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import _layout as L
+from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
+from ._futex import futex_wake
+from ._handle import Slot
+from ._ring import HEADER_AND_PARAMS_LEN
+from ._sender import following_id
+
+_MAGIC = L.FRAME_MAGIC
+_HB = L.FRAME_HEADER_BYTES
+_PLB = L.PARAMS_LEN_BYTES
+_PARKED = L.PARKED
+_PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
+_AWAKE = L.AWAKE
+_monotonic_ns = time.monotonic_ns
+#: Polls of the response tail before the lean path hands the wait to the general one (which
+#: yields, spins through a worker's wake-up, parks: layout.md §11 "Client"). One poll is one
+#: load and a loop step, 30-40 ns here: about the general wait's 5 µs pure spin.
+SPIN_POLLS = 128
+#: The pure spin when the general wait would yield from the first poll: about a µs, twice the
+#: worker's usual turnaround for a small request.
+SHORT_POLLS = 32
+
+
+def lean_round_trip(sender, receiver, general):
+    """``round_trip(op, body, prefix, timeout)``: the answer bytes of one request whose
+    payload is ``prefix`` (``params_len | params``, None for no params) and ``body`` (bytes);
+    ``general(op, body, prefix, deadline)`` is the general path (send, then wait), called
+    when the lean path cannot start. ``op`` is checked by the caller; ``body`` is ``bytes``
+    of any size (the general path checks the size when the lean one declines it)."""
+    producer = sender.producer
+    consumer = receiver._consumer
+    take = receiver.take
+    slock = sender._lock
+    rlock = receiver._lock
+    pending = receiver.pending
+    reassembler = receiver._reassembler
+    view = producer.view
+    q = producer.q
+    words = producer._futex_words
+    peer = producer._peer_word
+    peer_futex = producer._peer_futex
+    req_tail = producer.tail_word
+    req_chunks, req_mask, req_cb, req_base = (producer.chunks, producer.mask,
+                                              producer.chunk_bytes, producer.base)
+    max_payload = producer.max_frame_payload
+    mm = consumer.mm
+    resp_tail = consumer.tail_word
+    resp_head = consumer.head_word
+    resp_chunks, resp_mask, resp_cb, resp_base = (consumer.chunks, consumer.mask,
+                                                  consumer.chunk_bytes, consumer.base)
+    pack = HEADER_AND_PARAMS_LEN.pack_into
+    pack_header = L.FRAME_HEADER.pack_into
+    unpack = L.FRAME_HEADER.unpack_from
+    fence = barrier_memory
+    polls = range(SPIN_POLLS)
+    short_polls = range(SHORT_POLLS)
+
+    def round_trip(op, body, prefix=None, timeout=None):
+        deadline = None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
+        plen = (_PLB if prefix is None else len(prefix)) + len(body)
+        n = (_HB + plen + req_cb - 1) // req_cb
+        tail = producer.tail
+        idx = tail & req_mask
+        # The common case in one test: the worker awake ([W7]: the general path wakes a
+        # parked one before encoding), nothing in flight, the frame fits before the ring's
+        # end and in the room the cached head shows, the client open and alive.
+        if (receiver.closed or receiver.dead is not None  # (first: the mapping may be gone)
+                or words[peer] != _AWAKE or pending or plen > max_payload or idx + n > req_chunks
+                or req_chunks - (tail - producer.cached_head) < n):
+            return general(op, body, prefix, deadline)
+        if not slock.acquire(False):
+            return general(op, body, prefix, deadline)
+        if not rlock.acquire(False):
+            slock.release()
+            return general(op, body, prefix, deadline)
+        try:
+            try:
+                rid = sender.next_id
+                sender.next_id = following_id(rid)
+                off = req_base + idx * req_cb
+                # [R2] the frame straight into the mapping: one pack, one copy (two with params).
+                if prefix is None:
+                    pack(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen, 0)
+                    view[off + _HB + _PLB : off + _HB + plen] = body
+                else:
+                    pack_header(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen)
+                    off += _HB
+                    view[off : off + len(prefix)] = prefix
+                    view[off + len(prefix) : off + plen] = body
+                tail += n
+                producer.tail = producer.published = tail
+                if NEED_RW_FENCES:
+                    barrier_write()  # [R3] the frame bytes before the tail store
+                q[req_tail] = tail  # [R4] publish; pairs with [R5] in the worker
+                fence()  # [W5] StoreLoad: the tail store before the load below
+                woken = False
+                if words[peer] & _PARKED:  # [W6] pairs with the worker's [W2]
+                    words[peer] = _AWAKE
+                    futex_wake(peer_futex, 1)
+                    woken = True
+            finally:
+                slock.release()
+            head = consumer.head
+            # No pure spin after a wake (the answer comes after the worker's wake-up) nor when
+            # the worker can only run on our CPU; a short one where the general wait would
+            # yield from its first poll (the worker seemed to need our CPU, which on a busy
+            # machine a preempted worker also looks like: its usual answer, within a µs, is
+            # still caught without a yield that may hand our core to another process).
+            if not (woken or receiver.shared_core):
+                for _ in (short_polls if receiver._yield_first else polls):
+                    if q[resp_tail] != head:
+                        break
+            rtail = q[resp_tail]  # [R5] the tail, then the frame it publishes
+            if NEED_RW_FENCES:
+                barrier_read()
+            if head < rtail <= head + resp_chunks and reassembler.open is None:
+                ridx = head & resp_mask
+                o = resp_base + ridx * resp_cb
+                magic, flags, _op, _status, frid, rlen, fidx, _mlen = unpack(mm, o)
+                rn = (_HB + rlen + resp_cb - 1) // resp_cb
+                if (frid == rid and not flags and not fidx and magic == _MAGIC
+                        and ridx + rn <= resp_chunks and head + rn <= rtail):
+                    out = mm[o + _HB : o + _HB + rlen]  # the copy out, before the release
+                    head += rn
+                    consumer.head = consumer.released = head
+                    consumer.cached_tail = rtail
+                    if NEED_RW_FENCES:
+                        barrier_write()  # [R6] the copy-out before the head store
+                    q[resp_head] = head  # [R6] release; pairs with [R1] in the worker
+                    fence()  # [W5] StoreLoad: the head store before the load below
+                    if words[peer] & _PARKED_FOR_ROOM:  # [W6] pairs with the worker's [W2]
+                        words[peer] = _AWAKE
+                        futex_wake(peer_futex, 1)
+                    return out
+            # Not the plain answer yet (or not a plain one): the general wait takes over,
+            # the request registered before anyone else may drain its answer.
+            slot = pending[rid] = Slot(rid)
+        finally:
+            rlock.release()
+        return take(slot, None if deadline is None else
+                    max(0.0, (deadline - _monotonic_ns()) / 1e9), woken)
+
+    return round_trip
