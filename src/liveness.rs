@@ -85,11 +85,20 @@ pub fn shares_one_cpu(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
     }
-    let (Some(mine), Some(theirs)) = (affinity(0), affinity(pid as libc::pid_t)) else {
+    // Ours first: on more than one CPU (the usual case) the peer's set is never read, so the
+    // worker's liveness check costs one sched_getaffinity, not two.
+    let Some(mine) = affinity(0) else {
         return false;
     };
-    // SAFETY: CPU_COUNT and CPU_EQUAL only read the two initialised sets.
-    unsafe { libc::CPU_COUNT(&mine) == 1 && libc::CPU_EQUAL(&mine, &theirs) }
+    // SAFETY: CPU_COUNT only reads the initialised set.
+    if unsafe { libc::CPU_COUNT(&mine) } != 1 {
+        return false;
+    }
+    let Some(theirs) = affinity(pid as libc::pid_t) else {
+        return false;
+    };
+    // SAFETY: CPU_EQUAL only reads the two initialised sets.
+    unsafe { libc::CPU_EQUAL(&mine, &theirs) }
 }
 
 fn affinity(pid: libc::pid_t) -> Option<libc::cpu_set_t> {
