@@ -113,12 +113,19 @@ class Sender:
                timeout: float | None = None) -> Handle:
         """Write and publish one request; its handle. ``timeout`` bounds the wait for the
         sender's lock and for request-ring room (:class:`RequestTimeout`)."""
-        prefix = self.check(op, body, params)
-        self._enter(deadline_after(timeout))
+        small = (params is None and type(body) is bytes and type(op) is int
+                 and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload)
+        # The common case (one frame, no params) is checked by that line; the rest in full.
+        prefix = None if small else self.check(op, body, params)
+        self._enter(None if timeout is None else deadline_after(timeout))
         try:
             h = self._register(lambda rid: Handle(self._receiver, rid, op))
-            self._write_or_forget(op, h.request_id, body, prefix)
-            self.worker_woken = self.producer.publish() == 2
+            producer = self.producer
+            if not small:
+                self._write_or_forget(op, h.request_id, body, prefix)
+            elif not producer.try_push_request(op, h.request_id, body):
+                self._push_forgetting(h.request_id, producer.try_push_request, op, h.request_id, body)
+            self.worker_woken = producer.publish() == 2
         finally:
             self._lock.release()
         return h
@@ -205,7 +212,12 @@ class Sender:
         """Write ``(op, body, params)`` requests and publish them with one tail store (more
         only when the request ring fills up); their handles in order."""
         checked = []
+        max_body = self._max_frame_payload - _PLB
         for i, req in enumerate(requests):
+            if (type(req) is tuple and len(req) == 3 and req[2] is None and type(req[1]) is bytes
+                    and type(req[0]) is int and 0 <= req[0] <= 0xFFFF and len(req[1]) <= max_body):
+                checked.append(req)  # one frame, no params: checked by that line
+                continue
             req = tuple(req)
             if not 1 <= len(req) <= 3:
                 raise ValueError(f"requests[{i}] must be (op, body, params), not {len(req)} items")
