@@ -30,7 +30,7 @@ from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_writ
 from ._futex import futex_wake
 from ._handle import Slot
 from ._ring import HEADER_AND_PARAMS_LEN
-from ._sender import following_id
+from ._sender import encode_params, following_id
 
 _MAGIC = L.FRAME_MAGIC
 _HB = L.FRAME_HEADER_BYTES
@@ -49,10 +49,11 @@ SHORT_POLLS = 32
 
 
 def lean_round_trip(sender, receiver, general):
-    """``round_trip(op, body, prefix, timeout)``: the answer bytes of one request whose
-    payload is ``prefix`` (``params_len | params``, None for no params) and ``body`` (bytes);
-    ``general(op, body, prefix, deadline)`` is the general path (send, then wait), called
-    when the lean path cannot start. ``op`` is checked by the caller; ``body`` is ``bytes``
+    """``round_trip(op, body, params, timeout)``: the answer bytes of one request whose
+    payload is ``params`` (a dict, or None) and ``body`` (bytes);
+    ``general(op, body, prefix, deadline, woken)`` is the general path (send, then wait),
+    called when the lean path cannot start (``prefix``: the encoded params; ``woken``: the
+    worker was woken early). ``op`` is checked by the caller; ``body`` is ``bytes``
     of any size (the general path checks the size when the lean one declines it)."""
     producer = sender.producer
     consumer = receiver._consumer
@@ -82,24 +83,29 @@ def lean_round_trip(sender, receiver, general):
     polls = range(SPIN_POLLS)
     short_polls = range(SHORT_POLLS)
 
-    def round_trip(op, body, prefix=None, timeout=None):
+    def round_trip(op, body, params=None, timeout=None):
+        if receiver.closed or receiver.dead is not None:  # (the mapping may be gone)
+            return general(op, body, None if params is None else encode_params(params),
+                           None, False)
+        # [W7] a parked worker is woken before anything else (encoding the params, the
+        # checks, the locks), so its wake-up overlaps all of it (layout.md §11 "Early wake").
+        woken = words[peer] & _PARKED and producer.wake_early()
         deadline = None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
+        prefix = None if params is None else encode_params(params)
         plen = (_PLB if prefix is None else len(prefix)) + len(body)
         n = (_HB + plen + req_cb - 1) // req_cb
         tail = producer.tail
         idx = tail & req_mask
-        # The common case in one test: the worker awake ([W7]: the general path wakes a
-        # parked one before encoding), nothing in flight, the frame fits before the ring's
-        # end and in the room the cached head shows, the client open and alive.
-        if (receiver.closed or receiver.dead is not None  # (first: the mapping may be gone)
-                or words[peer] != _AWAKE or pending or plen > max_payload or idx + n > req_chunks
+        # The common case in one test: the worker awake, nothing in flight, the frame fits
+        # before the ring's end and in the room the cached head shows.
+        if (words[peer] != _AWAKE or pending or plen > max_payload or idx + n > req_chunks
                 or req_chunks - (tail - producer.cached_head) < n):
-            return general(op, body, prefix, deadline)
+            return general(op, body, prefix, deadline, woken)
         if not slock.acquire(False):
-            return general(op, body, prefix, deadline)
+            return general(op, body, prefix, deadline, woken)
         if not rlock.acquire(False):
             slock.release()
-            return general(op, body, prefix, deadline)
+            return general(op, body, prefix, deadline, woken)
         try:
             try:
                 rid = sender.next_id
@@ -120,7 +126,6 @@ def lean_round_trip(sender, receiver, general):
                     barrier_write()  # [R3] the frame bytes before the tail store
                 q[req_tail] = tail  # [R4] publish; pairs with [R5] in the worker
                 fence()  # [W5] StoreLoad: the tail store before the load below
-                woken = False
                 if words[peer] & _PARKED:  # [W6] pairs with the worker's [W2]
                     words[peer] = _AWAKE
                     futex_wake(peer_futex, 1)

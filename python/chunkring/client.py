@@ -37,7 +37,7 @@ from ._handle import _FINISHED, Handle
 from ._lean import lean_round_trip
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
-from ._sender import Sender, deadline_after, encode_params, seconds_left
+from ._sender import Sender, deadline_after, seconds_left
 from .errors import ProtocolError, WorkerStartError
 
 __all__ = ["Client", "Handle", "WAIT_TIMEOUT_S"]
@@ -197,17 +197,18 @@ class Client:
         layout.md §12 "Timeouts").
         """
         if type(body) is bytes and type(op) is int and 0 <= op <= 0xFFFF:
-            return self._round_trip(op, body, None if params is None else encode_params(params),
-                                    timeout)
+            return self._round_trip(op, body, params, timeout)
         return self._general(op, body, self._sender.check(op, body, params),
                              deadline_after(timeout))
 
-    def _general(self, op: int, body, prefix: bytes | None, deadline: int | None) -> bytes:
+    def _general(self, op: int, body, prefix: bytes | None, deadline: int | None,
+                 woken: bool = False) -> bytes:
         """The general synchronous path: send (waiting for the lock and for room, fragments
-        for a large request), then wait for the answer in a :class:`Slot` (``_receiver.py``)."""
+        for a large request), then wait for the answer in a :class:`Slot` (``_receiver.py``);
+        ``woken``: the caller already woke the parked worker ([W7])."""
         sender = self._sender
         slot = sender.send_prefixed(op, body, prefix, deadline)
-        return self._take(slot, seconds_left(deadline), sender.worker_woken)
+        return self._take(slot, seconds_left(deadline), sender.worker_woken or woken)
 
     def map(self, op: int, iterable: Iterable, window: int = 256, params: dict | None = None,
             timeout: float | None = None) -> Iterator[bytes]:

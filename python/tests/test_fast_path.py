@@ -204,3 +204,15 @@ def test_a_lean_call_outlasting_its_spin_is_answered(own_client):
     t.join(30)
     assert out == {"r": b"late"}
     assert c._receiver.pending == {}
+
+
+def test_a_call_whose_params_fail_after_its_early_wake_leaves_the_worker_usable(own_client):
+    # The lean path wakes a parked worker before it encodes the params ([W7]); params that
+    # cannot be encoded then raise, and the wake had no request behind it.
+    c = own_client
+    for _ in range(3):
+        time.sleep(0.06)  # the worker parks (hot window 2 ms)
+        with pytest.raises(TypeError):
+            c.call(L.OP_ECHO, b"x", {"not json": object()})
+        assert c._receiver.pending == {}
+        assert c.call(L.OP_ECHO, b"y", {"fine": 1}) == b"y"
