@@ -23,6 +23,7 @@ raises the ProtocolError).
 
 from __future__ import annotations
 
+import os
 import time
 
 from . import _layout as L
@@ -39,13 +40,14 @@ _PARKED = L.PARKED
 _PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
 _AWAKE = L.AWAKE
 _monotonic_ns = time.monotonic_ns
+_sched_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 #: Polls of the response tail before the lean path hands the wait to the general one (which
 #: yields, spins through a worker's wake-up, parks: layout.md §11 "Client"). One poll is one
 #: load and a loop step, 30-40 ns here: about the general wait's 5 µs pure spin.
 SPIN_POLLS = 128
-#: The pure spin when the general wait would yield from the first poll: about a µs, twice the
-#: worker's usual turnaround for a small request.
-SHORT_POLLS = 32
+#: Polls, each followed by ``sched_yield``, when the worker seems to need our CPU: tens of µs
+#: at most, then the general wait takes over.
+YIELD_POLLS = 32
 
 
 def lean_round_trip(sender, receiver, general):
@@ -81,7 +83,7 @@ def lean_round_trip(sender, receiver, general):
     unpack = L.FRAME_HEADER.unpack_from
     fence = barrier_memory
     polls = range(SPIN_POLLS)
-    short_polls = range(SHORT_POLLS)
+    yield_polls = range(YIELD_POLLS)
 
     def round_trip(op, body, params=None, timeout=None):
         if receiver.closed or receiver.dead is not None:  # (the mapping may be gone)
@@ -133,14 +135,22 @@ def lean_round_trip(sender, receiver, general):
             finally:
                 slock.release()
             head = consumer.head
-            # No pure spin after a wake (the answer comes after the worker's wake-up) nor when
-            # the worker can only run on our CPU; a short one where the general wait would
-            # yield from its first poll (the worker seemed to need our CPU, which on a busy
-            # machine a preempted worker also looks like: its usual answer, within a µs, is
-            # still caught without a yield that may hand our core to another process).
-            if not (woken or receiver.shared_core):
-                for _ in (short_polls if receiver._yield_first else polls):
+            # The spin of the general wait (layout.md §11 "Client"), in loads of the tail: none
+            # after a wake (the answer comes after the worker's wake-up); yielding between
+            # polls when the worker seemed to need our CPU (or can only run on it), which
+            # hands it the core at once; else a pure spin, after which a late answer is left
+            # to the general wait (and its yield-first guess).
+            if woken:
+                pass
+            elif (receiver._yield_first or receiver.shared_core) and not receiver._pure_window():
+                for _ in yield_polls:
                     if q[resp_tail] != head:
+                        break
+                    _sched_yield()
+            else:
+                for _ in polls:
+                    if q[resp_tail] != head:
+                        receiver._yield_first = False  # (an answer within the pure spin)
                         break
             rtail = q[resp_tail]  # [R5] the tail, then the frame it publishes
             if NEED_RW_FENCES:
