@@ -50,6 +50,11 @@ SPIN_POLLS = 128
 YIELD_POLLS = 32
 
 
+def _extent(end) -> tuple[int, int, int, int]:
+    """A ring end's chunks, index mask, chunk bytes and first chunk's byte offset."""
+    return end.chunks, end.mask, end.chunk_bytes, end.base
+
+
 def lean_round_trip(sender, receiver, general):
     """``round_trip(op, body, params, timeout)``: the answer bytes of one request whose
     payload is ``params`` (a dict, or None) and ``body`` (bytes);
@@ -70,14 +75,12 @@ def lean_round_trip(sender, receiver, general):
     peer = producer._peer_word
     peer_futex = producer._peer_futex
     req_tail = producer.tail_word
-    req_chunks, req_mask, req_cb, req_base = (producer.chunks, producer.mask,
-                                              producer.chunk_bytes, producer.base)
+    req_chunks, req_mask, req_cb, req_base = _extent(producer)
     max_payload = producer.max_frame_payload
     mm = consumer.mm
     resp_tail = consumer.tail_word
     resp_head = consumer.head_word
-    resp_chunks, resp_mask, resp_cb, resp_base = (consumer.chunks, consumer.mask,
-                                                  consumer.chunk_bytes, consumer.base)
+    resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
     pack = HEADER_AND_PARAMS_LEN.pack_into
     pack_header = L.FRAME_HEADER.pack_into
     unpack = L.FRAME_HEADER.unpack_from
