@@ -12,10 +12,11 @@ entry, no clock read on the untimed path.
 Threads stay safe because the caller holds the receiver's lock from before the publish until
 it has the answer: nobody else can read the response ring meanwhile, so the answer cannot
 reach a drain that would not know where to put it. The sender's lock is released right after
-the publish. Everything unusual leaves the lean path for the general one, with the request
+the publish. A parked worker is woken before anything else, params included ([W7]), and the
+call goes on. Everything unusual leaves the lean path for the general one, with the request
 registered first (under the receiver lock, so the general drain finds it): another request
-or handle in flight, a lock held by another thread, a parked worker (the general path wakes
-it before encoding, [W7]), a request that needs fragments or padding, an answer that is not
+or handle in flight, a lock held by another thread, a request that needs fragments or
+padding, an answer that is not
 this request's one plain frame (an error, fragments, padding, another id), an answer that
 takes longer than the spin, and any header that breaks layout.md §6 (the general drain
 raises the ProtocolError).
