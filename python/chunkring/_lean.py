@@ -109,7 +109,8 @@ def lean_round_trip(sender, receiver, general):
             return general(op, body, prefix, deadline, woken)
         if not slock.acquire(False):
             return general(op, body, prefix, deadline, woken)
-        if not rlock.acquire(False):
+        # Another thread may have written since `tail` was read (room only grows meanwhile).
+        if producer.tail != tail or not rlock.acquire(False):
             slock.release()
             return general(op, body, prefix, deadline, woken)
         try:

@@ -216,3 +216,45 @@ def test_a_call_whose_params_fail_after_its_early_wake_leaves_the_worker_usable(
             c.call(L.OP_ECHO, b"x", {"not json": object()})
         assert c._receiver.pending == {}
         assert c.call(L.OP_ECHO, b"y", {"fine": 1}) == b"y"
+
+
+def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritten(own_client):
+    # Another thread's request lands after the lean call read the tail and before it took
+    # the sender's lock: the lean call must not write over it.
+    c = own_client
+    sender = c._sender
+    real = sender._lock
+    theirs = []
+
+    class Interloper:
+        armed = True
+
+        def acquire(self, blocking=True, timeout=-1):
+            if self.armed and not blocking:  # the lean call's try-acquire
+                self.armed = False
+                theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # takes the lock blocking
+            return real.acquire(blocking, timeout)
+
+        def release(self):
+            real.release()
+
+        def __enter__(self):
+            self.acquire()
+
+        def __exit__(self, *exc):
+            self.release()
+
+    sender._lock = Interloper()
+    try:
+        round_trip = _lean.lean_round_trip(sender, c._receiver, c._general)  # takes the lock
+        # The lean call reaches its try-acquire only with the worker awake and nothing in
+        # flight (else it goes the general way at once): try until it does.
+        for _ in range(100):
+            assert c.echo(b"warm") == b"warm"
+            assert round_trip(L.OP_ECHO, b"mine") == b"mine"
+            if theirs:
+                break
+        assert theirs, "the lean call never reached its lock"
+        assert theirs[0].result(timeout=10) == b"theirs"
+    finally:
+        sender._lock = real
