@@ -25,7 +25,7 @@ from . import _layout as L
 from ._handle import Handle, Slot
 from ._receiver import Receiver
 from ._ring import Producer
-from .errors import RequestTimeout
+from .errors import ProtocolError, RequestTimeout
 
 _MASK64 = (1 << 64) - 1
 _PLB = L.PARAMS_LEN_BYTES
@@ -114,6 +114,8 @@ class Sender:
             h = self._register(lambda rid: Handle(self._receiver, rid, op))
             self._write_or_forget(op, h.request_id, body, prefix)
             self.worker_woken = self.producer.publish() == 2
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
         finally:
             self._lock.release()
         return h
@@ -144,6 +146,8 @@ class Sender:
             else:
                 self._write_or_forget(op, rid, body, prefix)
             self.worker_woken = producer.publish() == 2 or woken
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
         finally:
             self._lock.release()
         return slot
@@ -183,6 +187,8 @@ class Sender:
             finally:
                 self.next_id = rid
             self.worker_woken = producer.publish() == 2
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
         finally:
             self._lock.release()
         return slots
