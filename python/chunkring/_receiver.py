@@ -117,9 +117,10 @@ class Receiver:
         """True when the response ring holds frames not yet read (lock-free peek)."""
         return self._consumer.pending()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Refuse further waits, fail every pending handle with :class:`ClientClosed` and stop
-        the background receiver thread (before the caller unmaps the region)."""
+        the background receiver thread (before the caller unmaps the region), waiting for it
+        at most ``timeout`` seconds (and at most ``_pump.STOP_TIMEOUT_S``)."""
         late: list = []
         with self._lock:
             self.closed = True
@@ -131,7 +132,10 @@ class Receiver:
         pump.hand(late)  # its callbacks run there too, not under the caller's locks
         if self._region.mm is not None:
             self.wake_parked()  # a parked pump returns at once
-        pump.stop()
+        if timeout is None:
+            pump.stop()
+        else:
+            pump.stop(timeout)
 
     def fail_all(self, exc: BaseException) -> None:
         """Fail every pending handle that has no answer yet with ``exc``."""
