@@ -28,21 +28,10 @@ from test_client_faults import fill_request_ring
 SLACK_S = 2.0
 
 
-def fill_completely(c) -> int:
-    """:func:`fill_request_ring`, then one-chunk frames into whatever room is left: no
-    request of any size fits until the worker reads."""
-    n = fill_request_ring(c)
-    sender = c._sender
-    while sender.producer.try_push_request(L.OP_ECHO, sender.new_request_id(), b""):
-        n += 1
-    sender.producer.publish()
-    return n
-
-
 def test_submit_many_honours_its_timeout_when_the_ring_is_full(own_client):
     c = own_client
     os.kill(c.pid, signal.SIGSTOP)
-    assert fill_completely(c) > 0
+    assert fill_request_ring(c) > 0
     before = len(c._receiver.pending)
     t0 = time.monotonic()
     with pytest.raises(RequestTimeout) as info:
@@ -73,7 +62,7 @@ def test_submit_many_that_fits_in_part_keeps_what_it_sent(own_client):
 def _spawn_stopped_with_a_full_ring(worker_bin) -> Client:
     c = Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES, worker=worker_bin)
     os.kill(c.pid, signal.SIGSTOP)
-    assert fill_completely(c) > 0
+    assert fill_request_ring(c) > 0
     return c
 
 
@@ -126,7 +115,7 @@ def test_an_async_send_on_a_full_ring_does_not_block_the_loop(own_client):
     c = own_client
     c._receiver.heartbeat_stale_s = 60.0  # the stopped worker is not to be called dead here
     os.kill(c.pid, signal.SIGSTOP)
-    assert fill_completely(c) > 0
+    assert fill_request_ring(c) > 0
     ac = AsyncClient(c)
 
     async def main():
@@ -178,7 +167,7 @@ def test_an_async_history_push_on_a_full_ring_does_not_block_the_loop(own_client
     c._receiver.heartbeat_stale_s = 60.0  # the stopped worker is not to be called dead here
     h = c.history("timeouts-async")
     os.kill(c.pid, signal.SIGSTOP)
-    assert fill_completely(c) > 0
+    assert fill_request_ring(c) > 0
 
     async def main():
         ah = AsyncHistory(h)

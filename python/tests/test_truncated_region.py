@@ -32,7 +32,7 @@ PYTHON_DIR = Path(__file__).resolve().parents[1]
 
 #: The client process: attaches, streams (or idles), reports how its calls ended.
 CLIENT = textwrap.dedent("""
-    import os, sys, time
+    import concurrent.futures as cf, os, sys, time
     sys.path.insert(0, sys.argv[1])
     from chunkring import Client, RegionLost
     mode, where = sys.argv[2], sys.argv[3]
@@ -48,6 +48,8 @@ CLIENT = textwrap.dedent("""
     try:
         while time.monotonic() - t0 < 60:
             handles = [c.submit(1, b"p" * (n % 300)) for _ in range(8)]
+            if n % 2:  # as futures: the background receiver thread drains the ring too
+                cf.wait(handles, timeout=30)
             assert c.echo(b"s" * (n % 5000)) == b"s" * (n % 5000)
             for h in handles:
                 h.result(timeout=30)
