@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -115,31 +115,11 @@ fn an_idle_file_worker_survives_truncation_to_zero_and_to_half() {
 #[test]
 #[cfg_attr(miri, ignore)] // mmap, ftruncate and signals are foreign to Miri
 fn a_truncated_registered_mapping_reads_zero_instead_of_faulting() {
-    use std::io::Write;
-    use std::os::unix::io::AsRawFd;
-    let path = std::env::temp_dir().join(format!("{}.map", common::unique_name("sigbus")));
-    let mut f = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    f.write_all(&[7u8; 8192]).unwrap();
-    // SAFETY: an 8 KiB shared mapping of the file just written; unmapped below.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            8192,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
+    let (f, path, p) = mapped_file("sigbus", 8192);
     let reg = sigbus::register(p.cast(), 8192);
     // SAFETY: inside the mapping, while the file still covers it.
+    unsafe { std::ptr::write_volatile(p.cast::<u8>().add(4100), 7) };
+    // SAFETY: as above.
     assert_eq!(
         unsafe { std::ptr::read_volatile(p.cast::<u8>().add(4100)) },
         7
@@ -155,4 +135,68 @@ fn a_truncated_registered_mapping_reads_zero_instead_of_faulting() {
     // SAFETY: unmapping the mapping made above (anonymous pages now), once.
     unsafe { libc::munmap(p, 8192) };
     std::fs::remove_file(&path).unwrap();
+}
+
+/// Maps `len` bytes of a fresh file under the temp dir, shared; returns the file (to truncate)
+/// and the mapping's address.
+fn mapped_file(tag: &str, len: usize) -> (std::fs::File, PathBuf, *mut libc::c_void) {
+    use std::os::unix::io::AsRawFd;
+    let path = std::env::temp_dir().join(format!("{}.map", common::unique_name(tag)));
+    let f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.set_len(len as u64).unwrap();
+    // SAFETY: a fresh shared mapping of the whole file; the caller unmaps it or exits.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    (f, path, p)
+}
+
+/// A SIGBUS on a mapping nobody registered still ends the process as before (the handler
+/// restores the previous action and the fault repeats): run in a child copy of this test
+/// binary, which must die of SIGBUS.
+#[test]
+#[cfg_attr(miri, ignore)] // processes, mmap and signals are foreign to Miri
+fn a_sigbus_elsewhere_still_kills_the_process() {
+    if std::env::var_os("CHUNKRING_SIGBUS_CHILD").is_some() {
+        let (_a, path_a, a) = mapped_file("ours", 4096);
+        let _reg = sigbus::register(a.cast(), 4096); // installs the handler
+        let (b, path_b, p) = mapped_file("not-ours", 8192);
+        b.set_len(0).unwrap();
+        let _ = std::fs::remove_file(path_a);
+        let _ = std::fs::remove_file(path_b);
+        // SAFETY: inside the mapping, past the end of its file: faults, deliberately.
+        let v = unsafe { std::ptr::read_volatile(p.cast::<u8>().add(4100)) };
+        println!("survived a fault that was not ours: {v}");
+        std::process::exit(0);
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_sigbus_elsewhere_still_kills_the_process",
+            "--nocapture",
+        ])
+        .env("CHUNKRING_SIGBUS_CHILD", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGBUS),
+        "{:?}; stdout: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

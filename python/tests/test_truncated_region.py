@@ -12,6 +12,7 @@ stderr, not of a signal; no shm object is left in ``/dev/shm``.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -120,3 +121,35 @@ def test_truncating_the_region_kills_neither_process(worker_bin, tmp_path, mode,
     assert "region truncated by another process" in werr, werr
     if mode == "shm":
         assert not path.exists(), f"{path} left behind"
+
+
+#: A process that protects one mapping and faults on another, unprotected one.
+NOT_OURS = textwrap.dedent("""
+    import ctypes, mmap, os, sys
+    sys.path.insert(0, sys.argv[1])
+    from chunkring import _sigbus
+    def mapped(path, size):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.ftruncate(fd, size)
+        return fd, mmap.mmap(fd, size)
+    _, ours = mapped(sys.argv[2], 4096)
+    _sigbus.register(ctypes.addressof(ctypes.c_char.from_buffer(ours)), 4096)
+    fd, other = mapped(sys.argv[3], 8192)
+    os.ftruncate(fd, 0)
+    print("touching", flush=True)
+    if sys.argv[4] == "fault":
+        other[4100:4101] = b"x"  # past the end of its file, and not a registered region
+    else:
+        os.kill(os.getpid(), 7)  # kill -BUS: sent, not a fault
+    print("survived", flush=True)
+""")
+
+
+@pytest.mark.parametrize("how", ["fault", "kill"])
+def test_a_sigbus_that_is_not_ours_still_kills_the_client_process(tmp_path, how):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONFAULTHANDLER"}
+    p = subprocess.run([sys.executable, "-c", NOT_OURS, str(PYTHON_DIR), str(tmp_path / "a"),
+                        str(tmp_path / "b"), how], capture_output=True, text=True, timeout=60,
+                       env=env)
+    assert p.stdout == "touching\n", (p.stdout, p.stderr)
+    assert p.returncode == -signal.SIGBUS, (p.returncode, p.stderr)

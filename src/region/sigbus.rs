@@ -11,10 +11,11 @@
 //! pages, and the serve loop, which checks [`region_lost`] where it checks its other stop
 //! conditions, stops with a clear message and a nonzero exit status. A fault anywhere else
 //! restores the action installed before ours (std's stack-overflow handler, or the default)
-//! and returns, so the fault repeats and ends the process as it would have without us.
+//! and returns, so the fault repeats and ends the process as it would have without us; a
+//! `SIGBUS` sent by a process (`kill`) goes to that action too.
 //!
-//! The handler does only async-signal-safe work: atomic loads and one store, `mmap(2)` and
-//! `sigaction(2)` (both system calls; POSIX lists `sigaction` as async-signal-safe, and
+//! The handler does only async-signal-safe work: atomic loads and one store, `mmap(2)`,
+//! `sigaction(2)` and `raise(3)` (POSIX lists `sigaction` and `raise` as async-signal-safe, and
 //! `mmap` is a plain system call that takes no user-space lock); no allocation, no lock, no
 //! formatting. The table is a fixed array of atomics written only under [`TABLE`]'s mutex,
 //! outside the handler.
@@ -121,8 +122,18 @@ fn install() {
 
 /// The handler (module doc): async-signal-safe only.
 extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; for SIGBUS `si_addr` is
-    // the faulting address.
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
+    let code = unsafe { (*info).si_code };
+    if code <= 0 {
+        // Sent by a process (kill, raise: SI_USER, SI_TKILL…), not a fault: no address to
+        // look at. Give it to the previous action: restore it and send the signal again,
+        // which stays blocked until this handler returns.
+        restore_previous();
+        // SAFETY: raise(3) is async-signal-safe.
+        unsafe { libc::raise(libc::SIGBUS) };
+        return;
+    }
+    // SAFETY: as above; for a SIGBUS the kernel raised, `si_addr` is the faulting address.
     let addr = unsafe { (*info).si_addr() } as usize;
     for slot in &TABLE {
         // ORDERING: Acquire; pairs with the Release store in `register` (see there).
@@ -154,6 +165,11 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     }
     // Not ours: put the previous action back; returning re-runs the faulting access, which
     // then meets that action (std's handler, or the default: the process dies of SIGBUS).
+    restore_previous();
+}
+
+/// Puts back the `SIGBUS` action found at installation (async-signal-safe).
+fn restore_previous() {
     if let Some(previous) = PREVIOUS.get() {
         // SAFETY: `previous` is the action sigaction(2) reported before ours; sigaction is
         // async-signal-safe.
