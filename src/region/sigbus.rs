@@ -17,8 +17,8 @@
 //! The handler does only async-signal-safe work: atomic loads and one store, `mmap(2)`,
 //! `sigaction(2)` and `raise(3)` (POSIX lists `sigaction` and `raise` as async-signal-safe, and
 //! `mmap` is a plain system call that takes no user-space lock); no allocation, no lock, no
-//! formatting. The table is a fixed array of atomics written only under [`TABLE`]'s mutex,
-//! outside the handler.
+//! formatting. The table is a fixed array of atomics written only under `TABLE_LOCK`, outside
+//! the handler.
 //!
 //! The truncation is also noticed without a fault: [`Region::truncated`](super::Region)
 //! compares the file's size (`fstat`) with the mapping at each liveness check, so an idle
@@ -72,6 +72,7 @@ pub struct Registration {
 pub fn register(start: *mut u8, len: usize) -> Registration {
     INSTALL.call_once(install);
     let _table = TABLE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // ORDERING: Relaxed; only registration (serialised by TABLE_LOCK) writes `start`.
     let slot = TABLE
         .iter()
         .position(|s| s.start.load(Ordering::Relaxed) == 0);
@@ -92,6 +93,7 @@ impl Drop for Registration {
             // is one faulting on another mapping (a thread faulting on this one holds the
             // backing alive), so either value it reads leads to no match.
             TABLE[i].start.store(0, Ordering::Release);
+            // ORDERING: Relaxed; after `start` is 0 no handler uses this length.
             TABLE[i].len.store(0, Ordering::Relaxed);
         }
     }
@@ -138,6 +140,7 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     for slot in &TABLE {
         // ORDERING: Acquire; pairs with the Release store in `register` (see there).
         let start = slot.start.load(Ordering::Acquire);
+        // ORDERING: Relaxed; ordered after the Acquire load above (see there).
         let len = slot.len.load(Ordering::Relaxed);
         if start == 0 || addr < start || addr - start >= len {
             continue;
