@@ -265,11 +265,15 @@ class Receiver:
                     self._resolve(h, payload, None, late)
         except ProtocolError as exc:
             lost = self._lost()  # a truncated region reads zeros: say so, not "bad frame"
-            self._reassembler.open = None  # a checksummed ring resynchronised (§6.6)
             self._fail_all(lost or exc, late)
             if lost is not None:
                 raise lost from None
-            raise
+            if not isinstance(exc, ChecksumError):
+                raise
+            # A checksummed ring resynchronised (§6.6): every handle in flight now holds the
+            # error and the next frame is good, so draining (``done()``, a sender waiting for
+            # room) goes on without raising.
+            self._reassembler.open = None
         finally:
             try:
                 cons.release()
