@@ -173,11 +173,13 @@ impl FrameHeader {
     }
 
     /// The padding frame that fills `chunks_to_end` chunks of `chunk_bytes` (layout.md §6.3),
-    /// leaving room for a CRC trailer when `crc` (§6.6).
+    /// leaving room for a CRC trailer when `crc` (§6.6) — unless the padding is too small to
+    /// hold one (a single 32-byte chunk), which then goes without.
     pub fn padding(chunks_to_end: u64, chunk_bytes: usize, crc: bool) -> FrameHeader {
+        let bytes = chunks_to_end as usize * chunk_bytes;
+        let crc = crc && bytes >= FRAME_HEADER_BYTES + FRAME_CRC_BYTES;
         let flags = FLAG_PADDING | if crc { FLAG_CRC } else { 0 };
-        let payload_len =
-            (chunks_to_end as usize * chunk_bytes - FRAME_HEADER_BYTES - trailer_len(flags)) as u32;
+        let payload_len = (bytes - FRAME_HEADER_BYTES - trailer_len(flags)) as u32;
         FrameHeader {
             magic: FRAME_MAGIC,
             flags,
@@ -230,6 +232,15 @@ impl FrameHeader {
     /// Does a CRC-32 trailer follow the payload (§6.6)?
     pub fn has_crc(&self) -> bool {
         self.flags & FLAG_CRC != 0
+    }
+
+    /// A padding frame too small for a CRC trailer: one chunk of 32 bytes (`MIN_CHUNK_BYTES`).
+    /// No checksummed frame fits there, so none can be mistaken for it (§6.6).
+    pub fn is_padding_without_room_for_crc(&self, chunk_bytes: usize) -> bool {
+        self.is_padding()
+            && !self.has_crc()
+            && self.chunks(chunk_bytes) as usize * chunk_bytes
+                < FRAME_HEADER_BYTES + FRAME_CRC_BYTES
     }
 
     /// Payload bytes the CRC covers after the header: none for a padding frame (its payload
@@ -473,6 +484,14 @@ mod tests {
         assert_eq!(h.chunks(64), 1, "32 + 28 + 4 = 64 bytes: one chunk");
         h.payload_len = 29;
         assert_eq!(h.chunks(64), 2);
+        let one = FrameHeader::padding(1, 32, true);
+        assert_eq!(
+            (one.flags, one.payload_len),
+            (FLAG_PADDING, 0),
+            "no room for a trailer"
+        );
+        assert!(one.is_padding_without_room_for_crc(32));
+        assert!(!FrameHeader::padding(1, 64, false).is_padding_without_room_for_crc(64));
         let p = FrameHeader::padding(3, 64, true);
         assert_eq!((p.chunks(64), p.payload_len), (3, 3 * 64 - 36));
         assert!(p.check(64, 3, 3).is_ok());

@@ -227,8 +227,12 @@ class Producer(_RingEnd):
 
     def _write_crc_padding(self, off: int, pad: int) -> None:
         """[R2] a padding frame with ``FLAG_CRC``: 4 bytes shorter so that its trailer (the
-        CRC-32 of its header alone) ends the ring (§6.3, §6.6)."""
+        CRC-32 of its header alone) ends the ring (§6.3, §6.6); a padding of one 32-byte chunk
+        has no room for one and goes without."""
         plen = pad * self.chunk_bytes - _HB - _CRCB
+        if plen < 0:
+            _pack_header(self.view, off, _MAGIC, _PAD, 0, 0, 0, 0, 0, 0)
+            return
         header = _pack_header_bytes(_MAGIC, _PAD | _CRC, 0, 0, 0, plen, 0, 0)
         self.view[off : off + _HB] = header
         _pack_crc(self.view, off + _HB + plen, _crc32(header))
@@ -374,6 +378,9 @@ class Consumer(_RingEnd):
             if magic != _MAGIC:
                 self._resync(f"bad magic {magic:#06x}")
             if not flags & _CRC:
+                if flags == _PAD and idx + 1 == self.chunks and self.chunk_bytes < _HB + _CRCB:
+                    self.head = head + 1  # a 32-byte padding: no room for a trailer (§6.6)
+                    continue
                 self._resync("a frame without a checksum (FLAG_CRC) from a checksumming worker")
             n = (_HB + plen + _CRCB + self.chunk_bytes - 1) // self.chunk_bytes
             if idx + n > self.chunks or head + n > self.cached_tail:

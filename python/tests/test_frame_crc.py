@@ -53,6 +53,18 @@ def test_echo_with_checksums_returns_what_was_sent(crc_client):
     assert c.stats()["malformed"] == 0
 
 
+def test_checksums_with_32_byte_chunks_wrap_through_every_padding(worker_bin):
+    # A padding of the ring's last 32-byte chunk has no room for a trailer and goes without
+    # (layout.md §6.6); sizes stepping by 4 bytes put every padding length at the wrap point.
+    with Client.spawn(ring_bytes=4096, chunk_bytes=32, worker=worker_bin, crc=True) as c:
+        for n in range(0, 3000, 4):
+            body = bytes([n % 251]) * n
+            assert c.echo(body, timeout=10) == body, n
+        stats = c.stats()
+        assert stats["malformed"] == 0
+        assert stats["req_padding"] > 0 and stats["resp_padding"] > 0
+
+
 def test_a_checksumming_client_of_an_optional_worker_is_answered_in_kind(worker_bin):
     name = f"crc-opt-{os.getpid()}"
     proc = start_standalone_worker(worker_bin, name)

@@ -218,7 +218,7 @@ impl<M: RingMemory> Producer<M> {
     }
 
     /// [R2] for a padding frame covering the `pad` chunks up to the ring's end, with a CRC
-    /// trailer (of its header alone) when `crc` (layout.md §6.6).
+    /// trailer (of its header alone) when `crc` and it has room for one (layout.md §6.6).
     fn write_padding(&mut self, pad: u64, crc: bool) {
         let h = FrameHeader::padding(pad, self.geo.chunk_bytes, crc);
         let offset = self.geo.offset(self.tail);
@@ -228,7 +228,7 @@ impl<M: RingMemory> Producer<M> {
         // exactly at the ring's end (`payload_len` leaves its 4 bytes).
         unsafe {
             self.mem.write(offset, &encoded);
-            if crc {
+            if h.has_crc() {
                 let at = offset + FRAME_HEADER_BYTES + h.payload_len as usize;
                 self.mem.write(at, &frame_crc(&encoded, &[]).to_le_bytes());
             }
