@@ -170,8 +170,8 @@ def drive(mode: str, seconds: float, seed: int, crc: bool = True) -> dict:
             figures["worker_outcomes"][f"exit {rc}"] += 1
             # The line saying why, its values masked so that the reasons can be counted.
             lines = [ln for ln in read_all(c._stderr_file).split("\n") if "stopping" in ln]
-            figures["worker_stop_reasons"].append(
-                re.sub(r"0x[0-9a-f]+|\d+", "N", lines[-1])[:160] if lines else "")
+            masked = re.sub(r"\[[^\]]*\]|\{[^}]*\}?", "[..]", lines[-1]) if lines else ""
+            figures["worker_stop_reasons"].append(re.sub(r"0x[0-9a-f]+|\d+", "N", masked)[:140])
         c.close()
     figures["raised"] = dict(figures["raised"])
     figures["worker_outcomes"] = dict(figures["worker_outcomes"])
