@@ -64,6 +64,13 @@ def lean_round_trip(sender, receiver, general):
     worker was woken early). ``op`` is checked by the caller; ``body`` is ``bytes``
     of any size (the general path checks the size when the lean one declines it)."""
     producer = sender.producer
+    if producer.crc:
+        # Checksummed frames (layout.md §6.6) are written and checked by the ring ends alone.
+        def checked_trip(op, body, params=None, timeout=None):
+            return general(op, body, None if params is None else encode_params(params),
+                           None if timeout is None else _monotonic_ns() + int(timeout * 1e9))
+
+        return checked_trip
     consumer = receiver._consumer
     take = receiver.take
     slock = sender._lock

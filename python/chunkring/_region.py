@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import _barrier
+from . import _sigbus
 from . import _layout as L
 from .errors import ProtocolError
 
@@ -77,7 +78,11 @@ class Region:
             _heartbeat,
             self.max_message_bytes,
             self.park_timeout_us,
+            self.frame_crc,
         ) = fields
+        #: Whether this client's frames carry a CRC-32 (layout.md §6.6); the client sets it
+        #: before building its ring ends. Always on in a FRAME_CRC_REQUIRED region.
+        self.crc = self.frame_crc == L.FRAME_CRC_REQUIRED
         self.view = memoryview(mm)
         header = self.view[: L.HEADER_BYTES]
         self.q = header.cast("Q")
@@ -89,6 +94,9 @@ class Region:
         self._client_slot_word = ctypes.c_uint64.from_buffer(mm, L.CLIENT_PID_OFFSET)
         self.worker_futex_addr = ctypes.addressof(self._worker_futex)
         self.client_futex_addr = ctypes.addressof(self._client_futex)
+        #: The mapping's address: protected by the SIGBUS handler of ``_sigbus.py``.
+        self.base = self.worker_futex_addr - L.WORKER_FUTEX_OFFSET
+        _sigbus.register(self.base, len(mm))
 
     # ---- header fields ------------------------------------------------------------------
     @property
@@ -137,11 +145,34 @@ class Region:
         """``(CLIENT_PID, CLIENT_STATE)``."""
         return self.i[L.CLIENT_PID_OFFSET // _I], self.i[L.CLIENT_STATE_OFFSET // _I]
 
+    def lost(self) -> str | None:
+        """Why the region can no longer be used, or None: another process truncated its file
+        (layout.md §12 "Truncated region"). Either the SIGBUS handler already replaced the
+        mapping with zero pages, or the file (one ``fstat``, through ``mmap.size()``) is now
+        shorter than the region, and the mapping is replaced here before anything faults.
+        A slow-path check: liveness checks and error paths call it, never a round trip."""
+        mm = self.mm
+        if mm is None:
+            return None
+        if _sigbus.is_lost(self.base):
+            return (f"region {self.path} was truncated by another process "
+                    "(a SIGBUS on it was caught; the mapping now reads zeros)")
+        try:
+            size = mm.size()
+        except (OSError, ValueError):
+            return None
+        if size >= self.region_bytes:
+            return None
+        _sigbus.abandon(self.base)
+        return (f"region {self.path} was truncated by another process: "
+                f"{size} of its {self.region_bytes} bytes are left")
+
     # ---- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
         """Release every export of the mapping, then unmap it. Idempotent."""
         if self.mm is None:
             return
+        _sigbus.unregister(self.base)  # before the unmap: the address may be reused
         self._worker_futex = self._client_futex = self._client_slot_word = None
         for v in (self.q, self.i, self._header, self.view):
             v.release()
@@ -289,3 +320,6 @@ def _validate(fields: tuple, mapped: int) -> None:
         raise ProtocolError(f"region size {region_bytes} does not match its rings")
     if region_bytes > mapped:
         raise ProtocolError(f"region size {region_bytes} exceeds the mapped file ({mapped} bytes)")
+    frame_crc = fields[-1]
+    if frame_crc not in (L.FRAME_CRC_OPTIONAL, L.FRAME_CRC_REQUIRED):
+        raise ProtocolError(f"unknown frame checksum mode {frame_crc} (layout.md §6.6)")

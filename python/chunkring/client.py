@@ -57,13 +57,15 @@ class Client:
 
     # ------------------------------------------------------------------ construction
     def __init__(self, region: Region, *, proc: subprocess.Popen | None = None,
-                 stderr_file=None, name: str | None = None, spin_ns: int = DEFAULT_SPIN_NS):
+                 stderr_file=None, name: str | None = None, spin_ns: int = DEFAULT_SPIN_NS,
+                 crc: bool | None = None):
         if not RING_FENCES_OK:
             region.close()
             raise ProtocolError(
                 "this architecture needs acquire/release fences and libatomic is not available "
                 "(layout.md §10)"
             )
+        _choose_crc(region, crc)
         self._region = region
         self._proc = proc
         self._stderr_file = stderr_file
@@ -86,8 +88,12 @@ class Client:
     def spawn(cls, name: str | None = None, *, ring_bytes: int | None = None,
               chunk_bytes: int | None = None, file: str | os.PathLike | None = None,
               worker: str | os.PathLike | None = None, timeout: float = 10.0,
-              args: Sequence[str] = ()) -> "Client":
+              args: Sequence[str] = (), crc: bool = False) -> "Client":
         """Start a worker owned by this process (``--owner-pid``) and attach to it.
+
+        ``crc=True`` starts it with ``--crc``: every frame in both rings carries a CRC-32
+        (layout.md §6.6), so a torn or overwritten frame raises :class:`ChecksumError`
+        instead of being misread.
 
         Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
         :class:`~chunkring.errors.WorkerNotFound` when no binary is found and
@@ -99,6 +105,8 @@ class Client:
         if name is None:
             name = f"py{os.getpid()}-{secrets.token_hex(6)}"
         validate_name(name)
+        if crc:
+            args = (*args, "--crc")
         proc, stderr_file = launch(binary, name, file=file, ring_bytes=ring_bytes,
                                    chunk_bytes=chunk_bytes, args=args)
 
@@ -127,8 +135,11 @@ class Client:
 
     @classmethod
     def attach(cls, name: str | None = None, *, file: str | os.PathLike | None = None,
-               timeout: float = 5.0) -> "Client":
+               timeout: float = 5.0, crc: bool | None = None) -> "Client":
         """Join a running worker's region (``/dev/shm/chunkring-<name>`` or ``file``).
+
+        ``crc``: send and require frame checksums (layout.md §6.6); None follows the region
+        (on when its worker was started with ``--crc``).
 
         Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
         :class:`~chunkring.errors.ProtocolError` for a header that breaks layout.md §3
@@ -137,7 +148,11 @@ class Client:
         """
         check_platform()
         region = Region.attach(region_path(name, file), timeout)
-        client = cls(region, name=name)
+        try:
+            client = cls(region, name=name, crc=crc)
+        except BaseException:
+            region.close()
+            raise
         try:
             client._claim_slot()
         except BaseException:
@@ -198,7 +213,7 @@ class Client:
         """
         if type(body) is bytes and type(op) is int and 0 <= op <= 0xFFFF:
             return self._round_trip(op, body, params, timeout)
-        return self._general(op, body, self._sender.check(op, body, params),
+        return self._general(op, body, self._sender._check(op, body, params),
                              deadline_after(timeout))
 
     def _general(self, op: int, body, prefix: bytes | None, deadline: int | None,
@@ -247,10 +262,13 @@ class Client:
         ``timeout`` bounds the wait for room to send it (:class:`RequestTimeout`)."""
         return self._sender.submit(op, body, params, timeout=timeout)
 
-    def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
+    def submit_many(self, requests: Iterable[tuple], *,
+                    timeout: float | None = None) -> list[Handle]:
         """Publish many ``(op, body, params)`` requests with one tail store (more only when
-        the request ring fills up); return their handles in order."""
-        return self._sender.submit_many(requests)
+        the request ring fills up); return their handles in order. ``timeout`` bounds the
+        waits for room (:class:`RequestTimeout`, whose ``sent`` lists the handles of the
+        requests published before it; the rest were not sent)."""
+        return self._sender.submit_many(requests, timeout)
 
     def pipeline(self, stages: Sequence[tuple], body: bytes = b"", timeout: float | None = None) -> bytes:
         """Run ``[(op, params), ...]`` in the worker, each stage's output the next one's body
@@ -330,28 +348,38 @@ class Client:
 
     # ------------------------------------------------------------------ lifetime
     def close(self, timeout: float = 5.0) -> None:
-        """Detach. A spawned worker is asked to stop, waited for, and killed after ``timeout``."""
+        """Detach. A spawned worker is asked to stop, waited for, and killed when it has not
+        stopped by ``timeout``. Returns within ``timeout`` plus the moment a SIGKILL takes,
+        also when the worker is stopped (SIGSTOP) and the request ring full."""
         if self._receiver.closed:
             return
+        deadline = deadline_after(timeout)
         proc = self._proc
         if (proc is not None and proc.poll() is None and self._receiver.dead is None
                 and not self._stopped):
             try:
-                self.call(L.OP_SHUTDOWN, timeout=min(timeout, 2.0))
+                # At most half the budget: the rest is for waiting and, if need be, killing.
+                self.call(L.OP_SHUTDOWN, timeout=min(timeout / 2, 2.0))
                 self._stopped = True
             except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
         # The receiver first: its background thread completes the failed futures, whose
         # callbacks may call the client, before the sender's lock is taken below.
-        self._receiver.close()
-        self._sender.close()
+        self._receiver.close(seconds_left(deadline))
+        unmap = self._sender.close(seconds_left(deadline))
         if proc is not None:
-            reap(proc, timeout)
+            left = seconds_left(deadline)
+            reap(proc, left * 0.75, term_wait=left * 0.25)
             _log.info("worker stopped: pid %d, exit code %s", proc.pid, proc.returncode)
         else:
             _log.info("detached from worker pid %d", self._region.worker_pid)
         region = self._region
-        if region.mm is not None:
+        if not unmap:
+            # A sending thread still holds the sender's lock and may touch the mapping:
+            # leave it mapped (it goes with the process) rather than fault that thread.
+            _log.warning("a sending thread did not finish within the close timeout; "
+                         "the region stays mapped")
+        elif region.mm is not None:
             if proc is None:
                 region.set_client(0, L.CLIENT_DETACHED)
             region.close()
@@ -369,3 +397,13 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<chunkring.Client name={self._name!r} worker_pid={self._region.worker_pid}>"
+
+
+def _choose_crc(region, crc: bool | None) -> None:
+    """Whether this client's frames carry checksums (layout.md §6.6): ``crc``, or the region's
+    mode when None; a region whose worker requires them refuses ``crc=False``."""
+    required = region.frame_crc == L.FRAME_CRC_REQUIRED
+    if crc is False and required:
+        raise ProtocolError("this worker requires frame checksums (serve --crc): crc=False refused")
+    region.crc = required if crc is None else bool(crc)
+

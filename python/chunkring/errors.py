@@ -40,6 +40,13 @@ class WorkerDied(ChunkringError, ConnectionError):
         self.stderr = stderr
 
 
+class RegionLost(WorkerDied):
+    """The region was truncated by another process while mapped (layout.md §12 "Truncated
+    region"): every request in flight and every later call raises this. The client is not
+    killed (its mapping is replaced by zero pages when it touches the lost part, or as soon as
+    a liveness check sees the file shrink); close it and start or attach a new one."""
+
+
 class RequestError(ChunkringError):
     """The worker answered a request with an error frame (layout.md §8).
 
@@ -57,6 +64,12 @@ class RequestError(ChunkringError):
 
 class ProtocolError(ChunkringError):
     """The peer broke layout.md (bad magic, version mismatch, a malformed frame)."""
+
+
+class ChecksumError(ProtocolError):
+    """A frame failed its CRC-32 check (layout.md §6.6): a torn or overwritten frame, in either
+    ring. Every request in flight at that moment fails with it (none may have run, some may
+    have); nothing read from an unchecked frame is ever returned."""
 
 
 class RequestTimeout(ChunkringError, TimeoutError):
