@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from itertools import repeat
 
 from . import _layout as L
 from ._barrier import barrier_memory, barrier_read
@@ -238,8 +239,15 @@ class Receiver:
         late: list = []
         lock = self._lock
         lock.acquire()
+        # Runs of simple answers in bulk (``Consumer.take_simple``), except with checksums
+        # and while a fragmented answer is open; everything else frame by frame.
+        bulk = not cons.crc
         try:
             while True:
+                if bulk and reassembler.open is None:
+                    run = cons.take_simple()
+                    if run is not None:
+                        count += self._resolve_run(run, late)
                 frame = cons.poll()
                 if frame is None:
                     break
@@ -285,6 +293,21 @@ class Receiver:
             # Another thread may be parked on CLIENT_FUTEX for a handle we just resolved.
             self.wake_parked()
         return count
+
+    def _resolve_run(self, run, late: list) -> int:
+        """Complete the pending handles of a run of simple answers ``(request_ids, payloads)``
+        (lock held); unknown ids are discarded as in :meth:`drain`. The run's length."""
+        rids, payloads = run
+        resolve = self._resolve
+        for h, payload in zip(list(map(self.pending.pop, rids, repeat(None))), payloads):
+            if h is None:
+                continue  # not ours (an earlier client's, or cancelled, §12): discard
+            if h._cond is None:  # _resolve inlined, as in drain
+                h._result = payload
+                h._state = _FINISHED
+            else:
+                resolve(h, payload, None, late)
+        return len(rids)
 
     def _reassemble(self, flags, op, rid, fidx, mlen, payload, late: list):
         """The whole payload once the last fragment is in, else None (§6.4)."""

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from bisect import bisect_right
+from itertools import repeat
+from operator import getitem as _getitem
 
 from . import _layout as L
 from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
@@ -95,7 +98,7 @@ class Producer(_RingEnd):
     """
 
     __slots__ = ("view", "tail", "published", "cached_head", "max_frame_payload", "max_frame_chunks",
-                 "crc")
+                 "crc", "_structs")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
@@ -110,6 +113,7 @@ class Producer(_RingEnd):
         self.crc = getattr(region, "crc", False)
         if self.crc:
             self.max_frame_payload -= _CRCB
+        self._structs: dict[int, struct.Struct] = {}
 
     # ---- [R1] room ---------------------------------------------------------------------
     def reserve(self, n: int) -> int:
@@ -178,6 +182,83 @@ class Producer(_RingEnd):
         view[off + _HB + _PLB : off + _HB + plen] = body
         self.tail += n
         return True
+
+    # ---- [R2] batches ------------------------------------------------------------------
+    def encode_requests(self, ops, request_id: int, bodies):
+        """Build one-frame requests (ids ``request_id``, +1, …; ``params_len`` 0; §9.1) for
+        ``bodies`` as one ``bytes`` ready to copy into the ring, and the chunk where each frame
+        ends, counted from its start. Each frame is one precompiled struct (header,
+        ``params_len``, body NUL-padded to the frame's chunks), so a batch of bodies that take
+        the same number of chunks is built without a Python-level step per frame.
+
+        The caller checked: ``ops`` are op codes (an iterable as long as ``bodies``), every
+        body is ``bytes`` of at most ``max_frame_payload - PARAMS_LEN_BYTES``, the ids stay
+        below 2**64, and the ring has no checksums (those go frame by frame)."""
+        k = len(bodies)
+        cb = self.chunk_bytes
+        lens = list(map(len, bodies))
+        plens = [n + _PLB for n in lens]
+        lo = (_HB + _PLB + min(lens) + cb - 1) // cb
+        hi = (_HB + _PLB + max(lens) + cb - 1) // cb
+        ids = range(request_id, request_id + k)
+        if lo == hi:
+            pack = self._request_struct(hi).pack
+            data = b"".join(map(pack, repeat(_MAGIC, k), repeat(0, k), ops, repeat(0, k), ids,
+                                plens, repeat(0, k), plens, repeat(0, k), bodies))
+            return data, range(hi, hi * (k + 1), hi)
+        sizes = [(_HB + p + cb - 1) // cb for p in plens]
+        packs = {n: self._request_struct(n).pack for n in set(sizes)}
+        data = b"".join([packs[n](_MAGIC, 0, op, 0, rid, p, 0, p, 0, body)
+                         for n, op, rid, p, body in zip(sizes, ops, ids, plens, bodies)])
+        ends = []
+        at = 0
+        for n in sizes:
+            at += n
+            ends.append(at)
+        return data, ends
+
+    def _request_struct(self, n: int) -> struct.Struct:
+        """The struct of a whole one-frame request of ``n`` chunks (``encode_requests``)."""
+        st = self._structs.get(n)
+        if st is None:
+            st = self._structs[n] = struct.Struct(f"<HHHHQIIQI{n * self.chunk_bytes - _HB - _PLB}s")
+        return st
+
+    def try_push_encoded(self, data: bytes, ends, done: int) -> int:
+        """Copy the frames ``done``, ``done + 1``, … of an :meth:`encode_requests` batch into
+        the ring ([R2]) with one slice assignment per stretch of free chunks, as many as there
+        is room for: a padding frame (§6.3) where the next frame would pass the ring's end,
+        the head reloaded ([R1]) only when the cached one says full. The index of the first
+        frame not written (``len(ends)`` when all were). Nothing is published."""
+        k = len(ends)
+        cb = self.chunk_bytes
+        chunks = self.chunks
+        data = memoryview(data)
+        while done < k:
+            base = ends[done - 1] if done else 0
+            tail = self.tail
+            idx = tail & self.mask
+            # Frames [done, last) end before the ring does.
+            last = bisect_right(ends, base + chunks - idx, done)
+            if last == done:
+                # [R2] the next frame does not fit before the ring's end: pad (§6.3).
+                off = self.reserve(ends[done] - base)
+                if off < 0:
+                    return done
+                continue  # reserve() padded; the next pass writes from chunk 0
+            want = ends[last - 1] - base
+            if chunks - (tail - self.cached_head) < want and not self._room(want):
+                # [R1] room for fewer: the frames that end within it.
+                last = bisect_right(ends, base + chunks - (tail - self.cached_head), done)
+                if last == done:
+                    return done
+                want = ends[last - 1] - base
+            off = self.base + idx * cb
+            # [R2] every frame of the stretch in one copy.
+            self.view[off : off + want * cb] = data[base * cb : (base + want) * cb]
+            self.tail = tail + want
+            done = last
+        return done
 
     def try_push(self, flags: int, op: int, request_id: int, fragment_index: int,
                  message_len: int, payload, rest=b"") -> bool:
@@ -278,7 +359,7 @@ class Consumer(_RingEnd):
     stored; ``cached_tail`` may be stale (only ever behind the real tail).
     """
 
-    __slots__ = ("mm", "view", "head", "released", "cached_tail", "crc")
+    __slots__ = ("mm", "view", "head", "released", "cached_tail", "crc", "_structs")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
@@ -288,6 +369,7 @@ class Consumer(_RingEnd):
         self.cached_tail = self.head
         #: Every response frame must carry a CRC-32 that matches (layout.md §6.6).
         self.crc = getattr(region, "crc", False)
+        self._structs: dict[int, struct.Struct] = {}
 
     def pending(self) -> bool:
         """True when the live tail shows frames not yet read (a cheap, lock-free peek)."""
@@ -345,6 +427,59 @@ class Consumer(_RingEnd):
                 payload = self.mm[off + _HB : off + _HB + plen]
             self.head = head + n
             return flags, op, status, rid, fidx, mlen, payload
+
+    def take_simple(self, limit: int = 256):
+        """Read a run of up to ``limit`` simple answers at the head at once: ``(request_ids,
+        payloads)``, or None when the next frame is not one (or nothing is published).
+
+        Simple: a single-frame answer without flags (no error, fragment, padding or
+        checksum: those take :meth:`poll`) of as many chunks as the first. The run is copied
+        out of the mapping with one slice, every header parsed from that copy by one
+        precompiled struct and checked (magic, flags, status, fragment fields, a
+        ``payload_len`` that takes exactly those chunks) before the head moves past it; the
+        first frame that fails a check ends the run, and :meth:`poll` reads it."""
+        head = self.head
+        if head == self.cached_tail and not self._load_tail():
+            return None  # ([R5] in _load_tail)
+        idx = head & self.mask
+        off = self.base + idx * self.chunk_bytes
+        cb = self.chunk_bytes
+        magic, flags, _, _, _, plen, _, _ = _unpack_header(self.mm, off)
+        if magic != _MAGIC or flags:
+            return None
+        n = (_HB + plen + cb - 1) // cb
+        # Whole frames of n chunks before the published tail and the ring's end.
+        m = min(self.cached_tail - head, self.chunks - idx) // n
+        if m > limit:
+            m = limit
+        if not m:
+            return None
+        st = self._structs.get(n)
+        if st is None:
+            st = self._structs[n] = struct.Struct(f"<HHHHQIIQ{n * cb - _HB}s")
+        rows = list(st.iter_unpack(self.mm[off : off + m * n * cb]))
+        magics, flagss, _, statuses, rids, plens, fidxs, mlens, bodies = zip(*rows)
+        low = (n - 1) * cb - _HB  # payload_len in (low, high] takes exactly n chunks
+        high = n * cb - _HB
+        if not (magics.count(_MAGIC) == flagss.count(0) == statuses.count(0) == fidxs.count(0) == m
+                and plens == mlens and low < min(plens) and max(plens) <= high):
+            # The run ends at the first frame that is not simple (rare: an error answer, a
+            # frame of another size); loop over the headers only to find it.
+            m = 0
+            for magic, flags, _, status, _, plen, fidx, mlen, _ in rows:
+                if (magic != _MAGIC or flags or status or fidx or plen != mlen
+                        or not low < plen <= high):
+                    break
+                m += 1
+            if not m:
+                return None
+            rids = rids[:m]
+            plens = plens[:m]
+            bodies = bodies[:m]
+        self.head = head + m * n
+        if min(plens) == high:
+            return rids, bodies
+        return rids, list(map(_getitem, bodies, map(slice, plens)))
 
     def _load_tail(self) -> bool:
         """[R5] load the tail into ``cached_tail``; False when nothing new is published."""

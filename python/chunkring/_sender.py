@@ -28,6 +28,7 @@ import json
 import secrets
 import threading
 import time
+from itertools import repeat
 
 from . import _layout as L
 from ._handle import Handle, Slot
@@ -41,6 +42,9 @@ _MORE = L.FLAG_MORE
 _NO_PARAMS = b"\0" * L.PARAMS_LEN_BYTES
 _WAIT_FOR_ROOM_OR_ANSWERS = L.PARKED | L.PARKED_FOR_ROOM
 _monotonic_ns = time.monotonic_ns
+_BYTES = {bytes}
+_TUPLE = {tuple}
+_INT = {int}
 #: The per-thread wait limit of :class:`limit_waits` (attribute ``limit``).
 _local = threading.local()
 #: :class:`limit_waits` value: never wait (raise :class:`WouldWait` instead).
@@ -125,6 +129,16 @@ def check_body(body) -> int:
         raise TypeError(
             f"body must be bytes-like (bytes, bytearray, memoryview), not {type(body).__name__}"
         ) from None
+
+
+def _one_frame_bodies(bodies, max_body: int) -> bool:
+    """True when every body is ``bytes`` of at most ``max_body`` bytes: one frame each
+    (checked without a Python-level step per body)."""
+    return set(map(type, bodies)) == _BYTES and max(map(len, bodies)) <= max_body
+
+
+def _slots(ids) -> list:
+    return list(map(Slot, ids))
 
 
 def seconds_left(deadline: int | None) -> float | None:
@@ -226,6 +240,10 @@ class Sender:
         already written stay published and pending; the rest are not sent."""
         check_op(op)
         prefix = encode_params(params)
+        if prefix is None and not self.producer.crc:
+            bodies = bodies if type(bodies) is list else list(bodies)
+            if bodies and _one_frame_bodies(bodies, self._max_frame_payload - _PLB):
+                return self._send_batch(repeat(op, len(bodies)), bodies, _slots, deadline)
         slots = []
         append = slots.append
         self._enter(deadline)
@@ -267,8 +285,21 @@ class Sender:
         :class:`RequestTimeout` the requests written before it stay published and pending
         (their handles are the exception's ``sent``), the one that did not fit and the rest
         are not sent."""
-        checked = []
         max_body = self._max_frame_payload - _PLB
+        if type(requests) is list and requests and not self.producer.crc:
+            # All (op, bytes, None) of one frame: in one batch (checked without a
+            # Python-level step per request).
+            k = len(requests)
+            if set(map(type, requests)) == _TUPLE and set(map(len, requests)) == {3}:
+                ops, bodies, params = zip(*requests)
+                if (params.count(None) == k and set(map(type, ops)) == _INT
+                        and 0 <= min(ops) and max(ops) <= 0xFFFF
+                        and _one_frame_bodies(bodies, max_body)):
+                    rx = self._receiver
+                    return self._send_batch(
+                        ops, bodies, lambda ids: list(map(Handle, repeat(rx, k), ids, ops)),
+                        deadline_after(timeout), limited=True)
+        checked = []
         for i, req in enumerate(requests):
             if (type(req) is tuple and len(req) == 3 and req[2] is None and type(req[1]) is bytes
                     and type(req[0]) is int and 0 <= req[0] <= 0xFFFF and len(req[1]) <= max_body):
@@ -303,6 +334,58 @@ class Sender:
         finally:
             self._lock.release()
         return handles
+
+    def _send_batch(self, ops, bodies, make, deadline: int | None, limited: bool = False):
+        """:meth:`send_many`/:meth:`submit_many` for one-frame requests without params
+        (:func:`_one_frame_bodies`): every frame built at once (``Producer.encode_requests``),
+        registered as ``make(request_ids)`` (their slots or handles, in order), copied into
+        the ring in as few slices as its free stretches allow, published with one tail store
+        and one wake check (more only when the ring fills up). ``ops``: the op codes, as
+        many as ``bodies``. ``limited``: the submit_many contract (this thread's
+        :class:`limit_waits` bounds the lock too; on :class:`RequestTimeout` the published
+        handles are the exception's ``sent``). On any timeout the requests not sent leave
+        the pending table (under :class:`WouldWait`, all of them: none was published)."""
+        k = len(bodies)
+        if limited:
+            self._enter_limited(deadline)
+        else:
+            self._enter(deadline)
+        try:
+            self._receiver.check_open()
+            rid = self.next_id
+            if rid + k - 1 > _MASK64:
+                rid = 1  # the ids would wrap past 0: skip to 1 (unique all the same, §6.1)
+            ids = range(rid, rid + k)
+            made = make(ids)
+            pending = self._pending
+            pending.update(zip(ids, made))  # before any publish: an answer must find them
+            self.next_id = following_id(rid + k - 1)
+            producer = self.producer
+            data, ends = producer.encode_requests(ops, rid, bodies)
+            done = producer.try_push_encoded(data, ends, 0)
+            if done < k:
+                def more() -> bool:
+                    nonlocal done
+                    was = done
+                    done = producer.try_push_encoded(data, ends, done)
+                    return done > was
+                try:
+                    while done < k:
+                        self._push_waiting(more)  # publish, drain, wait for room; then write
+                except RequestTimeout as exc:
+                    keep = 0 if isinstance(exc, WouldWait) else done
+                    for i in ids[keep:]:
+                        pending.pop(i, None)
+                    self.next_id = rid + keep  # the ids not sent are free again
+                    if limited:
+                        exc.sent = made[:keep]  # published by the wait that timed out
+                    raise
+            self.worker_woken = producer.publish() == 2
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
+        finally:
+            self._lock.release()
+        return made
 
     def close(self, timeout: float | None = None) -> bool:
         """Wait (at most ``timeout`` seconds) for a sender in progress to finish, then close

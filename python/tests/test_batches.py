@@ -1,0 +1,166 @@
+"""Requests written and answers read in batches (issue 10, pipelining): ``submit_many`` and
+``Client.map`` build a batch of one-frame requests at once and copy it into the request ring
+in one slice per free stretch, padding at the ring's end (layout.md §6.3); the receiver
+copies runs of simple answers out at once (``Consumer.take_simple``) and leaves everything
+else (errors, fragments, checksums) to the frame-by-frame path. Real workers, small rings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from chunkring import Client, RequestError
+from chunkring import _layout as L
+
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
+
+UNKNOWN_OP = 0x7777
+
+
+def _bodies(seed: int, count: int, max_size: int) -> list[bytes]:
+    rng = random.Random(seed)
+    # The index up front makes every body distinct, so a mismatched pairing cannot pass.
+    return [i.to_bytes(4, "little") + rng.randbytes(rng.randrange(0, max_size))
+            for i in range(count)]
+
+
+def _record_runs(c: Client) -> list[list[int]]:
+    """Every run of answers the receiver resolves in bulk, as lists of request ids."""
+    rx = c._receiver
+    runs: list[list[int]] = []
+    resolve_run = rx._resolve_run
+
+    def spy(run, late):
+        runs.append(list(run[0]))
+        return resolve_run(run, late)
+
+    rx._resolve_run = spy
+    return runs
+
+
+def _wait_published(c: Client, chunks: int) -> None:
+    """Until the worker has published at least ``chunks`` response chunks past the head."""
+    cons = c._receiver._consumer
+    assert eventually(lambda: cons.q[cons.tail_word] - cons.head >= chunks, 10)
+
+
+def test_batches_of_mixed_sizes_wrap_the_request_ring_many_times(own_client):
+    c = own_client
+    # Bodies of 0..700 bytes take 1..12 chunks: batches mix frame sizes, and 3000 of them
+    # are about eight request rings, so batches are split at the ring's end by padding.
+    bodies = _bodies(1, 3000, 700)
+    requests = [(L.OP_ECHO, b, None) for b in bodies]
+    runs = _record_runs(c)
+    handles = []
+    for at in range(0, len(requests), 250):
+        handles += run_bounded(lambda: c.submit_many(requests[at : at + 250]), 60)
+    assert [h.result(timeout=30) for h in handles] == bodies
+    stats = c.stats()
+    assert stats["req_padding"] > 0  # the batches did wrap
+    assert stats["requests"] >= 3000
+    assert any(len(r) > 1 for r in runs)  # answers were read in runs, not one by one
+
+
+def test_map_yields_answers_in_order_across_wraps(own_client):
+    c = own_client
+    bodies = _bodies(2, 4000, 300)
+    got = run_bounded(lambda: list(c.map(L.OP_ECHO, bodies, window=64)), 60)
+    assert got == bodies
+    assert c.stats()["req_padding"] > 0
+    assert c._receiver.pending == {}
+
+
+def test_map_with_a_window_larger_than_the_ring(own_client):
+    c = own_client
+    # 2000 requests of ~1 KiB in flight at once are about 30 rings: every batch waits for room.
+    bodies = _bodies(3, 2000, 1000)
+    got = run_bounded(lambda: list(c.map(L.OP_ECHO, bodies, window=2000)), 60)
+    assert got == bodies
+
+
+def test_an_error_answer_ends_a_bulk_run_and_is_raised_by_its_handle(own_client):
+    c = own_client
+    runs = _record_runs(c)
+    echo = [b"e%d" % i for i in range(10)]
+    requests = ([(L.OP_ECHO, b, None) for b in echo[:5]] + [(UNKNOWN_OP, b"?", None)]
+                + [(L.OP_ECHO, b, None) for b in echo[5:]])
+    handles = c.submit_many(requests)
+    ids = [h.request_id for h in handles]
+    # Each echo answer is one 64-byte chunk, the error at least one: wait until all ten
+    # echoes' chunks plus one are published, so one drain sees the error inside the span.
+    _wait_published(c, 11)
+    assert [h.result(timeout=10) for h in handles[:5]] == echo[:5]
+    with pytest.raises(RequestError) as info:
+        handles[5].result(timeout=10)
+    assert info.value.code == L.ERR_UNKNOWN_OP
+    assert [h.result(timeout=10) for h in handles[6:]] == echo[5:]
+    assert runs[0] == ids[:5]  # the run stopped at the error
+    assert ids[5] not in itertools.chain(*runs)  # which the frame-by-frame path read
+    assert runs[1][0] == ids[6]  # and the next run started after it
+
+
+def test_a_fragmented_answer_between_two_runs_falls_back_and_is_reassembled(own_client):
+    c = own_client
+    runs = _record_runs(c)
+    small = [b"s%d" % i for i in range(20)]
+    big = random.Random(4).randbytes(SMALL_RING_BYTES // 3)  # two response fragments
+    first = c.submit_many([(L.OP_ECHO, b, None) for b in small[:10]])
+    middle = c.submit(L.OP_ECHO, big)
+    last = c.submit_many([(L.OP_ECHO, b, None) for b in small[10:]])
+    fragment_chunks = (len(big) + 64) // SMALL_CHUNK_BYTES  # a lower bound for both frames
+    _wait_published(c, 20 + fragment_chunks)
+    assert [h.result(timeout=10) for h in first] == small[:10]
+    assert middle.result(timeout=10) == big
+    assert [h.result(timeout=10) for h in last] == small[10:]
+    assert runs[0] == [h.request_id for h in first]
+    assert middle.request_id not in itertools.chain(*runs)
+    assert runs[-1] == [h.request_id for h in last]
+    assert c.stats()["resp_fragments"] >= 2
+
+
+def test_unknown_answers_in_a_run_are_discarded(own_client):
+    c = own_client
+    runs = _record_runs(c)
+    handles = c.submit_many([(L.OP_ECHO, b"%d" % i, None) for i in range(8)])
+    assert handles[3].cancel()  # its answer arrives for an id no longer pending
+    assert [h.result(timeout=10) for h in handles if h is not handles[3]] == [
+        b"%d" % i for i in range(8) if i != 3]
+    assert eventually(lambda: handles[3].request_id in itertools.chain(*runs))
+    assert handles[3].cancelled()
+    assert c._receiver.pending == {}
+
+
+def test_a_batch_whose_ids_would_wrap_skips_to_id_one(own_client):
+    c = own_client
+    c._sender.next_id = 2**64 - 3
+    handles = c.submit_many([(L.OP_ECHO, b"%d" % i, None) for i in range(8)])
+    assert [h.request_id for h in handles] == list(range(1, 9))
+    assert [h.result(timeout=10) for h in handles] == [b"%d" % i for i in range(8)]
+    assert c._sender.next_id == 9
+    assert list(c.map(L.OP_ECHO, [b"a", b"b"])) == [b"a", b"b"]
+
+
+def test_submit_many_mixing_ops_and_big_bodies(own_client):
+    c = own_client
+    big = b"B" * (SMALL_RING_BYTES // 2)  # fragments: the whole call goes frame by frame
+    requests = [(L.OP_ECHO, b"a", None), (L.OP_ECHO, big, None), (UNKNOWN_OP, b"", None),
+                (L.OP_ECHO, b"c", {"x": 1})]
+    handles = c.submit_many(requests)
+    assert handles[0].result(timeout=10) == b"a"
+    assert handles[1].result(timeout=10) == big
+    with pytest.raises(RequestError):
+        handles[2].result(timeout=10)
+    assert handles[3].result(timeout=10) == b"c"
+
+
+def test_map_and_submit_many_with_checksums(worker_bin):
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin, crc=True) as c:
+        bodies = _bodies(5, 1500, 400)
+        assert run_bounded(lambda: list(c.map(L.OP_ECHO, bodies, window=128)), 60) == bodies
+        handles = c.submit_many([(L.OP_ECHO, b, None) for b in bodies[:200]])
+        assert [h.result(timeout=10) for h in handles] == bodies[:200]
+        assert c.stats()["malformed"] == 0
