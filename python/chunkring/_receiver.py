@@ -248,6 +248,7 @@ class Receiver:
                     run = cons.take_simple()
                     if run is not None:
                         count += self._resolve_run(run, late)
+                        continue  # the next run, if any
                 frame = cons.poll()
                 if frame is None:
                     break

@@ -23,6 +23,7 @@ import struct
 import zlib
 from bisect import bisect_right
 from itertools import repeat
+from operator import add as _add
 from operator import getitem as _getitem
 
 from . import _layout as L
@@ -429,11 +430,12 @@ class Consumer(_RingEnd):
             return flags, op, status, rid, fidx, mlen, payload
 
     def take_simple(self, limit: int = 256):
-        """Read a run of up to ``limit`` simple answers at the head at once: ``(request_ids,
-        payloads)``, or None when the next frame is not one (or nothing is published).
+        """Read a run of simple answers at the head at once: ``(request_ids, payloads)``, or
+        None when the next frame is not one (or nothing is published).
 
         Simple: a single-frame answer without flags (no error, fragment, padding or
-        checksum: those take :meth:`poll`) of as many chunks as the first. The run is copied
+        checksum: those take :meth:`poll`) of as many chunks as the first. The run (a power
+        of two of frames, at most ``limit``, so that few structs are ever compiled) is copied
         out of the mapping with one slice, every header parsed from that copy by one
         precompiled struct and checked (magic, flags, status, fragment fields, a
         ``payload_len`` that takes exactly those chunks) before the head moves past it; the
@@ -449,37 +451,51 @@ class Consumer(_RingEnd):
             return None
         n = (_HB + plen + cb - 1) // cb
         # Whole frames of n chunks before the published tail and the ring's end.
-        m = min(self.cached_tail - head, self.chunks - idx) // n
-        if m > limit:
-            m = limit
+        m = min(self.cached_tail - head, self.chunks - idx, limit * n) // n
         if not m:
             return None
-        st = self._structs.get(n)
+        m = 1 << (m.bit_length() - 1)
+        stride = n * cb
+        structs = self._structs
+        if len(structs) > 256:
+            structs.clear()  # answers of many sizes: keep the cache bounded
+        st = structs.get((n, m))
         if st is None:
-            st = self._structs[n] = struct.Struct(f"<HHHHQIIQ{n * cb - _HB}s")
-        rows = list(st.iter_unpack(self.mm[off : off + m * n * cb]))
-        magics, flagss, _, statuses, rids, plens, fidxs, mlens, bodies = zip(*rows)
-        low = (n - 1) * cb - _HB  # payload_len in (low, high] takes exactly n chunks
-        high = n * cb - _HB
-        if not (magics.count(_MAGIC) == flagss.count(0) == statuses.count(0) == fidxs.count(0) == m
-                and plens == mlens and low < min(plens) and max(plens) <= high):
+            st = structs[n, m] = struct.Struct("<" + f"HHHHQIIQ{stride - _HB}x" * m)
+        buf = self.mm[off : off + m * stride]
+        fields = st.unpack(buf)
+        rids = fields[4::8]
+        plens = fields[5::8]
+        low = stride - cb - _HB  # payload_len in (low, high] takes exactly n chunks
+        high = stride - _HB
+        if not (fields[0::8].count(_MAGIC) == fields[1::8].count(0) == fields[3::8].count(0)
+                == fields[6::8].count(0) == m and plens == fields[7::8]
+                and low < min(plens) and max(plens) <= high):
             # The run ends at the first frame that is not simple (rare: an error answer, a
             # frame of another size); loop over the headers only to find it.
-            m = 0
-            for magic, flags, _, status, _, plen, fidx, mlen, _ in rows:
+            good = 0
+            for at in range(0, 8 * m, 8):
+                magic, flags, _, status, _, plen, fidx, mlen = fields[at : at + 8]
                 if (magic != _MAGIC or flags or status or fidx or plen != mlen
                         or not low < plen <= high):
                     break
-                m += 1
-            if not m:
+                good += 1
+            if not good:
                 return None
+            m = good
             rids = rids[:m]
             plens = plens[:m]
-            bodies = bodies[:m]
         self.head = head + m * n
-        if min(plens) == high:
-            return rids, bodies
-        return rids, list(map(_getitem, bodies, map(slice, plens)))
+        plen = plens[0]
+        if m == len(fields) // 8 and plens.count(plen) == m:
+            # Same-size answers (the common case): one struct slices every payload out.
+            st = structs.get((n, m, plen))
+            if st is None:
+                st = structs[n, m, plen] = struct.Struct(
+                    "<" + f"{_HB}x{plen}s{stride - _HB - plen}x" * m)
+            return rids, st.unpack(buf)
+        starts = range(_HB, m * stride, stride)
+        return rids, list(map(_getitem, repeat(buf), map(slice, starts, map(_add, starts, plens))))
 
     def _load_tail(self) -> bool:
         """[R5] load the tail into ``cached_tail``; False when nothing new is published."""

@@ -97,9 +97,9 @@ def test_an_error_answer_ends_a_bulk_run_and_is_raised_by_its_handle(own_client)
         handles[5].result(timeout=10)
     assert info.value.code == L.ERR_UNKNOWN_OP
     assert [h.result(timeout=10) for h in handles[6:]] == echo[5:]
-    assert runs[0] == ids[:5]  # the run stopped at the error
-    assert ids[5] not in itertools.chain(*runs)  # which the frame-by-frame path read
-    assert runs[1][0] == ids[6]  # and the next run started after it
+    assert list(itertools.chain(*runs)) == ids[:5] + ids[6:]  # every echo went in a run,
+    assert all(set(r) <= set(ids[:5]) or set(r) <= set(ids[6:]) for r in runs)  # none past
+    assert max(map(len, runs)) > 1  # the error, which the frame-by-frame path read
 
 
 def test_a_fragmented_answer_between_two_runs_falls_back_and_is_reassembled(own_client):
@@ -115,9 +115,10 @@ def test_a_fragmented_answer_between_two_runs_falls_back_and_is_reassembled(own_
     assert [h.result(timeout=10) for h in first] == small[:10]
     assert middle.result(timeout=10) == big
     assert [h.result(timeout=10) for h in last] == small[10:]
-    assert runs[0] == [h.request_id for h in first]
-    assert middle.request_id not in itertools.chain(*runs)
-    assert runs[-1] == [h.request_id for h in last]
+    ids = [h.request_id for h in first + last]
+    assert list(itertools.chain(*runs)) == ids  # the fragments went frame by frame
+    assert all(set(r) <= set(ids[:10]) or set(r) <= set(ids[10:]) for r in runs)
+    assert max(map(len, runs)) > 1
     assert c.stats()["resp_fragments"] >= 2
 
 
