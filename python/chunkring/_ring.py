@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 import zlib
 from bisect import bisect_right
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import add as _add
 from operator import getitem as _getitem
 
@@ -37,6 +37,7 @@ HEADER_AND_PARAMS_LEN = struct.Struct("<HHHHQIIQI")
 # Bound methods of the precompiled records, looked up once.
 _pack_header = L.FRAME_HEADER.pack_into
 _pack_header_and_params_len = HEADER_AND_PARAMS_LEN.pack_into
+_pack_header_and_params_len_bytes = HEADER_AND_PARAMS_LEN.pack
 _unpack_header = L.FRAME_HEADER.unpack_from
 _MAGIC = L.FRAME_MAGIC
 _HB = L.FRAME_HEADER_BYTES
@@ -53,6 +54,16 @@ _pack_header_bytes = L.FRAME_HEADER.pack
 _pack_crc = struct.Struct("<I").pack_into
 _unpack_crc = struct.Struct("<I").unpack_from
 _NO_PARAMS_LEN = bytes(_PLB)
+_U16 = None
+
+
+def _u16_table() -> bytes:
+    """Every u16, little-endian, in order (128 KiB, built on first use): the low two bytes
+    of a batch's request ids are a slice of it (``Producer.encode_requests``)."""
+    global _U16
+    if _U16 is None:
+        _U16 = struct.pack("<65536H", *range(65536))
+    return _U16
 
 
 class _RingEnd:
@@ -185,23 +196,47 @@ class Producer(_RingEnd):
         return True
 
     # ---- [R2] batches ------------------------------------------------------------------
-    def encode_requests(self, ops, request_id: int, bodies):
+    def encode_requests(self, op: int, request_id: int, bodies, longest: int, ops=None):
         """Build one-frame requests (ids ``request_id``, +1, …; ``params_len`` 0; §9.1) for
-        ``bodies`` as one ``bytes`` ready to copy into the ring, and the chunk where each frame
-        ends, counted from its start. Each frame is one precompiled struct (header,
-        ``params_len``, body NUL-padded to the frame's chunks), so a batch of bodies that take
-        the same number of chunks is built without a Python-level step per frame.
+        ``bodies`` (the longest ``longest`` bytes) as one bytes-like ready to copy into the
+        ring, and the chunk where each frame ends, counted from its start; every frame's op
+        is ``op``, or ``ops[i]``.
 
-        The caller checked: ``ops`` are op codes (an iterable as long as ``bodies``), every
-        body is ``bytes`` of at most ``max_frame_payload - PARAMS_LEN_BYTES``, the ids stay
-        below 2**64, and the ring has no checksums (those go frame by frame)."""
+        No Python-level step per frame: bodies of one length with one op are joined with
+        the padding and the (shared) header as separator, then the ids, which differ only in
+        their low 16 bits within such a batch, are stored by two strided slice assignments
+        from a table; other batches are one precompiled struct per frame (header,
+        ``params_len``, body NUL-padded to the frame's chunks) mapped over the bodies.
+
+        The caller checked: the op codes, every body is ``bytes`` of at most
+        ``max_frame_payload - PARAMS_LEN_BYTES``, the ids stay below 2**64, and the ring has
+        no checksums (those go frame by frame)."""
         k = len(bodies)
         cb = self.chunk_bytes
-        lens = list(map(len, bodies))
-        plens = [n + _PLB for n in lens]
-        lo = (_HB + _PLB + min(lens) + cb - 1) // cb
-        hi = (_HB + _PLB + max(lens) + cb - 1) // cb
+        low = request_id & 0xFFFF
+        if ops is None and len(bodies[0]) == longest and low + k <= 0x10000:
+            plen = _PLB + longest
+            n = (_HB + plen + cb - 1) // cb
+            stride = n * cb
+            header = _pack_header_and_params_len_bytes(_MAGIC, 0, op, 0, request_id - low, plen,
+                                                       0, plen, 0)
+            pad = bytes(stride - _HB - plen)
+            data = bytearray(header)
+            data += (pad + header).join(bodies)
+            data += pad
+            # Every body as long as the longest (else the frames would be shorter):
+            if len(data) == k * stride:
+                # [R2] request ids: the low two bytes of each (little-endian, §6.1).
+                ids = _u16_table()[2 * low : 2 * (low + k)]
+                data[8::stride] = ids[0::2]
+                data[9::stride] = ids[1::2]
+                return data, range(n, n * (k + 1), n)
+        plens = list(map(_add, map(len, bodies), repeat(_PLB, k)))
+        if ops is None:
+            ops = repeat(op, k)
         ids = range(request_id, request_id + k)
+        lo = (_HB + min(plens) + cb - 1) // cb
+        hi = (_HB + max(plens) + cb - 1) // cb
         if lo == hi:
             pack = self._request_struct(hi).pack
             data = b"".join(map(pack, repeat(_MAGIC, k), repeat(0, k), ops, repeat(0, k), ids,
@@ -211,12 +246,7 @@ class Producer(_RingEnd):
         packs = {n: self._request_struct(n).pack for n in set(sizes)}
         data = b"".join([packs[n](_MAGIC, 0, op, 0, rid, p, 0, p, 0, body)
                          for n, op, rid, p, body in zip(sizes, ops, ids, plens, bodies)])
-        ends = []
-        at = 0
-        for n in sizes:
-            at += n
-            ends.append(at)
-        return data, ends
+        return data, list(accumulate(sizes))
 
     def _request_struct(self, n: int) -> struct.Struct:
         """The struct of a whole one-frame request of ``n`` chunks (``encode_requests``)."""

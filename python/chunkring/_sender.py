@@ -31,7 +31,7 @@ import time
 from itertools import repeat
 
 from . import _layout as L
-from ._handle import Handle, Slot
+from ._handle import _PENDING, Handle, Slot
 from ._receiver import Receiver
 from ._ring import Producer
 from .errors import ProtocolError, RequestTimeout
@@ -131,14 +131,26 @@ def check_body(body) -> int:
         ) from None
 
 
-def _one_frame_bodies(bodies, max_body: int) -> bool:
-    """True when every body is ``bytes`` of at most ``max_body`` bytes: one frame each
-    (checked without a Python-level step per body)."""
-    return set(map(type, bodies)) == _BYTES and max(map(len, bodies)) <= max_body
+def _one_frame_bodies(bodies, max_body: int) -> int:
+    """The longest body's length when every body is ``bytes`` of at most ``max_body`` bytes
+    (one frame each), else -1 (checked without a Python-level step per body)."""
+    if set(map(type, bodies)) != _BYTES:
+        return -1
+    longest = max(map(len, bodies))
+    return longest if longest <= max_body else -1
 
 
 def _slots(ids) -> list:
     return list(map(Slot, ids))
+
+
+def _refill(slots: list, ids) -> list:
+    """``slots``, pending again under ``ids`` (cheaper than building new ones)."""
+    for slot, rid in zip(slots, ids):
+        slot.request_id = rid
+        slot._exception = None
+        slot._state = _PENDING
+    return slots
 
 
 def seconds_left(deadline: int | None) -> float | None:
@@ -233,17 +245,23 @@ class Sender:
         return slot
 
     def send_many(self, op: int, bodies, params: dict | None = None,
-                  deadline: int | None = None) -> list[Slot]:
+                  deadline: int | None = None, reuse: list[Slot] | None = None) -> list[Slot]:
         """Write one ``op`` request per body in ``bodies`` (all with ``params``) and publish
         them with one tail store and one [W5] fence (more only when the request ring fills
         up); their slots in order. On a :class:`RequestTimeout` (``deadline``) the requests
-        already written stay published and pending; the rest are not sent."""
+        already written stay published and pending; the rest are not sent. ``reuse``: slots
+        whose answers the caller has taken (no longer pending), to fill again rather than
+        build new ones when there are as many as ``bodies``."""
         check_op(op)
         prefix = encode_params(params)
         if prefix is None and not self.producer.crc:
             bodies = bodies if type(bodies) is list else list(bodies)
-            if bodies and _one_frame_bodies(bodies, self._max_frame_payload - _PLB):
-                return self._send_batch(repeat(op, len(bodies)), bodies, _slots, deadline)
+            longest = _one_frame_bodies(bodies, self._max_frame_payload - _PLB) if bodies else -1
+            if longest >= 0:
+                make = _slots
+                if reuse is not None and len(reuse) == len(bodies):
+                    make = lambda ids: _refill(reuse, ids)  # noqa: E731
+                return self._send_batch(op, None, bodies, longest, make, deadline)
         slots = []
         append = slots.append
         self._enter(deadline)
@@ -294,10 +312,12 @@ class Sender:
                 ops, bodies, params = zip(*requests)
                 if (params.count(None) == k and set(map(type, ops)) == _INT
                         and 0 <= min(ops) and max(ops) <= 0xFFFF
-                        and _one_frame_bodies(bodies, max_body)):
+                        and (longest := _one_frame_bodies(bodies, max_body)) >= 0):
                     rx = self._receiver
+                    one_op = ops.count(ops[0]) == k
                     return self._send_batch(
-                        ops, bodies, lambda ids: list(map(Handle, repeat(rx, k), ids, ops)),
+                        ops[0], None if one_op else ops, bodies, longest,
+                        lambda ids: list(map(Handle, repeat(rx, k), ids, ops)),
                         deadline_after(timeout), limited=True)
         checked = []
         for i, req in enumerate(requests):
@@ -335,13 +355,14 @@ class Sender:
             self._lock.release()
         return handles
 
-    def _send_batch(self, ops, bodies, make, deadline: int | None, limited: bool = False):
+    def _send_batch(self, op: int, ops, bodies, longest: int, make, deadline: int | None,
+                    limited: bool = False):
         """:meth:`send_many`/:meth:`submit_many` for one-frame requests without params
         (:func:`_one_frame_bodies`): every frame built at once (``Producer.encode_requests``),
         registered as ``make(request_ids)`` (their slots or handles, in order), copied into
         the ring in as few slices as its free stretches allow, published with one tail store
-        and one wake check (more only when the ring fills up). ``ops``: the op codes, as
-        many as ``bodies``. ``limited``: the submit_many contract (this thread's
+        and one wake check (more only when the ring fills up). Every request's op is ``op``,
+        or ``ops[i]``; ``longest``: the longest body's length. ``limited``: the submit_many contract (this thread's
         :class:`limit_waits` bounds the lock too; on :class:`RequestTimeout` the published
         handles are the exception's ``sent``). On any timeout the requests not sent leave
         the pending table (under :class:`WouldWait`, all of them: none was published)."""
@@ -361,7 +382,7 @@ class Sender:
             pending.update(zip(ids, made))  # before any publish: an answer must find them
             self.next_id = following_id(rid + k - 1)
             producer = self.producer
-            data, ends = producer.encode_requests(ops, rid, bodies)
+            data, ends = producer.encode_requests(op, rid, bodies, longest, ops)
             done = producer.try_push_encoded(data, ends, 0)
             if done < k:
                 def more() -> bool:

@@ -240,21 +240,28 @@ class Client:
     def _mapped(self, op, items, window, params, timeout):
         send_many = self._sender.send_many
         take = self._take
-        inflight: deque = deque()
-        batch = max(1, window // 2)
+        size = max(1, window // 2)
+        batches: deque = deque()
+        inflight = 0
         more = True
+        free = None  # the last batch whose answers were all taken: its slots are reused
         while True:
-            if more and len(inflight) <= window - batch:
-                want = window - len(inflight)
-                bodies = list(islice(items, want))
-                more = len(bodies) == want
+            while more and inflight + size <= window:
+                bodies = list(islice(items, size))
+                more = len(bodies) == size
                 if bodies:
-                    inflight.extend(send_many(op, bodies, params, deadline_after(timeout)))
-            if not inflight:
+                    slots = send_many(op, bodies, params, deadline_after(timeout), free)
+                    free = None
+                    batches.append(slots)
+                    inflight += len(slots)
+            if not batches:
                 return
-            slot = inflight.popleft()
-            # An answer already drained (with the one before it, in bulk) needs no call.
-            yield slot._result if slot._state is _FINISHED and slot._exception is None else take(slot, timeout)
+            batch = batches.popleft()
+            for slot in batch:
+                # An answer already drained (with the one before it, in bulk) needs no call.
+                yield slot._result if slot._state is _FINISHED and slot._exception is None else take(slot, timeout)
+            inflight -= len(batch)
+            free = batch
 
     def submit(self, op: int, body: bytes = b"", params: dict | None = None, *,
                timeout: float | None = None) -> Handle:

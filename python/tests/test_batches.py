@@ -165,3 +165,34 @@ def test_map_and_submit_many_with_checksums(worker_bin):
         handles = c.submit_many([(L.OP_ECHO, b, None) for b in bodies[:200]])
         assert [h.result(timeout=10) for h in handles] == bodies[:200]
         assert c.stats()["malformed"] == 0
+
+
+def _reference_frames(op: int, rid: int, bodies: list[bytes], chunk_bytes: int) -> bytes:
+    """One-frame requests as layout.md §6.1/§9.1 spell them, frame by frame."""
+    out = b""
+    for i, body in enumerate(bodies):
+        plen = L.PARAMS_LEN_BYTES + len(body)
+        frame = (L.FRAME_HEADER.pack(L.FRAME_MAGIC, 0, op, 0, rid + i, plen, 0, plen)
+                 + bytes(L.PARAMS_LEN_BYTES) + body)
+        out += frame + bytes(-len(frame) % chunk_bytes)
+    return out
+
+
+@pytest.mark.parametrize("low", [0, 5, 0xFFF0, 0xFFFF])
+@pytest.mark.parametrize("sizes", [[64] * 40, [0] * 3, [1, 64, 27, 64], [700] * 5 + [3]])
+def test_an_encoded_batch_is_the_frames_layout_md_spells(client, low, sizes):
+    producer = client._sender.producer
+    rid = (0x1234_5678_9ABC << 16) + low
+    bodies = [bytes([i]) * n for i, n in enumerate(sizes)]
+    expected = _reference_frames(0x0101, rid, bodies, SMALL_CHUNK_BYTES)
+    for ops in (None, [0x0101] * len(bodies)):  # the joined batch and the struct per frame
+        data, ends = producer.encode_requests(0x0101, rid, bodies, max(sizes), ops)
+        assert bytes(data) == expected
+        assert list(ends)[-1] * SMALL_CHUNK_BYTES == len(expected)
+
+
+def test_map_with_ids_crossing_a_multiple_of_65536(own_client):
+    c = own_client
+    c._sender.next_id = 0x5_0000_FFC0  # a batch of 128 crosses 0x5_0001_0000
+    bodies = [b"%05d" % i for i in range(1000)]
+    assert list(c.map(L.OP_ECHO, bodies, window=256)) == bodies
