@@ -188,9 +188,19 @@ class Sender:
                  and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload)
         # The common case (one frame, no params) is checked by that line; the rest in full.
         prefix = None if small else self._check(op, body, params)
-        self._enter_limited(None if timeout is None else deadline_after(timeout))
+        deadline = None if timeout is None else deadline_after(timeout)
+        if self._lock.acquire(False):  # _enter_limited's uncontended case, inlined
+            self._deadline = deadline
+        else:
+            self._enter_limited(deadline)
         try:
-            h = self._register(lambda rid: Handle(self._receiver, rid, op))
+            # _register inlined (a submit loop pays for every call)
+            rx = self._receiver
+            if rx.closed or rx.dead is not None:
+                rx.check_open()
+            rid = self.next_id
+            self.next_id = (rid + 1) & _MASK64 or 1  # following_id
+            h = self._pending[rid] = Handle(rx, rid, op)
             producer = self.producer
             if not small:
                 self._write_or_forget(op, h.request_id, body, prefix)
