@@ -491,23 +491,26 @@ class Consumer(_RingEnd):
             structs.clear()  # answers of many sizes: keep the cache bounded
         st = structs.get((n, m))
         if st is None:
-            st = structs[n, m] = struct.Struct("<" + f"HHHHQIIQ{stride - _HB}x" * m)
+            # Per frame five fields, not eight: magic | flags << 16 (both checked by one
+            # compare with FRAME_MAGIC), op skipped, status, request_id, payload_len |
+            # fragment_index << 32 (a fragment index makes it exceed any payload_len),
+            # message_len (layout.md §6.1, little-endian).
+            st = structs[n, m] = struct.Struct("<" + f"I2xHQQQ{stride - _HB}x" * m)
         buf = self.mm[off : off + m * stride]
         fields = st.unpack(buf)
-        rids = fields[4::8]
-        plens = fields[5::8]
+        rids = fields[2::5]
+        plens = fields[3::5]
         low = stride - cb - _HB  # payload_len in (low, high] takes exactly n chunks
         high = stride - _HB
-        if not (fields[0::8].count(_MAGIC) == fields[1::8].count(0) == fields[3::8].count(0)
-                == fields[6::8].count(0) == m and plens == fields[7::8]
-                and low < min(plens) and max(plens) <= high):
+        if not (fields[0::5].count(_MAGIC) == fields[1::5].count(0) == m
+                and plens == fields[4::5] and low < min(plens) and max(plens) <= high):
             # The run ends at the first frame that is not simple (rare: an error answer, a
             # frame of another size); loop over the headers only to find it.
             good = 0
-            for at in range(0, 8 * m, 8):
-                magic, flags, _, status, _, plen, fidx, mlen = fields[at : at + 8]
-                if (magic != _MAGIC or flags or status or fidx or plen != mlen
-                        or not low < plen <= high):
+            for at in range(0, 5 * m, 5):
+                magic_flags, status, _, plen_fidx, mlen = fields[at : at + 5]
+                if (magic_flags != _MAGIC or status or plen_fidx != mlen
+                        or not low < plen_fidx <= high):
                     break
                 good += 1
             if not good:
@@ -517,14 +520,14 @@ class Consumer(_RingEnd):
             plens = plens[:m]
         self.head = head + m * n
         plen = plens[0]
-        if m == len(fields) // 8 and plens.count(plen) == m:
+        if m == len(fields) // 5 and plens.count(plen) == m:
             # Same-size answers (the common case): one struct slices every payload out.
             st = structs.get((n, m, plen))
             if st is None:
                 st = structs[n, m, plen] = struct.Struct(
                     "<" + f"{_HB}x{plen}s{stride - _HB - plen}x" * m)
             return rids, st.unpack(buf)
-        starts = range(_HB, m * stride, stride)
+        starts = range(_HB, _HB + m * stride, stride)
         return rids, list(map(_getitem, repeat(buf), map(slice, starts, map(_add, starts, plens))))
 
     def _load_tail(self) -> bool:

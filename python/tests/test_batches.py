@@ -196,3 +196,20 @@ def test_map_with_ids_crossing_a_multiple_of_65536(own_client):
     c._sender.next_id = 0x5_0000_FFC0  # a batch of 128 crosses 0x5_0001_0000
     bodies = [b"%05d" % i for i in range(1000)]
     assert list(c.map(L.OP_ECHO, bodies, window=256)) == bodies
+
+
+def test_empty_answers_in_one_chunk_frames_next_to_padding(worker_bin):
+    # 32-byte chunks: an empty answer is a header alone (one chunk), like a padding frame
+    # of one chunk at the ring's end, which ends its run (a regression: the run's payload
+    # slices once lost the last frame of a run of header-only frames).
+    rng = random.Random(6)
+    with Client.spawn(ring_bytes=4096, chunk_bytes=32, worker=worker_bin) as c:
+        bodies = [b"" if rng.random() < 0.6 else rng.randbytes(rng.randrange(1, 60))
+                  for _ in range(3000)]
+        got = []
+        for at in range(0, len(bodies), 7):
+            handles = c.submit_many([(L.OP_ECHO, b, None) for b in bodies[at : at + 7]])
+            got += [h.result(timeout=10) for h in handles]
+        assert got == bodies
+        assert c.stats()["resp_padding"] > 0
+        assert run_bounded(lambda: list(c.map(L.OP_ECHO, bodies, window=16)), 60) == bodies
