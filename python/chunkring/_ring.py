@@ -9,6 +9,12 @@ nobody else writes it) and a cached copy of the peer's index ("may be stale"); t
 word is loaded only when the cached value says the ring is full (producer, [R1]) or empty
 (consumer, [R5]).
 
+Batches (``submit_many``, ``Client.map``): :meth:`Producer.encode_requests` builds a batch
+of one-frame requests as one bytes-like and :meth:`Producer.try_push_encoded` copies it in
+with one slice per free stretch of the ring; :meth:`Consumer.take_simple` copies a run of
+same-size simple answers out with one slice and checks every header before moving past it.
+Neither adds a step to the protocol: the same frames, padding and index stores.
+
 Ordering steps are tagged as in layout.md §10, so ``grep -n '\\[R3\\]'`` finds the spec row,
 the Rust site and this one. The barriers are ``_barrier.py``'s: on x86-64
 ``barrier_read``/``barrier_write`` are no-ops (TSO) and the hot path skips them through
