@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 
 import pytest
 
@@ -213,3 +214,33 @@ def test_empty_answers_in_one_chunk_frames_next_to_padding(worker_bin):
         assert got == bodies
         assert c.stats()["resp_padding"] > 0
         assert run_bounded(lambda: list(c.map(L.OP_ECHO, bodies, window=16)), 60) == bodies
+
+
+def test_threads_mapping_and_calling_on_one_client_get_their_own_answers(client):
+    # Any thread's drain resolves any thread's answers, runs included; map reuses its slots.
+    errors = []
+
+    def mapper(seed):
+        try:
+            bodies = _bodies(seed, 3000, 200)
+            if list(client.map(L.OP_ECHO, bodies, window=64)) != bodies:
+                errors.append(f"map {seed}: answers differ")
+        except Exception as exc:  # collected for the assertion below
+            errors.append(f"map {seed}: {exc!r}")
+
+    def caller():
+        try:
+            for i in range(1000):
+                if client.echo(b"%d" % i, timeout=30) != b"%d" % i:
+                    errors.append(f"echo: mismatch at {i}")
+        except Exception as exc:  # collected for the assertion below
+            errors.append(f"echo: {exc!r}")
+
+    threads = [threading.Thread(target=mapper, args=(s,)) for s in (11, 12)]
+    threads.append(threading.Thread(target=caller))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
