@@ -187,6 +187,29 @@ class Sender:
             self._lock.release()
         return slots
 
+    def post(self, requests, wake: bool = True) -> list[Handle]:
+        """Write ``(op, prefix, body)`` requests, each ``prefix`` an already encoded
+        ``params_len | params`` (:func:`encode_params`) and ``body`` bytes, and publish them
+        with one tail store; their handles in order. ``wake=False`` does not wake a parked
+        worker (``Producer.publish``): for requests nobody waits for now (snapshot pushes)."""
+        for _, prefix, body in requests:
+            self._check_size(len(body), prefix)
+        handles = []
+        self._enter(None)
+        try:
+            push = self.producer.try_push
+            for op, prefix, body in requests:
+                h = self._register(lambda rid: Handle(self._receiver, rid, op))
+                handles.append(h)
+                total = len(prefix) + len(body)
+                if total > self._max_frame_payload or not push(0, op, h.request_id, 0, total,
+                                                               prefix, body):
+                    self._write_or_forget(op, h.request_id, body, prefix)
+            self.worker_woken = self.producer.publish(wake) == 2
+        finally:
+            self._lock.release()
+        return handles
+
     def submit_many(self, requests) -> list[Handle]:
         """Write ``(op, body, params)`` requests and publish them with one tail store (more
         only when the request ring fills up); their handles in order."""

@@ -10,6 +10,7 @@ import marshal
 import os
 import struct
 from functools import wraps
+from json.encoder import encode_basestring_ascii as _json_str
 from time import time as _time
 from typing import Any, Iterable
 
@@ -106,6 +107,50 @@ def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, repla
     if name is not None:
         params["name"] = name
     return json.loads(client.call(op, b"", params))
+
+
+def params_prefix(params_json: bytes) -> bytes:
+    """``params_len | params`` (layout.md §9.1) of a request's params already written as
+    JSON text (what ``encode_params`` makes of a dict, without ``json.dumps``)."""
+    return len(params_json).to_bytes(L.PARAMS_LEN_BYTES, "little") + params_json
+
+
+def json_text(value: Any) -> str:
+    """``value`` (a str, an int, or a list of those, nested) as compact JSON text, built
+    without ``json.dumps``' Python layers (a push's ``paths`` param)."""
+    t = type(value)
+    if t is str:
+        return _json_str(value)
+    if t is int:
+        return str(value)
+    if t is list:
+        return "[" + ",".join([json_text(v) for v in value]) + "]"
+    return json.dumps(value)
+
+
+def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list]:
+    """``(marshal body, params JSON tail, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
+    ``push(changed=…)`` (layout.md §9.3): one value per path found in ``snapshot``, the paths
+    not found in ``remove``; ``paths`` lists every path named, found or removed."""
+    if type(snapshot) is not dict:
+        raise TypeError("push(changed=...) needs a dict snapshot")
+    if isinstance(changed, str):
+        changed = (changed,)
+    paths: list[list] = []
+    values: list[Any] = []
+    removes: list[list] = []
+    for item in changed:
+        path = list(item) if isinstance(item, (tuple, list)) else [item]
+        found, value = _lookup(snapshot, path)
+        if found:
+            paths.append(path)
+            values.append(value)
+        else:
+            removes.append(path)
+    tail = ',"paths":' + json_text(paths)
+    if removes:
+        tail += ',"remove":' + json_text(removes)
+    return marshal.dumps(values, 4), tail, paths + removes
 
 
 def fields_request(name: str, snapshot: Any, changed: Iterable[Any],

@@ -9,7 +9,11 @@ use crate::error::OpError;
 use crate::ops::op::State;
 use crate::ops::request::{encode_list, Request};
 use crate::store::codec::Encoding;
+use crate::store::error::StoreError;
 use crate::store::history::{History, Move};
+use crate::store::node::NodeId;
+use crate::store::node_store::NodeStore;
+use crate::store::patch;
 
 #[derive(Deserialize)]
 struct CursorParams {
@@ -153,12 +157,36 @@ struct MoveParams {
     /// False: move and answer the header only (a client that peeked the patch before).
     #[serde(default = "yes")]
     patch: bool,
+    /// True: the patch as one marshal blob (`store::patch::marshal_patch`).
+    #[serde(default)]
+    compact: bool,
+    /// True: move without a patch, then answer the patch of the next move the same way (the
+    /// peek a run of undos or redos would send next), so a run costs one request per step.
+    #[serde(default)]
+    next: bool,
+}
+
+/// A move patch in its wire form: the list encoding of the JSON ops and one marshal blob per
+/// value, or (`compact`) one marshal blob.
+fn wire_patch(compact: bool) -> impl Fn(&NodeStore, NodeId, NodeId) -> Result<Vec<u8>, StoreError> {
+    move |store, a, b| {
+        if compact {
+            return patch::marshal_patch(store, a, b);
+        }
+        let p = patch::patch(store, a, b)?;
+        let mut items: Vec<&[u8]> = Vec::with_capacity(1 + p.values.len());
+        items.push(&p.ops);
+        items.extend(p.values.iter().map(Vec::as_slice));
+        Ok(encode_list(&items))
+    }
 }
 
 /// `OP_SNAP_MOVE`: undo, redo or jump; the cursor header (`encoding` 2: the values are
 /// marshal) followed by the patch from the snapshot that was current to the one now current,
-/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace`. With
-/// `peek` the patch of the move without moving; with `patch: false` the move without a patch.
+/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace` (or, with
+/// `compact`, one marshal blob). With `peek` the patch of the move without moving; with
+/// `patch: false` the move without a patch; with `next` the move without a patch, followed by
+/// the patch of the next move the same way (none when that one would not move).
 pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: MoveParams = req.params()?;
     let to = match &p.to {
@@ -173,12 +201,26 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     };
     let h = state.snapshots.history(&p.name)?;
     let (moved, patch) = match (p.peek, p.patch) {
+        _ if p.next => {
+            if p.peek || !matches!(to, Move::Undo | Move::Redo) {
+                return Err(OpError::bad_params(
+                    "next goes with to \"undo\" or \"redo\" and no peek",
+                ));
+            }
+            let moved = h.move_to(to)?;
+            let next = if moved {
+                h.peek_with(to, wire_patch(p.compact))?
+            } else {
+                None
+            };
+            (moved, next)
+        }
         (true, _) => {
-            let patch = h.peek_patch(to)?;
+            let patch = h.peek_with(to, wire_patch(p.compact))?;
             (patch.is_some(), patch)
         }
         (false, true) => {
-            let patch = h.move_patch(to)?;
+            let patch = h.move_with(to, wire_patch(p.compact))?;
             (patch.is_some(), patch)
         }
         (false, false) => (h.move_to(to)?, None),
@@ -190,10 +232,7 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     };
     let mut out = header(h, u8::from(moved), enc, 64);
     if let Some(patch) = patch {
-        let mut items: Vec<&[u8]> = Vec::with_capacity(1 + patch.values.len());
-        items.push(&patch.ops);
-        items.extend(patch.values.iter().map(Vec::as_slice));
-        out.extend_from_slice(&encode_list(&items));
+        out.extend_from_slice(&patch);
     }
     Ok(out)
 }
