@@ -56,7 +56,7 @@ class History:
         self._unwoken = False
         #: The JSON text every ``_push_now`` params start with (the time and the rest follow).
         self._push_head = f'{{"name":{json_text(name)},"encoding":"marshal","time":'.encode()
-        #: Params prefixes made once (``_move_params``, ``_prefetch_undo``).
+        #: Params prefixes made once (``_params``).
         self._prefixes: dict = {}
         #: Requests written and not yet answered: ``(handle, push number or None, label)``.
         self._pending: list[tuple] = []
@@ -70,13 +70,16 @@ class History:
         self._synced: dict | None = None
         #: Pushes queued in Python before they are sent together (1 = send each at once).
         self.write_behind = DEFAULT_WRITE_BEHIND
-        #: After an undo, redo or jump: an ``OP_SNAP_GET`` (``offset`` -1) already in flight for
-        #: the snapshot the next ``undo`` returns, so that undo need not wait for the worker.
-        #: Anything that changes the history drops it (single writer, as for queued pushes).
+        #: After an undo, redo or jump: ``(direction, handle)`` of a request already in flight
+        #: whose answer is the snapshot the next ``undo`` (after a jump or an undo) or ``redo``
+        #: (after a redo) returns (``OP_SNAP_GET`` ``offset`` ∓1, or an undo/redo ``next``), so
+        #: a run of them need not wait for the worker. Anything that changes the history drops
+        #: it (single writer, as for queued pushes).
         self._prefetch: Any = None
         #: After ``undo(into=)``/``redo(into=)``: ``(direction, handle)`` of an
-        #: ``OP_SNAP_MOVE`` ``peek`` already in flight for the next move the same way, so a run
-        #: of them does not wait for the worker. Dropped like ``_prefetch``.
+        #: ``OP_SNAP_MOVE`` ``peek`` or ``next`` already in flight whose answer is the patch of
+        #: the next move the same way, so a run of them does not wait for the worker. Dropped
+        #: like ``_prefetch``.
         self._prefetch_move: Any = None
         if _create:
             client.call(*create_request(name, capacity))
@@ -319,14 +322,10 @@ class History:
     def _move_params(self, to: Any, extra: str) -> bytes:
         """The params prefix of an ``OP_SNAP_MOVE`` (compact) to ``to`` with ``extra`` JSON
         members; made once per history for undo and redo."""
-        key = (to, extra)
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            prefix = params_prefix(f'{{"name":{json_text(self.name)},"to":{json_text(to)},'
-                                   f'"compact":true{extra}}}'.encode())
-            if isinstance(to, str):
-                self._prefixes[key] = prefix
-        return prefix
+        members = f'"to":{json_text(to)},"compact":true{extra}'
+        if isinstance(to, str):
+            return self._params((to, extra), members)
+        return params_prefix(f'{{"name":{json_text(self.name)},{members}}}'.encode())
 
     def _answer(self, h: Any) -> bytes:
         """``h.result()``, parking at once (no spin) while the worker works on it."""
@@ -369,45 +368,61 @@ class History:
         """
         if into is not None:
             return self._move_into("undo", into)
-        self._prefetch_move = None
-        pre, self._prefetch = self._prefetch, None
-        if pre is None or encoding is not None or self._queued:
-            result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-            self._prefetch_undo()
-            return result
-        try:
-            r = pre.result()
-        except RequestError as e:
-            if e.code != L.ERR_BAD_PARAMS:
-                raise
-            # A worker older than the `offset` param: undo the plain way from now on.
-            self._prefetch_undo = lambda: None  # type: ignore[method-assign]
-            return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-        if not r[0]:
-            return None  # nothing older: the worker's undo would not move either
-        if len(self._pending) >= MAX_PIPELINED_PUSHES:
-            self.flush()
-        self._pending.append(
-            (self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False}),
-             None, None)
-        )
-        self._prefetch_undo()
-        return self._snapshot_of(r, raw, True)
-
-    def _prefetch_undo(self) -> None:
-        self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
+        return self._step("undo", L.OP_SNAP_UNDO, encoding, raw)
 
     @_locked
     def redo(self, *, encoding: str | None = None, raw: bool = False,
              into: dict | None = None) -> Any:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one.
-        ``into=state`` as for :meth:`undo`."""
+        ``into=state`` as for :meth:`undo`; a run of redos is prefetched as undos are."""
         if into is not None:
             return self._move_into("redo", into)
-        self._prefetch = self._prefetch_move = None
-        result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
-        self._prefetch_undo()
-        return result
+        return self._step("redo", L.OP_SNAP_REDO, encoding, raw)
+
+    def _step(self, to: str, op: int, encoding: str | None, raw: bool) -> Any:
+        """``undo()`` or ``redo()``: from the prefetched answer when there is one for ``to``,
+        then one request sent without waiting, the move and the next move's snapshot
+        (``next``); else the move asked for and waited on, then a prefetch."""
+        self._prefetch_move = None
+        pre, self._prefetch = self._prefetch, None
+        if pre is None or pre[0] != to or encoding is not None or self._queued:
+            result = self._cursor_op(op, self._name_params, encoding, raw)
+            self._prefetch_next(to)
+            return result
+        try:
+            r = self._answer(pre[1])
+        except RequestError as e:
+            if e.code != L.ERR_BAD_PARAMS:
+                raise
+            # A worker older than the `offset` param: move the plain way from now on.
+            self._prefetch_next = lambda to: None  # type: ignore[method-assign]
+            return self._cursor_op(op, self._name_params, encoding, raw)
+        finally:
+            self._reap()  # a failed `next` leaves _pending with its error, raised once
+        if not r[0]:
+            return None  # nothing there: the worker's move would not move either
+        if len(self._pending) >= MAX_PIPELINED_PUSHES:
+            self.flush()
+        nxt, = self._post(((op, self._params(
+            ("next", to), '"snapshot":false,"next":true'), b""),))
+        self._pending.append((nxt, None, None))
+        self._prefetch = (to, nxt)
+        return self._snapshot_of(r, raw, True)
+
+    def _prefetch_next(self, to: str) -> None:
+        """Asks for the snapshot the next ``to`` (undo or redo) returns (``OP_SNAP_GET``)."""
+        offset = -1 if to == "undo" else 1
+        h, = self._post(((L.OP_SNAP_GET, self._params(("get", offset), f'"offset":{offset}'),
+                          b""),))
+        self._prefetch = (to, h)
+
+    def _params(self, key: Any, members: str) -> bytes:
+        """The params prefix ``{"name": …, members}``, made once per history and ``key``."""
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = params_prefix(
+                f'{{"name":{json_text(self.name)},{members}}}'.encode())
+        return prefix
 
     @_locked
     def jump(self, index: int, *, encoding: str | None = None, raw: bool = False,
@@ -420,7 +435,7 @@ class History:
             return self._move_into(index, into)
         self._prefetch = self._prefetch_move = None
         result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
-        self._prefetch_undo()
+        self._prefetch_next("undo")
         return result
 
     @_locked

@@ -481,17 +481,27 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     calls = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
+    posted = []
+    real_post = h._post
+    monkeypatch.setattr(h, "_post", lambda reqs, *a: posted.append(
+        [json.loads(r[1][4:]) for r in reqs]) or real_post(reqs, *a))
     assert [h.undo() for _ in range(3)] == [{"i": 2}, {"i": 1}, {"i": 0}]
     assert calls == [], "undos after an undo must not wait on a round trip"
+    # One request per step: the undo, answering the snapshot of the next undo (`next`).
+    assert posted == [[{"name": "prefetch", "snapshot": False, "next": True}]] * 3
     assert h.undo() is None  # at the oldest
-    monkeypatch.undo()
     assert h.current() == {"i": 0} and h.index == 0
-    assert h.redo() == {"i": 1}
-    assert h.undo() == {"i": 0}  # prefetched after the redo
+    assert h.redo() == {"i": 1}  # the first redo of a run waits; the next ones do not
+    calls.clear()
+    assert [h.redo() for _ in range(3)] == [{"i": 2}, {"i": 3}, {"i": 4}]
+    assert calls == [] and h.redo() is None
+    monkeypatch.undo()
+    assert h.index == 4
+    assert h.undo() == {"i": 3}
+    assert h.undo() == {"i": 2}  # prefetched after the undo
     h.push({"i": "new"})  # drops the redo branch and the prefetch
-    assert h.undo() == {"i": 0}
-    assert len(h) == 2 and h.current() == {"i": 0}
-    assert h.undo() is None
+    assert h.undo() == {"i": 2}
+    assert len(h) == 4 and h.current() == {"i": 2}
 
 
 def test_pushes_are_written_at_once_without_waiting(client, monkeypatch):

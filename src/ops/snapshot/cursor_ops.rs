@@ -30,6 +30,10 @@ struct CursorParams {
     /// (for a client that already holds it, e.g. from a prefetching `OP_SNAP_GET`).
     #[serde(default = "yes")]
     snapshot: bool,
+    /// `OP_SNAP_UNDO`/`OP_SNAP_REDO`: answer the snapshot the next move the same way would
+    /// make current (what a prefetching `OP_SNAP_GET` would), not the one now current.
+    #[serde(default)]
+    next: bool,
 }
 
 fn yes() -> bool {
@@ -84,6 +88,9 @@ pub fn op_snap_undo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let p: CursorParams = req.params()?;
     let h = state.snapshots.history(&p.name)?;
     let moved = h.undo();
+    if p.next {
+        return at_offset(h, -1, p.encoding);
+    }
     cursor_response_with(h, moved, p.encoding, p.snapshot)
 }
 
@@ -92,6 +99,9 @@ pub fn op_snap_redo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let p: CursorParams = req.params()?;
     let h = state.snapshots.history(&p.name)?;
     let moved = h.redo();
+    if p.next {
+        return at_offset(h, 1, p.encoding);
+    }
     cursor_response_with(h, moved, p.encoding, p.snapshot)
 }
 
@@ -124,16 +134,7 @@ pub fn op_snap_current(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, 
 pub fn op_snap_get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: CursorParams = req.params()?;
     if let (None, Some(offset)) = (p.index, p.offset) {
-        let h = state.snapshots.history(&p.name)?;
-        let pos = h.position();
-        let target = pos
-            .cursor
-            .and_then(|c| (c as i64).checked_add(offset))
-            .filter(|&t| t >= 0 && (t as usize) < pos.len);
-        return match target {
-            Some(t) => get_at(h, t as u64, p.encoding),
-            None => cursor_response(h, false, None),
-        };
+        return at_offset(state.snapshots.history(&p.name)?, offset, p.encoding);
     }
     let i = required_index(&p)?;
     let h = state.snapshots.history(&p.name)?;
@@ -141,6 +142,20 @@ pub fn op_snap_get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpEr
 }
 
 /// Entry `i` in the cursor-response shape; the cursor does not move.
+/// The entry at `cursor + offset` in the cursor-response shape, or a status-0 answer when
+/// there is none (the cursor does not move).
+fn at_offset(h: &History, offset: i64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
+    let pos = h.position();
+    let target = pos
+        .cursor
+        .and_then(|c| (c as i64).checked_add(offset))
+        .filter(|&t| t >= 0 && (t as usize) < pos.len);
+    match target {
+        Some(t) => get_at(h, t as u64, want),
+        None => cursor_response(h, false, None),
+    }
+}
+
 fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
     let (enc, bytes) = h.encode(h.check_index(i)?, want)?;
     Ok(with_snapshot(h, enc, &bytes))
