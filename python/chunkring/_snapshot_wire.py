@@ -128,10 +128,9 @@ def json_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list]:
-    """``(marshal body, params JSON tail, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
-    ``push(changed=…)`` (layout.md §9.3): one value per path found in ``snapshot``, the paths
-    not found in ``remove``; ``paths`` lists every path named, found or removed."""
+def _changed_paths(snapshot: Any, changed: Iterable[Any]) -> tuple[list, list, list]:
+    """``(paths, values, removes)`` of ``push(changed=…)``: one value per path found in
+    ``snapshot``, the paths not found in ``removes``."""
     if type(snapshot) is not dict:
         raise TypeError("push(changed=...) needs a dict snapshot")
     if isinstance(changed, str):
@@ -147,6 +146,14 @@ def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list
             values.append(value)
         else:
             removes.append(path)
+    return paths, values, removes
+
+
+def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list]:
+    """``(marshal body, params JSON tail, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
+    ``push(changed=…)`` (layout.md §9.3); ``paths`` lists every path named, found or
+    removed. The tail's JSON is written without ``json.dumps`` (the common push's path)."""
+    paths, values, removes = _changed_paths(snapshot, changed)
     tail = ',"paths":' + json_text(paths)
     if removes:
         tail += ',"remove":' + json_text(removes)
@@ -156,23 +163,8 @@ def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list
 def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
                    encoding: str | None) -> tuple:
     """``(op, body, encoding, params, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
-    ``push(changed=…)`` (layout.md §9.3): one value per path found in ``snapshot``, the paths
-    not found in ``remove``; ``paths`` lists every path named, found or removed."""
-    if type(snapshot) is not dict:
-        raise TypeError("push(changed=...) needs a dict snapshot")
-    if isinstance(changed, str):
-        changed = (changed,)
-    paths: list[list] = []
-    values: list[Any] = []
-    removes: list[list] = []
-    for item in changed:
-        path = list(item) if isinstance(item, (tuple, list)) else [item]
-        found, value = _lookup(snapshot, path)
-        if found:
-            paths.append(path)
-            values.append(value)
-        else:
-            removes.append(path)
+    ``push(changed=…)`` in any encoding (layout.md §9.3), as :func:`fields_body`."""
+    paths, values, removes = _changed_paths(snapshot, changed)
     if encoding in (None, "marshal"):
         body, enc = marshal.dumps(values, 4), "marshal"
     else:

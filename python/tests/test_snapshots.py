@@ -507,14 +507,19 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
 def test_pushes_are_written_at_once_without_waiting(client, monkeypatch):
     import json as _json
 
+    import chunkring._ring as ring
+
     h = client.history("nowait")
     waited = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: waited.append(a[0]) or real_call(*a, **k))
+    wakes = []
+    monkeypatch.setattr(ring, "futex_wake", lambda *a: wakes.append(a))
     for i in range(5):
         h.push({"i": i})
     h.push({"i": 5}, changed=["i"])
     assert waited == [], "a push must not wait for the worker's answer"
+    assert wakes == [], "a push must not wake the worker (layout.md §9.3 'Pushes need no wake')"
     monkeypatch.undo()
     # Written into the ring: another request on the same worker sees them once it is answered.
     raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "nowait"}))
