@@ -106,11 +106,12 @@ def unlink_shm(path, identity: tuple[int, int] | None) -> None:
         pass
 
 
-def reap(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """Wait ``grace`` seconds for ``proc``; then SIGTERM, then SIGKILL, if it does not exit."""
+def reap(proc: subprocess.Popen, grace: float = 5.0, term_wait: float = 1.0) -> None:
+    """Wait ``grace`` seconds for ``proc``; then SIGTERM and ``term_wait`` seconds more, then
+    SIGKILL, if it does not exit."""
     if proc.poll() is not None:
         return
-    for sig, wait in ((None, grace), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((None, grace), (signal.SIGTERM, term_wait), (signal.SIGKILL, 5.0)):
         if sig is not None:
             try:
                 proc.send_signal(sig)

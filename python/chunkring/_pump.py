@@ -61,14 +61,14 @@ class Pump:
         self._wanted.set()
         self._rx.wake_waiters()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Wake the thread and wait (at most STOP_TIMEOUT_S) for it to complete what was
         handed to it and leave the ring (the caller then unmaps it). Called on the thread
         itself (a callback closing the client), it returns at once: the thread completes the
         rest after that callback and exits."""
         self._wanted.set()
         if threading.current_thread() is not self._thread:
-            self._thread.join(STOP_TIMEOUT_S)
+            self._thread.join(min(timeout, STOP_TIMEOUT_S))
             if not self._thread.is_alive():
                 self._complete_handed()  # handed after the thread's last look
 

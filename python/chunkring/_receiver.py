@@ -35,7 +35,8 @@ from ._handle import _FINISHED, _PENDING, Handle, _complete
 from ._process import pid_alive, read_all, shares_one_cpu, unlink_shm
 from ._reassembler import FragmentError, Reassembler
 from ._ring import Consumer
-from .errors import ClientClosed, ProtocolError, RequestError, RequestTimeout, WorkerDied
+from .errors import (ClientClosed, ProtocolError, RegionLost, RequestError, RequestTimeout,
+                     WorkerDied)
 
 #: The client's bounded futex wait (layout.md §12 "Dead worker": notice within 10 ms).
 WAIT_TIMEOUT_S = 0.010
@@ -116,9 +117,10 @@ class Receiver:
         """True when the response ring holds frames not yet read (lock-free peek)."""
         return self._consumer.pending()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Refuse further waits, fail every pending handle with :class:`ClientClosed` and stop
-        the background receiver thread (before the caller unmaps the region)."""
+        the background receiver thread (before the caller unmaps the region), waiting for it
+        at most ``timeout`` seconds (and at most ``_pump.STOP_TIMEOUT_S``)."""
         late: list = []
         with self._lock:
             self.closed = True
@@ -130,7 +132,10 @@ class Receiver:
         pump.hand(late)  # its callbacks run there too, not under the caller's locks
         if self._region.mm is not None:
             self.wake_parked()  # a parked pump returns at once
-        pump.stop()
+        if timeout is None:
+            pump.stop()
+        else:
+            pump.stop(timeout)
 
     def fail_all(self, exc: BaseException) -> None:
         """Fail every pending handle that has no answer yet with ``exc``."""
@@ -259,7 +264,10 @@ class Receiver:
                 else:
                     self._resolve(h, payload, None, late)
         except ProtocolError as exc:
-            self._fail_all(exc, late)
+            lost = self._lost()  # a truncated region reads zeros: say so, not "bad frame"
+            self._fail_all(lost or exc, late)
+            if lost is not None:
+                raise lost from None
             raise
         finally:
             try:
@@ -411,9 +419,39 @@ class Receiver:
             with self._lock:
                 self._parked -= 1
 
+    def _lost(self) -> RegionLost | None:
+        """The :class:`RegionLost` once the region was truncated (layout.md §12 "Truncated
+        region"), recorded as ``dead``; None while it is whole. Slow paths only."""
+        if isinstance(self.dead, RegionLost):
+            return self.dead
+        region = self._region
+        reason = region.lost() if region.mm is not None else None
+        if reason is None:
+            return None
+        lost = RegionLost(reason + "; every request in flight is lost")
+        if self.dead is None:
+            self.dead = lost
+            _log.error("%s", reason)
+        return lost
+
+    def explain(self, exc: ProtocolError) -> BaseException:
+        """``exc`` (a ring that broke layout.md) as the caller should see it: the
+        :class:`RegionLost` when the region was truncated (every pending request fails with
+        it), else ``exc`` itself."""
+        lost = self._lost()
+        if lost is None:
+            return exc
+        self.fail_all(lost)
+        return lost
+
     def check_alive(self) -> None:
-        """After a park: notice a dead or stopped worker (layout.md §12) and fail every pending request."""
+        """After a park: notice a truncated region, a dead or stopped worker (layout.md §12)
+        and fail every pending request."""
         if self.dead is not None:
+            return
+        lost = self._lost()  # first: a worker that saw it too has stopped, which says less
+        if lost is not None:
+            self.fail_all(lost)
             return
         reason = None
         rc = None

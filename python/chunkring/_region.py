@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import _barrier
+from . import _sigbus
 from . import _layout as L
 from .errors import ProtocolError
 
@@ -89,6 +90,9 @@ class Region:
         self._client_slot_word = ctypes.c_uint64.from_buffer(mm, L.CLIENT_PID_OFFSET)
         self.worker_futex_addr = ctypes.addressof(self._worker_futex)
         self.client_futex_addr = ctypes.addressof(self._client_futex)
+        #: The mapping's address: protected by the SIGBUS handler of ``_sigbus.py``.
+        self.base = self.worker_futex_addr - L.WORKER_FUTEX_OFFSET
+        _sigbus.register(self.base, len(mm))
 
     # ---- header fields ------------------------------------------------------------------
     @property
@@ -137,11 +141,34 @@ class Region:
         """``(CLIENT_PID, CLIENT_STATE)``."""
         return self.i[L.CLIENT_PID_OFFSET // _I], self.i[L.CLIENT_STATE_OFFSET // _I]
 
+    def lost(self) -> str | None:
+        """Why the region can no longer be used, or None: another process truncated its file
+        (layout.md §12 "Truncated region"). Either the SIGBUS handler already replaced the
+        mapping with zero pages, or the file (one ``fstat``, through ``mmap.size()``) is now
+        shorter than the region, and the mapping is replaced here before anything faults.
+        A slow-path check: liveness checks and error paths call it, never a round trip."""
+        mm = self.mm
+        if mm is None:
+            return None
+        if _sigbus.is_lost(self.base):
+            return (f"region {self.path} was truncated by another process "
+                    "(a SIGBUS on it was caught; the mapping now reads zeros)")
+        try:
+            size = mm.size()
+        except (OSError, ValueError):
+            return None
+        if size >= self.region_bytes:
+            return None
+        _sigbus.abandon(self.base)
+        return (f"region {self.path} was truncated by another process: "
+                f"{size} of its {self.region_bytes} bytes are left")
+
     # ---- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
         """Release every export of the mapping, then unmap it. Idempotent."""
         if self.mm is None:
             return
+        _sigbus.unregister(self.base)  # before the unmap: the address may be reused
         self._worker_futex = self._client_futex = self._client_slot_word = None
         for v in (self.q, self.i, self._header, self.view):
             v.release()

@@ -12,6 +12,14 @@ room only until then, and raises :class:`RequestTimeout`; the timed-out request'
 entry is dropped and the client stays usable. Fragments of it already written cannot be
 unpublished: the next message (``fragment_index`` 0) abandons them in the worker, which
 never runs a partial message (§6.4).
+
+Per-thread limits (:class:`limit_waits`, used by ``aio.py``): a thread may bound every wait
+of the sends it makes, whatever their own timeout, or forbid waiting altogether
+(``NO_WAIT``): a send that would wait for the lock or for room then raises
+:class:`WouldWait` with nothing of the call published (the frames it wrote are taken back:
+they were never published, so resetting the producer's tail to its last publish forgets
+them) and no pending entry left. Read only where a send is about to wait: the fast path
+never looks at it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from . import _layout as L
 from ._handle import Handle, Slot
 from ._receiver import Receiver
 from ._ring import Producer
-from .errors import RequestTimeout
+from .errors import ProtocolError, RequestTimeout
 
 _MASK64 = (1 << 64) - 1
 _PLB = L.PARAMS_LEN_BYTES
@@ -33,6 +41,43 @@ _MORE = L.FLAG_MORE
 _NO_PARAMS = b"\0" * L.PARAMS_LEN_BYTES
 _WAIT_FOR_ROOM_OR_ANSWERS = L.PARKED | L.PARKED_FOR_ROOM
 _monotonic_ns = time.monotonic_ns
+#: The per-thread wait limit of :class:`limit_waits` (attribute ``limit``).
+_local = threading.local()
+#: :class:`limit_waits` value: never wait (raise :class:`WouldWait` instead).
+NO_WAIT = -1
+
+
+class WouldWait(RequestTimeout):
+    """A send under ``limit_waits(NO_WAIT)`` would have waited (the request ring is full, or
+    another thread is sending); nothing of the call was published or left pending."""
+
+
+class limit_waits:
+    """``with limit_waits(deadline):`` every send on this thread waits (for the sender's lock,
+    for request-ring room) no later than ``deadline`` (``time.monotonic_ns``; None: no limit
+    beyond the call's own), or not at all with ``NO_WAIT`` (module doc)."""
+
+    __slots__ = ("limit", "saved")
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        self.saved = getattr(_local, "limit", None)
+        _local.limit = self.limit
+
+    def __exit__(self, *exc) -> None:
+        _local.limit = self.saved
+
+
+def _effective(deadline: int | None) -> int | None:
+    """``deadline`` tightened by this thread's :class:`limit_waits` (or ``NO_WAIT``)."""
+    limit = getattr(_local, "limit", None)
+    if limit is None:
+        return deadline
+    if limit == NO_WAIT or deadline is None:
+        return limit
+    return min(limit, deadline)
 
 
 def deadline_after(timeout: float | None) -> int | None:
@@ -109,11 +154,13 @@ class Sender:
         """Write and publish one request; its handle. ``timeout`` bounds the wait for the
         sender's lock and for request-ring room (:class:`RequestTimeout`)."""
         prefix = self._check(op, body, params)
-        self._enter(deadline_after(timeout))
+        self._enter_limited(deadline_after(timeout))
         try:
             h = self._register(lambda rid: Handle(self._receiver, rid, op))
             self._write_or_forget(op, h.request_id, body, prefix)
             self.worker_woken = self.producer.publish() == 2
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
         finally:
             self._lock.release()
         return h
@@ -144,6 +191,8 @@ class Sender:
             else:
                 self._write_or_forget(op, rid, body, prefix)
             self.worker_woken = producer.publish() == 2 or woken
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
         finally:
             self._lock.release()
         return slot
@@ -183,6 +232,8 @@ class Sender:
             finally:
                 self.next_id = rid
             self.worker_woken = producer.publish() == 2
+        except ProtocolError as exc:  # (no cost unless raised) a truncated region?
+            raise self._receiver.explain(exc) from None
         finally:
             self._lock.release()
         return slots
@@ -190,29 +241,21 @@ class Sender:
     def post(self, requests, wake: bool = True) -> list[Handle]:
         """Write ``(op, prefix, body)`` requests, each ``prefix`` an already encoded
         ``params_len | params`` (:func:`encode_params`) and ``body`` bytes, and publish them
-        with one tail store; their handles in order. ``wake=False`` does not wake a parked
-        worker (``Producer.publish``): for requests nobody waits for now (snapshot pushes)."""
+        with one tail store; their handles in order, as :meth:`submit_many`. ``wake=False``
+        does not wake a parked worker (``Producer.publish``): for requests nobody waits for
+        now (snapshot pushes)."""
         for _, prefix, body in requests:
             self._check_size(len(body), prefix)
-        handles = []
-        self._enter(None)
-        try:
-            push = self.producer.try_push
-            for op, prefix, body in requests:
-                h = self._register(lambda rid: Handle(self._receiver, rid, op))
-                handles.append(h)
-                total = len(prefix) + len(body)
-                if total > self._max_frame_payload or not push(0, op, h.request_id, 0, total,
-                                                               prefix, body):
-                    self._write_or_forget(op, h.request_id, body, prefix)
-            self.worker_woken = self.producer.publish(wake) == 2
-        finally:
-            self._lock.release()
-        return handles
+        return self._send_checked(requests, None, wake)
 
-    def submit_many(self, requests) -> list[Handle]:
+    def submit_many(self, requests, timeout: float | None = None) -> list[Handle]:
         """Write ``(op, body, params)`` requests and publish them with one tail store (more
-        only when the request ring fills up); their handles in order."""
+        only when the request ring fills up); their handles in order.
+
+        ``timeout`` bounds the waits for the sender's lock and for room: on
+        :class:`RequestTimeout` the requests written before it stay published and pending
+        (their handles are the exception's ``sent``), the one that did not fit and the rest
+        are not sent."""
         checked = []
         for i, req in enumerate(requests):
             req = tuple(req)
@@ -220,24 +263,53 @@ class Sender:
                 raise ValueError(f"requests[{i}] must be (op, body, params), not {len(req)} items")
             body = req[1] if len(req) > 1 else b""
             try:
-                checked.append((req[0], body, self._check(req[0], body, req[2] if len(req) > 2 else None)))
+                prefix = self._check(req[0], body, req[2] if len(req) > 2 else None)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"requests[{i}]: {exc}") from None
+            checked.append((req[0], prefix, body))
+        return self._send_checked(checked, deadline_after(timeout), True)
+
+    def _send_checked(self, checked, deadline: int | None, wake: bool) -> list[Handle]:
+        """:meth:`submit_many` of checked ``(op, prefix or None, body)`` requests."""
         handles = []
-        with self._lock:
-            self._deadline = None
+        self._enter_limited(deadline)
+        try:
             self._receiver.check_open()
-            for op, body, prefix in checked:
+            push = self.producer.try_push
+            for op, prefix, body in checked:
                 h = self._register(lambda rid: Handle(self._receiver, rid, op))
-                self._write(op, h.request_id, body, prefix)
+                # One frame written straight (params and body), else _write's way.
+                if prefix is None or type(body) is not bytes or not (
+                        len(prefix) + len(body) <= self._max_frame_payload
+                        and push(0, op, h.request_id, 0, len(prefix) + len(body), prefix, body)):
+                    self._write_or_forget(op, h.request_id, body, prefix)
                 handles.append(h)
-            self.worker_woken = self.producer.publish() == 2
+            self.worker_woken = self.producer.publish(wake) == 2
+        except WouldWait:
+            for h in handles:  # none was published (module doc)
+                self._pending.pop(h.request_id, None)
+            raise
+        except RequestTimeout as exc:
+            exc.sent = handles  # published by the wait that timed out
+            raise
+        except ProtocolError as exc:  # a truncated region?
+            raise self._receiver.explain(exc) from None
+        finally:
+            self._lock.release()
         return handles
 
-    def close(self) -> None:
-        """Wait for a sender in progress to finish, then close the receiver."""
-        with self._lock:
+    def close(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` seconds) for a sender in progress to finish, then close
+        the receiver; False when the sender did not finish in time (its thread may still
+        touch the region: the caller must not unmap it)."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             self._receiver.close()
+            return False
+        try:
+            self._receiver.close()
+        finally:
+            self._lock.release()
+        return True
 
     # ------------------------------------------------------------------ checks (no lock)
     def _check(self, op, body, params) -> bytes | None:
@@ -261,12 +333,28 @@ class Sender:
     # ------------------------------------------------------------------ the lock and deadlines
     def _enter(self, deadline: int | None) -> None:
         """Take the sender's lock, waiting no later than ``deadline``, and make ``deadline``
-        the one every wait for room under this lock honours."""
+        the one every wait for room under this lock honours. (The synchronous fast path's
+        entry: a blocking ``acquire()`` without a deadline, which costs less than
+        ``acquire(False)``; this thread's :class:`limit_waits` bounds only its waits for
+        room. :meth:`_enter_limited` is the entry that honours it for the lock too.)"""
         if deadline is None:
             self._lock.acquire()
         elif not (self._lock.acquire(False)  # uncontended: no clock read, no timed wait
                   or self._lock.acquire(timeout=seconds_left(deadline))):
             raise RequestTimeout("timed out waiting for another thread to finish sending")
+        self._deadline = deadline
+
+    def _enter_limited(self, deadline: int | None) -> None:
+        """:meth:`_enter`, also bounded by this thread's :class:`limit_waits` while another
+        thread holds the lock (``submit``, ``submit_many``: the calls ``aio.py`` makes)."""
+        if not self._lock.acquire(False):
+            limit = _effective(deadline)
+            if limit == NO_WAIT:
+                raise WouldWait("another thread is sending")
+            if limit is None:
+                self._lock.acquire()
+            elif not self._lock.acquire(timeout=seconds_left(limit)):
+                raise RequestTimeout("timed out waiting for another thread to finish sending")
         self._deadline = deadline
 
     def _write_or_forget(self, op: int, rid: int, body, prefix: bytes | None) -> None:
@@ -334,7 +422,7 @@ class Sender:
             index += 1
             if not flags:
                 return
-            if index % 4 == 0:
+            if index % 4 == 0 and getattr(_local, "limit", None) != NO_WAIT:
                 producer.publish()  # let the worker start on a long message
 
     def _push_waiting(self, push, *frame) -> None:
@@ -346,7 +434,11 @@ class Sender:
         """
         producer = self.producer
         rx = self._receiver
-        deadline = self._deadline
+        deadline = _effective(self._deadline)
+        if deadline == NO_WAIT:
+            # Take back what this call wrote: it was never published (module doc).
+            producer.tail = producer.published
+            raise WouldWait("the request ring is full")
         while True:
             producer.publish()
             rx.drain()

@@ -30,10 +30,15 @@ client's pending table at once.
 liveness check; error frames raise :class:`~chunkring.errors.RequestError`, as in the
 synchronous API.
 
-**What still runs on the loop's thread.** Encoding a request and copying it into the request
-ring: a request larger than the ring is written fragment by fragment as the worker frees
-room, which blocks the loop for that long. Decoding answers (HTML, outlines, snapshots) runs
-on the receiver thread, under the GIL.
+**Never blocking the loop.** A request is encoded and copied into the request ring on the
+loop's thread when that needs no wait, which is the common case. When it would wait (the
+request ring is full, e.g. of a stopped or slow worker, or another thread is sending), nothing
+of it is published (``_sender.limit_waits(NO_WAIT)``) and the send is done again in the
+loop's default executor, whose thread waits for room while the loop runs other tasks; the
+call's ``timeout`` bounds that wait too, so a stopped worker with a full ring raises
+:class:`~chunkring.errors.RequestTimeout` on time. (A cancelled call whose send is waiting
+in the executor still sends when room comes; its answer is discarded.) Decoding answers
+(HTML, outlines, snapshots) runs on the receiver thread, under the GIL.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import json
 from typing import Any, Iterable, Sequence
 
 from . import _layout as L
+from ._sender import NO_WAIT, WouldWait, deadline_after, limit_waits, seconds_left
 from .client import Client
 from .errors import RequestTimeout
 
@@ -63,6 +69,31 @@ async def _answer(fut: cf.Future, timeout: float | None) -> Any:
             f"no answer within {timeout} s (the request was cancelled; its answer will be "
             "discarded)"
         ) from None
+
+
+async def _sent(send, deadline: int | None):
+    """``send()`` (a client ``submit*`` call: it returns a handle) on the loop's thread when
+    it need not wait, else in the loop's default executor, waiting for room no later than
+    ``deadline`` (``time.monotonic_ns``; None: as long as the worker lives). Module doc,
+    "Never blocking the loop"."""
+    try:
+        with limit_waits(NO_WAIT):
+            return send()
+    except WouldWait:
+        pass
+
+    def waiting():
+        with limit_waits(deadline):
+            return send()
+
+    return await asyncio.get_running_loop().run_in_executor(None, waiting)
+
+
+async def _call(send, timeout: float | None) -> Any:
+    """Send with :func:`_sent` and await the answer; ``timeout`` bounds both."""
+    deadline = deadline_after(timeout)
+    fut = await _sent(send, deadline)
+    return await _answer(fut, seconds_left(deadline))
 
 
 class AsyncClient:
@@ -90,17 +121,23 @@ class AsyncClient:
 
     # ------------------------------------------------------------------ requests
     def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> asyncio.Future:
-        """Send one request; an asyncio future of its response bytes."""
-        return asyncio.wrap_future(self.client.submit(op, body, params))
+        """Send one request (at once when the request ring has room, else from the executor:
+        module doc); an asyncio future of its response bytes."""
+        submit = self.client.submit
+        try:
+            with limit_waits(NO_WAIT):
+                return asyncio.wrap_future(submit(op, body, params))
+        except WouldWait:
+            return asyncio.ensure_future(_call(lambda: submit(op, body, params), None))
 
     async def call(self, op: int, body: bytes = b"", params: dict | None = None,
                    timeout: float | None = None) -> bytes:
         """Send one request and await its response bytes."""
-        return await _answer(self.client.submit(op, body, params, timeout=timeout), timeout)
+        return await _call(lambda: self.client.submit(op, body, params), timeout)
 
     async def echo(self, data: bytes, timeout: float | None = None) -> bytes:
         """Round-trip ``data`` through the worker's ``OP_ECHO``."""
-        return await _answer(self.client.submit(L.OP_ECHO, data, timeout=timeout), timeout)
+        return await _call(lambda: self.client.submit(L.OP_ECHO, data), timeout)
 
     async def pipeline(self, stages: Sequence[tuple], body: bytes = b"",
                        timeout: float | None = None) -> bytes:
@@ -142,7 +179,7 @@ class AsyncClient:
         """A named append-only log (created in the worker on first use)."""
         from .snapshots import Log
         log = Log(self.client, name, _create=False)
-        await _answer(log.submit_append([]), None)
+        await _call(lambda: log.submit_append([]), None)
         return AsyncLog(log)
 
     # ------------------------------------------------------------------ lifetime
@@ -169,15 +206,15 @@ class AsyncMarkdown:
 
     async def render(self, text_or_list: str | bytes | Sequence[str | bytes], *,
                      timeout: float | None = None, **options: bool) -> str | list[str]:
-        return await _answer(self._md.submit_render(text_or_list, **options), timeout)
+        return await _call(lambda: self._md.submit_render(text_or_list, **options), timeout)
 
     async def outline(self, text_or_list: str | bytes | Sequence[str | bytes], *,
                       timeout: float | None = None, **options: bool) -> dict | list[dict]:
-        return await _answer(self._md.submit_outline(text_or_list, **options), timeout)
+        return await _call(lambda: self._md.submit_outline(text_or_list, **options), timeout)
 
     async def aggregate(self, files: Iterable, *, timeout: float | None = None,
                         **kwargs: Any) -> str:
-        return await _answer(self._md.submit_aggregate(files, **kwargs), timeout)
+        return await _call(lambda: self._md.submit_aggregate(files, **kwargs), timeout)
 
 
 class AsyncSnapshots:
@@ -188,46 +225,67 @@ class AsyncSnapshots:
 
     async def process(self, batch: Iterable[Any], *, encoding: str | None = None,
                       timeout: float | None = None) -> list[dict]:
-        return await _answer(self._snapshots.submit_process(batch, encoding=encoding), timeout)
+        return await _call(lambda: self._snapshots.submit_process(batch, encoding=encoding), timeout)
 
 
 class AsyncHistory:
     """A :class:`~chunkring.snapshots.History` (``history``), awaited: each method sends the
-    queued pushes and its request, then awaits the answer. ``push`` sends at once."""
+    queued pushes and its request, then awaits the answer. ``push`` sends at once.
+
+    A history keeps client-side state (queued pushes, the live-state fingerprint) that a
+    send given up half-way would leave inconsistent, so its sends are not tried on the loop's
+    thread and redone (module doc): every one runs on this history's own sending thread, one
+    at a time in call order, waiting for room there (within the call's ``timeout``) while the
+    loop runs on."""
 
     def __init__(self, history):
         self.history = history
+        self._sender: cf.ThreadPoolExecutor | None = None
+
+    async def _call(self, send, timeout: float | None) -> Any:
+        """``send()`` on the history's sending thread, then its answer awaited; ``timeout``
+        bounds both."""
+        if self._sender is None:
+            self._sender = cf.ThreadPoolExecutor(1, thread_name_prefix="chunkring-history")
+        deadline = deadline_after(timeout)
+
+        def waiting():
+            with limit_waits(deadline):
+                return send()
+
+        fut = await asyncio.get_running_loop().run_in_executor(self._sender, waiting)
+        return await _answer(fut, seconds_left(deadline))
 
     async def push(self, snapshot: Any, label: str | None = None, *,
                    encoding: str | None = None, timeout: float | None = None) -> None:
-        await _answer(self.history.submit_push(snapshot, label, encoding=encoding), timeout)
+        await self._call(lambda: self.history.submit_push(snapshot, label, encoding=encoding), timeout)
 
     async def flush(self, timeout: float | None = None) -> None:
-        await _answer(self.history.submit_flush(), timeout)
+        await self._call(lambda: self.history.submit_flush(), timeout)
 
     async def undo(self, *, timeout: float | None = None, **kw: Any) -> Any:
-        return await _answer(self.history.submit_undo(**kw), timeout)
+        return await self._call(lambda: self.history.submit_undo(**kw), timeout)
 
     async def redo(self, *, timeout: float | None = None, **kw: Any) -> Any:
-        return await _answer(self.history.submit_redo(**kw), timeout)
+        return await self._call(lambda: self.history.submit_redo(**kw), timeout)
 
     async def jump(self, index: int, *, timeout: float | None = None, **kw: Any) -> Any:
-        return await _answer(self.history.submit_jump(index, **kw), timeout)
+        return await self._call(lambda: self.history.submit_jump(index, **kw), timeout)
 
     async def current(self, *, timeout: float | None = None, **kw: Any) -> Any:
-        return await _answer(self.history.submit_current(**kw), timeout)
+        return await self._call(lambda: self.history.submit_current(**kw), timeout)
 
     async def get(self, index: int, *, timeout: float | None = None, **kw: Any) -> Any:
-        return await _answer(self.history.submit_get(index, **kw), timeout)
+        return await self._call(lambda: self.history.submit_get(index, **kw), timeout)
 
     async def list(self, timeout: float | None = None) -> list[dict]:
-        return await _answer(self.history.submit_list(), timeout)
+        return await self._call(lambda: self.history.submit_list(), timeout)
 
     async def diff(self, a: int, b: int, timeout: float | None = None) -> list[dict]:
-        return await _answer(self.history.submit_diff(a, b), timeout)
+        return await self._call(lambda: self.history.submit_diff(a, b), timeout)
 
     async def stats(self, timeout: float | None = None) -> dict:
-        return await _answer(self.history.submit_stats(), timeout)
+        return await self._call(lambda: self.history.submit_stats(), timeout)
 
     def __repr__(self) -> str:
         return f"Async{self.history!r}"
@@ -240,13 +298,13 @@ class AsyncLog:
         self.log = log
 
     async def append(self, record_or_records, timeout: float | None = None) -> int:
-        return await _answer(self.log.submit_append(record_or_records), timeout)
+        return await _call(lambda: self.log.submit_append(record_or_records), timeout)
 
     async def read(self, start: int = 0, count: int = 1, timeout: float | None = None) -> list:
-        return await _answer(self.log.submit_read(start, count), timeout)
+        return await _call(lambda: self.log.submit_read(start, count), timeout)
 
     async def tail(self, n: int, timeout: float | None = None) -> list:
-        return await _answer(self.log.submit_tail(n), timeout)
+        return await _call(lambda: self.log.submit_tail(n), timeout)
 
     def __repr__(self) -> str:
         return f"Async{self.log!r}"

@@ -237,10 +237,13 @@ class Client:
         ``timeout`` bounds the wait for room to send it (:class:`RequestTimeout`)."""
         return self._sender.submit(op, body, params, timeout=timeout)
 
-    def submit_many(self, requests: Iterable[tuple]) -> list[Handle]:
+    def submit_many(self, requests: Iterable[tuple], *,
+                    timeout: float | None = None) -> list[Handle]:
         """Publish many ``(op, body, params)`` requests with one tail store (more only when
-        the request ring fills up); return their handles in order."""
-        return self._sender.submit_many(requests)
+        the request ring fills up); return their handles in order. ``timeout`` bounds the
+        waits for room (:class:`RequestTimeout`, whose ``sent`` lists the handles of the
+        requests published before it; the rest were not sent)."""
+        return self._sender.submit_many(requests, timeout)
 
     def pipeline(self, stages: Sequence[tuple], body: bytes = b"", timeout: float | None = None) -> bytes:
         """Run ``[(op, params), ...]`` in the worker, each stage's output the next one's body
@@ -320,28 +323,38 @@ class Client:
 
     # ------------------------------------------------------------------ lifetime
     def close(self, timeout: float = 5.0) -> None:
-        """Detach. A spawned worker is asked to stop, waited for, and killed after ``timeout``."""
+        """Detach. A spawned worker is asked to stop, waited for, and killed when it has not
+        stopped by ``timeout``. Returns within ``timeout`` plus the moment a SIGKILL takes,
+        also when the worker is stopped (SIGSTOP) and the request ring full."""
         if self._receiver.closed:
             return
+        deadline = deadline_after(timeout)
         proc = self._proc
         if (proc is not None and proc.poll() is None and self._receiver.dead is None
                 and not self._stopped):
             try:
-                self.call(L.OP_SHUTDOWN, timeout=min(timeout, 2.0))
+                # At most half the budget: the rest is for waiting and, if need be, killing.
+                self.call(L.OP_SHUTDOWN, timeout=min(timeout / 2, 2.0))
                 self._stopped = True
             except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
         # The receiver first: its background thread completes the failed futures, whose
         # callbacks may call the client, before the sender's lock is taken below.
-        self._receiver.close()
-        self._sender.close()
+        self._receiver.close(seconds_left(deadline))
+        unmap = self._sender.close(seconds_left(deadline))
         if proc is not None:
-            reap(proc, timeout)
+            left = seconds_left(deadline)
+            reap(proc, left * 0.75, term_wait=left * 0.25)
             _log.info("worker stopped: pid %d, exit code %s", proc.pid, proc.returncode)
         else:
             _log.info("detached from worker pid %d", self._region.worker_pid)
         region = self._region
-        if region.mm is not None:
+        if not unmap:
+            # A sending thread still holds the sender's lock and may touch the mapping:
+            # leave it mapped (it goes with the process) rather than fault that thread.
+            _log.warning("a sending thread did not finish within the close timeout; "
+                         "the region stays mapped")
+        elif region.mm is not None:
             if proc is None:
                 region.set_client(0, L.CLIENT_DETACHED)
             region.close()

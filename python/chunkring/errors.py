@@ -40,6 +40,13 @@ class WorkerDied(ChunkringError, ConnectionError):
         self.stderr = stderr
 
 
+class RegionLost(WorkerDied):
+    """The region was truncated by another process while mapped (layout.md §12 "Truncated
+    region"): every request in flight and every later call raises this. The client is not
+    killed (its mapping is replaced by zero pages when it touches the lost part, or as soon as
+    a liveness check sees the file shrink); close it and start or attach a new one."""
+
+
 class RequestError(ChunkringError):
     """The worker answered a request with an error frame (layout.md §8).
 

@@ -17,11 +17,13 @@ from conftest import SMALL_RING_BYTES, run_bounded, start_standalone_worker
 
 
 def fill_request_ring(c) -> int:
-    """Publish echo frames (nobody waits for their answers) until the request ring is full."""
+    """Publish echo frames (nobody waits for their answers) until the request ring is full,
+    to the last chunk: no request of any size fits until the worker reads."""
     sender = c._sender
     n = 0
-    while sender.producer.try_push_request(L.OP_ECHO, sender.new_request_id(), b"f" * 200):
-        n += 1
+    for body in (b"f" * 200, b""):
+        while sender.producer.try_push_request(L.OP_ECHO, sender.new_request_id(), body):
+            n += 1
     sender.producer.publish()
     return n
 

@@ -34,11 +34,16 @@ def serve_file(worker_bin: str, path: Path) -> subprocess.Popen:
 
 
 def stop_worker(name: str | None, worker: subprocess.Popen, file: Path | None = None) -> None:
-    """Shut the standalone worker down through a client of its own, then reap it."""
+    """Shut the standalone worker down through a client of its own, then reap it.
+
+    The worker unlinks its shm object after it answers the shutdown: wait for it to exit
+    before the SIGKILL backstop, which would otherwise race that unlink and leave the object
+    in /dev/shm (an attached client does not reap a worker it did not spawn)."""
     try:
         c = Client.attach(name, file=file, timeout=10)
         c.shutdown()
         c.close()
+        worker.wait(timeout=20)
     finally:
         worker.kill()
         worker.wait()
@@ -87,6 +92,7 @@ def test_a_second_serve_on_a_live_file_region_refuses_and_the_first_keeps_servin
         assert c.echo(b"still mine") == b"still mine"
         c.shutdown()
         c.close()
+        first.wait(timeout=20)
     finally:
         first.kill()
         first.wait()
@@ -114,6 +120,7 @@ def test_a_second_serve_on_a_live_shm_region_refuses(worker_bin):
         assert c.echo(b"x") == b"x"
         c.shutdown()
         c.close()
+        first.wait(timeout=20)
     finally:
         first.kill()
         first.wait()

@@ -37,6 +37,12 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
     let opts = parse(args)?;
     let reason = serve(&opts).map_err(|e| Failure::failed(e.to_string()))?;
     eprintln!("chunkring: worker stopped ({reason:?})");
+    if reason == StopReason::RegionLost {
+        return Err(Failure::failed(
+            "region truncated by another process while serving; stopped (the requests in flight are lost)"
+                .to_string(),
+        ));
+    }
     if reason == StopReason::HeaderChanged {
         return Err(Failure::failed(
             "the region header was overwritten while serving".to_string(),

@@ -14,12 +14,15 @@ use std::sync::Arc;
 
 use memmap2::MmapMut;
 
-use super::{guard, Backing, Region, RegionConfig, RegionError};
+use super::{guard, sigbus, Backing, Region, RegionConfig, RegionError};
 use crate::layout::REGION_MAGIC;
 
 /// A file mapping.
 #[derive(Debug)]
 pub struct FileBacking {
+    /// First field, so dropped first: the mapping leaves the SIGBUS table before `map`
+    /// unmaps it.
+    _sigbus: sigbus::Registration,
     map: MmapMut,
     base: NonNull<u8>,
     /// The worker's open file: holds the [`guard::lock_served`] lock while the region lives.
@@ -40,6 +43,10 @@ impl Backing for FileBacking {
     fn len(&self) -> usize {
         self.map.len()
     }
+
+    fn file_len(&self) -> Option<u64> {
+        self._lock.as_ref()?.metadata().ok().map(|m| m.len())
+    }
 }
 
 fn map(file: &File, path: &Path) -> Result<FileBacking, RegionError> {
@@ -50,6 +57,7 @@ fn map(file: &File, path: &Path) -> Result<FileBacking, RegionError> {
     let base = NonNull::new(map.as_mut_ptr())
         .ok_or_else(|| RegionError::Os("mmap returned null".to_owned()))?;
     Ok(FileBacking {
+        _sigbus: sigbus::register(base.as_ptr(), map.len()),
         map,
         base,
         _lock: None,

@@ -18,6 +18,7 @@ pub mod guard;
 mod header;
 pub mod heap;
 pub mod shm;
+pub mod sigbus;
 
 pub use header::{Header, RingPositions};
 
@@ -149,6 +150,11 @@ pub trait Backing: Send + Sync + fmt::Debug {
     /// True for an empty mapping (never, for a valid region).
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The size of the file behind the mapping now (`fstat`), for a backing that keeps the
+    /// file open (the worker's); `None` otherwise.
+    fn file_len(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -350,6 +356,13 @@ impl Region {
             RESP_HEAD_OFFSET,
             RESP_TAIL_OFFSET,
         )
+    }
+
+    /// True when the region's file is now shorter than the mapping: another process
+    /// truncated it (layout.md §12 "Truncated region"). One `fstat`; false for a backing that
+    /// does not keep its file open.
+    pub fn truncated(&self) -> bool {
+        self.backing.file_len().is_some_and(|n| n < self.len as u64)
     }
 
     /// Bytes mapped.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use shared_memory::{Shmem, ShmemConf, ShmemError};
 
-use super::{guard, validate_name, Backing, Region, RegionConfig, RegionError};
+use super::{guard, sigbus, validate_name, Backing, Region, RegionConfig, RegionError};
 use crate::layout::{WORKER_FAILED, WORKER_STOPPED};
 use crate::liveness::pid_alive;
 
@@ -27,6 +27,9 @@ pub fn dev_shm_path(name: &str) -> std::path::PathBuf {
 
 /// A POSIX shm mapping.
 pub struct ShmBacking {
+    /// First field, so dropped first: the mapping leaves the SIGBUS table before `shmem`
+    /// unmaps it.
+    _sigbus: sigbus::Registration,
     shmem: std::sync::Mutex<Shmem>,
     base: NonNull<u8>,
     len: usize,
@@ -55,6 +58,7 @@ impl ShmBacking {
         let base = NonNull::new(shmem.as_ptr())
             .ok_or_else(|| RegionError::Os("mmap returned null".to_owned()))?;
         Ok(ShmBacking {
+            _sigbus: sigbus::register(base.as_ptr(), len),
             shmem: std::sync::Mutex::new(shmem),
             base,
             len,
@@ -77,6 +81,10 @@ impl Backing for ShmBacking {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    fn file_len(&self) -> Option<u64> {
+        self.lock.as_ref()?.metadata().ok().map(|m| m.len())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::error::ErrorCode;
 use crate::layout::*;
 use crate::liveness;
 use crate::ops::Registry;
-use crate::region::{file, shm, Region, RegionConfig, RegionError};
+use crate::region::{file, shm, sigbus, Region, RegionConfig, RegionError};
 use crate::ring::fragment::FragmentError;
 use crate::ring::{
     Consumer, MappedMemory, MessageWriter, PollError, Producer, Reassembled, Reassembler,
@@ -72,6 +72,11 @@ pub enum StopReason {
     /// scribbled header, layout.md §12 "Header check"); the worker marks itself
     /// `WORKER_FAILED` and stops instead of serving rings it can no longer trust.
     HeaderChanged,
+    /// Another process truncated the region's file under the worker (layout.md §12
+    /// "Truncated region"): noticed by the SIGBUS handler of `region::sigbus`, which replaced
+    /// the mapping with zero pages, or by a liveness check's size check. Nothing in it can be
+    /// served any more.
+    RegionLost,
 }
 
 /// Creates the region, serves until told to stop, marks it stopped and (for shm) unlinks it.
@@ -184,6 +189,9 @@ impl Worker {
             self.flush();
             if liveness::stop_requested() && self.stop.is_none() {
                 self.stop = Some(StopReason::Signal);
+            }
+            if sigbus::region_lost() {
+                self.stop = Some(StopReason::RegionLost);
             }
             if let Some(reason) = self.stop {
                 if self.pending.is_empty() || reason != StopReason::Shutdown {
@@ -456,6 +464,10 @@ impl Worker {
     /// Owner, header and client checks, at most once per park timeout.
     fn check_liveness(&mut self) {
         self.last_check = Instant::now();
+        if self.region.truncated() {
+            self.stop = Some(StopReason::RegionLost);
+            return; // the header and rings may be past the end of the file now
+        }
         if let Some(pid) = self.owner_pid {
             if !liveness::pid_alive(pid) {
                 self.stop = Some(StopReason::OwnerGone);
