@@ -284,7 +284,8 @@ class Sender:
                         and push(0, op, h.request_id, 0, len(prefix) + len(body), prefix, body)):
                     self._write_or_forget(op, h.request_id, body, prefix)
                 handles.append(h)
-            self.worker_woken = self.producer.publish(wake) == 2
+            producer = self.producer
+            self.worker_woken = (producer.publish() if wake else producer.publish(False)) == 2
         except WouldWait:
             for h in handles:  # none was published (module doc)
                 self._pending.pop(h.request_id, None)
