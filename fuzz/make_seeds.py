@@ -55,6 +55,11 @@ def main() -> None:
             "bad-length": FRAME.pack(MAGIC, 0, 1, 0, 9, 1 << 20, 0, 1 << 20) + b"\x01\x02\x04",
             "id-zero": FRAME.pack(MAGIC, 0, 1, 0, 0, 4, 0, 4) + b"\x00\x01\x01",
             "fragment": FRAME.pack(MAGIC, 0x0002, 1, 0, 9, 100, 1, 300) + b"\x02\x08\x08",
+            # layout.md §6.6: FLAG_CRC (0x0008) counts a 4-byte trailer in the frame's chunks;
+            # a padding frame with it ends 4 bytes early.
+            "crc": FRAME.pack(MAGIC, 0x0008, 1, 0, 9, 28, 0, 28) + b"\x01\x01\x01",
+            "crc-spills": FRAME.pack(MAGIC, 0x0008, 1, 0, 9, 29, 0, 29) + b"\x01\x01\x02",
+            "crc-padding": FRAME.pack(MAGIC, 0x0009, 0, 0, 0, 156, 0, 0) + b"\x01\x03\x03",
         },
         "request_payload": {
             "empty": req(b""),

@@ -45,11 +45,14 @@ pub enum ErrorCode {
     ShuttingDown = layout::ERR_SHUTTING_DOWN,
     /// Persisted data failed its integrity check (torn or corrupted file).
     CorruptData = layout::ERR_CORRUPT_DATA,
+    /// A frame failed its CRC-32 check, or lacked one where the region requires it
+    /// (layout.md §6.6); the ring was resynchronised.
+    Checksum = layout::ERR_CHECKSUM,
 }
 
 impl ErrorCode {
     /// Every code, in wire order (used by tests and `inspect`).
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Ok,
         ErrorCode::MalformedHeader,
         ErrorCode::FrameLength,
@@ -66,6 +69,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::ShuttingDown,
         ErrorCode::CorruptData,
+        ErrorCode::Checksum,
     ];
 
     /// The code's wire value.
@@ -97,6 +101,7 @@ impl ErrorCode {
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
             ErrorCode::CorruptData => "CORRUPT_DATA",
+            ErrorCode::Checksum => "CHECKSUM",
         }
     }
 }
@@ -175,7 +180,7 @@ mod tests {
             assert_eq!(code.to_u16() as usize, i);
             assert_eq!(ErrorCode::from_u16(code.to_u16()), Some(*code));
         }
-        assert_eq!(ErrorCode::from_u16(16), None);
+        assert_eq!(ErrorCode::from_u16(17), None);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::ErrorCode;
 use crate::layout::{
-    FLAGS_KNOWN, FLAG_ERROR, FLAG_MORE, FLAG_PADDING, FRAME_HEADER_BYTES, FRAME_MAGIC,
+    FLAGS_KNOWN, FLAG_CRC, FLAG_ERROR, FLAG_MORE, FLAG_PADDING, FRAME_CRC_BYTES,
+    FRAME_HEADER_BYTES, FRAME_MAGIC,
 };
 
 /// A decoded frame header; field meanings are those of layout.md §6.1.
@@ -79,6 +80,15 @@ pub enum FrameError {
     },
     /// §6.1 `request_id`: a request with id 0, which is reserved for error frames.
     ZeroRequestId,
+    /// §6.6: the CRC-32 trailer does not match the header and payload as read.
+    Checksum {
+        /// The trailer's value.
+        trailer: u32,
+        /// The CRC-32 of the bytes read.
+        computed: u32,
+    },
+    /// §6.6: a frame without `FLAG_CRC` in a region whose frames must all carry it.
+    ChecksumMissing,
 }
 
 impl FrameError {
@@ -93,6 +103,7 @@ impl FrameError {
                 ErrorCode::FrameLength
             }
             FrameError::MessageLen { .. } => ErrorCode::FragmentSequence,
+            FrameError::Checksum { .. } | FrameError::ChecksumMissing => ErrorCode::Checksum,
         }
     }
 
@@ -104,6 +115,8 @@ impl FrameError {
             FrameError::BadMagic { .. }
                 | FrameError::PastPublished { .. }
                 | FrameError::PastRingEnd { .. }
+                | FrameError::Checksum { .. }
+                | FrameError::ChecksumMissing
         )
     }
 }
@@ -131,6 +144,13 @@ impl fmt::Display for FrameError {
             FrameError::ZeroRequestId => {
                 f.write_str("request_id 0 is reserved for error frames; the request is not run")
             }
+            FrameError::Checksum { trailer, computed } => write!(
+                f,
+                "frame checksum mismatch (trailer {trailer:#010x}, computed {computed:#010x}): a torn or overwritten frame"
+            ),
+            FrameError::ChecksumMissing => f.write_str(
+                "frame without a checksum (FLAG_CRC) in a region that requires one",
+            ),
         }
     }
 }
@@ -152,12 +172,17 @@ impl FrameHeader {
         }
     }
 
-    /// The padding frame that fills `chunks_to_end` chunks of `chunk_bytes` (layout.md §6.3).
-    pub fn padding(chunks_to_end: u64, chunk_bytes: usize) -> FrameHeader {
-        let payload_len = (chunks_to_end as usize * chunk_bytes - FRAME_HEADER_BYTES) as u32;
+    /// The padding frame that fills `chunks_to_end` chunks of `chunk_bytes` (layout.md §6.3),
+    /// leaving room for a CRC trailer when `crc` (§6.6) — unless the padding is too small to
+    /// hold one (a single 32-byte chunk), which then goes without.
+    pub fn padding(chunks_to_end: u64, chunk_bytes: usize, crc: bool) -> FrameHeader {
+        let bytes = chunks_to_end as usize * chunk_bytes;
+        let crc = crc && bytes >= FRAME_HEADER_BYTES + FRAME_CRC_BYTES;
+        let flags = FLAG_PADDING | if crc { FLAG_CRC } else { 0 };
+        let payload_len = (bytes - FRAME_HEADER_BYTES - trailer_len(flags)) as u32;
         FrameHeader {
             magic: FRAME_MAGIC,
-            flags: FLAG_PADDING,
+            flags,
             payload_len,
             ..FrameHeader::default()
         }
@@ -195,9 +220,37 @@ impl FrameHeader {
         out
     }
 
-    /// Chunks this frame occupies with chunks of `chunk_bytes` (layout.md §5).
+    /// Chunks this frame occupies with chunks of `chunk_bytes` (layout.md §5), its CRC
+    /// trailer included (§6.6).
     pub fn chunks(&self, chunk_bytes: usize) -> u64 {
-        frame_chunks(self.payload_len as usize, chunk_bytes)
+        frame_chunks(
+            self.payload_len as usize + trailer_len(self.flags),
+            chunk_bytes,
+        )
+    }
+
+    /// Does a CRC-32 trailer follow the payload (§6.6)?
+    pub fn has_crc(&self) -> bool {
+        self.flags & FLAG_CRC != 0
+    }
+
+    /// A padding frame too small for a CRC trailer: one chunk of 32 bytes (`MIN_CHUNK_BYTES`).
+    /// No checksummed frame fits there, so none can be mistaken for it (§6.6).
+    pub fn is_padding_without_room_for_crc(&self, chunk_bytes: usize) -> bool {
+        self.is_padding()
+            && !self.has_crc()
+            && self.chunks(chunk_bytes) as usize * chunk_bytes
+                < FRAME_HEADER_BYTES + FRAME_CRC_BYTES
+    }
+
+    /// Payload bytes the CRC covers after the header: none for a padding frame (its payload
+    /// is unspecified), else the payload (§6.6).
+    pub fn crc_covered_len(&self) -> usize {
+        if self.is_padding() {
+            0
+        } else {
+            self.payload_len as usize
+        }
     }
 
     /// Is this a padding frame?
@@ -266,10 +319,30 @@ impl FrameHeader {
     }
 }
 
-/// Chunks a frame with `payload_len` payload bytes occupies (layout.md §5).
+/// Chunks a frame with `payload_len` payload bytes occupies (layout.md §5); pass the payload
+/// plus [`trailer_len`] for a frame with `FLAG_CRC`.
 #[inline]
 pub fn frame_chunks(payload_len: usize, chunk_bytes: usize) -> u64 {
     (FRAME_HEADER_BYTES + payload_len).div_ceil(chunk_bytes) as u64
+}
+
+/// Bytes after the payload of a frame with these flags: `FRAME_CRC_BYTES` with `FLAG_CRC`.
+#[inline]
+pub fn trailer_len(flags: u16) -> usize {
+    if flags & FLAG_CRC != 0 {
+        FRAME_CRC_BYTES
+    } else {
+        0
+    }
+}
+
+/// The CRC-32 trailer of a frame (layout.md §6.6): `zlib.crc32` of the 32 encoded header
+/// bytes followed by `covered` (the payload; nothing for a padding frame).
+pub fn frame_crc(header: &[u8; FRAME_HEADER_BYTES], covered: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header);
+    h.update(covered);
+    h.finalize()
 }
 
 #[cfg(test)]
@@ -298,7 +371,7 @@ mod tests {
 
     #[test]
     fn padding_fills_exactly_to_the_end() {
-        let p = FrameHeader::padding(3, 64);
+        let p = FrameHeader::padding(3, 64, false);
         assert_eq!(p.chunks(64), 3);
         assert!(p.check(64, 3, 3).is_ok());
         assert_eq!(
@@ -376,6 +449,11 @@ mod tests {
                 message_len: 1,
                 payload_len: 2,
             },
+            FrameError::Checksum {
+                trailer: 1,
+                computed: 2,
+            },
+            FrameError::ChecksumMissing,
         ];
         for e in all {
             let s = e.to_string();
@@ -385,5 +463,43 @@ mod tests {
             );
             assert_ne!(e.code(), ErrorCode::Ok);
         }
+    }
+
+    #[test]
+    fn frame_crc_is_zlib_crc32_of_header_then_payload() {
+        // zlib.crc32(b"123456789") == 0xCBF43926, the CRC-32 check value; split anywhere.
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        header[..9].copy_from_slice(b"123456789");
+        let whole = frame_crc(&header, b"");
+        assert_eq!(whole, crc32fast::hash(&header));
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+        assert_ne!(frame_crc(&header, b"x"), whole);
+    }
+
+    #[test]
+    fn the_trailer_counts_in_the_chunks_and_padding_leaves_room_for_it() {
+        let mut h = FrameHeader::message(1, 7, 28, 28);
+        assert_eq!(h.chunks(64), 1);
+        h.flags = FLAG_CRC;
+        assert_eq!(h.chunks(64), 1, "32 + 28 + 4 = 64 bytes: one chunk");
+        h.payload_len = 29;
+        assert_eq!(h.chunks(64), 2);
+        let one = FrameHeader::padding(1, 32, true);
+        assert_eq!(
+            (one.flags, one.payload_len),
+            (FLAG_PADDING, 0),
+            "no room for a trailer"
+        );
+        assert!(one.is_padding_without_room_for_crc(32));
+        assert!(!FrameHeader::padding(1, 64, false).is_padding_without_room_for_crc(64));
+        let p = FrameHeader::padding(3, 64, true);
+        assert_eq!((p.chunks(64), p.payload_len), (3, 3 * 64 - 36));
+        assert!(p.check(64, 3, 3).is_ok());
+        assert!(FrameError::Checksum {
+            trailer: 0,
+            computed: 1
+        }
+        .needs_resync());
+        assert_eq!(FrameError::ChecksumMissing.code(), ErrorCode::Checksum);
     }
 }

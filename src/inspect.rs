@@ -40,6 +40,7 @@ pub fn report(region: &Region) -> Value {
         "chunk_bytes": chunk,
         "max_message_bytes": h.max_message_bytes(),
         "park_timeout_us": h.park_timeout_us(),
+        "frame_crc": state_name(h.frame_crc(), &["optional", "required"]),
         "worker": {
             "pid": h.worker_pid(),
             "state": state_name(h.worker_state(), &["starting", "ready", "stopping", "stopped", "failed"]),
@@ -67,6 +68,7 @@ pub fn table(v: &Value) -> String {
     row("chunk bytes", v["chunk_bytes"].to_string());
     row("max message bytes", v["max_message_bytes"].to_string());
     row("park timeout (µs)", v["park_timeout_us"].to_string());
+    row("frame checksums", v["frame_crc"].to_string());
     let w = &v["worker"];
     row(
         "worker",

@@ -50,6 +50,14 @@ pub const WORKER_HEARTBEAT_NS_OFFSET: usize = 0x050;
 pub const MAX_MESSAGE_BYTES_OFFSET: usize = 0x058;
 /// `u64` the worker's park timeout in microseconds (the liveness backstop).
 pub const PARK_TIMEOUT_US_OFFSET: usize = 0x060;
+/// `u32` frame checksum mode: `FRAME_CRC_OPTIONAL` or `FRAME_CRC_REQUIRED` (layout.md §6.6).
+pub const FRAME_CRC_OFFSET: usize = 0x068;
+
+/// Frame checksum mode (`FRAME_CRC_OFFSET`): frames may carry `FLAG_CRC`; the worker answers
+/// with a checksum exactly when the request carried one.
+pub const FRAME_CRC_OPTIONAL: u32 = 0;
+/// Frame checksum mode: every frame in both rings carries `FLAG_CRC` (`serve --crc`).
+pub const FRAME_CRC_REQUIRED: u32 = 1;
 
 /// Worker states (`WORKER_STATE_OFFSET`).
 pub const WORKER_STARTING: u32 = 0;
@@ -194,8 +202,12 @@ pub const FLAG_PADDING: u16 = 0x0001;
 pub const FLAG_MORE: u16 = 0x0002;
 /// Flag: error response; status holds the code, the payload a UTF-8 message.
 pub const FLAG_ERROR: u16 = 0x0004;
+/// Flag: a `FRAME_CRC_BYTES` CRC-32 trailer follows the payload (layout.md §6.6).
+pub const FLAG_CRC: u16 = 0x0008;
 /// Every defined flag; a frame with any other bit set is malformed.
-pub const FLAGS_KNOWN: u16 = FLAG_PADDING | FLAG_MORE | FLAG_ERROR;
+pub const FLAGS_KNOWN: u16 = FLAG_PADDING | FLAG_MORE | FLAG_ERROR | FLAG_CRC;
+/// Bytes of the CRC-32 trailer of a frame with `FLAG_CRC` (little-endian `u32`).
+pub const FRAME_CRC_BYTES: usize = 4;
 
 // ---- §7 Op codes ------------------------------------------------------------------------
 
@@ -295,6 +307,8 @@ pub const ERR_INTERNAL: u16 = 13;
 pub const ERR_SHUTTING_DOWN: u16 = 14;
 /// Error code `CORRUPT_DATA` (layout.md §8).
 pub const ERR_CORRUPT_DATA: u16 = 15;
+/// Error code `CHECKSUM` (layout.md §8).
+pub const ERR_CHECKSUM: u16 = 16;
 
 // ---- §9 Op payloads ---------------------------------------------------------------------
 
@@ -316,7 +330,8 @@ const _: () = {
     assert!((CLIENT_FUTEX_OFFSET + CONTROL_LINE_BYTES) as u64 <= HEADER_BYTES);
     assert!(STATS_OFFSET + STATS_COUNT * 8 <= REQ_HEAD_OFFSET);
     assert!(STAT_NAMES.len() == STAT_MALFORMED + 1 && STAT_NAMES.len() <= STATS_COUNT);
-    assert!(PARK_TIMEOUT_US_OFFSET + 8 <= STATS_OFFSET);
+    assert!(PARK_TIMEOUT_US_OFFSET + 8 <= FRAME_CRC_OFFSET);
+    assert!(FRAME_CRC_OFFSET + 4 <= STATS_OFFSET);
     assert!(REQ_HEAD_OFFSET.is_multiple_of(8) && WORKER_FUTEX_OFFSET.is_multiple_of(4));
     assert!(FRAME_MESSAGE_LEN_OFFSET + 8 == FRAME_HEADER_BYTES);
 };

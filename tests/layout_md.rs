@@ -35,6 +35,9 @@ fn rust_constants() -> Vec<(&'static str, u64)> {
         WORKER_HEARTBEAT_NS_OFFSET,
         MAX_MESSAGE_BYTES_OFFSET,
         PARK_TIMEOUT_US_OFFSET,
+        FRAME_CRC_OFFSET,
+        FRAME_CRC_OPTIONAL,
+        FRAME_CRC_REQUIRED,
         WORKER_STARTING,
         WORKER_READY,
         WORKER_STOPPING,
@@ -89,6 +92,8 @@ fn rust_constants() -> Vec<(&'static str, u64)> {
         FLAG_PADDING,
         FLAG_MORE,
         FLAG_ERROR,
+        FLAG_CRC,
+        FRAME_CRC_BYTES,
         FLAGS_KNOWN,
         OP_ECHO,
         OP_PIPELINE,
@@ -135,6 +140,7 @@ fn rust_constants() -> Vec<(&'static str, u64)> {
         ERR_INTERNAL,
         ERR_SHUTTING_DOWN,
         ERR_CORRUPT_DATA,
+        ERR_CHECKSUM,
         PARAMS_LEN_BYTES,
     ]
 }

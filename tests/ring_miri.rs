@@ -9,8 +9,11 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Duration;
 
-use chunkring::frame::FrameHeader;
-use chunkring::layout::{FLAG_PADDING, FRAME_HEADER_BYTES, FRAME_MAGIC, PARKED, PARKED_FOR_ROOM};
+use chunkring::frame::{frame_crc, FrameError, FrameHeader};
+use chunkring::layout::{
+    FLAG_CRC, FLAG_PADDING, FRAME_CRC_BYTES, FRAME_HEADER_BYTES, FRAME_MAGIC, PARKED,
+    PARKED_FOR_ROOM,
+};
 use chunkring::region::{heap::HeapBacking, Region, RegionConfig};
 use chunkring::ring::{Consumer, PollError, Producer, PushError, RingMemory, Word};
 use chunkring::wait::{notify, WaitPolicy};
@@ -71,6 +74,76 @@ fn every_frame_size_crosses_the_wrap_point_with_padding() {
     }
     assert!(p.padding_frames() > 0);
     assert_eq!(p.padding_frames(), c.padding_frames());
+}
+
+#[test]
+fn checksummed_frames_cross_the_wrap_point_and_a_changed_one_is_refused() {
+    let region = small_region();
+    let mut p = Producer::new(region.request_ring().unwrap());
+    let mut c = Consumer::new(region.request_ring().unwrap());
+    c.require_crc(true);
+    let step = if cfg!(miri) { 331 } else { 7 };
+    let mut buf = Vec::new();
+    let mut id = 0u64;
+    // Every size up to the largest checksummed frame, drifting across the ring's end: the
+    // trailer (and the padding's own trailer) must land inside the ring every time.
+    for len in (0..=4096 - FRAME_HEADER_BYTES - FRAME_CRC_BYTES).step_by(step) {
+        id += 1;
+        let b = body(id, len);
+        let mut h = FrameHeader::message(1, id, len as u32, len as u64);
+        h.flags = FLAG_CRC;
+        if p.try_push(&h, &b) == Err(PushError::Full) {
+            assert!(p.publish(), "the padding frame was written");
+            assert!(
+                c.poll(&mut buf).unwrap().is_none(),
+                "checked padding is skipped"
+            );
+            p.try_push(&h, &b).unwrap();
+        }
+        assert!(p.publish());
+        let got = c.poll(&mut buf).unwrap().expect("published frame");
+        assert!(got.has_crc());
+        assert_eq!((got.request_id, &buf[..len]), (id, &b[..]));
+    }
+    assert!(p.padding_frames() > 0);
+    assert_eq!(p.padding_frames(), c.padding_frames());
+    // A frame whose payload changed after its checksum, on a fresh ring: refused, and
+    // everything published with it (a good frame after it) is dropped.
+    let region = small_region();
+    let mut p = Producer::new(region.request_ring().unwrap());
+    let mut c = Consumer::new(region.request_ring().unwrap());
+    c.require_crc(true);
+    let mut h = FrameHeader::message(1, 9, 3, 3);
+    h.flags = FLAG_CRC;
+    let header = h.encode();
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(b"abd");
+    bytes.extend_from_slice(&frame_crc(&header, b"abc").to_le_bytes());
+    p.push_raw(&bytes, 2).unwrap();
+    h.request_id = 10;
+    p.try_push(&h, b"abc").unwrap();
+    p.publish();
+    assert!(matches!(
+        c.poll(&mut buf),
+        Err(PollError::Malformed {
+            error: FrameError::Checksum { .. },
+            resynced: true,
+            ..
+        })
+    ));
+    assert!(c.poll(&mut buf).unwrap().is_none());
+    // And a frame without a checksum where one is required.
+    p.try_push(&FrameHeader::message(1, 10, 1, 1), b"x")
+        .unwrap();
+    p.publish();
+    assert!(matches!(
+        c.poll(&mut buf),
+        Err(PollError::Malformed {
+            error: FrameError::ChecksumMissing,
+            resynced: true,
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -5,9 +5,12 @@
 use std::path::Path;
 
 use chunkring::error::ErrorCode;
-use chunkring::frame::FrameHeader;
-use chunkring::layout::FRAME_HEADER_BYTES;
+use chunkring::frame::{frame_crc, trailer_len, FrameError, FrameHeader};
+use chunkring::layout::{FRAME_CRC_BYTES, FRAME_HEADER_BYTES};
 use chunkring::ops::{decode_list, encode_list, encode_request, Request};
+use chunkring::region::heap::HeapBacking;
+use chunkring::region::RegionConfig;
+use chunkring::ring::{Consumer, PollError, Producer};
 use chunkring::ring::{Reassembled, Reassembler};
 use serde_json::Value;
 
@@ -57,7 +60,9 @@ fn check_frame(entry: &Value) -> (FrameHeader, Vec<u8>) {
             message_len: f["message_len"].as_u64().unwrap(),
         };
         assert_eq!(header, expect, "{name}: fields");
-        let payload = bytes[FRAME_HEADER_BYTES..].to_vec();
+        // A frame with FLAG_CRC ends with its 4-byte trailer (layout.md §6.6).
+        let end = bytes.len() - trailer_len(header.flags);
+        let payload = bytes[FRAME_HEADER_BYTES..end].to_vec();
         assert_eq!(
             payload,
             unhex(f["payload_hex"].as_str().unwrap()),
@@ -65,6 +70,10 @@ fn check_frame(entry: &Value) -> (FrameHeader, Vec<u8>) {
         );
         let mut again = expect.encode().to_vec();
         again.extend_from_slice(&payload);
+        if header.has_crc() {
+            let crc = f["crc"].as_u64().unwrap() as u32;
+            again.extend_from_slice(&crc.to_le_bytes());
+        }
         assert_eq!(again, bytes, "{name}: re-encoding");
         result = Some((header, payload));
     }
@@ -200,4 +209,67 @@ fn the_compact_move_vector_is_the_workers_patch() {
         b"",
     );
     assert_eq!(&out[12..], hexes(&e)[0].as_slice());
+}
+
+#[test]
+fn checksum_frames() {
+    let entries = load("60.checksums.json");
+    for e in &entries {
+        let (h, payload) = check_frame(e);
+        assert!(h.has_crc(), "{}", e["name"]);
+        let f = &e["fields"];
+        let covered = if h.is_padding() {
+            &[][..]
+        } else {
+            &payload[..]
+        };
+        let computed = frame_crc(&h.encode(), covered);
+        let ok = f["crc_ok"].as_bool().unwrap();
+        assert_eq!(
+            computed == f["crc"].as_u64().unwrap() as u32,
+            ok,
+            "{}",
+            e["name"]
+        );
+        if !ok {
+            assert_eq!(u64::from(computed), f["computed_crc"].as_u64().unwrap());
+        }
+    }
+    // The consumer over a real ring: good frames come out, a changed one is refused with
+    // CHECKSUM and everything published is discarded (§6.5).
+    let region = HeapBacking::region(&RegionConfig {
+        ring_bytes: 4096,
+        ..RegionConfig::default()
+    })
+    .unwrap();
+    let mut producer = Producer::new(region.request_ring().unwrap());
+    let mut consumer = Consumer::new(region.request_ring().unwrap());
+    consumer.require_crc(true);
+    let mut buf = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e["fields"]["flags"].as_u64().unwrap() & 1 == 0)
+    {
+        let bytes = &hexes(e)[0];
+        let chunks = bytes.len().div_ceil(64) as u64;
+        producer.push_raw(bytes, chunks).unwrap();
+        producer.publish();
+        let got = consumer.poll(&mut buf);
+        if e["fields"]["crc_ok"].as_bool().unwrap() {
+            let h = got.unwrap().expect("a frame");
+            assert_eq!(
+                &buf[..h.payload_len as usize],
+                &bytes[32..bytes.len() - FRAME_CRC_BYTES]
+            );
+        } else {
+            match got {
+                Err(PollError::Malformed {
+                    error: error @ FrameError::Checksum { .. },
+                    resynced: true,
+                    ..
+                }) => assert_eq!(error.code(), ErrorCode::Checksum),
+                other => panic!("{}: {other:?}", e["name"]),
+            }
+        }
+    }
 }

@@ -29,6 +29,9 @@ CLIENT_STATE_OFFSET = 0x04C  # `u32` one of the `CLIENT_*` states.
 WORKER_HEARTBEAT_NS_OFFSET = 0x050  # `u64` worker heartbeat, CLOCK_MONOTONIC nanoseconds.
 MAX_MESSAGE_BYTES_OFFSET = 0x058  # `u64` largest message (sum of fragments) the worker accepts.
 PARK_TIMEOUT_US_OFFSET = 0x060  # `u64` the worker's park timeout in microseconds (the liveness backstop).
+FRAME_CRC_OFFSET = 0x068  # `u32` frame checksum mode (layout.md §6.6).
+FRAME_CRC_OPTIONAL = 0  # Checksum mode: frames may carry FLAG_CRC; answers carry it when the request did.
+FRAME_CRC_REQUIRED = 1  # Checksum mode: every frame in both rings carries FLAG_CRC (`serve --crc`).
 WORKER_STARTING = 0  # Worker states (`WORKER_STATE_OFFSET`).
 WORKER_READY = 1  # Header written, serving requests.
 WORKER_STOPPING = 2  # Told to stop; finishing the frames already read.
@@ -105,7 +108,9 @@ FRAME_MESSAGE_LEN_OFFSET = 0x18  # `u64` payload bytes of the whole message.
 FLAG_PADDING = 0x0001  # Flag: padding frame; the consumer skips to the end of the ring.
 FLAG_MORE = 0x0002  # Flag: more fragments of this message follow.
 FLAG_ERROR = 0x0004  # Flag: error response; status holds the code, the payload a UTF-8 message.
-FLAGS_KNOWN = FLAG_PADDING | FLAG_MORE | FLAG_ERROR  # Every defined flag; a frame with any other bit set is malformed.
+FLAG_CRC = 0x0008  # Flag: a FRAME_CRC_BYTES CRC-32 trailer follows the payload (layout.md §6.6).
+FLAGS_KNOWN = FLAG_PADDING | FLAG_MORE | FLAG_ERROR | FLAG_CRC  # Every defined flag; a frame with any other bit set is malformed.
+FRAME_CRC_BYTES = 4  # Bytes of the CRC-32 trailer (`u32`, zlib.crc32 of header + payload).
 
 # ---- §7 Op codes -------------------------------------------------------------
 OP_ECHO = 0x0001  # Control: answer the body unchanged.
@@ -160,6 +165,7 @@ ERR_IO = 12
 ERR_INTERNAL = 13
 ERR_SHUTTING_DOWN = 14
 ERR_CORRUPT_DATA = 15
+ERR_CHECKSUM = 16  # A frame failed its CRC-32 check or lacked a required one.
 
 # ---- records (layout.md diagrams), little-endian ---------------------------------------
 
@@ -168,13 +174,13 @@ ERR_CORRUPT_DATA = 15
 FRAME_HEADER = struct.Struct("<HHHHQIIQ")
 assert FRAME_HEADER.size == FRAME_HEADER_BYTES
 
-#: The region header's fixed fields from MAGIC_OFFSET to PARK_TIMEOUT_US_OFFSET + 8
+#: The region header's fixed fields from MAGIC_OFFSET to FRAME_CRC_OFFSET + 4
 #: (layout.md §3): magic, version, endian, header_bytes, chunk_bytes, req_ring_offset,
 #: req_ring_chunks, resp_ring_offset, resp_ring_chunks, region_bytes, worker_pid,
 #: worker_state, client_pid, client_state, worker_heartbeat_ns, max_message_bytes,
-#: park_timeout_us.
-REGION_HEADER = struct.Struct("<8sIIIIQQQQQIIIIQQQ")
-assert REGION_HEADER.size == PARK_TIMEOUT_US_OFFSET + 8
+#: park_timeout_us, frame_crc.
+REGION_HEADER = struct.Struct("<8sIIIIQQQQQIIIIQQQI")
+assert REGION_HEADER.size == FRAME_CRC_OFFSET + 4
 
 #: Every error code by value, for messages (layout.md §8).
 ERROR_NAMES = {
@@ -194,4 +200,5 @@ ERROR_NAMES = {
     ERR_INTERNAL: "INTERNAL",
     ERR_SHUTTING_DOWN: "SHUTTING_DOWN",
     ERR_CORRUPT_DATA: "CORRUPT_DATA",
+    ERR_CHECKSUM: "CHECKSUM",
 }

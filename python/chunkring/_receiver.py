@@ -35,8 +35,8 @@ from ._handle import _FINISHED, _PENDING, Handle, _complete
 from ._process import pid_alive, read_all, shares_one_cpu, unlink_shm
 from ._reassembler import FragmentError, Reassembler
 from ._ring import Consumer
-from .errors import (ClientClosed, ProtocolError, RegionLost, RequestError, RequestTimeout,
-                     WorkerDied)
+from .errors import (ChecksumError, ClientClosed, ProtocolError, RegionLost, RequestError,
+                     RequestTimeout, WorkerDied)
 
 #: The client's bounded futex wait (layout.md §12 "Dead worker": notice within 10 ms).
 WAIT_TIMEOUT_S = 0.010
@@ -268,7 +268,12 @@ class Receiver:
             self._fail_all(lost or exc, late)
             if lost is not None:
                 raise lost from None
-            raise
+            if not isinstance(exc, ChecksumError):
+                raise
+            # A checksummed ring resynchronised (§6.6): every handle in flight now holds the
+            # error and the next frame is good, so draining (``done()``, a sender waiting for
+            # room) goes on without raising.
+            self._reassembler.open = None
         finally:
             try:
                 cons.release()
@@ -307,7 +312,8 @@ class Receiver:
         if zero is not None:
             self._resolve(zero, None, RequestError(status, msg), late)
         _log.error("the worker discarded every request in flight after a malformed frame: %s", msg)
-        self._fail_all(ProtocolError(
+        error = ChecksumError if status == L.ERR_CHECKSUM else ProtocolError
+        self._fail_all(error(
             f"the worker discarded every request in flight after a malformed frame: {msg}"
         ), late)
 

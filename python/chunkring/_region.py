@@ -78,7 +78,11 @@ class Region:
             _heartbeat,
             self.max_message_bytes,
             self.park_timeout_us,
+            self.frame_crc,
         ) = fields
+        #: Whether this client's frames carry a CRC-32 (layout.md §6.6); the client sets it
+        #: before building its ring ends. Always on in a FRAME_CRC_REQUIRED region.
+        self.crc = self.frame_crc == L.FRAME_CRC_REQUIRED
         self.view = memoryview(mm)
         header = self.view[: L.HEADER_BYTES]
         self.q = header.cast("Q")
@@ -320,3 +324,6 @@ def _validate(fields: tuple, mapped: int) -> None:
         raise ProtocolError(f"region size {region_bytes} does not match its rings")
     if region_bytes > mapped:
         raise ProtocolError(f"region size {region_bytes} exceeds the mapped file ({mapped} bytes)")
+    frame_crc = fields[-1]
+    if frame_crc not in (L.FRAME_CRC_OPTIONAL, L.FRAME_CRC_REQUIRED):
+        raise ProtocolError(f"unknown frame checksum mode {frame_crc} (layout.md §6.6)")

@@ -20,11 +20,12 @@ slice assignment straight into the mapping.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from . import _layout as L
 from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
 from ._futex import futex_wake
-from .errors import ProtocolError
+from .errors import ChecksumError, ProtocolError
 
 #: Frame header followed by the request payload's ``params_len`` prefix: one pack for the
 #: common single-frame request (layout.md §6, §9.1).
@@ -41,6 +42,13 @@ _MORE = L.FLAG_MORE
 _PARKED = L.PARKED
 _PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
 _AWAKE = L.AWAKE
+_CRC = L.FLAG_CRC
+_CRCB = L.FRAME_CRC_BYTES
+_crc32 = zlib.crc32
+_pack_header_bytes = L.FRAME_HEADER.pack
+_pack_crc = struct.Struct("<I").pack_into
+_unpack_crc = struct.Struct("<I").unpack_from
+_NO_PARAMS_LEN = bytes(_PLB)
 
 
 class _RingEnd:
@@ -86,7 +94,8 @@ class Producer(_RingEnd):
     far visible ([R3]-[R4]) and wakes the worker if it waits for them ([W5]-[W6]).
     """
 
-    __slots__ = ("view", "tail", "published", "cached_head", "max_frame_payload", "max_frame_chunks")
+    __slots__ = ("view", "tail", "published", "cached_head", "max_frame_payload", "max_frame_chunks",
+                 "crc")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
@@ -97,6 +106,10 @@ class Producer(_RingEnd):
         # Frames of at most a quarter of the ring, so producer and consumer overlap (§6.4).
         self.max_frame_chunks = max(1, chunks // 4)
         self.max_frame_payload = self.max_frame_chunks * self.chunk_bytes - _HB
+        #: Every frame (padding too) gets a CRC-32 trailer (layout.md §6.6).
+        self.crc = getattr(region, "crc", False)
+        if self.crc:
+            self.max_frame_payload -= _CRCB
 
     # ---- [R1] room ---------------------------------------------------------------------
     def reserve(self, n: int) -> int:
@@ -113,8 +126,11 @@ class Producer(_RingEnd):
             if not self._room(pad):
                 return -1
             # [R2] padding frame covering the rest of the ring (§6.3).
-            _pack_header(self.view, self.base + idx * self.chunk_bytes,
-                         _MAGIC, _PAD, 0, 0, 0, pad * self.chunk_bytes - _HB, 0, 0)
+            off = self.base + idx * self.chunk_bytes
+            if self.crc:
+                self._write_crc_padding(off, pad)
+            else:
+                _pack_header(self.view, off, _MAGIC, _PAD, 0, 0, 0, pad * self.chunk_bytes - _HB, 0, 0)
             self.tail = tail = tail + pad
             idx = 0
         if self.chunks - (tail - self.cached_head) < n and not self._room(n):
@@ -145,6 +161,8 @@ class Producer(_RingEnd):
         """Write one unfragmented request frame whose payload is ``params_len`` 0 and ``body``
         (§9.1); the caller checked it fits in one frame (``max_frame_payload``)."""
         plen = _PLB + len(body)
+        if self.crc:
+            return self._try_push_crc(0, op, request_id, 0, plen, _NO_PARAMS_LEN, body)
         n = (_HB + plen + self.chunk_bytes - 1) // self.chunk_bytes
         tail = self.tail
         idx = tail & self.mask
@@ -165,6 +183,9 @@ class Producer(_RingEnd):
                  message_len: int, payload, rest=b"") -> bool:
         """Write one frame whose payload is ``payload`` followed by ``rest`` (§6): a fragment
         of a message of ``message_len`` bytes, or a whole one."""
+        if self.crc:
+            return self._try_push_crc(flags, op, request_id, fragment_index, message_len, payload,
+                                      rest)
         first = len(payload)
         plen = first + len(rest)
         n = (_HB + plen + self.chunk_bytes - 1) // self.chunk_bytes
@@ -180,6 +201,41 @@ class Producer(_RingEnd):
             view[off + first : off + plen] = rest
         self.tail += n
         return True
+
+    def _try_push_crc(self, flags, op, request_id, fragment_index, message_len, payload,
+                      rest) -> bool:
+        """:meth:`try_push` with ``FLAG_CRC``: the trailer is the CRC-32 of the header and
+        payload as this producer built them, never read back from the ring (§6.6)."""
+        first = len(payload)
+        plen = first + len(rest)
+        n = (_HB + plen + _CRCB + self.chunk_bytes - 1) // self.chunk_bytes
+        off = self.reserve(n)
+        if off < 0:
+            return False
+        header = _pack_header_bytes(_MAGIC, flags | _CRC, op, 0, request_id, plen, fragment_index,
+                                    message_len)
+        # [R2] header, payload, trailer.
+        view = self.view
+        view[off : off + _HB] = header
+        at = off + _HB
+        view[at : at + first] = payload
+        if plen > first:
+            view[at + first : at + plen] = rest
+        _pack_crc(view, at + plen, _crc32(rest, _crc32(payload, _crc32(header))))
+        self.tail += n
+        return True
+
+    def _write_crc_padding(self, off: int, pad: int) -> None:
+        """[R2] a padding frame with ``FLAG_CRC``: 4 bytes shorter so that its trailer (the
+        CRC-32 of its header alone) ends the ring (§6.3, §6.6); a padding of one 32-byte chunk
+        has no room for one and goes without."""
+        plen = pad * self.chunk_bytes - _HB - _CRCB
+        if plen < 0:
+            _pack_header(self.view, off, _MAGIC, _PAD, 0, 0, 0, 0, 0, 0)
+            return
+        header = _pack_header_bytes(_MAGIC, _PAD | _CRC, 0, 0, 0, plen, 0, 0)
+        self.view[off : off + _HB] = header
+        _pack_crc(self.view, off + _HB + plen, _crc32(header))
 
     def try_push_raw(self, frame: bytes) -> bool:
         """Test hook: write ``frame`` verbatim, taking ``ceil(len(frame) / CHUNK_BYTES)`` chunks."""
@@ -232,7 +288,7 @@ class Consumer(_RingEnd):
     stored; ``cached_tail`` may be stale (only ever behind the real tail).
     """
 
-    __slots__ = ("mm", "view", "head", "released", "cached_tail")
+    __slots__ = ("mm", "view", "head", "released", "cached_tail", "crc")
 
     def __init__(self, region, ring_offset: int, chunks: int, head_offset: int, tail_offset: int):
         super().__init__(region, ring_offset, chunks, head_offset, tail_offset)
@@ -240,6 +296,8 @@ class Consumer(_RingEnd):
         self.view = region.view
         self.head = self.released = self.q[self.head_word]
         self.cached_tail = self.head
+        #: Every response frame must carry a CRC-32 that matches (layout.md §6.6).
+        self.crc = getattr(region, "crc", False)
 
     def pending(self) -> bool:
         """True when the live tail shows frames not yet read (a cheap, lock-free peek)."""
@@ -250,8 +308,12 @@ class Consumer(_RingEnd):
         payload: bytes)``, or None when the ring is empty. Padding frames are skipped.
 
         Raises ProtocolError when the worker broke §4 or §6 (the client cannot resynchronise
-        a response ring: its producer is the one that is broken).
+        a response ring: its producer is the one that is broken). With checksums (§6.6) a
+        frame that fails them raises :class:`ChecksumError` after moving past everything
+        published: checked frames make resynchronising safe.
         """
+        if self.crc:
+            return self._poll_crc()
         while True:
             head = self.head
             if head == self.cached_tail:
@@ -293,6 +355,69 @@ class Consumer(_RingEnd):
                 payload = self.mm[off + _HB : off + _HB + plen]
             self.head = head + n
             return flags, op, status, rid, fidx, mlen, payload
+
+    def _load_tail(self) -> bool:
+        """[R5] load the tail into ``cached_tail``; False when nothing new is published."""
+        head = self.head
+        tail = self.q[self.tail_word]
+        if NEED_RW_FENCES:
+            barrier_read()  # [R5] pairs with [R3]/[R4] in the worker's producer
+        if tail == head:
+            return False
+        if not head < tail <= head + self.chunks:
+            raise ProtocolError(
+                f"response ring tail {tail} is outside head {head} + {self.chunks} chunks"
+            )
+        self.cached_tail = tail
+        return True
+
+    def _poll_crc(self):
+        """:meth:`poll` for checksummed frames (§6.6): header, payload and trailer are copied
+        out first and the CRC computed over the copies before any field but the extent is
+        used; every failure resynchronises (head to the observed tail) and raises
+        :class:`ChecksumError`."""
+        mm = self.mm
+        while True:
+            head = self.head
+            if head == self.cached_tail and not self._load_tail():
+                return None
+            idx = head & self.mask
+            off = self.base + idx * self.chunk_bytes
+            header = mm[off : off + _HB]
+            magic, flags, op, status, rid, plen, fidx, mlen = _unpack_header(header)
+            if magic != _MAGIC:
+                self._resync(f"bad magic {magic:#06x}")
+            if not flags & _CRC:
+                if flags == _PAD and idx + 1 == self.chunks and self.chunk_bytes < _HB + _CRCB:
+                    self.head = head + 1  # a 32-byte padding: no room for a trailer (§6.6)
+                    continue
+                self._resync("a frame without a checksum (FLAG_CRC) from a checksumming worker")
+            n = (_HB + plen + _CRCB + self.chunk_bytes - 1) // self.chunk_bytes
+            if idx + n > self.chunks or head + n > self.cached_tail:
+                self._resync(f"{plen} payload bytes run past the published tail or the ring's end")
+            at = off + _HB + plen
+            (trailer,) = _unpack_crc(mm, at)
+            padding = flags & _PAD
+            payload = b"" if padding else mm[off + _HB : at]
+            computed = _crc32(payload, _crc32(header))
+            if computed != trailer:
+                self._resync(f"checksum mismatch (trailer {trailer:#010x}, computed {computed:#010x})")
+            self.head = head + n
+            if padding:
+                if idx + n != self.chunks:
+                    self._resync("a padding frame that does not end the ring")
+                continue
+            return flags, op, status, rid, fidx, mlen, payload
+
+    def _resync(self, why: str):
+        """§6.5/§6.6 on the response ring: skip everything published up to the observed tail
+        (the producer publishes whole frames, so the next one starts there) and raise."""
+        at = self.head
+        self.head = self.cached_tail
+        raise ChecksumError(
+            f"response frame at position {at} failed its check: {why}; every request in flight "
+            "is failed"
+        )
 
     def release(self) -> bool:
         """Give the chunks read so far back to the producer with one head store, and wake the

@@ -56,13 +56,15 @@ class Client:
 
     # ------------------------------------------------------------------ construction
     def __init__(self, region: Region, *, proc: subprocess.Popen | None = None,
-                 stderr_file=None, name: str | None = None, spin_ns: int = DEFAULT_SPIN_NS):
+                 stderr_file=None, name: str | None = None, spin_ns: int = DEFAULT_SPIN_NS,
+                 crc: bool | None = None):
         if not RING_FENCES_OK:
             region.close()
             raise ProtocolError(
                 "this architecture needs acquire/release fences and libatomic is not available "
                 "(layout.md §10)"
             )
+        _choose_crc(region, crc)
         self._region = region
         self._proc = proc
         self._stderr_file = stderr_file
@@ -83,8 +85,12 @@ class Client:
     def spawn(cls, name: str | None = None, *, ring_bytes: int | None = None,
               chunk_bytes: int | None = None, file: str | os.PathLike | None = None,
               worker: str | os.PathLike | None = None, timeout: float = 10.0,
-              args: Sequence[str] = ()) -> "Client":
+              args: Sequence[str] = (), crc: bool = False) -> "Client":
         """Start a worker owned by this process (``--owner-pid``) and attach to it.
+
+        ``crc=True`` starts it with ``--crc``: every frame in both rings carries a CRC-32
+        (layout.md §6.6), so a torn or overwritten frame raises :class:`ChecksumError`
+        instead of being misread.
 
         Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
         :class:`~chunkring.errors.WorkerNotFound` when no binary is found and
@@ -96,6 +102,8 @@ class Client:
         if name is None:
             name = f"py{os.getpid()}-{secrets.token_hex(6)}"
         validate_name(name)
+        if crc:
+            args = (*args, "--crc")
         proc, stderr_file = launch(binary, name, file=file, ring_bytes=ring_bytes,
                                    chunk_bytes=chunk_bytes, args=args)
 
@@ -124,8 +132,11 @@ class Client:
 
     @classmethod
     def attach(cls, name: str | None = None, *, file: str | os.PathLike | None = None,
-               timeout: float = 5.0) -> "Client":
+               timeout: float = 5.0, crc: bool | None = None) -> "Client":
         """Join a running worker's region (``/dev/shm/chunkring-<name>`` or ``file``).
+
+        ``crc``: send and require frame checksums (layout.md §6.6); None follows the region
+        (on when its worker was started with ``--crc``).
 
         Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
         :class:`~chunkring.errors.ProtocolError` for a header that breaks layout.md §3
@@ -134,7 +145,11 @@ class Client:
         """
         check_platform()
         region = Region.attach(region_path(name, file), timeout)
-        client = cls(region, name=name)
+        try:
+            client = cls(region, name=name, crc=crc)
+        except BaseException:
+            region.close()
+            raise
         try:
             client._claim_slot()
         except BaseException:
@@ -372,3 +387,13 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<chunkring.Client name={self._name!r} worker_pid={self._region.worker_pid}>"
+
+
+def _choose_crc(region, crc: bool | None) -> None:
+    """Whether this client's frames carry checksums (layout.md §6.6): ``crc``, or the region's
+    mode when None; a region whose worker requires them refuses ``crc=False``."""
+    required = region.frame_crc == L.FRAME_CRC_REQUIRED
+    if crc is False and required:
+        raise ProtocolError("this worker requires frame checksums (serve --crc): crc=False refused")
+    region.crc = required if crc is None else bool(crc)
+

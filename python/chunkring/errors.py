@@ -66,6 +66,12 @@ class ProtocolError(ChunkringError):
     """The peer broke layout.md (bad magic, version mismatch, a malformed frame)."""
 
 
+class ChecksumError(ProtocolError):
+    """A frame failed its CRC-32 check (layout.md §6.6): a torn or overwritten frame, in either
+    ring. Every request in flight at that moment fails with it (none may have run, some may
+    have); nothing read from an unchecked frame is ever returned."""
+
+
 class RequestTimeout(ChunkringError, TimeoutError):
     """A result was not available within the timeout; the request stays pending."""
 

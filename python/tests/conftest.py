@@ -116,6 +116,7 @@ def make_region_file(tmp_path: Path, **overrides) -> Path:
         req_chunks=chunks, resp_off=L.HEADER_BYTES + ring, resp_chunks=chunks,
         region_bytes=L.HEADER_BYTES + 2 * ring, worker_pid=os.getpid(), state=L.WORKER_READY,
         client_pid=0, client_state=0, heartbeat=0, max_message=1 << 20, park_us=50_000,
+        frame_crc=L.FRAME_CRC_OPTIONAL,
     )
     fields.update(overrides)
     path = tmp_path / f"region-{uuid.uuid4().hex}"

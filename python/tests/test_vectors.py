@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import marshal
 import struct
+import zlib
 
 import pytest
 from chunkring import _layout as L
@@ -31,7 +32,7 @@ ENTRIES = _entries()
 def test_vector_files_exist():
     names = {p.name for p in VECTOR_DIR.glob("*.json")}
     assert {"10.frame-header.json", "20.padding.json", "30.fragments.json",
-            "40.error-frames.json", "50.ops.json"} <= names
+            "40.error-frames.json", "50.ops.json", "60.checksums.json"} <= names
     assert len(ENTRIES) >= 10
 
 
@@ -74,12 +75,23 @@ def check_frame(entry: dict, raw: bytes) -> None:
     assert decoded == {n: fields[n] for n in HEADER_FIELDS}
     assert decoded["magic"] == L.FRAME_MAGIC
     assert decoded["flags"] & ~L.FLAGS_KNOWN == 0
+    trailer = b""
+    if decoded["flags"] & L.FLAG_CRC:
+        # §6.6: a 4-byte CRC-32 trailer after the payload, over the header and the payload
+        # (the header alone for padding); "crc_ok": false marks a frame changed afterwards.
+        raw, trailer = raw[: -L.FRAME_CRC_BYTES], raw[-L.FRAME_CRC_BYTES :]
+        (crc,) = struct.unpack("<I", trailer)
+        assert crc == fields["crc"]
+        covered = b"" if decoded["flags"] & L.FLAG_PADDING else raw[L.FRAME_HEADER_BYTES :]
+        computed = zlib.crc32(covered, zlib.crc32(raw[: L.FRAME_HEADER_BYTES]))
+        assert (computed == crc) == fields["crc_ok"]
+        assert fields["crc_ok"] or computed == fields["computed_crc"]
     payload = raw[L.FRAME_HEADER_BYTES :]
     assert payload == unhex(fields["payload_hex"])
     if decoded["flags"] & L.FLAG_PADDING:
         # Padding payload bytes are unspecified; vectors encode the header only (§6.3).
         assert decoded["op"] == 0 and decoded["request_id"] == 0
-        assert (L.FRAME_HEADER_BYTES + decoded["payload_len"]) % 32 == 0
+        assert (L.FRAME_HEADER_BYTES + decoded["payload_len"] + len(trailer)) % 32 == 0
     else:
         assert len(payload) == decoded["payload_len"]
         assert decoded["message_len"] >= decoded["payload_len"]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chunkring::layout::FRAME_CRC_REQUIRED;
 use chunkring::region::RegionConfig;
 use chunkring::worker::{serve, Place, ServeOptions, StopReason};
 
@@ -11,7 +12,7 @@ use super::{wants_help, Args, Failure};
 pub const USAGE: &str = "\
 usage: chunkring serve (--name NAME | --file PATH) [--size RING_BYTES] [--chunk-size BYTES]
                        [--owner-pid PID] [--spin-us N] [--park-timeout-ms N]
-                       [--max-message BYTES]
+                       [--max-message BYTES] [--crc]
 
 Creates a region and answers requests on it until SIGINT/SIGTERM, an OP_SHUTDOWN request,
 or the death of --owner-pid. Client.spawn() starts one of these; Client.attach(NAME) joins
@@ -26,6 +27,8 @@ one started by hand.
                          a steady cadence of longer gaps is learned and dozed through)
   --park-timeout-ms N    longest park before a liveness check (default 50)
   --max-message BYTES    largest request accepted (default 1 GiB)
+  --crc                  every frame in both rings carries a CRC-32 (layout.md §6.6): torn or
+                         overwritten frames are refused instead of misread
 
 exit status: 0 stopped cleanly, 1 the region could not be created or served, 2 bad usage.";
 
@@ -69,6 +72,7 @@ fn parse(args: &[String]) -> Result<ServeOptions, Failure> {
                 config.park_timeout_us = a.value::<u64>("--park-timeout-ms")?.saturating_mul(1000)
             }
             "--max-message" => config.max_message_bytes = a.value("--max-message")?,
+            "--crc" => config.frame_crc = FRAME_CRC_REQUIRED,
             other => return Err(Failure::unknown("serve", "argument", other)),
         }
     }
@@ -95,6 +99,9 @@ mod tests {
         assert!(matches!(o.place, Place::Shm(ref n) if n == "ui"));
         assert_eq!((o.config.ring_bytes, o.config.chunk_bytes), (65536, 128));
         assert_eq!((o.owner_pid, o.config.park_timeout_us), (Some(7), 3000));
+        assert_eq!(o.config.frame_crc, chunkring::layout::FRAME_CRC_OPTIONAL);
+        let o = parse(&words("--name ui --crc")).unwrap();
+        assert_eq!(o.config.frame_crc, FRAME_CRC_REQUIRED);
     }
 
     #[test]

@@ -107,6 +107,11 @@ impl Header {
         self.u64(PARK_TIMEOUT_US_OFFSET)
     }
 
+    /// `FRAME_CRC`: the frame checksum mode (layout.md §6.6).
+    pub fn frame_crc(&self) -> u32 {
+        self.u32(FRAME_CRC_OFFSET)
+    }
+
     /// The pid of the worker serving the region.
     pub fn worker_pid(&self) -> u32 {
         self.u32(WORKER_PID_OFFSET)

@@ -33,6 +33,8 @@ pub struct RegionConfig {
     pub max_message_bytes: u64,
     /// The worker's park timeout in microseconds.
     pub park_timeout_us: u64,
+    /// Frame checksum mode: `FRAME_CRC_OPTIONAL` or `FRAME_CRC_REQUIRED` (layout.md §6.6).
+    pub frame_crc: u32,
 }
 
 impl Default for RegionConfig {
@@ -42,6 +44,7 @@ impl Default for RegionConfig {
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             park_timeout_us: 50_000,
+            frame_crc: FRAME_CRC_OPTIONAL,
         }
     }
 }
@@ -79,6 +82,12 @@ impl RegionConfig {
             return Err(RegionError::Config(
                 "park timeout must be at least 1 µs".to_owned(),
             ));
+        }
+        if self.frame_crc > FRAME_CRC_REQUIRED {
+            return Err(RegionError::Config(format!(
+                "frame checksum mode {} is neither {FRAME_CRC_OPTIONAL} (optional) nor {FRAME_CRC_REQUIRED} (required)",
+                self.frame_crc
+            )));
         }
         Ok(())
     }
@@ -214,6 +223,7 @@ impl Region {
         h.set_u32(WORKER_STATE_OFFSET, WORKER_STARTING);
         h.set_u64(MAX_MESSAGE_BYTES_OFFSET, config.max_message_bytes);
         h.set_u64(PARK_TIMEOUT_US_OFFSET, config.park_timeout_us);
+        h.set_u32(FRAME_CRC_OFFSET, config.frame_crc);
         Ok(region)
     }
 
@@ -285,6 +295,7 @@ impl Region {
             chunk_bytes,
             max_message_bytes: self.header.u64(MAX_MESSAGE_BYTES_OFFSET),
             park_timeout_us: self.header.u64(PARK_TIMEOUT_US_OFFSET),
+            frame_crc: self.header.u32(FRAME_CRC_OFFSET),
         };
         config
             .validate()

@@ -11,8 +11,8 @@ use std::fmt;
 use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
 use crate::barrier::{barrier_read_at, barrier_write_at, Step};
-use crate::frame::{FrameError, FrameHeader};
-use crate::layout::FRAME_HEADER_BYTES;
+use crate::frame::{frame_crc, FrameError, FrameHeader};
+use crate::layout::{FRAME_CRC_BYTES, FRAME_HEADER_BYTES};
 use crate::sync::Ordering;
 
 /// Why `poll` returned no frame.
@@ -72,6 +72,8 @@ pub struct Consumer<M: RingMemory> {
     reported_bad_tail: Option<u64>,
     /// Padding frames skipped so far.
     padding_frames: u64,
+    /// Refuse frames without `FLAG_CRC` (layout.md §6.6, `FRAME_CRC_REQUIRED`).
+    require_crc: bool,
 }
 
 impl<M: RingMemory> Consumer<M> {
@@ -87,7 +89,14 @@ impl<M: RingMemory> Consumer<M> {
             cached_tail: head,
             reported_bad_tail: None,
             padding_frames: 0,
+            require_crc: false,
         }
+    }
+
+    /// From now on refuse (and resynchronise on) every frame without `FLAG_CRC`, padding
+    /// included (layout.md §6.6, `FRAME_CRC_REQUIRED`).
+    pub fn require_crc(&mut self, on: bool) {
+        self.require_crc = on;
     }
 
     /// The word this consumer parks on while it waits for frames (`PARKED`, [W1]–[W4] in
@@ -180,37 +189,85 @@ impl<M: RingMemory> Consumer<M> {
             let header = FrameHeader::decode(&raw);
             let published = self.cached_tail - self.head;
             let to_end = self.geo.to_end(self.head);
-            if let Err(error) = header.check(self.geo.chunk_bytes, published, to_end) {
-                let resynced = error.needs_resync();
-                self.head = if resynced {
-                    self.cached_tail
-                } else {
-                    self.head + header.chunks(self.geo.chunk_bytes)
-                };
-                self.release();
-                return Err(PollError::Malformed {
-                    header,
-                    error,
-                    resynced,
-                });
+            let checked = header.check(self.geo.chunk_bytes, published, to_end);
+            if let Err(error) = checked {
+                if error.needs_resync() {
+                    return Err(self.resync(header, error));
+                }
             }
+            // The extent is within the published chunks and the ring: safe to read, not yet
+            // trusted. With a checksum nothing else is trusted before it matches (§6.6).
             let n = header.chunks(self.geo.chunk_bytes);
-            if header.is_padding() {
-                self.head += n;
-                self.padding_frames += 1;
-                self.release();
-                continue;
-            }
-            let len = header.payload_len as usize;
+            let len = header.crc_covered_len();
             if buf.len() < len {
                 buf.resize(len, 0);
             }
             // SAFETY: `check` proved the frame's `n` chunks are published and end before the
             // ring's end, so `offset + 32 + len` ≤ `offset + n * chunk_bytes` ≤ ring bytes.
             unsafe { self.mem.read(offset + FRAME_HEADER_BYTES, &mut buf[..len]) };
+            if let Err(error) = self.verify_crc(&raw, &header, offset, &buf[..len]) {
+                return Err(self.resync(header, error));
+            }
             self.head += n;
             self.release();
+            if let Err(error) = checked {
+                return Err(PollError::Malformed {
+                    header,
+                    error,
+                    resynced: false,
+                });
+            }
+            if header.is_padding() {
+                self.padding_frames += 1;
+                continue;
+            }
             return Ok(Some(header));
+        }
+    }
+
+    /// §6.5: the frame at `head` cannot be trusted, so neither can anything after it up to
+    /// the observed tail: discard it all.
+    fn resync(&mut self, header: FrameHeader, error: FrameError) -> PollError {
+        self.head = self.cached_tail;
+        self.release();
+        PollError::Malformed {
+            header,
+            error,
+            resynced: true,
+        }
+    }
+
+    /// §6.6: a frame with `FLAG_CRC` must match its trailer (computed over our copies of the
+    /// header and payload, so a write after the copy cannot slip in); a frame without it is
+    /// refused when checksums are required.
+    fn verify_crc(
+        &self,
+        raw: &[u8; FRAME_HEADER_BYTES],
+        header: &FrameHeader,
+        offset: usize,
+        covered: &[u8],
+    ) -> Result<(), FrameError> {
+        if !header.has_crc() {
+            // `check` proved a padding frame ends the ring; one of 32 bytes cannot hold a
+            // trailer, and no checksummed frame fits there to be mistaken for it.
+            let exempt = header.is_padding_without_room_for_crc(self.geo.chunk_bytes);
+            return if self.require_crc && !exempt {
+                Err(FrameError::ChecksumMissing)
+            } else {
+                Ok(())
+            };
+        }
+        let mut trailer = [0u8; FRAME_CRC_BYTES];
+        let at = offset + FRAME_HEADER_BYTES + header.payload_len as usize;
+        // SAFETY: `header.chunks` counts the trailer (FLAG_CRC), and `check` proved those
+        // chunks published and inside the ring, so `at + 4` ≤ ring bytes.
+        unsafe { self.mem.read(at, &mut trailer) };
+        let trailer = u32::from_le_bytes(trailer);
+        let computed = frame_crc(raw, covered);
+        if trailer == computed {
+            Ok(())
+        } else {
+            Err(FrameError::Checksum { trailer, computed })
         }
     }
 

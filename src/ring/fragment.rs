@@ -5,8 +5,8 @@
 use super::memory::RingMemory;
 use super::producer::{Producer, PushError};
 use crate::error::ErrorCode;
-use crate::frame::FrameHeader;
-use crate::layout::{FLAG_ERROR, FLAG_MORE, FRAME_MAGIC};
+use crate::frame::{trailer_len, FrameHeader};
+use crate::layout::{FLAG_CRC, FLAG_ERROR, FLAG_MORE, FRAME_MAGIC};
 
 /// A message being written as one or more frames; resumable when the ring is full.
 #[derive(Debug)]
@@ -35,6 +35,17 @@ impl MessageWriter {
         w.header.flags = FLAG_ERROR;
         w.header.status = code.to_u16();
         w
+    }
+
+    /// Every frame of this message carries a CRC-32 trailer when `on` (layout.md §6.6).
+    #[must_use]
+    pub fn with_crc(mut self, on: bool) -> MessageWriter {
+        if on {
+            self.header.flags |= FLAG_CRC;
+        } else {
+            self.header.flags &= !FLAG_CRC;
+        }
+        self
     }
 
     /// The request id this message answers.
@@ -73,7 +84,7 @@ impl MessageWriter {
         p: &mut Producer<M>,
         frames: &mut u64,
     ) -> Result<bool, PushError> {
-        let max = p.geometry().max_frame_payload();
+        let max = p.geometry().max_frame_payload() - trailer_len(self.header.flags);
         while !self.started || self.sent < self.payload.len() {
             let len = (self.payload.len() - self.sent).min(max);
             let mut h = self.header;

@@ -5,7 +5,7 @@ use std::fmt;
 use super::geometry::Geometry;
 use super::memory::{Park, RingMemory, Word};
 use crate::barrier::{barrier_read_at, barrier_write_at, Step};
-use crate::frame::{frame_chunks, FrameHeader};
+use crate::frame::{frame_chunks, frame_crc, trailer_len, FrameHeader};
 use crate::layout::FRAME_HEADER_BYTES;
 use crate::sync::Ordering;
 
@@ -139,14 +139,17 @@ impl<M: RingMemory> Producer<M> {
     }
 
     /// Writes one frame (and a padding frame first if it would cross the ring's end), without
-    /// publishing it. `header.payload_len` is set from `payload`.
+    /// publishing it. `header.payload_len` is set from `payload`. With `FLAG_CRC` in
+    /// `header.flags` the frame (and its padding) gets its CRC-32 trailer (layout.md §6.6),
+    /// computed from `header` and `payload`, never read back from the ring.
     ///
     /// # Errors
     /// [`PushError::Full`] when the consumer has not released enough chunks (a padding frame
     /// may have been written, so the retry starts at chunk 0); [`PushError::TooLarge`] when the
     /// frame can never fit.
     pub fn try_push(&mut self, header: &FrameHeader, payload: &[u8]) -> Result<(), PushError> {
-        let n = frame_chunks(payload.len(), self.geo.chunk_bytes);
+        let trailer = trailer_len(header.flags);
+        let n = frame_chunks(payload.len() + trailer, self.geo.chunk_bytes);
         if n > self.geo.chunks || payload.len() > u32::MAX as usize {
             return Err(PushError::TooLarge {
                 needed: n,
@@ -159,23 +162,29 @@ impl<M: RingMemory> Producer<M> {
             self.refresh_head();
             if self.free() < pad + n {
                 if pad > 0 && self.free() >= pad {
-                    self.write_padding(pad);
+                    self.write_padding(pad, trailer > 0);
                 }
                 return Err(PushError::Full);
             }
         }
         if pad > 0 {
-            self.write_padding(pad);
+            self.write_padding(pad, trailer > 0);
         }
         let mut h = *header;
         h.payload_len = payload.len() as u32;
         let offset = self.geo.offset(self.tail);
+        let encoded = h.encode();
         // SAFETY: chunks `tail .. tail + n` are free (`free() >= n` above, so they lie below
-        // `cached_head + chunks`) and owned by this producer; `offset + 32 + len` ≤
+        // `cached_head + chunks`) and owned by this producer; `offset + 32 + len + trailer` ≤
         // `offset + n * chunk_bytes` ≤ ring bytes because `n` ≤ `to_end` after padding.
         unsafe {
-            self.mem.write(offset, &h.encode());
+            self.mem.write(offset, &encoded);
             self.mem.write(offset + FRAME_HEADER_BYTES, payload);
+            if trailer > 0 {
+                let crc = frame_crc(&encoded, payload).to_le_bytes();
+                self.mem
+                    .write(offset + FRAME_HEADER_BYTES + payload.len(), &crc);
+            }
         }
         self.tail += n;
         Ok(())
@@ -208,12 +217,22 @@ impl<M: RingMemory> Producer<M> {
         Ok(())
     }
 
-    /// [R2] for a padding frame covering the `pad` chunks up to the ring's end.
-    fn write_padding(&mut self, pad: u64) {
-        let h = FrameHeader::padding(pad, self.geo.chunk_bytes);
+    /// [R2] for a padding frame covering the `pad` chunks up to the ring's end, with a CRC
+    /// trailer (of its header alone) when `crc` and it has room for one (layout.md §6.6).
+    fn write_padding(&mut self, pad: u64, crc: bool) {
+        let h = FrameHeader::padding(pad, self.geo.chunk_bytes, crc);
+        let offset = self.geo.offset(self.tail);
+        let encoded = h.encode();
         // SAFETY: the caller checked `free() >= pad`, so the chunks up to the ring's end are
-        // ours; the header fits the first of them (chunk_bytes ≥ 32).
-        unsafe { self.mem.write(self.geo.offset(self.tail), &h.encode()) };
+        // ours; the header fits the first of them (chunk_bytes ≥ 32), and the trailer ends
+        // exactly at the ring's end (`payload_len` leaves its 4 bytes).
+        unsafe {
+            self.mem.write(offset, &encoded);
+            if h.has_crc() {
+                let at = offset + FRAME_HEADER_BYTES + h.payload_len as usize;
+                self.mem.write(at, &frame_crc(&encoded, &[]).to_le_bytes());
+            }
+        }
         self.tail += pad;
         self.padding_frames += 1;
     }

@@ -134,6 +134,11 @@ pub struct Worker {
     counters: Counters,
     /// The header's sizes as validated at start, re-checked at every liveness check.
     config: RegionConfig,
+    /// Every frame in both rings must carry a CRC-32 trailer (`FRAME_CRC_REQUIRED`, §6.6).
+    crc_required: bool,
+    /// Whether the frames we write carry `FLAG_CRC`: always when required, else as the
+    /// last request frame read did (its answer follows it, §6.6).
+    crc_out: bool,
     /// Requests answered `SHUTTING_DOWN` since the stop (bounded by
     /// [`MAX_REFUSED_AFTER_STOP`], so a client that keeps publishing cannot keep us alive).
     refused_after_stop: u32,
@@ -153,7 +158,9 @@ impl Worker {
         opts: &ServeOptions,
     ) -> Result<Worker, RegionError> {
         let config = region.validate()?;
-        let requests = Consumer::new(region.request_ring()?);
+        let crc_required = config.frame_crc == FRAME_CRC_REQUIRED;
+        let mut requests = Consumer::new(region.request_ring()?);
+        requests.require_crc(crc_required);
         let announced_req_head = requests.head();
         let responses = Producer::new(region.response_ring()?);
         Ok(Worker {
@@ -178,6 +185,8 @@ impl Worker {
             announced_req_head,
             counters: Counters::default(),
             refused_after_stop: 0,
+            crc_required,
+            crc_out: crc_required,
             config,
         })
     }
@@ -237,6 +246,8 @@ impl Worker {
     }
 
     fn on_frame(&mut self, header: crate::frame::FrameHeader) {
+        // A request with a checksum passed it (`Consumer::poll`); answer in kind (§6.6).
+        self.crc_out = self.crc_required || header.has_crc();
         let payload_len = header.payload_len as usize;
         self.counters.add(STAT_REQ_BYTES, payload_len as u64);
         if header.fragment_index > 0 || header.has_more() {
@@ -325,6 +336,7 @@ impl Worker {
 
     /// Queues a response; it is written now if the ring has room, else by `write_pending`.
     fn respond(&mut self, writer: MessageWriter) {
+        let writer = writer.with_crc(self.crc_out);
         self.counters.bump(STAT_RESPONSES);
         self.counters.add(STAT_RESP_BYTES, writer.len() as u64);
         self.pending.push_back(writer);

@@ -85,6 +85,8 @@ pub struct Answer {
     pub op: u16,
     pub status: u16,
     pub error: bool,
+    /// The answer's frames carried a CRC-32 trailer (layout.md §6.6), checked on receipt.
+    pub crc: bool,
     pub payload: Vec<u8>,
 }
 
@@ -94,6 +96,8 @@ pub struct TestClient {
     pub responses: Consumer<MappedMemory>,
     reassembler: Reassembler,
     buf: Vec<u8>,
+    /// Send every request with a CRC-32 trailer (layout.md §6.6).
+    pub crc: bool,
 }
 
 impl TestClient {
@@ -103,12 +107,13 @@ impl TestClient {
             responses: Consumer::new(region.response_ring().unwrap()),
             reassembler: Reassembler::new(u64::MAX),
             buf: Vec::new(),
+            crc: false,
         }
     }
 
     /// Sends a whole request (fragmenting as needed), draining answers into `got` while full.
     pub fn send(&mut self, op: u16, id: u64, payload: Vec<u8>, got: &mut Vec<Answer>) {
-        let mut w = MessageWriter::new(op, id, payload);
+        let mut w = MessageWriter::new(op, id, payload).with_crc(self.crc);
         let mut frames = 0;
         while !w.write(&mut self.requests, &mut frames).unwrap() {
             self.flush();
@@ -199,6 +204,7 @@ fn answer(h: &FrameHeader, payload: Vec<u8>) -> Answer {
         op: h.op,
         status: h.status,
         error: h.is_error(),
+        crc: h.has_crc(),
         payload,
     }
 }

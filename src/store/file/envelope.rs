@@ -23,35 +23,9 @@ pub const LOG_MAGIC: [u8; 8] = *b"CRLOG\x00\x00\x01";
 /// Header bytes before the payload.
 pub const HEADER_BYTES: usize = 24;
 
-// ---- CRC-32 (IEEE 802.3, reflected, as zlib.crc32) ------------------------------------------
-
-const CRC_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
-
-/// CRC-32 of `data`, equal to Python's `zlib.crc32(data)`.
+/// CRC-32 of `data` (IEEE 802.3, reflected), equal to Python's `zlib.crc32(data)`.
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32fast::hash(data)
 }
 
 /// Header + payload bytes of a file.
