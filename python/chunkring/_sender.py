@@ -282,7 +282,7 @@ class Sender:
         for i, req in enumerate(requests):
             if (type(req) is tuple and len(req) == 3 and req[2] is None and type(req[1]) is bytes
                     and type(req[0]) is int and 0 <= req[0] <= 0xFFFF and len(req[1]) <= max_body):
-                checked.append(req)  # one frame, no params: checked by that line
+                checked.append((req[0], None, req[1]))  # one frame, no params: checked
                 continue
             req = tuple(req)
             if not 1 <= len(req) <= 3:
