@@ -799,6 +799,61 @@ fn get_by_offset_and_undo_without_snapshot_support_prefetching_clients() {
 }
 
 #[test]
+fn next_moves_and_answers_what_the_following_move_would() {
+    let mut sut = Sut::new();
+    for x in 0..3 {
+        let body = format!("{{\"x\":{x}}}");
+        sut.call(OP_SNAP_PUSH, json!({"name": "n"}), body.as_bytes())
+            .unwrap();
+    }
+    // An undo with `next` moves and answers the entry the next undo returns.
+    let (ok, cursor, _, snap) = sut.cursor(OP_SNAP_UNDO, json!({"name": "n", "next": true}));
+    assert_eq!((ok, cursor, snap.as_str()), (true, Some(1), r#"{"x":0}"#));
+    let (ok, cursor, _, snap) = sut.cursor(OP_SNAP_UNDO, json!({"name": "n", "next": true}));
+    assert_eq!(
+        (ok, cursor, snap.as_str()),
+        (false, Some(0), ""),
+        "nothing older"
+    );
+    let (ok, cursor, _, snap) = sut.cursor(OP_SNAP_REDO, json!({"name": "n", "next": true}));
+    assert_eq!((ok, cursor, snap.as_str()), (true, Some(1), r#"{"x":2}"#));
+    // A move with `next` answers the patch of the following move (compact: one marshal list),
+    // or nothing after the header when that one would not move.
+    let mut step = |to: &str| {
+        sut.call(
+            OP_SNAP_MOVE,
+            json!({"name": "n", "to": to, "next": true, "compact": true}),
+            b"",
+        )
+        .unwrap()
+    };
+    let out = step("redo");
+    assert_eq!(
+        (out[0], out[1], out.len()),
+        (1, 0, 12),
+        "moved to 2; no redo after it"
+    );
+    let out = step("undo");
+    assert_eq!(
+        (out[0], out[1]),
+        (1, 2),
+        "moved to 1; the patch of the undo to 0 follows"
+    );
+    assert_eq!(
+        &out[12..],
+        b"[\x01\x00\x00\x00[\x04\x00\x00\x00z\x07replacez\x02/x[\x01\x00\x00\x00z\x01xi\x00\x00\x00\x00"
+    );
+    assert_eq!(sut.stats("n")["cursor"], json!(1));
+    for bad in [
+        json!({"name": "n", "to": 0, "next": true}),
+        json!({"name": "n", "to": "undo", "next": true, "peek": true}),
+    ] {
+        let e = sut.call(OP_SNAP_MOVE, bad, b"").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadParams);
+    }
+}
+
+#[test]
 fn move_answers_the_patch_and_push_fields_builds_on_the_current_snapshot() {
     let mut sut = Sut::new();
     sut.call(

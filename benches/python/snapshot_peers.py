@@ -402,7 +402,8 @@ def main():
     command = " ".join([sys.executable] + sys.argv)
     results = {"command": command, "python": platform.python_version(),
                "machine": platform.machine(), "cpus": os.cpu_count(), "hz": args.hz,
-               "n_push": n_push, "n_moves": n_moves, "sizes": [], "batch": []}
+               "n_push": n_push, "n_moves": n_moves, "sizes": [], "batch": [],
+               "loadavg_start": os.getloadavg()}
     for missing, name in ((orjson, "orjson"), (msgspec, "msgspec")):
         if missing is None:
             print(f"NOT RUN: {name} missing (pip install -r benches/python/requirements-snapshots.txt)")
@@ -432,6 +433,7 @@ def main():
             results["sizes"].append(row)
         if not args.no_process:
             results["batch"] = run_batches(client, args.quick)
+    results["loadavg_end"] = os.getloadavg()
     results["goals"] = goals(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -521,6 +523,8 @@ def report(r):
                                  f"{x['cpu_p50_us'] / ref[op]['cpu_p50_us']:4.2f}x{w}")
                 print(f"{name:24} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}  "
                       f"{t['memory']['held_bytes'] / 1024:7.0f}")
+    print(f"\nload average at the start {r['loadavg_start']}, at the end {r['loadavg_end']} "
+          f"({r['cpus']} CPUs; compare ratios within one run only)")
     print("\ngoals (ratio vs marshal bytes in the same run):")
     for g in r["goals"]:
         where = f"{g.get('size_kb', '')} KB {g.get('pacing', '')}".strip()

@@ -13,11 +13,11 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._futures import Derived, then
-from ._live_state import _apply_patch, _fingerprint, differing_keys, refresh
+from ._live_state import _fingerprint, apply_compact, differing_keys, refresh
 from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
-                             _load, _locked, _none, _save, encode_snapshot,
-                             fields_request)
+                             _load, _locked, _none, _save, encode_snapshot, fields_body,
+                             fields_request, json_text, params_prefix)
 from .errors import RequestError, StateMismatch
 
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
@@ -50,6 +50,14 @@ class History:
         self.capacity = capacity
         self._lock = threading.RLock()
         self._name_params = {"name": name}
+        self._post = client._sender.post
+        self._wake = client._sender.producer.wake
+        #: Pushes were published without waking the worker since the last wake-up.
+        self._unwoken = False
+        #: The JSON text every ``_push_now`` params start with (the time and the rest follow).
+        self._push_head = f'{{"name":{json_text(name)},"encoding":"marshal","time":'.encode()
+        #: Params prefixes made once (``_params``).
+        self._prefixes: dict = {}
         #: Requests written and not yet answered: ``(handle, push number or None, label)``.
         self._pending: list[tuple] = []
         self._queued: list[tuple] = []
@@ -62,13 +70,16 @@ class History:
         self._synced: dict | None = None
         #: Pushes queued in Python before they are sent together (1 = send each at once).
         self.write_behind = DEFAULT_WRITE_BEHIND
-        #: After an undo, redo or jump: an ``OP_SNAP_GET`` (``offset`` -1) already in flight for
-        #: the snapshot the next ``undo`` returns, so that undo need not wait for the worker.
-        #: Anything that changes the history drops it (single writer, as for queued pushes).
+        #: After an undo, redo or jump: ``(direction, handle)`` of a request already in flight
+        #: whose answer is the snapshot the next ``undo`` (after a jump or an undo) or ``redo``
+        #: (after a redo) returns (``OP_SNAP_GET`` ``offset`` ∓1, or an undo/redo ``next``), so
+        #: a run of them need not wait for the worker. Anything that changes the history drops
+        #: it (single writer, as for queued pushes).
         self._prefetch: Any = None
         #: After ``undo(into=)``/``redo(into=)``: ``(direction, handle)`` of an
-        #: ``OP_SNAP_MOVE`` ``peek`` already in flight for the next move the same way, so a run
-        #: of them does not wait for the worker. Dropped like ``_prefetch``.
+        #: ``OP_SNAP_MOVE`` ``peek`` or ``next`` already in flight whose answer is the patch of
+        #: the next move the same way, so a run of them does not wait for the worker. Dropped
+        #: like ``_prefetch``.
         self._prefetch_move: Any = None
         if _create:
             client.call(*create_request(name, capacity))
@@ -87,13 +98,18 @@ class History:
         """Pushes a snapshot (dict → marshal; bytes → opaque unless ``encoding`` says otherwise).
 
         Encodes at once (so an unencodable or too large snapshot raises here), writes the
-        request into the ring and returns without waiting for the worker; a worker-side error
-        is raised by the next call of this ``History``, naming the push (module doc, "Pushes
-        never wait"). ``wait=True`` waits for the answer. ``changed`` names the top-level keys
-        (or paths: tuples of keys and list indices) of the dict ``snapshot`` that changed since
-        the current snapshot: only those values are encoded and sent (module doc, "Pushes that
-        cost what changed", also for a wrong ``changed``).
+        request into the ring and returns without waiting for the worker, and without waking
+        it; a worker-side error is raised by the next call of this ``History`` that finds
+        it answered, naming the push (module doc, "Pushes never wait"). ``wait=True`` waits
+        for the answer. ``changed`` names the top-level keys (or paths: tuples of keys and
+        list indices) of the dict ``snapshot`` that changed since the current snapshot: only
+        those values are encoded and sent (module doc, "Pushes that cost what changed", also
+        for a wrong ``changed``).
         """
+        if (encoding is None and not wait and type(snapshot) is dict and not self._queued
+                and self.write_behind == 1):
+            self._push_now(snapshot, label, changed)
+            return
         if changed is not None:
             op, body, enc, params = self._fields_request(snapshot, changed, encoding)
         else:
@@ -120,6 +136,36 @@ class History:
             # Refused before it was written (over the worker's message limit): not a push.
             self._pushes, self._synced = number, None
             raise
+
+    def _push_now(self, snapshot: dict, label: str | None, changed: Any) -> None:
+        """The common push (a dict as marshal, sent at once): the params are written as JSON
+        text around a prefix made once per history, and the worker is not woken (it finds
+        the push at its next wake-up; layout.md §9.3 "Pushes need no wake"). Then the answers
+        of earlier pushes already in are checked, so a worker-side error surfaces at the next
+        push that finds it (that push is sent all the same)."""
+        if len(self._pending) >= MAX_PIPELINED_PUSHES:
+            self.flush()
+        if changed is None:
+            op, body, tail = L.OP_SNAP_PUSH, marshal.dumps(snapshot, 4), ""
+            keys = None
+        else:
+            op = L.OP_SNAP_PUSH_FIELDS
+            body, tail, keys = fields_body(snapshot, changed)
+        if label is not None:
+            tail += ',"label":' + json_text(label)
+        pj = self._push_head + f"{_time()!r}{tail}}}".encode()
+        self._prefetch = self._prefetch_move = None
+        number = self._pushes
+        h, = self._post(((op, params_prefix(pj), body),), False)  # may raise ValueError
+        self._pushes = number + 1
+        self._unwoken = True
+        self._pending.append((h, number, label))
+        if keys is None:
+            self._synced = _fingerprint(snapshot)
+        elif self._synced is not None:
+            refresh(self._synced, snapshot, [path[0] for path in keys])
+        if self._pending[0][0].done():  # reads the answers in, if any
+            self._reap()  # raises an earlier push's error; this push is sent all the same
 
     def _fields_request(self, snapshot: Any, changed: Iterable[Any],
                         encoding: str | None) -> tuple:
@@ -179,9 +225,17 @@ class History:
     @_locked
     def flush(self) -> None:
         """Sends queued pushes and waits for them; raises the first one's error, if any."""
+        self._wake_for_pushes()
         self._submit_queued()
         pending, self._pending = self._pending, []
         self._raise_first(pending)
+
+    def _wake_for_pushes(self) -> None:
+        """Wakes the worker if pushes were published without waking it, before a wait for
+        their answers (a worker parked with no wake would find them only at its timeout)."""
+        if self._unwoken:
+            self._unwoken = False
+            self._wake()
 
     def _raise_first(self, answered: list[tuple]) -> None:
         """Waits for every request of ``answered``; raises the first error (a push's names it)."""
@@ -219,49 +273,65 @@ class History:
         return snap
 
     def _move_into(self, to: Any, state: dict) -> list[dict] | None:
-        """``OP_SNAP_MOVE`` and the patch applied to ``state`` (module doc, "Undo into …").
+        """``OP_SNAP_MOVE`` (``compact``) and the patch applied to ``state`` (module doc,
+        "Undo into …").
 
-        In a run of undos (or redos) into the live state, the patch of the next one is
-        already requested (``peek``), so the move itself is sent without waiting
-        (``patch: false``) together with the next peek: one write, no round trip.
+        In a run of undos (or redos) into the live state, the patch of this one is already
+        in (asked for by the previous step), so the step is one request sent without
+        waiting: move, and answer the patch of the next move the same way (``next``). The
+        first step of a run sends the move and a ``peek`` at the next. Where an answer is
+        not in yet, the caller parks rather than spins (it costs no CPU).
         """
         pre, self._prefetch_move = self._prefetch_move, None
         self._prefetch = None
         if type(state) is not dict:
             raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
         if pre is not None and pre[0] == to and not self._queued:
-            self._reap()
             self._check_state(state)
-            r = pre[1].result()
-            if not r[0]:
-                return None  # the peek says the move would not move
+            try:
+                r = self._answer(pre[1])  # a peek's or a `next`'s answer: this move's patch
+            finally:
+                self._reap()  # a failed `next` leaves _pending with its error, raised once
+            if len(r) == _CURSOR.size:
+                return None  # no patch: this move would not move
             if len(self._pending) >= MAX_PIPELINED_PUSHES:
                 self.flush()
-            move, peek = self._client.submit_many((
-                (L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "patch": False}),
-                (L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "peek": True}),
-            ))
-            self._pending.append((move, None, None))
+            peek, = self._post(((L.OP_SNAP_MOVE, self._move_params(to, ',"next":true'), b""),))
+            self._pending.append((peek, None, None))  # its error: raised by the next call
         else:
             self.flush()
             self._check_state(state)
-            requests = [(L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to})]
+            requests = [(L.OP_SNAP_MOVE, self._move_params(to, ""), b"")]
             if isinstance(to, str):  # undo or redo: a run of them is likely
-                requests.append((L.OP_SNAP_MOVE, b"", {"name": self.name, "to": to, "peek": True}))
-            handles = self._client.submit_many(requests)
+                requests.append((L.OP_SNAP_MOVE, self._move_params(to, ',"peek":true'), b""))
+            handles = self._post(requests)
             peek = handles[1] if len(handles) > 1 else None
-            r = handles[0].result()
+            r = self._answer(handles[0])
             if not r[0]:
                 return None
         if peek is not None:
             self._prefetch_move = (to, peek)
         touched: set = set()
-        applied = _apply_patch(state, memoryview(r)[_CURSOR.size:], touched)
+        applied = apply_compact(state, memoryview(r)[_CURSOR.size:], touched)
         if self._synced is None or None in touched:
             self._synced = _fingerprint(state)
         else:  # only the keys the patch reached can have changed
             refresh(self._synced, state, touched)
         return applied
+
+    def _move_params(self, to: Any, extra: str) -> bytes:
+        """The params prefix of an ``OP_SNAP_MOVE`` (compact) to ``to`` with ``extra`` JSON
+        members; made once per history for undo and redo."""
+        members = f'"to":{json_text(to)},"compact":true{extra}'
+        if isinstance(to, str):
+            return self._params((to, extra), members)
+        return params_prefix(f'{{"name":{json_text(self.name)},{members}}}'.encode())
+
+    def _answer(self, h: Any) -> bytes:
+        """``h.result()``, parking at once (no spin) while the worker works on it."""
+        if not h.done():
+            self._client._receiver.wait(h, None, 0)
+        return h.result()
 
     def _check_state(self, state: dict) -> None:
         """Raises :class:`StateMismatch` when ``state`` is not the current snapshot."""
@@ -298,45 +368,61 @@ class History:
         """
         if into is not None:
             return self._move_into("undo", into)
-        self._prefetch_move = None
-        pre, self._prefetch = self._prefetch, None
-        if pre is None or encoding is not None or self._queued:
-            result = self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-            self._prefetch_undo()
-            return result
-        try:
-            r = pre.result()
-        except RequestError as e:
-            if e.code != L.ERR_BAD_PARAMS:
-                raise
-            # A worker older than the `offset` param: undo the plain way from now on.
-            self._prefetch_undo = lambda: None  # type: ignore[method-assign]
-            return self._cursor_op(L.OP_SNAP_UNDO, self._name_params, encoding, raw)
-        if not r[0]:
-            return None  # nothing older: the worker's undo would not move either
-        if len(self._pending) >= MAX_PIPELINED_PUSHES:
-            self.flush()
-        self._pending.append(
-            (self._client.submit(L.OP_SNAP_UNDO, b"", {"name": self.name, "snapshot": False}),
-             None, None)
-        )
-        self._prefetch_undo()
-        return self._snapshot_of(r, raw, True)
-
-    def _prefetch_undo(self) -> None:
-        self._prefetch = self._client.submit(L.OP_SNAP_GET, b"", {"name": self.name, "offset": -1})
+        return self._step("undo", L.OP_SNAP_UNDO, encoding, raw)
 
     @_locked
     def redo(self, *, encoding: str | None = None, raw: bool = False,
              into: dict | None = None) -> Any:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one.
-        ``into=state`` as for :meth:`undo`."""
+        ``into=state`` as for :meth:`undo`; a run of redos is prefetched as undos are."""
         if into is not None:
             return self._move_into("redo", into)
-        self._prefetch = self._prefetch_move = None
-        result = self._cursor_op(L.OP_SNAP_REDO, self._name_params, encoding, raw)
-        self._prefetch_undo()
-        return result
+        return self._step("redo", L.OP_SNAP_REDO, encoding, raw)
+
+    def _step(self, to: str, op: int, encoding: str | None, raw: bool) -> Any:
+        """``undo()`` or ``redo()``: from the prefetched answer when there is one for ``to``,
+        then one request sent without waiting, the move and the next move's snapshot
+        (``next``); else the move asked for and waited on, then a prefetch."""
+        self._prefetch_move = None
+        pre, self._prefetch = self._prefetch, None
+        if pre is None or pre[0] != to or encoding is not None or self._queued:
+            result = self._cursor_op(op, self._name_params, encoding, raw)
+            self._prefetch_next(to)
+            return result
+        try:
+            r = self._answer(pre[1])
+        except RequestError as e:
+            if e.code != L.ERR_BAD_PARAMS:
+                raise
+            # A worker older than the `offset` param: move the plain way from now on.
+            self._prefetch_next = lambda to: None  # type: ignore[method-assign]
+            return self._cursor_op(op, self._name_params, encoding, raw)
+        finally:
+            self._reap()  # a failed `next` leaves _pending with its error, raised once
+        if not r[0]:
+            return None  # nothing there: the worker's move would not move either
+        if len(self._pending) >= MAX_PIPELINED_PUSHES:
+            self.flush()
+        nxt, = self._post(((op, self._params(
+            ("next", to), '"snapshot":false,"next":true'), b""),))
+        self._pending.append((nxt, None, None))
+        self._prefetch = (to, nxt)
+        return self._snapshot_of(r, raw, True)
+
+    def _prefetch_next(self, to: str) -> None:
+        """Asks for the snapshot the next ``to`` (undo or redo) returns (``OP_SNAP_GET``)."""
+        offset = -1 if to == "undo" else 1
+        h, = self._post(((L.OP_SNAP_GET, self._params(("get", offset), f'"offset":{offset}'),
+                          b""),))
+        self._prefetch = (to, h)
+
+    def _params(self, key: Any, members: str) -> bytes:
+        """The params prefix ``{"name": …, members}``, made once per history and ``key``."""
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = params_prefix(
+                f'{{"name":{json_text(self.name)},{members}}}'.encode())
+        return prefix
 
     @_locked
     def jump(self, index: int, *, encoding: str | None = None, raw: bool = False,
@@ -349,7 +435,7 @@ class History:
             return self._move_into(index, into)
         self._prefetch = self._prefetch_move = None
         result = self._cursor_op(L.OP_SNAP_JUMP, {"name": self.name, "index": index}, encoding, raw)
-        self._prefetch_undo()
+        self._prefetch_next("undo")
         return result
 
     @_locked
@@ -408,6 +494,7 @@ class History:
         ``decode(answer)`` that raises the first failed push's error (naming the push, as
         :meth:`flush` does) instead."""
         self._prefetch = self._prefetch_move = None
+        self._wake_for_pushes()
         self._submit_queued()
         pending, self._pending = self._pending, []
         handles = [h for h, _, _ in pending]

@@ -54,25 +54,40 @@ def _lookup(snapshot: dict, path: list) -> tuple[bool, Any]:
 
 
 def _apply_patch(state: dict, body: memoryview, touched: set | None = None) -> list[dict]:
-    """Applies an ``OP_SNAP_MOVE`` patch (layout.md §9.3) to ``state``; returns its ops and
-    adds the top-level keys it changed to ``touched`` (``None`` in it: the whole root)."""
+    """Applies an ``OP_SNAP_MOVE`` patch in the list form (layout.md §9.3: the ops as JSON,
+    one marshal blob per value) to ``state``; as :func:`apply_ops` otherwise."""
     ends = item_ends(body)
     ops = json.loads(bytes(body[ends[0]:ends[1]]))
-    loads = marshal.loads
-    applied = []
     at = 1
-    for op, pointer, segs in ops:
-        if touched is not None:
-            touched.add(segs[0] if segs else None)
+    for o in ops:
+        if o[0] != "remove":
+            o.append(marshal.loads(body[ends[at]:ends[at + 1]]))
+            at += 1
+    return apply_ops(state, ops, set() if touched is None else touched)
+
+
+def apply_compact(state: dict, body: memoryview, touched: set) -> list[dict]:
+    """Applies a ``compact`` ``OP_SNAP_MOVE`` patch (layout.md §9.3: one marshal list of
+    ``[op, pointer, segments, value?]``) to ``state``; as :func:`apply_ops` otherwise."""
+    return apply_ops(state, marshal.loads(body), touched)
+
+
+def apply_ops(state: dict, ops: list, touched: set) -> list[dict]:
+    """Applies ``[op, pointer, segments, value?]`` operations in order to ``state``; returns
+    them as RFC 6902 operations and adds the top-level keys they changed to ``touched``
+    (``None`` in it: the whole root)."""
+    applied = []
+    for o in ops:
+        op, segs = o[0], o[2]
+        touched.add(segs[0] if segs else None)
         parent = state
         for seg in segs[:-1]:
             parent = parent[seg]
         if op == "remove":
             del parent[segs[-1]]
-            applied.append({"op": op, "path": pointer})
+            applied.append({"op": op, "path": o[1]})
             continue
-        value = loads(body[ends[at]:ends[at + 1]])
-        at += 1
+        value = o[3]
         if not segs:
             state.clear()
             state.update(value)
@@ -80,7 +95,7 @@ def _apply_patch(state: dict, body: memoryview, touched: set | None = None) -> l
             parent.insert(segs[-1], value)
         else:
             parent[segs[-1]] = value
-        applied.append({"op": op, "path": pointer, "value": value})
+        applied.append({"op": op, "path": o[1], "value": value})
     return applied
 
 

@@ -45,6 +45,11 @@ WAIT_TIMEOUT_S = 0.010
 #: thread, also during long ops) is older than this is stopped (SIGSTOP), hung or dead but not
 #: reaped: the client raises WorkerDied (layout.md §12 "Heartbeat").
 HEARTBEAT_STALE_S = 3.0
+#: A stale heartbeat must stay unchanged for this much more of the client's own running time
+#: before the worker counts as dead: a client stopped together with its worker (^Z stops the
+#: whole process group) may run first when both resume and find the beat old before the
+#: worker's heartbeat thread has stored a fresh one (layout.md §12 "Heartbeat").
+HEARTBEAT_CONFIRM_NS = 300_000_000
 #: The first part of the spin window polls without yielding (§11 "Client"); the rest yields
 #: the CPU between polls, so a worker that shares this core (or, on a loaded machine, waits
 #: for one) gets to run. Measured with both processes pinned to one core (``taskset -c 0``):
@@ -97,6 +102,8 @@ class Receiver:
         self._worker_pid = region.worker_pid
         #: Seconds without a heartbeat after which the worker counts as dead (tests shorten it).
         self.heartbeat_stale_s = HEARTBEAT_STALE_S
+        #: ``(beat, our clock)`` when a stale heartbeat was first seen (HEARTBEAT_CONFIRM_NS).
+        self._stale_seen = None
         self.watched = 0
         self.pump = None
         #: True when this process and the worker may run only on the same one CPU
@@ -501,8 +508,14 @@ class Receiver:
             # but not reaped (a zombie): its heartbeat thread has stopped storing (§12).
             beat = self._region.heartbeat_ns
             if beat:
-                age = (_monotonic_ns() - beat) / 1e9
-                if age > self.heartbeat_stale_s:
+                now = _monotonic_ns()
+                age = (now - beat) / 1e9
+                seen = self._stale_seen
+                if age <= self.heartbeat_stale_s:
+                    self._stale_seen = None
+                elif seen is None or seen[0] != beat:
+                    self._stale_seen = (beat, now)  # confirm it over our own running time
+                elif now - seen[1] >= HEARTBEAT_CONFIRM_NS:
                     reason = (f"worker heartbeat stale for {age:.1f} s (pid {self._worker_pid}: "
                               f"stopped, hung, or dead but not reaped)")
         if reason is None:

@@ -250,7 +250,11 @@ def _try_map(path: Path) -> mmap.mmap | None:
         size = st.st_size
         if size < L.HEADER_BYTES:
             return None
-        return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        # MAP_POPULATE: fault every page in now (a few ms once) rather than on the first
+        # pass of the rings, where each fresh page costs a fault in the middle of a request
+        # (a 30 KB snapshot push touched 8 of them: 27 µs of its 34 µs ring write).
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        return mmap.mmap(fd, size, flags, mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         os.close(fd)
 

@@ -366,10 +366,12 @@ class Producer(_RingEnd):
         return True
 
     # ---- [R3]-[R4] publish, [W5]-[W6] wake ---------------------------------------------
-    def publish(self) -> int:
+    def publish(self, wake: bool = True) -> int:
         """Publish every frame written since the last call with one tail store and wake the
         worker if it parked waiting for frames. 0 when there was nothing to publish, 1 when
-        published, 2 when published and a futex wake was issued (the worker was parked)."""
+        published, 2 when published and a futex wake was issued (the worker was parked).
+        ``wake=False`` (a snapshot push, which nobody waits for) skips [W5]-[W6]: a parked
+        worker finds the frames at its next park timeout, or at the next :meth:`wake`."""
         tail = self.tail
         if tail == self.published:
             return 0
@@ -378,15 +380,23 @@ class Producer(_RingEnd):
         # [R4] one tail store for the whole batch; pairs with [R5] in the worker's consumer.
         self.q[self.tail_word] = tail
         self.published = tail
-        barrier_memory()  # [W5] StoreLoad: the tail store above before the load below
+        if wake and self.wake():
+            return 2
+        return 1
+
+    def wake(self) -> bool:
+        """[W5]-[W6] after a tail store: wake the worker if it parked for frames; True when a
+        futex wake was issued. :meth:`publish` calls it; a client that published with
+        ``wake=False`` calls it before it waits for an answer."""
+        barrier_memory()  # [W5] StoreLoad: the tail store before the load below
         # [W6] if the worker parked for frames (PARKED), mark it awake and wake it; pairs
         # with [W4]. AWAKE first, so a wait that has not started yet returns at once.
         i = self._futex_words
         if i[self._peer_word] & _PARKED:
             i[self._peer_word] = _AWAKE
             futex_wake(self._peer_futex, 1)
-            return 2
-        return 1
+            return True
+        return False
 
 
 class Consumer(_RingEnd):

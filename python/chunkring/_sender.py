@@ -305,6 +305,16 @@ class Sender:
             self._lock.release()
         return slots
 
+    def post(self, requests, wake: bool = True) -> list[Handle]:
+        """Write ``(op, prefix, body)`` requests, each ``prefix`` an already encoded
+        ``params_len | params`` (:func:`encode_params`) and ``body`` bytes, and publish them
+        with one tail store; their handles in order, as :meth:`submit_many`. ``wake=False``
+        does not wake a parked worker (``Producer.publish``): for requests nobody waits for
+        now (snapshot pushes)."""
+        for _, prefix, body in requests:
+            self._check_size(len(body), prefix)
+        return self._send_checked(requests, None, wake)
+
     def submit_many(self, requests, timeout: float | None = None) -> list[Handle]:
         """Write ``(op, body, params)`` requests and publish them with one tail store (more
         only when the request ring fills up); their handles in order.
@@ -333,25 +343,36 @@ class Sender:
         for i, req in enumerate(requests):
             if (type(req) is tuple and len(req) == 3 and req[2] is None and type(req[1]) is bytes
                     and type(req[0]) is int and 0 <= req[0] <= 0xFFFF and len(req[1]) <= max_body):
-                checked.append(req)  # one frame, no params: checked by that line
+                checked.append((req[0], None, req[1]))  # one frame, no params: checked
                 continue
             req = tuple(req)
             if not 1 <= len(req) <= 3:
                 raise ValueError(f"requests[{i}] must be (op, body, params), not {len(req)} items")
             body = req[1] if len(req) > 1 else b""
             try:
-                checked.append((req[0], body, self._check(req[0], body, req[2] if len(req) > 2 else None)))
+                prefix = self._check(req[0], body, req[2] if len(req) > 2 else None)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"requests[{i}]: {exc}") from None
+            checked.append((req[0], prefix, body))
+        return self._send_checked(checked, deadline_after(timeout), True)
+
+    def _send_checked(self, checked, deadline: int | None, wake: bool) -> list[Handle]:
+        """:meth:`submit_many` of checked ``(op, prefix or None, body)`` requests."""
         handles = []
-        self._enter_limited(deadline_after(timeout))
+        self._enter_limited(deadline)
         try:
             self._receiver.check_open()
-            for op, body, prefix in checked:
+            push = self.producer.try_push
+            for op, prefix, body in checked:
                 h = self._register(lambda rid: Handle(self._receiver, rid, op))
-                self._write_or_forget(op, h.request_id, body, prefix)
+                # One frame written straight (params and body), else _write's way.
+                if prefix is None or type(body) is not bytes or not (
+                        len(prefix) + len(body) <= self._max_frame_payload
+                        and push(0, op, h.request_id, 0, len(prefix) + len(body), prefix, body)):
+                    self._write_or_forget(op, h.request_id, body, prefix)
                 handles.append(h)
-            self.worker_woken = self.producer.publish() == 2
+            producer = self.producer
+            self.worker_woken = (producer.publish() if wake else producer.publish(False)) == 2
         except WouldWait:
             for h in handles:  # none was published (module doc)
                 self._pending.pop(h.request_id, None)

@@ -10,6 +10,7 @@ import marshal
 import os
 import struct
 from functools import wraps
+from json.encoder import encode_basestring_ascii as _json_str
 from time import time as _time
 from typing import Any, Iterable
 
@@ -108,11 +109,28 @@ def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, repla
     return json.loads(client.call(op, b"", params))
 
 
-def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
-                   encoding: str | None) -> tuple:
-    """``(op, body, encoding, params, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
-    ``push(changed=…)`` (layout.md §9.3): one value per path found in ``snapshot``, the paths
-    not found in ``remove``; ``paths`` lists every path named, found or removed."""
+def params_prefix(params_json: bytes) -> bytes:
+    """``params_len | params`` (layout.md §9.1) of a request's params already written as
+    JSON text (what ``encode_params`` makes of a dict, without ``json.dumps``)."""
+    return len(params_json).to_bytes(L.PARAMS_LEN_BYTES, "little") + params_json
+
+
+def json_text(value: Any) -> str:
+    """``value`` (a str, an int, or a list of those, nested) as compact JSON text, built
+    without ``json.dumps``' Python layers (a push's ``paths`` param)."""
+    t = type(value)
+    if t is str:
+        return _json_str(value)
+    if t is int:
+        return str(value)
+    if t is list:
+        return "[" + ",".join([json_text(v) for v in value]) + "]"
+    return json.dumps(value)
+
+
+def _changed_paths(snapshot: Any, changed: Iterable[Any]) -> tuple[list, list, list]:
+    """``(paths, values, removes)`` of ``push(changed=…)``: one value per path found in
+    ``snapshot``, the paths not found in ``removes``."""
     if type(snapshot) is not dict:
         raise TypeError("push(changed=...) needs a dict snapshot")
     if isinstance(changed, str):
@@ -128,6 +146,25 @@ def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
             values.append(value)
         else:
             removes.append(path)
+    return paths, values, removes
+
+
+def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list]:
+    """``(marshal body, params JSON tail, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
+    ``push(changed=…)`` (layout.md §9.3); ``paths`` lists every path named, found or
+    removed. The tail's JSON is written without ``json.dumps`` (the common push's path)."""
+    paths, values, removes = _changed_paths(snapshot, changed)
+    tail = ',"paths":' + json_text(paths)
+    if removes:
+        tail += ',"remove":' + json_text(removes)
+    return marshal.dumps(values, 4), tail, paths + removes
+
+
+def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
+                   encoding: str | None) -> tuple:
+    """``(op, body, encoding, params, paths)`` of ``OP_SNAP_PUSH_FIELDS`` for
+    ``push(changed=…)`` in any encoding (layout.md §9.3), as :func:`fields_body`."""
+    paths, values, removes = _changed_paths(snapshot, changed)
     if encoding in (None, "marshal"):
         body, enc = marshal.dumps(values, 4), "marshal"
     else:

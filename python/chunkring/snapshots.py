@@ -18,14 +18,19 @@ of JSON work too: ``h.push(orjson.dumps(d), encoding="json")`` and
 
 **Pushes never wait.** ``push`` encodes the snapshot client-side (``marshal.dumps``), so an
 unsupported type or a snapshot over the worker's message limit raises at the push itself, then
-writes the request into the ring and returns without waiting for the answer. The worker runs
-requests in order, so every later call of this ``History`` sees every push, and each entry
-keeps the time it was pushed at (sent as the ``time`` param). An error the worker finds (for
-example a top level that is not a dict) is kept and raised, as a
+writes the request into the ring and returns without waiting for the answer and without waking
+the worker (a futex wake of a parked worker costs the caller tens of µs): the worker finds the
+push at its next wake-up, its park timeout (50 ms by default) at the latest, or at once when it
+is awake. The worker runs requests in order, so every later call of this ``History`` sees every
+push, and each entry keeps the time it was pushed at (sent as the ``time`` param). An error the
+worker finds (for example a top level that is not a dict) is kept and raised, as a
 :class:`~chunkring.errors.RequestError` whose message starts ``push #N`` (``N`` counts this
 ``History``'s pushes from 0, the label follows when there is one), by the next call on the same
-``History`` (or by ``flush()``); the history is unchanged by the failed push. Every other
-method first collects the answers of earlier pushes (at a GUI's pace they are in already).
+``History`` that finds it answered: a later push (which is still sent), or any other method,
+which first wakes the worker if needed and collects the answers of earlier pushes (at a GUI's
+pace they are in already); ``flush()`` waits for them. The history is unchanged by the failed
+push. A worker that dies with pushes in the ring makes the next call that waits raise
+:class:`~chunkring.errors.WorkerDied`.
 ``push(..., wait=True)`` waits and raises at once. ``h.write_behind = n`` (default 1) queues
 ``n`` pushes in Python and writes them with one ``submit_many``.
 
@@ -42,7 +47,8 @@ current snapshot's value for it (the live state and the history then differ; the
 **Undo into the live state.** ``undo(into=state)``, ``redo(into=state)`` and
 ``jump(i, into=state)`` change ``state`` (a dict equal to the current snapshot) in place into
 the target snapshot by applying the patch the worker computes between the two
-(``OP_SNAP_MOVE``; subtrees the snapshots share cost nothing), and return the RFC 6902
+(``OP_SNAP_MOVE``, as one marshal blob; subtrees the snapshots share cost nothing), and
+return the RFC 6902
 operations applied (``{"op", "path", "value"?}``; each value is the object now in ``state``),
 or ``None`` when an undo or redo did not move. ``state`` must equal the current snapshot: the
 client keeps a fingerprint of the current snapshot's top level (the keys, the value of each

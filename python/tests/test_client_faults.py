@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -203,3 +205,60 @@ def test_a_long_op_is_not_mistaken_for_a_hang(standalone):
     html = run_bounded(lambda: c.markdown.render(doc * 600_000), 120)  # ~50 MB
     assert html.count("<h1>") == 600_000
     assert c.echo(b"still here", timeout=10) == b"still here"
+
+
+STOPPED_WITH_ITS_WORKER = """
+import sys, time
+sys.path.insert(0, {py!r})
+from chunkring import Client
+c = Client.spawn(worker={bin!r})
+print(c.pid, flush=True)
+sys.stdin.readline()  # go
+end = time.monotonic() + {seconds}
+n = 0
+try:
+    while time.monotonic() < end:
+        assert c.echo(b"tick", timeout=30) == b"tick"
+        n += 1
+    print("ok", n, flush=True)
+except Exception as exc:
+    print("raised", type(exc).__name__, exc, flush=True)
+finally:
+    c.close()
+"""
+
+
+def test_a_client_stopped_together_with_its_worker_does_not_call_it_dead(worker_bin):
+    """^Z stops the whole process group (client and spawned worker); when both resume the
+    client may run first and read a heartbeat older than HEARTBEAT_STALE_S before the
+    worker's heartbeat thread has stored a fresh one. Here the client is continued 0.1 s
+    before its worker, after both were stopped for 4 s: it must wait for the beat (§12
+    "Heartbeat": a stale value is confirmed over 0.3 s of the client's own time), not raise
+    WorkerDied, as a client that trusted the first stale read did."""
+    code = STOPPED_WITH_ITS_WORKER.format(py=str(Path(__file__).resolve().parents[1]),
+                                          bin=worker_bin, seconds=7.0)
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    worker_pid = None
+    try:
+        worker_pid = int(child.stdout.readline())
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.5)  # echoing
+        os.kill(child.pid, signal.SIGSTOP)
+        os.kill(worker_pid, signal.SIGSTOP)
+        time.sleep(4.0)  # past HEARTBEAT_STALE_S
+        os.kill(child.pid, signal.SIGCONT)
+        time.sleep(0.1)
+        os.kill(worker_pid, signal.SIGCONT)
+        out, _ = child.communicate(timeout=60)
+        assert out.startswith("ok"), out
+    finally:
+        for pid in (child.pid, worker_pid):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except (ProcessLookupError, TypeError):
+                pass
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import marshal
 import random
 import sys
@@ -480,30 +481,45 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     calls = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
+    posted = []
+    real_post = h._post
+    monkeypatch.setattr(h, "_post", lambda reqs, *a: posted.append(
+        [json.loads(r[1][4:]) for r in reqs]) or real_post(reqs, *a))
     assert [h.undo() for _ in range(3)] == [{"i": 2}, {"i": 1}, {"i": 0}]
     assert calls == [], "undos after an undo must not wait on a round trip"
+    # One request per step: the undo, answering the snapshot of the next undo (`next`).
+    assert posted == [[{"name": "prefetch", "snapshot": False, "next": True}]] * 3
     assert h.undo() is None  # at the oldest
-    monkeypatch.undo()
     assert h.current() == {"i": 0} and h.index == 0
-    assert h.redo() == {"i": 1}
-    assert h.undo() == {"i": 0}  # prefetched after the redo
+    assert h.redo() == {"i": 1}  # the first redo of a run waits; the next ones do not
+    calls.clear()
+    assert [h.redo() for _ in range(3)] == [{"i": 2}, {"i": 3}, {"i": 4}]
+    assert calls == [] and h.redo() is None
+    monkeypatch.undo()
+    assert h.index == 4
+    assert h.undo() == {"i": 3}
+    assert h.undo() == {"i": 2}  # prefetched after the undo
     h.push({"i": "new"})  # drops the redo branch and the prefetch
-    assert h.undo() == {"i": 0}
-    assert len(h) == 2 and h.current() == {"i": 0}
-    assert h.undo() is None
+    assert h.undo() == {"i": 2}
+    assert len(h) == 4 and h.current() == {"i": 2}
 
 
 def test_pushes_are_written_at_once_without_waiting(client, monkeypatch):
     import json as _json
 
+    import chunkring._ring as ring
+
     h = client.history("nowait")
     waited = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: waited.append(a[0]) or real_call(*a, **k))
+    wakes = []
+    monkeypatch.setattr(ring, "futex_wake", lambda *a: wakes.append(a))
     for i in range(5):
         h.push({"i": i})
     h.push({"i": 5}, changed=["i"])
     assert waited == [], "a push must not wait for the worker's answer"
+    assert wakes == [], "a push must not wake the worker (layout.md §9.3 'Pushes need no wake')"
     monkeypatch.undo()
     # Written into the ring: another request on the same worker sees them once it is answered.
     raw = _json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "nowait"}))
@@ -522,15 +538,22 @@ def test_push_errors_raise_at_the_push_and_worker_errors_at_the_next_call(client
         h.push([1], changed=["a"])
     h.push({"a": 2}, label="fine")
     h.push([1, 2], label="bad")  # a list top level: only the worker refuses it
-    h.push({"a": 3})
     with pytest.raises(RequestError) as e:
         h.undo()
     assert e.value.message.startswith("push #2 ('bad') of history 'errs': snapshot must be an object")
-    # The failed push changed nothing; the ones around it went in.
+    # The failed push changed nothing; the one before it went in, and the undo did not run.
+    assert h.current() == {"a": 2} and len(h) == 2
+    # A push that finds an earlier push's error already answered raises it, and is sent.
+    h.push([3], label="bad too")
+    bad = h._pending[-1][0]
+    while not bad.done():  # the worker was not woken: it finds the push at its park timeout
+        time.sleep(0.001)
+    with pytest.raises(RequestError, match=r"push #3 \('bad too'\)"):
+        h.push({"a": 3})
     assert h.current() == {"a": 3} and len(h) == 3
     state = {"a": 3}
     h.push({1: "non-str key"}, changed=[1])  # marshal encodes it; the worker refuses the key
-    with pytest.raises(RequestError, match="push #4"):
+    with pytest.raises(RequestError, match="push #5"):
         h.undo(into=state)
     assert state == {"a": 3} and h.current() == {"a": 3}
 
@@ -650,6 +673,22 @@ def test_the_move_patch_vector_applies_to_its_before_state():
     assert [o["path"] for o in ops] == ["/d/1/t", "/gone", "/n"]
 
 
+def test_the_compact_move_patch_vector_applies_to_its_before_state():
+    from chunkring._live_state import apply_compact
+
+    vectors = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors"
+                          / "50.ops.json").read_text())
+    (entry,) = [e for e in vectors if e["fields"].get("compact_patch")]
+    body = bytes.fromhex(entry["hex"].replace("-", ""))
+    assert marshal.loads(body) == entry["fields"]["ops"]
+    state = copy.deepcopy(entry["fields"]["before"])
+    touched: set = set()
+    ops = apply_compact(state, memoryview(body), touched)
+    assert state == entry["fields"]["after"]
+    assert [o["path"] for o in ops] == ["/gone", "/d/1/t", "/n"]
+    assert touched == {"gone", "d", "n"}
+
+
 def test_changed_paths_send_one_entry(client):
     h = client.history("paths")
     state = {"disc": [{"t": "a"}, {"t": "b"}], "n": 1, "gone": 0}
@@ -677,17 +716,19 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client, monkeypatch
         state["rows"].append(i)
         h.push(state, changed=["i", ("rows", -1)])
     sent = []
-    real = client.submit_many
-    monkeypatch.setattr(client, "submit_many",
-                        lambda reqs: sent.append([r[2] for r in reqs]) or real(reqs))
+    real = h._post
+    # What the client writes: (op, params_len | params, body) per request.
+    monkeypatch.setattr(h, "_post", lambda reqs, *a: sent.append(
+        [json.loads(r[1][4:]) for r in reqs]) or real(reqs, *a))
     h.undo(into=state)  # the first one asks for its patch and peeks at the next
-    assert sent[-1] == [{"name": "peek-run", "to": "undo"},
-                        {"name": "peek-run", "to": "undo", "peek": True}]
+    assert sent[-1] == [{"name": "peek-run", "to": "undo", "compact": True},
+                        {"name": "peek-run", "to": "undo", "compact": True, "peek": True}]
     for want in (2, 1, 0):
         assert h.undo(into=state) is not None
         assert state == {"i": want, "rows": list(range(1, want + 1))}
-        # The patch came from the peek: the move itself is sent without asking for one.
-        assert sent[-1][0] == {"name": "peek-run", "to": "undo", "patch": False}
+        # The patch came from the step before: this step is one request, the move and the
+        # patch of the next undo (`next`).
+        assert sent[-1] == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
     assert h.undo(into=state) is None  # the peek says the oldest cannot move
     assert h.redo(into=state) == [{"op": "replace", "path": "/i", "value": 1},
                                   {"op": "add", "path": "/rows/0", "value": 1}]

@@ -371,7 +371,20 @@ impl History {
     /// [`StoreError::IndexOutOfRange`] for a jump; [`StoreError::OpaqueInDiff`] when either
     /// snapshot is opaque; the encoder's error. The cursor moves only on success.
     pub fn move_patch(&mut self, to: Move) -> Result<Option<Patch>, StoreError> {
-        let p = self.peek_patch(to)?;
+        self.move_with(to, patch::patch)
+    }
+
+    /// [`History::move_patch`] with the patch written by `make` (e.g.
+    /// [`patch::marshal_patch`], the `compact` form).
+    ///
+    /// # Errors
+    /// As [`History::move_patch`].
+    pub fn move_with<T>(
+        &mut self,
+        to: Move,
+        make: impl FnOnce(&NodeStore, NodeId, NodeId) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let p = self.peek_with(to, make)?;
         if p.is_some() {
             self.move_to(to)?;
         }
@@ -384,11 +397,23 @@ impl History {
     /// # Errors
     /// As [`History::move_patch`].
     pub fn peek_patch(&self, to: Move) -> Result<Option<Patch>, StoreError> {
+        self.peek_with(to, patch::patch)
+    }
+
+    /// [`History::peek_patch`] with the patch written by `make`.
+    ///
+    /// # Errors
+    /// As [`History::move_patch`].
+    pub fn peek_with<T>(
+        &self,
+        to: Move,
+        make: impl FnOnce(&NodeStore, NodeId, NodeId) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         let Some((from, target)) = self.target(to)? else {
             return Ok(None);
         };
         let (a, b) = (self.diffable_root(from)?, self.diffable_root(target)?);
-        patch::patch(&self.store, a, b).map(Some)
+        make(&self.store, a, b).map(Some)
     }
 
     /// Moves the cursor as [`History::move_patch`] does, computing no patch; false when an

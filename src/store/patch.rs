@@ -1,8 +1,9 @@
 //! The patch a client applies to its live state when it moves a history's cursor
 //! (layout.md §9.3 `OP_SNAP_MOVE`): the RFC 6902 operations of [`diff`](super::diff) between
-//! the current and the target snapshot, with each path also given as a list of segments and
-//! each value as its own marshal blob, so a Python client applies it with no pointer parsing
-//! and one `marshal.loads` per value.
+//! the current and the target snapshot, with each path also given as a list of segments, so
+//! a Python client applies it with no pointer parsing. Two forms: [`patch`] (the ops as JSON,
+//! each value its own marshal blob) and [`marshal_patch`] (`compact`: the whole patch one
+//! marshal blob, one `marshal.loads` for everything).
 #![forbid(unsafe_code)]
 
 use crate::store::codec::{json, marshal};
@@ -66,6 +67,57 @@ impl PatchSink for Patch {
     }
 }
 
+/// The `compact` move patch: one marshal list with one list per operation, `[op, pointer,
+/// segments]` for `remove` and `[op, pointer, segments, value]` for `add`/`replace`
+/// (segments: object keys as str, list indices as int), written by one encoder so a string
+/// the patch uses more than once is decoded once.
+///
+/// # Errors
+/// [`StoreError::Unencodable`] when a value cannot be written as marshal.
+pub fn marshal_patch(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, StoreError> {
+    let mut sink = MarshalPatch {
+        out: Vec::with_capacity(256),
+        enc: marshal::Encoder::default(),
+    };
+    // The count is known after the walk: write the header with 0 and patch it in place.
+    marshal::write_list_header(0, &mut sink.out)?;
+    let count = diff::diff_into(store, a, b, &mut sink)?;
+    let mut header = Vec::with_capacity(5);
+    marshal::write_list_header(count, &mut header)?;
+    sink.out[..header.len()].copy_from_slice(&header);
+    Ok(sink.out)
+}
+
+struct MarshalPatch {
+    out: Vec<u8>,
+    enc: marshal::Encoder,
+}
+
+impl PatchSink for MarshalPatch {
+    fn op(&mut self, store: &NodeStore, op: PatchOp<'_, '_>) -> Result<(), StoreError> {
+        let out = &mut self.out;
+        marshal::write_list_header(3 + usize::from(op.value.is_some()), out)?;
+        marshal::write_str(op.op, out)?;
+        marshal::write_str(op.pointer, out)?;
+        marshal::write_list_header(op.path.len(), out)?;
+        for seg in op.path {
+            match seg {
+                Segment::Key(k) => marshal::write_str(k, out)?,
+                Segment::Index(n) => {
+                    let n = i64::try_from(*n).map_err(|_| {
+                        StoreError::Unencodable(format!("list index {n} does not fit an int"))
+                    })?;
+                    marshal::write_int(n, out)?;
+                }
+            }
+        }
+        if let Some(v) = op.value {
+            self.enc.write(store, v, out)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +137,23 @@ mod tests {
         assert_eq!(p.values.len(), 3);
         assert_eq!(p.values[0], b"z\x01z");
         assert_eq!(p.values[2], b"i\x02\x00\x00\x00");
+    }
+
+    #[test]
+    fn the_compact_form_is_one_marshal_list_of_ops() {
+        let mut st = NodeStore::new();
+        let a = decode(&mut st, br#"{"d":[{"t":"x"},{"t":"y"}],"gone":0}"#).unwrap();
+        let b = decode(&mut st, br#"{"d":[{"t":"x"},{"t":"z"},{"t":"w"}]}"#).unwrap();
+        let p = marshal_patch(&st, a, b).unwrap();
+        // Python: [["remove", "/gone", ["gone"]], ["replace", "/d/1/t", ["d", 1, "t"], "z"],
+        //          ["add", "/d/2", ["d", 2], {"t": "w"}]]; "t" is shared: FLAG_REF, then `r`.
+        let want: &[u8] = b"[\x03\x00\x00\x00\
+            [\x03\x00\x00\x00z\x06removez\x05/gone[\x01\x00\x00\x00z\x04gone\
+            [\x04\x00\x00\x00z\x07replacez\x06/d/1/t[\x03\x00\x00\x00z\x01di\x01\x00\x00\x00z\x01tz\x01z\
+            [\x04\x00\x00\x00z\x03addz\x04/d/2[\x02\x00\x00\x00z\x01di\x02\x00\x00\x00{\xfa\x01tz\x01w0";
+        assert_eq!(p, want);
+        let empty = marshal_patch(&st, a, a).unwrap();
+        assert_eq!(empty, b"[\x00\x00\x00\x00");
     }
 
     #[test]

@@ -9,7 +9,11 @@ use crate::error::OpError;
 use crate::ops::op::State;
 use crate::ops::request::{encode_list, Request};
 use crate::store::codec::Encoding;
+use crate::store::error::StoreError;
 use crate::store::history::{History, Move};
+use crate::store::node::NodeId;
+use crate::store::node_store::NodeStore;
+use crate::store::patch;
 
 #[derive(Deserialize)]
 struct CursorParams {
@@ -26,6 +30,10 @@ struct CursorParams {
     /// (for a client that already holds it, e.g. from a prefetching `OP_SNAP_GET`).
     #[serde(default = "yes")]
     snapshot: bool,
+    /// `OP_SNAP_UNDO`/`OP_SNAP_REDO`: answer the snapshot the next move the same way would
+    /// make current (what a prefetching `OP_SNAP_GET` would), not the one now current.
+    #[serde(default)]
+    next: bool,
 }
 
 fn yes() -> bool {
@@ -80,6 +88,9 @@ pub fn op_snap_undo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let p: CursorParams = req.params()?;
     let h = state.snapshots.history(&p.name)?;
     let moved = h.undo();
+    if p.next {
+        return at_offset(h, -1, p.encoding);
+    }
     cursor_response_with(h, moved, p.encoding, p.snapshot)
 }
 
@@ -88,6 +99,9 @@ pub fn op_snap_redo(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let p: CursorParams = req.params()?;
     let h = state.snapshots.history(&p.name)?;
     let moved = h.redo();
+    if p.next {
+        return at_offset(h, 1, p.encoding);
+    }
     cursor_response_with(h, moved, p.encoding, p.snapshot)
 }
 
@@ -120,16 +134,7 @@ pub fn op_snap_current(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, 
 pub fn op_snap_get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: CursorParams = req.params()?;
     if let (None, Some(offset)) = (p.index, p.offset) {
-        let h = state.snapshots.history(&p.name)?;
-        let pos = h.position();
-        let target = pos
-            .cursor
-            .and_then(|c| (c as i64).checked_add(offset))
-            .filter(|&t| t >= 0 && (t as usize) < pos.len);
-        return match target {
-            Some(t) => get_at(h, t as u64, p.encoding),
-            None => cursor_response(h, false, None),
-        };
+        return at_offset(state.snapshots.history(&p.name)?, offset, p.encoding);
     }
     let i = required_index(&p)?;
     let h = state.snapshots.history(&p.name)?;
@@ -137,6 +142,20 @@ pub fn op_snap_get(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpEr
 }
 
 /// Entry `i` in the cursor-response shape; the cursor does not move.
+/// The entry at `cursor + offset` in the cursor-response shape, or a status-0 answer when
+/// there is none (the cursor does not move).
+fn at_offset(h: &History, offset: i64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
+    let pos = h.position();
+    let target = pos
+        .cursor
+        .and_then(|c| (c as i64).checked_add(offset))
+        .filter(|&t| t >= 0 && (t as usize) < pos.len);
+    match target {
+        Some(t) => get_at(h, t as u64, want),
+        None => cursor_response(h, false, None),
+    }
+}
+
 fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
     let (enc, bytes) = h.encode(h.check_index(i)?, want)?;
     Ok(with_snapshot(h, enc, &bytes))
@@ -153,12 +172,36 @@ struct MoveParams {
     /// False: move and answer the header only (a client that peeked the patch before).
     #[serde(default = "yes")]
     patch: bool,
+    /// True: the patch as one marshal blob (`store::patch::marshal_patch`).
+    #[serde(default)]
+    compact: bool,
+    /// True: move without a patch, then answer the patch of the next move the same way (the
+    /// peek a run of undos or redos would send next), so a run costs one request per step.
+    #[serde(default)]
+    next: bool,
+}
+
+/// A move patch in its wire form: the list encoding of the JSON ops and one marshal blob per
+/// value, or (`compact`) one marshal blob.
+fn wire_patch(compact: bool) -> impl Fn(&NodeStore, NodeId, NodeId) -> Result<Vec<u8>, StoreError> {
+    move |store, a, b| {
+        if compact {
+            return patch::marshal_patch(store, a, b);
+        }
+        let p = patch::patch(store, a, b)?;
+        let mut items: Vec<&[u8]> = Vec::with_capacity(1 + p.values.len());
+        items.push(&p.ops);
+        items.extend(p.values.iter().map(Vec::as_slice));
+        Ok(encode_list(&items))
+    }
 }
 
 /// `OP_SNAP_MOVE`: undo, redo or jump; the cursor header (`encoding` 2: the values are
 /// marshal) followed by the patch from the snapshot that was current to the one now current,
-/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace`. With
-/// `peek` the patch of the move without moving; with `patch: false` the move without a patch.
+/// in the list encoding: the ops as JSON, then one marshal blob per `add`/`replace` (or, with
+/// `compact`, one marshal blob). With `peek` the patch of the move without moving; with
+/// `patch: false` the move without a patch; with `next` the move without a patch, followed by
+/// the patch of the next move the same way (none when that one would not move).
 pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
     let p: MoveParams = req.params()?;
     let to = match &p.to {
@@ -173,12 +216,26 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     };
     let h = state.snapshots.history(&p.name)?;
     let (moved, patch) = match (p.peek, p.patch) {
+        _ if p.next => {
+            if p.peek || !matches!(to, Move::Undo | Move::Redo) {
+                return Err(OpError::bad_params(
+                    "next goes with to \"undo\" or \"redo\" and no peek",
+                ));
+            }
+            let moved = h.move_to(to)?;
+            let next = if moved {
+                h.peek_with(to, wire_patch(p.compact))?
+            } else {
+                None
+            };
+            (moved, next)
+        }
         (true, _) => {
-            let patch = h.peek_patch(to)?;
+            let patch = h.peek_with(to, wire_patch(p.compact))?;
             (patch.is_some(), patch)
         }
         (false, true) => {
-            let patch = h.move_patch(to)?;
+            let patch = h.move_with(to, wire_patch(p.compact))?;
             (patch.is_some(), patch)
         }
         (false, false) => (h.move_to(to)?, None),
@@ -190,10 +247,7 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     };
     let mut out = header(h, u8::from(moved), enc, 64);
     if let Some(patch) = patch {
-        let mut items: Vec<&[u8]> = Vec::with_capacity(1 + patch.values.len());
-        items.push(&patch.ops);
-        items.extend(patch.values.iter().map(Vec::as_slice));
-        out.extend_from_slice(&encode_list(&items));
+        out.extend_from_slice(&patch);
     }
     Ok(out)
 }

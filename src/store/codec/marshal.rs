@@ -261,13 +261,7 @@ impl<'a> Reader<'a, '_> {
 /// # Errors
 /// [`StoreError::Unencodable`] for a string, bytes or container longer than `i32::MAX`.
 pub fn encode_into(store: &NodeStore, id: NodeId, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    let mut w = Writer {
-        store,
-        out,
-        refs: HashMap::default(),
-        next_ref: 0,
-    };
-    w.value(id)
+    Encoder::default().write(store, id, out)
 }
 
 /// Encodes `id` in marshal format 4.
@@ -280,57 +274,118 @@ pub fn encode(store: &NodeStore, id: NodeId) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-struct Writer<'s, 'o> {
-    store: &'s NodeStore,
-    out: &'o mut Vec<u8>,
+/// The state of one marshal stream: the strings written with `FLAG_REF` so far. Writing
+/// several values with one encoder into one stream (a list the caller frames itself, such as
+/// a move patch) lets a later value back-reference a string an earlier one wrote.
+#[derive(Debug, Default)]
+pub struct Encoder {
     /// Strings written with `FLAG_REF`, by node id → reference index.
     refs: HashMap<NodeId, u32, BuildIdentity>,
     next_ref: u32,
 }
 
-impl Writer<'_, '_> {
+impl Encoder {
+    /// Appends `id` to `out` as [`encode_into`] does, sharing references with the values this
+    /// encoder wrote before into the same stream.
+    ///
+    /// # Errors
+    /// As [`encode_into`].
+    pub fn write(
+        &mut self,
+        store: &NodeStore,
+        id: NodeId,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        Writer {
+            store,
+            out,
+            enc: self,
+        }
+        .value(id)
+    }
+}
+
+/// Appends the str `s` as CPython writes a str no one refers back to: `z` for ASCII under
+/// 256 bytes, else `a`, else `u` (for keys and pointers a caller frames around values).
+///
+/// # Errors
+/// [`StoreError::Unencodable`] for a str longer than `i32::MAX` bytes.
+pub fn write_str(s: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    write_str_flagged(s, 0, out)
+}
+
+fn write_str_flagged(s: &str, flag: u8, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    if s.is_ascii() && s.len() < 256 {
+        out.push(b'z' | flag);
+        out.push(s.len() as u8);
+    } else {
+        out.push(if s.is_ascii() { b'a' } else { b'u' } | flag);
+        write_len(s.len(), out)?;
+    }
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// Appends `n` as CPython writes an int: `i` (int32) when it fits, else `l`.
+///
+/// # Errors
+/// Never for an `i64`; the `Result` matches the other writers.
+pub fn write_int(n: i64, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    match i32::try_from(n) {
+        Ok(small) => {
+            out.push(b'i');
+            out.extend_from_slice(&small.to_le_bytes());
+            Ok(())
+        }
+        Err(_) => {
+            let (neg, digits) = bigint::from_i64(n);
+            write_long(neg, &digits, out)
+        }
+    }
+}
+
+/// Appends a list header (`[` and the item count), the items to follow.
+///
+/// # Errors
+/// [`StoreError::Unencodable`] for more than `i32::MAX` items.
+pub fn write_list_header(n: usize, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    out.push(b'[');
+    write_len(n, out)
+}
+
+struct Writer<'s, 'o, 'e> {
+    store: &'s NodeStore,
+    out: &'o mut Vec<u8>,
+    enc: &'e mut Encoder,
+}
+
+impl Writer<'_, '_, '_> {
     fn value(&mut self, id: NodeId) -> Result<(), StoreError> {
         let out = &mut *self.out;
         match self.store.node(id) {
             Node::Null => out.push(b'N'),
             Node::Bool(true) => out.push(b'T'),
             Node::Bool(false) => out.push(b'F'),
-            Node::Int(v) => match i32::try_from(*v) {
-                Ok(small) => {
-                    out.push(b'i');
-                    out.extend_from_slice(&small.to_le_bytes());
-                }
-                Err(_) => {
-                    let (neg, digits) = bigint::from_i64(*v);
-                    write_long(neg, &digits, out)?;
-                }
-            },
+            Node::Int(v) => write_int(*v, out)?,
             Node::BigInt { neg, digits } => write_long(*neg, digits, out)?,
             Node::Float(f) => {
                 out.push(b'g');
                 out.extend_from_slice(&f.to_le_bytes());
             }
             Node::Str(s) => {
-                if let Some(&r) = self.refs.get(&id) {
+                if let Some(&r) = self.enc.refs.get(&id) {
                     out.push(b'r');
                     out.extend_from_slice(&r.to_le_bytes());
                     return Ok(());
                 }
                 let flag = if self.store.refs(id) > 1 {
-                    self.refs.insert(id, self.next_ref);
-                    self.next_ref += 1;
+                    self.enc.refs.insert(id, self.enc.next_ref);
+                    self.enc.next_ref += 1;
                     FLAG_REF
                 } else {
                     0
                 };
-                if s.is_ascii() && s.len() < 256 {
-                    out.push(b'z' | flag);
-                    out.push(s.len() as u8);
-                } else {
-                    out.push(if s.is_ascii() { b'a' } else { b'u' } | flag);
-                    write_len(s.len(), out)?;
-                }
-                out.extend_from_slice(s.as_bytes());
+                write_str_flagged(s, flag, out)?;
             }
             Node::Bytes(b) => {
                 out.push(b's');
@@ -338,8 +393,7 @@ impl Writer<'_, '_> {
                 out.extend_from_slice(b);
             }
             Node::Array(a) => {
-                out.push(b'[');
-                write_len(a.len(), out)?;
+                write_list_header(a.len(), out)?;
                 for &c in a.iter() {
                     self.value(c)?;
                 }
