@@ -30,6 +30,7 @@ from .errors import (
     UnsupportedPlatform,
     WorkerDied,
     WorkerNotFound,
+    WorkerRestarted,
     WorkerStartError,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "UnsupportedPlatform",
     "WorkerDied",
     "WorkerNotFound",
+    "WorkerRestarted",
     "WorkerStartError",
     "__version__",
     "find_worker_bin",

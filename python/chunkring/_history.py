@@ -18,12 +18,19 @@ from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
                              _load, _locked, _none, _save, encode_snapshot, fields_body,
                              fields_request, json_text, params_prefix)
-from .errors import RequestError, StateMismatch
+from .errors import RequestError, StateMismatch, WorkerRestarted
 
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
 MAX_PIPELINED_PUSHES = 32
 #: Default of :attr:`History.write_behind`: every push is written into the ring at once.
 DEFAULT_WRITE_BEHIND = 1
+
+
+def _numbers(pushes: range) -> str:
+    """``push #3`` or ``pushes #3..#7``."""
+    if len(pushes) == 1:
+        return f"push #{pushes.start}"
+    return f"pushes #{pushes.start}..#{pushes.stop - 1}"
 
 
 def create_request(name: str, capacity: int | None) -> tuple[int, bytes, dict]:
@@ -81,6 +88,16 @@ class History:
         #: the next move the same way, so a run of them does not wait for the worker. Dropped
         #: like ``_prefetch``.
         self._prefetch_move: Any = None
+        #: The client's restart count (``client._epoch``) when this history last talked to
+        #: its worker; ``_after_restart`` runs at the next call once they differ.
+        self._epoch = client._epoch
+        #: The file this history was last saved to or loaded from (None: never), the value
+        #: of ``_pushes`` then, and whether it moved (undo, redo, jump, …) since.
+        self._saved_path: str | None = None
+        self._saved_pushes = 0
+        self._moved = False
+        #: ``(_pushes, _moved)`` when a push's error last reported the pushes a restart lost.
+        self._reported: tuple | None = None
         if _create:
             client.call(*create_request(name, capacity))
             if capacity is None:
@@ -218,6 +235,7 @@ class History:
             params["labels"] = list(labels)
         self._prefetch = self._prefetch_move = None
         self._synced = None
+        self._moved = True  # not numbered as pushes: reported lost as a change
         self.flush()
         r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
         return r["len"]
@@ -246,12 +264,60 @@ class History:
             except RequestError as e:
                 if first is None:
                     first = e if number is None else self._push_error(e, number, label)
+            except WorkerRestarted as e:  # the worker died with it in flight; not run again
+                if first is None:
+                    first = e if number is None else self._push_lost(e, number, label)
             except Exception as e:  # noqa: BLE001 - re-raised below, after draining all
                 if first is None:
                     first = e
         if first is not None:
             self._synced = None
             raise first
+
+    def _push_lost(self, e: WorkerRestarted, number: int, label: str | None) -> WorkerRestarted:
+        """The error of push ``number``, which met a worker death: it names every push the
+        reopened history will lack (``_after_restart`` then does not raise them again)."""
+        named = f" ({label!r})" if label is not None else ""
+        lost = self._unsaved()
+        self._reported = (self._pushes, self._moved)
+        where = (f"it will be reopened from {self._saved_path} (its last save) without "
+                 f"{_numbers(lost)}" if self._saved_path is not None else
+                 "it was never saved, so it is gone")
+        return WorkerRestarted(f"push #{number}{named} of history {self.name!r} was lost: {e}; "
+                               f"{where}", e.returncode, e.stderr, history=self.name, pushes=lost)
+
+    def _unsaved(self) -> range:
+        """The numbers of the pushes made since the last save (all of them: never saved)."""
+        return range(self._saved_pushes if self._saved_path is not None else 0, self._pushes)
+
+    def _after_restart(self) -> None:
+        """The client's worker died and a new one took over since this history's last call
+        (``Client.spawn(restart=True)``). Reopen the history in the new worker from the file
+        it was last saved to (or loaded from), and raise :class:`WorkerRestarted` naming what
+        that file lacks: the pushes since the save (queued, in flight or answered alike) and
+        any move. Never saved: raise, now and at every later call (the history is gone)."""
+        lost = self._unsaved()
+        reported, self._reported = self._reported, None
+        self._pending, self._queued, self._queued_meta = [], [], []
+        self._prefetch = self._prefetch_move = None
+        self._synced = None
+        if self._saved_path is None:
+            raise WorkerRestarted(
+                f"history {self.name!r} was lost with the worker, which died: it was never "
+                f"saved (h.save(path) lets a history survive a restart); its {self._pushes} "
+                "push(es) are lost", history=self.name, pushes=range(self._pushes))
+        epoch = self._client._epoch
+        _load(self._client, L.OP_SNAP_LOAD, self._saved_path, self.name, True)
+        self._epoch = epoch
+        moved, self._moved = self._moved, False
+        self._saved_pushes = self._pushes
+        if (lost or moved) and reported != (self._pushes, moved):
+            what = [_numbers(lost)] if lost else []
+            what += ["undo/redo/jump moves"] if moved else []
+            raise WorkerRestarted(
+                f"the worker died and was restarted: history {self.name!r} was reopened from "
+                f"{self._saved_path} (its last save); {' and '.join(what)} made since then "
+                "were lost", history=self.name, pushes=lost)
 
     def _push_error(self, e: RequestError, number: int, label: str | None) -> RequestError:
         named = f" ({label!r})" if label is not None else ""
@@ -366,6 +432,7 @@ class History:
         (``OP_SNAP_GET`` with ``offset`` -1), so a run of undos does not wait for the worker:
         the undo itself is then sent without waiting (``snapshot: false``), like a push.
         """
+        self._moved = True
         if into is not None:
             return self._move_into("undo", into)
         return self._step("undo", L.OP_SNAP_UNDO, encoding, raw)
@@ -375,6 +442,7 @@ class History:
              into: dict | None = None) -> Any:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one.
         ``into=state`` as for :meth:`undo`; a run of redos is prefetched as undos are."""
+        self._moved = True
         if into is not None:
             return self._move_into("redo", into)
         return self._step("redo", L.OP_SNAP_REDO, encoding, raw)
@@ -429,6 +497,7 @@ class History:
              into: dict | None = None) -> Any:
         """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing).
         ``into=state`` as for :meth:`undo` (returns ``[]`` when ``index`` is already current)."""
+        self._moved = True
         if into is not None:
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise ValueError(f"index must be an int >= 0, not {index!r}")
@@ -507,6 +576,8 @@ class History:
         return then(handles, answer)
 
     def _submit_cursor(self, op: int, params: dict, encoding: str | None, raw: bool) -> Derived:
+        if op not in (L.OP_SNAP_GET, L.OP_SNAP_CURRENT):
+            self._moved = True
         if op != L.OP_SNAP_GET:
             # The answer is read later, elsewhere: the next into= compares the live state with
             # the current snapshot itself instead of trusting a fingerprint.
@@ -560,16 +631,25 @@ class History:
 
     @_locked
     def save(self, path: str | os.PathLike) -> dict:
-        """Saves crash-safely (temp file, fsync, rename) to ``path``; returns the op's reply."""
+        """Saves crash-safely (temp file, fsync, rename) to ``path``; returns the op's reply.
+        A client spawned with ``restart=True`` reopens the history from its last save after a
+        worker death (``_after_restart``). A save that raises ``WorkerDied`` may or may not
+        have replaced the file (it is replaced atomically, so the file holds one or the other
+        whole): save to a path other than the last one to keep a save known to be good."""
         self.flush()
-        return _save(self._client, L.OP_SNAP_SAVE, self.name, path)
+        reply = _save(self._client, L.OP_SNAP_SAVE, self.name, path)
+        self._saved_path = os.path.abspath(os.fspath(path))
+        self._saved_pushes, self._moved = self._pushes, False
+        return reply
 
     @classmethod
     def load(cls, client: Any, path: str | os.PathLike, name: str | None = None, *,
              replace: bool = False) -> "History":
         """Loads a saved history (under ``name``, default the saved name)."""
         r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
-        return cls(client, r["name"], r["capacity"], _create=False)  # fingerprint unknown
+        h = cls(client, r["name"], r["capacity"], _create=False)  # fingerprint unknown
+        h._saved_path = os.path.abspath(os.fspath(path))
+        return h
 
     @_locked
     def drop(self) -> None:
@@ -577,6 +657,7 @@ class History:
         self._prefetch = self._prefetch_move = None
         self.flush()
         self._synced = None
+        self._moved = True
         self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
 
 

@@ -143,6 +143,13 @@ OP_LOG_LEN = 0x0304  # Log: number of records.
 OP_LOG_SAVE = 0x0305  # Log: persist to a file.
 OP_LOG_LOAD = 0x0306  # Log: load from a file.
 
+#: The ops a client may send again after a worker death (layout.md §12 "Client recovery"):
+#: their answer depends only on the request (and, for OP_MD_AGGREGATE, the files it reads),
+#: and running them twice changes nothing in the worker. OP_PIPELINE is safe when every one
+#: of its stages is one of these. Every other op reads or changes state the dead worker held.
+PURE_OPS = frozenset((OP_ECHO, OP_INFO, OP_MD_RENDER, OP_MD_OUTLINE, OP_MD_AGGREGATE,
+                      OP_SNAP_PROCESS))
+
 # ---- §9 Op payloads ----------------------------------------------------------
 PARAMS_LEN_BYTES = 4  # Bytes of the `params_len` prefix of every request payload.
 

@@ -112,6 +112,10 @@ class Receiver:
         self.shared_core = shares_one_cpu(region.worker_pid)
         self._yield_first = False
         self._explore = 32
+        #: A restarting client's supervisor (``_supervisor.py``), or None: when the worker dies
+        #: it takes the pending requests (``died``) instead of their failing here, and a
+        #: wait on this dead receiver follows its request to the new one (``follow``).
+        self.on_death = None
 
     # ------------------------------------------------------------------ state
     def check_open(self) -> None:
@@ -431,6 +435,8 @@ class Receiver:
             if h._state is not _PENDING:
                 return
             if self.dead is not None:
+                if self.on_death is not None:
+                    return self.on_death.follow(self, h, deadline)
                 raise self.dead
             if self.closed:
                 raise ClientClosed("the client was closed")
@@ -533,6 +539,14 @@ class Receiver:
                 return  # another thread noticed first
             self.dead = WorkerDied(msg, rc, stderr)
             lost = len(self.pending)
-            self._fail_all(self.dead, late)
+            if self.on_death is not None:
+                taken = list(self.pending.values())
+                self.pending.clear()
+            else:
+                self._fail_all(self.dead, late)
+        if self.on_death is not None:
+            _log.error("%s; %d request(s) pending", msg, lost)
+            self.on_death.died(self, taken)  # restart, re-send what is safe, fail the rest
+            return
         _log.error("%s; %d pending request(s) failed", msg, lost)
         self._complete(late)

@@ -87,10 +87,13 @@ def _none(_r: bytes) -> None:
 
 
 def _locked(method):
-    """Runs ``method`` under the history's lock (module doc, "Threads")."""
+    """Runs ``method`` under the history's lock (module doc, "Threads"), first reopening the
+    history if the client's worker was restarted since its last call (``_supervisor.py``)."""
     @wraps(method)
     def locked(self, *args, **kwargs):
         with self._lock:
+            if self._epoch != self._client._epoch:
+                self._after_restart()
             return method(self, *args, **kwargs)
     return locked
 

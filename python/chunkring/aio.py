@@ -28,7 +28,9 @@ client's pending table at once.
 **Failures.** A worker that dies while requests are awaited fails every one of them with
 :class:`~chunkring.errors.WorkerDied` within the client's wait timeout (10 ms) plus a
 liveness check; error frames raise :class:`~chunkring.errors.RequestError`, as in the
-synchronous API.
+synchronous API. On a client spawned with ``restart=True`` the awaited requests that are safe
+to repeat complete with the new worker's answer instead, and the others raise
+:class:`~chunkring.errors.WorkerRestarted` (``_restart.py``).
 
 **Never blocking the loop.** A request is encoded and copied into the request ring on the
 loop's thread when that needs no wait, which is the common case. When it would wait (the

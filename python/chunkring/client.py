@@ -10,10 +10,11 @@ the park [W1]-[W4] in ``_receiver.py``, the worker process in ``_process.py``.
 Threads: the sender's lock serialises producers (a whole message or batch, so fragments stay
 contiguous), the receiver's the consumer; either thread may drain responses into any pending
 :class:`Handle`. A dead worker fails every pending handle with :class:`WorkerDied` within
-one client wait timeout (10 ms) plus a liveness check. A client may be shared by any number
-of threads. Handles are ``concurrent.futures.Future``s; the first one used as a future
-starts the client's one background receiver thread (``_pump.py``), and ``client.aio`` is
-the asyncio face (``aio.py``).
+one client wait timeout (10 ms) plus a liveness check; a client spawned with ``restart=True``
+starts a new worker instead and sends the safe requests again (``_restart.py``). A client may
+be shared by any number of threads. Handles are ``concurrent.futures.Future``s; the first one
+used as a future starts the client's one background receiver thread (``_pump.py``), and
+``client.aio`` is the asyncio face (``aio.py``).
 """
 
 from __future__ import annotations
@@ -48,12 +49,56 @@ _log = logging.getLogger(__name__)
 DEFAULT_SPIN_NS = 50_000
 
 
+def claim_slot(region: Region) -> None:
+    """layout.md §12 "Attach": refuse a slot held by a live client, else take it."""
+    holder = region.claim_client(os.getpid(), pid_alive)
+    if holder is not None:
+        raise ProtocolError(f"another client (pid {holder}) is attached to this region")
+
+
+def start_worker(binary: str, name: str, timeout: float, bind, *, file, ring_bytes, chunk_bytes,
+                 args) -> None:
+    """Launch ``chunkring serve`` for region ``name``, wait until it is ready and hand the
+    region, the ``Popen`` and its stderr file to ``bind`` (which claims the client slot).
+    Raises :class:`WorkerStartError` (exit code and stderr) and cleans up on any failure."""
+    proc, stderr_file = launch(binary, name, file=file, ring_bytes=ring_bytes,
+                               chunk_bytes=chunk_bytes, args=args)
+
+    def check() -> None:
+        raise_if_exited(proc, stderr_file)
+
+    path = region_path(name, file)
+    region = None
+    try:
+        region = Region.attach(path, timeout, check, expect_pid=proc.pid)
+        bind(region, proc, stderr_file)
+    except WorkerStartError:
+        reap(proc, 0)
+        stderr_file.close()
+        raise
+    except (TimeoutError, ProtocolError) as exc:
+        if region is not None:  # mapped, then refused: unmap it, as attach() does
+            region.close()
+        reap(proc, 0)
+        err = read_all(stderr_file)
+        stderr_file.close()
+        raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
+    _log.info("worker started: pid %d, region %s, binary %s", proc.pid, path, binary)
+
+
 class Client:
     """A connection to one chunkring worker over its shared-memory region.
 
     Build one with :meth:`spawn` (starts a worker owned by this process) or :meth:`attach`
     (joins a running worker). Use it as a context manager, or call :meth:`close`.
     """
+
+    #: Workers started after a death (``spawn(restart=True)``; always 0 otherwise).
+    restarts = 0
+    #: The :class:`~chunkring.errors.WorkerDied` of the last death a restart followed, or None.
+    last_death = None
+    #: Bumped by each restart: a ``History`` compares it with its own to notice one.
+    _epoch = 0
 
     # ------------------------------------------------------------------ construction
     def __init__(self, region: Region, *, proc: subprocess.Popen | None = None,
@@ -65,20 +110,9 @@ class Client:
                 "this architecture needs acquire/release fences and libatomic is not available "
                 "(layout.md §10)"
             )
-        _choose_crc(region, crc)
-        self._region = region
-        self._proc = proc
-        self._stderr_file = stderr_file
         self._name = name
-        self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=spin_ns,
-                                  owned_shm=shm_identity(region.path) if proc is not None else None)
-        self._sender = Sender(region, self._receiver)
-        # The sender's bound method, cached on the instance: `client.submit(..)` then costs
-        # one Python call, as it did when the client wrote frames itself (echo_peers.py).
-        self.submit = self._sender.submit
-        self._take = self._receiver.take
-        # The synchronous round trip with nothing else in flight (``_lean.py``).
-        self._round_trip = lean_round_trip(self._sender, self._receiver, self._general)
+        self._spin_ns = spin_ns
+        self._bind(region, proc, stderr_file, crc)
         self._stopped = False
         self._markdown = None
         self._snapshots = None
@@ -88,12 +122,26 @@ class Client:
     def spawn(cls, name: str | None = None, *, ring_bytes: int | None = None,
               chunk_bytes: int | None = None, file: str | os.PathLike | None = None,
               worker: str | os.PathLike | None = None, timeout: float = 10.0,
-              args: Sequence[str] = (), crc: bool = False) -> "Client":
+              args: Sequence[str] = (), crc: bool = False, restart: bool = False,
+              max_restarts: int = 5, restart_window: float = 60.0) -> "Client":
         """Start a worker owned by this process (``--owner-pid``) and attach to it.
 
         ``crc=True`` starts it with ``--crc``: every frame in both rings carries a CRC-32
         (layout.md §6.6), so a torn or overwritten frame raises :class:`ChecksumError`
         instead of being misread.
+
+        ``restart=True``: when the worker dies, start a new one with the same options (a new
+        region name) and carry on (``_restart.py``; layout.md §12 "Client recovery"): the
+        requests in flight that are safe to repeat (``_layout.PURE_OPS``: echo, info, the
+        markdown ops, snapshot ``process``, pipelines of those) are sent again and answer
+        as if nothing happened; the others (history pushes and moves, log appends, …)
+        raise :class:`~chunkring.errors.WorkerRestarted`; a history saved to (or loaded
+        from) a file is reopened from it on its next use, reporting the pushes made since
+        that save as lost; a history never saved raises on every use. At most
+        ``max_restarts`` restarts within ``restart_window`` seconds (each after a growing
+        pause); one more death then raises :class:`~chunkring.errors.WorkerDied` saying so,
+        for good. :attr:`restarts` counts them, :attr:`last_death` is the last
+        ``WorkerDied``. Not with ``file=``.
 
         Raises :class:`~chunkring.errors.UnsupportedPlatform` off Linux x86-64/aarch64,
         :class:`~chunkring.errors.WorkerNotFound` when no binary is found and
@@ -107,30 +155,26 @@ class Client:
         validate_name(name)
         if crc:
             args = (*args, "--crc")
-        proc, stderr_file = launch(binary, name, file=file, ring_bytes=ring_bytes,
-                                   chunk_bytes=chunk_bytes, args=args)
+        options = dict(file=file, ring_bytes=ring_bytes, chunk_bytes=chunk_bytes, args=args)
+        if restart:
+            from ._restart import RestartingClient
+            from ._supervisor import RestartPolicy
+            if file is not None:
+                raise ValueError("restart=True needs a shared-memory region, not file=: the "
+                                 "new worker would have to reuse the dead one's file")
+            policy = RestartPolicy(max_restarts, restart_window)
+            cls = RestartingClient.subclass_of(cls)
+        made: list = []
 
-        def check() -> None:
-            raise_if_exited(proc, stderr_file)
-
-        path = region_path(name, file)
-        region = None
-        try:
-            region = Region.attach(path, timeout, check, expect_pid=proc.pid)
+        def bind(region: Region, proc: subprocess.Popen, stderr_file) -> None:
             client = cls(region, proc=proc, stderr_file=stderr_file, name=name)
+            made.append(client)
             client._claim_slot()
-        except WorkerStartError:
-            reap(proc, 0)
-            stderr_file.close()
-            raise
-        except (TimeoutError, ProtocolError) as exc:
-            if region is not None:  # mapped, then refused: unmap it, as attach() does
-                region.close()
-            reap(proc, 0)
-            err = read_all(stderr_file)
-            stderr_file.close()
-            raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
-        _log.info("worker started: pid %d, region %s, binary %s", proc.pid, path, binary)
+
+        start_worker(binary, name, timeout, bind, **options)
+        client = made[0]
+        if restart:
+            client._supervise(policy, binary, name, timeout, options)
         return client
 
     @classmethod
@@ -161,11 +205,27 @@ class Client:
         _log.info("attached to worker pid %d, region %s", client.pid, client.path)
         return client
 
+    def _bind(self, region: Region, proc: subprocess.Popen | None, stderr_file,
+              crc: bool | None = None) -> None:
+        """Use ``region`` (served by ``proc``, a spawned worker, or None; checksums as
+        ``crc`` says, :func:`_choose_crc`): build the receiver and the sender over it (again
+        after a restart, ``_supervisor.py``)."""
+        _choose_crc(region, crc)
+        self._region = region
+        self._proc = proc
+        self._stderr_file = stderr_file
+        self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=self._spin_ns,
+                                  owned_shm=shm_identity(region.path) if proc is not None else None)
+        self._sender = Sender(region, self._receiver)
+        # The sender's bound method, cached on the instance: `client.submit(..)` then costs
+        # one Python call, as it did when the client wrote frames itself (echo_peers.py).
+        self.submit = self._sender.submit
+        self._take = self._receiver.take
+        # The synchronous round trip with nothing else in flight (``_lean.py``).
+        self._round_trip = lean_round_trip(self._sender, self._receiver, self._general)
+
     def _claim_slot(self) -> None:
-        """layout.md §12 "Attach": refuse a slot held by a live client, else take it."""
-        holder = self._region.claim_client(os.getpid(), pid_alive)
-        if holder is not None:
-            raise ProtocolError(f"another client (pid {holder}) is attached to this region")
+        claim_slot(self._region)
 
     # ------------------------------------------------------------------ properties
     @property

@@ -47,6 +47,21 @@ class RegionLost(WorkerDied):
     a liveness check sees the file shrink); close it and start or attach a new one."""
 
 
+class WorkerRestarted(WorkerDied):
+    """The worker died and a client spawned with ``restart=True`` started a new one, but this
+    request (or state) did not survive: it changes what the worker keeps (a history push or
+    move, a log append, a save) so it is not sent again, or it is a history's pushes made
+    since its last save (``history`` names it, ``pushes`` are the lost push numbers, as in
+    ``push #N`` errors). Safe requests (``_layout.PURE_OPS``) never raise it: they are sent
+    again to the new worker (layout.md §12 "Client recovery")."""
+
+    def __init__(self, message: str, returncode: int | None = None, stderr: str = "", *,
+                 history: str | None = None, pushes: range = range(0)):
+        super().__init__(message, returncode, stderr)
+        self.history = history
+        self.pushes = pushes
+
+
 class RequestError(ChunkringError):
     """The worker answered a request with an error frame (layout.md §8).
 
