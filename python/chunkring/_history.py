@@ -18,7 +18,7 @@ from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
                              _load, _locked, _none, _save, encode_snapshot, fields_body,
                              fields_request, json_text, params_prefix)
-from .errors import RequestError, StateMismatch, WorkerRestarted
+from .errors import RegionLost, RequestError, StateMismatch, WorkerDied, WorkerRestarted
 
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
 MAX_PIPELINED_PUSHES = 32
@@ -57,8 +57,7 @@ class History:
         self.capacity = capacity
         self._lock = threading.RLock()
         self._name_params = {"name": name}
-        self._post = client._sender.post
-        self._wake = client._sender.producer.wake
+        self._use_sender(client._sender)
         #: Pushes were published without waking the worker since the last wake-up.
         self._unwoken = False
         #: The JSON text every ``_push_now`` params start with (the time and the rest follow).
@@ -274,6 +273,29 @@ class History:
             self._synced = None
             raise first
 
+    def _use_sender(self, sender) -> None:
+        """Send through ``sender`` (the client's; a new one after a restart)."""
+        self._sender = sender
+        self._post = sender.post
+        self._wake = sender.producer.wake
+
+    def _met_death(self, e: WorkerDied) -> WorkerDied:
+        """What a call of this history that met the worker's death raises: on a client
+        spawned with ``restart=True``, once the restart is over, a :class:`WorkerRestarted`
+        naming the history and the pushes its next call reports lost (the call was not sent
+        again); else ``e``."""
+        sup = getattr(self._client, "_sup", None)
+        if sup is None or isinstance(e, (WorkerRestarted, RegionLost)):
+            return e
+        try:
+            sup.await_restart(self._sender._receiver, e, None)
+        except WorkerDied as final:
+            return final
+        lost = self._unsaved()
+        return WorkerRestarted(f"{e}; the request of history {self.name!r} was not sent again"
+                               + (f"; {_numbers(lost)} will be lost" if lost else ""),
+                               e.returncode, e.stderr, history=self.name, pushes=lost)
+
     def _push_lost(self, e: WorkerRestarted, number: int, label: str | None) -> WorkerRestarted:
         """The error of push ``number``, which met a worker death: it names every push the
         reopened history will lack (``_after_restart`` then does not raise them again)."""
@@ -307,6 +329,7 @@ class History:
                 f"saved (h.save(path) lets a history survive a restart); its {self._pushes} "
                 "push(es) are lost", history=self.name, pushes=range(self._pushes))
         epoch = self._client._epoch
+        self._use_sender(self._client._sender)
         _load(self._client, L.OP_SNAP_LOAD, self._saved_path, self.name, True)
         self._epoch = epoch
         moved, self._moved = self._moved, False

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._live_state import _lookup
+from .errors import WorkerDied
 
 _CURSOR = struct.Struct("<BBHII")
 _ENCODINGS = ("json", "marshal", "bytes")
@@ -94,7 +95,13 @@ def _locked(method):
         with self._lock:
             if self._epoch != self._client._epoch:
                 self._after_restart()
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except WorkerDied as e:  # (a restarting client's: ``_met_death``)
+                out = self._met_death(e)
+                if out is e:
+                    raise
+                raise out from None
     return locked
 
 
