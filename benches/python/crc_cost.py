@@ -32,20 +32,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 
 from chunkring import Client  # noqa: E402 (after the sys.path insert)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from echo_peers import percentiles, timed_echoes  # noqa: E402 (the same measurement)
 from chunkring import _layout as L  # noqa: E402
 
 SIZES = (64, 1024, 64 * 1024, 1 << 20)
 MODES = ("off", "on")
 ns = time.perf_counter_ns
-
-
-def percentiles(samples: list[int]) -> dict:
-    s = sorted(samples)
-
-    def pick(q: float) -> float:
-        return s[min(len(s) - 1, int(q * len(s)))] / 1e3
-
-    return {"p50_us": pick(0.50), "p99_us": pick(0.99), "n": len(s)}
 
 
 def iters_for(size: int, iters: int) -> int:
@@ -59,16 +52,7 @@ def one_mode(crc: bool, iters: int, frames: int, window: int, worker: str | None
         assert c._region.crc == crc
         for size in SIZES:
             data = os.urandom(size)
-            n_rt = iters_for(size, iters)
-            echo = c.echo
-            samples = []
-            for i in range(n_rt + n_rt // 10):
-                t0 = ns()
-                back = echo(data)
-                t1 = ns()
-                if i >= n_rt // 10:
-                    samples.append(t1 - t0)
-            assert back == data
+            samples = timed_echoes(c.echo, data, iters_for(size, iters))
             n = max(200, frames * 64 // max(64, size)) if size > 1024 else frames
             w = max(2, min(window, (2 << 20) // max(1, size)))
             submit = c.submit

@@ -64,6 +64,20 @@ def percentiles(samples: list[int]) -> dict:
     return {"p50_us": pick(0.50) / 1e3, "p99_us": pick(0.99) / 1e3, "n": len(s)}
 
 
+def timed_echoes(echo, data: bytes, n: int) -> list[int]:
+    """``n`` timed round trips ``echo(data)`` (ns each) after ``n // 10`` untimed warm-up
+    ones; asserts the last answer equals ``data``."""
+    samples = []
+    for i in range(n + n // 10):
+        t0 = ns()
+        back = echo(data)
+        t1 = ns()
+        if i >= n // 10:
+            samples.append(t1 - t0)
+    assert back == data
+    return samples
+
+
 # ---- 0: bare mmap ping-pong floor ---------------------------------------------------------
 # Layout of the shared page: [0:8] request seq, [64:72] response seq, [72:80] length,
 # [4096:...] request bytes, [4096 + MAXB:...] response bytes.
@@ -195,15 +209,7 @@ def bench_chunkring(iters: int, frames: int, window: int, worker_args=()) -> dic
     with Client.spawn(args=worker_args) as c:
         for size in SIZES:
             data = os.urandom(size)
-            echo = c.echo
-            samples = []
-            for i in range(iters + iters // 10):
-                t0 = ns()
-                back = echo(data)
-                t1 = ns()
-                if i >= iters // 10:
-                    samples.append(t1 - t0)
-            assert back == data
+            samples = timed_echoes(c.echo, data, iters)
             n = frames if size <= 1024 else max(1000, frames // 20)
             submit = c.submit
             inflight = deque()
