@@ -30,7 +30,67 @@ pub fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 /// Structural hash of a string node.
 #[inline]
 pub fn hash_str(s: &str) -> u64 {
-    fmix(mix_bytes(mix(0, 6), s.as_bytes()))
+    hash_str_bytes(s.as_bytes())
+}
+
+/// [`hash_str`] of a str given as its UTF-8 bytes.
+#[inline]
+pub fn hash_str_bytes(b: &[u8]) -> u64 {
+    fmix(mix_bytes(mix(0, 6), b))
+}
+
+/// Structural hash of `null`.
+#[inline]
+pub fn hash_null() -> u64 {
+    fmix(mix(0, 1))
+}
+
+/// Structural hash of a bool.
+#[inline]
+pub fn hash_bool(b: bool) -> u64 {
+    fmix(mix(mix(0, 2), u64::from(b)))
+}
+
+/// Structural hash of an integer that fits in `i64`.
+#[inline]
+pub fn hash_int(i: i64) -> u64 {
+    fmix(mix(mix(0, 3), i as u64))
+}
+
+/// Structural hash of a big integer (sign and trimmed base-2^15 digits, least significant first).
+pub fn hash_big_int(neg: bool, digits: &[u16]) -> u64 {
+    let mut h = mix(mix(0, 4), u64::from(neg));
+    for d in digits {
+        h = mix(h, u64::from(*d));
+    }
+    fmix(mix(h, digits.len() as u64))
+}
+
+/// Structural hash of a float (by bit pattern).
+#[inline]
+pub fn hash_float(f: f64) -> u64 {
+    fmix(mix(mix(0, 5), f.to_bits()))
+}
+
+/// Structural hash of a bytes value.
+#[inline]
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    fmix(mix_bytes(mix(0, 7), b))
+}
+
+/// Structural hash of a list, from its children's hashes in order.
+#[inline]
+pub fn hash_list(kids: impl ExactSizeIterator<Item = u64>) -> u64 {
+    let n = kids.len() as u64;
+    fmix(mix(kids.fold(mix(0, 8), mix), n))
+}
+
+/// Structural hash of an object, from its (key, value) hashes in order.
+#[inline]
+pub fn hash_object(pairs: impl ExactSizeIterator<Item = (u64, u64)>) -> u64 {
+    let n = pairs.len() as u64;
+    let h = pairs.fold(mix(0, 9), |h, (k, v)| mix(mix(h, k), v));
+    fmix(mix(h, n))
 }
 
 /// MurmurHash3's 64-bit finalizer: spreads every input bit over every output bit.
