@@ -35,8 +35,31 @@ pub fn hash_str(s: &str) -> u64 {
 
 /// [`hash_str`] of a str given as its UTF-8 bytes.
 #[inline]
-pub fn hash_str_bytes(b: &[u8]) -> u64 {
+fn hash_str_bytes(b: &[u8]) -> u64 {
     fmix(mix_bytes(mix(0, 6), b))
+}
+
+/// [`hash_str_bytes`] of `b` when it is all ASCII (one pass for both), else `None`.
+#[inline]
+pub fn hash_ascii(b: &[u8]) -> Option<u64> {
+    let mut h = mix(0, 6);
+    let mut seen = 0u64;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let x = u64::from_le_bytes(a);
+        seen |= x;
+        h = mix(h, x);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    let x = u64::from_le_bytes(tail);
+    seen |= x;
+    if seen & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    Some(fmix(mix(mix(h, x), b.len() as u64)))
 }
 
 /// Structural hash of `null`.
@@ -124,3 +147,21 @@ impl Hasher for IdentityHasher {
 
 /// Build hasher for maps keyed by node hashes.
 pub type BuildIdentity = BuildHasherDefault<IdentityHasher>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_hash_is_the_str_hash_and_refuses_other_bytes() {
+        for n in 0..40 {
+            let s: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            assert_eq!(hash_ascii(s.as_bytes()), Some(hash_str(&s)), "{s:?}");
+            let mut b = s.clone().into_bytes();
+            if n > 0 {
+                b[n as usize - 1] = 0xe9;
+                assert_eq!(hash_ascii(&b), None);
+            }
+        }
+    }
+}

@@ -19,8 +19,8 @@ use crate::store::codec::marshal;
 use crate::store::codec::sink::Sink;
 use crate::store::error::StoreError;
 use crate::store::hash::{
-    hash_big_int, hash_bool, hash_bytes, hash_float, hash_int, hash_list, hash_null, hash_object,
-    hash_str, hash_str_bytes, BuildIdentity,
+    hash_ascii, hash_big_int, hash_bool, hash_bytes, hash_float, hash_int, hash_list, hash_null,
+    hash_object, hash_str, BuildIdentity,
 };
 use crate::store::node::Node;
 use crate::store::node_store::{Shape, SHAPE_NODE_BYTES};
@@ -337,15 +337,14 @@ impl<'a> Sink<'a> for &mut Summary<'a> {
         self.push(hash_str(s), s.len(), Kind::Str(text));
     }
 
-    fn ascii(&mut self, b: &'a [u8]) {
-        let text = Text {
-            bytes: b,
-            latin1: false,
-        };
-        self.push(hash_str_bytes(b), b.len(), Kind::Str(text));
-    }
-
     fn latin1(&mut self, b: &'a [u8]) {
+        if let Some(hash) = hash_ascii(b) {
+            let text = Text {
+                bytes: b,
+                latin1: false,
+            };
+            return self.push(hash, b.len(), Kind::Str(text));
+        }
         let text = Text {
             bytes: b,
             latin1: true,

@@ -219,11 +219,7 @@ impl<'a, S: Sink<'a>> Reader<'a, '_, S> {
     fn ascii(&mut self, n: usize) -> Result<(), StoreError> {
         let b = self.take(n)?;
         // CPython reads these codes as Latin-1; its writer only uses them for ASCII.
-        if b.is_ascii() {
-            self.out.ascii(b);
-        } else {
-            self.out.latin1(b);
-        }
+        self.out.latin1(b);
         Ok(())
     }
 

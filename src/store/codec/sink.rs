@@ -19,9 +19,8 @@ pub trait Sink<'a> {
     fn big_int(&mut self, neg: bool, digits: Vec<u16>);
     /// A UTF-8 str.
     fn str(&mut self, s: &'a str);
-    /// A str given as ASCII bytes (so also valid UTF-8).
-    fn ascii(&mut self, b: &'a [u8]);
-    /// A str given as Latin-1 bytes (marshal's `a A z Z` codes), not all ASCII.
+    /// A str given as Latin-1 bytes (marshal's `a A z Z` codes; CPython writes them only for
+    /// ASCII text, which is also UTF-8).
     fn latin1(&mut self, b: &'a [u8]);
     /// A bytes value.
     fn bytes(&mut self, b: &'a [u8]);
@@ -58,15 +57,14 @@ impl<'a> Sink<'a> for Builder<'_> {
     fn str(&mut self, s: &'a str) {
         self.push_str(s);
     }
-    fn ascii(&mut self, b: &'a [u8]) {
-        match std::str::from_utf8(b) {
-            Ok(s) => self.push_str(s),
-            Err(_) => self.latin1(b),
-        }
-    }
     fn latin1(&mut self, b: &'a [u8]) {
-        let s: String = b.iter().map(|&c| char::from(c)).collect();
-        self.push_str(&s);
+        match std::str::from_utf8(b) {
+            Ok(s) if b.is_ascii() => self.push_str(s),
+            _ => {
+                let s: String = b.iter().map(|&c| char::from(c)).collect();
+                self.push_str(&s);
+            }
+        }
     }
     fn bytes(&mut self, b: &'a [u8]) {
         self.push(Node::Bytes(b.into()));
