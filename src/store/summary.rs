@@ -25,8 +25,9 @@ use crate::store::hash::{
 use crate::store::node::Node;
 use crate::store::node_store::{Shape, SHAPE_NODE_BYTES};
 
-/// Objects with more keys than this are checked for duplicates (and a root's fields looked
-/// up) through a hash map instead of a scan, so a hostile object costs linear time.
+/// A root with more keys than this has its fields looked up through a hash map instead of a
+/// scan (and objects of more than 64 keys are checked for duplicates through one, as the
+/// builder does), so a hostile object costs linear time.
 const SCAN_KEYS: usize = 32;
 
 /// The entries of a list that changed between two snapshots.
