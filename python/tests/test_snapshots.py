@@ -393,6 +393,52 @@ def test_process_in_chunks_answers_as_one_request(client, chunk):
     assert client.snapshots.process(docs[:2], chunk=chunk) == whole[:2]
 
 
+def _reference_changes(docs):
+    """``changed`` and ``entries`` of each snapshot as layout.md §9.3 "Process" defines them."""
+    out, prev = [], None
+    for d in docs:
+        if prev is None:
+            out.append((list(d), {}))
+        else:
+            changed = [k for k in d if k not in prev or prev[k] != d[k]] + [k for k in prev if k not in d]
+            entries = {}
+            for k in changed:
+                a, c = prev.get(k), d.get(k)
+                if isinstance(a, (list, tuple)) and isinstance(c, (list, tuple)):
+                    a, c = list(a), list(c)
+                    entries[k] = {"changed": [j for j in range(len(c)) if j >= len(a) or a[j] != c[j]],
+                                  "old_len": len(a), "new_len": len(c)}
+            out.append((changed, entries))
+        prev = d
+    return out
+
+
+def test_process_of_marshal_back_references_and_odd_values_matches_python_and_json(client):
+    # marshal writes a list held twice once (FLAG_REF) and then as `r`; tuples, big ints,
+    # floats, non-ASCII keys and deep values all go through the worker's streaming summary.
+    rng = random.Random(9)
+    shared = [{"x": 1}, {"x": 2}]
+    docs = []
+    for i in range(60):
+        rows = [{"x": rng.randrange(4), "t": "é" * rng.randrange(3)} for _ in range(rng.randrange(5))]
+        # "wrap" holds the list first (depth 2), so "rows" names it by reference at depth 1.
+        d = {"wrap": [rows], "rows": rows, "again": rows if rng.random() < 0.5 else list(rows), "shared": shared,
+             "tup": tuple(range(rng.randrange(3))), "big": 2 ** rng.choice([10, 70, 70, 200]),
+             "f": rng.choice([0.5, 0.25]), "clé": rng.randrange(2), "deep": [[[rng.randrange(2)]]]}
+        if rng.random() < 0.3:
+            del d["f"]
+        if rng.random() < 0.3:
+            d["late"] = None
+        docs.append(d)
+    out = client.snapshots.process(docs, chunk=7)
+    ref = _reference_changes(docs)
+    assert [(o["changed"], o["entries"]) for o in out] == ref
+    assert [o["size"] for o in out] == [len(marshal.dumps(d, 4)) for d in docs]
+    as_json = Snapshots(client).process([json.dumps(d) for d in docs], encoding="json")
+    assert [o["digest"] for o in out] == [o["digest"] for o in as_json]
+    assert [(o["changed"], o["entries"]) for o in as_json] == ref
+
+
 def test_logs_hold_a_million_records_exactly(client):
     log = client.log("comms")
     assert len(log) == 0

@@ -42,6 +42,7 @@ pub mod log;
 pub mod node;
 pub mod node_store;
 pub mod patch;
+pub mod summary;
 pub mod xar;
 
 pub use error::StoreError;

@@ -14,7 +14,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::store::hash::{fmix, hash_str, mix, mix_bytes, BuildIdentity};
+use crate::store::hash::{
+    fmix, hash_big_int, hash_bool, hash_bytes, hash_float, hash_int, hash_list, hash_null,
+    hash_object, hash_str, BuildIdentity,
+};
 use crate::store::node::{Node, NodeId};
 use crate::store::xar::Xar;
 
@@ -147,48 +150,30 @@ impl NodeStore {
     }
 
     fn structural_hash(&self, node: &Node) -> u64 {
-        let h = match node {
-            Node::Null => mix(0, 1),
-            Node::Bool(b) => mix(mix(0, 2), u64::from(*b)),
-            Node::Int(i) => mix(mix(0, 3), *i as u64),
-            Node::BigInt { neg, digits } => {
-                let mut h = mix(mix(0, 4), u64::from(*neg));
-                for d in digits.iter() {
-                    h = mix(h, u64::from(*d));
-                }
-                mix(h, digits.len() as u64)
-            }
-            Node::Float(f) => mix(mix(0, 5), f.to_bits()),
-            Node::Str(s) => return hash_str(s),
-            Node::Bytes(b) => mix_bytes(mix(0, 7), b),
-            Node::Array(a) => return self.hash_array(a),
-            Node::Object(o) => {
-                let mut h = mix(0, 9);
-                for &(k, v) in o.iter() {
-                    h = mix(mix(h, self.hash(k)), self.hash(v));
-                }
-                mix(h, o.len() as u64)
-            }
-            Node::Free => 0,
-        };
-        fmix(h)
+        match node {
+            Node::Null => hash_null(),
+            Node::Bool(b) => hash_bool(*b),
+            Node::Int(i) => hash_int(*i),
+            Node::BigInt { neg, digits } => hash_big_int(*neg, digits),
+            Node::Float(f) => hash_float(*f),
+            Node::Str(s) => hash_str(s),
+            Node::Bytes(b) => hash_bytes(b),
+            Node::Array(a) => self.hash_array(a),
+            Node::Object(o) => hash_object(o.iter().map(|&(k, v)| (self.hash(k), self.hash(v)))),
+            Node::Free => fmix(0),
+        }
     }
 
     fn hash_array(&self, kids: &[NodeId]) -> u64 {
-        let mut h = mix(0, 8);
-        for &c in kids {
-            h = mix(h, self.hash(c));
-        }
-        fmix(mix(h, kids.len() as u64))
+        hash_list(kids.iter().map(|&c| self.hash(c)))
     }
 
     /// Hash of an object given as a flat `key, value, key, value …` slice.
     fn hash_flat_object(&self, flat: &[NodeId]) -> u64 {
-        let mut h = mix(0, 9);
-        for pair in flat.chunks_exact(2) {
-            h = mix(mix(h, self.hash(pair[0])), self.hash(pair[1]));
-        }
-        fmix(mix(h, (flat.len() / 2) as u64))
+        hash_object(
+            flat.chunks_exact(2)
+                .map(|p| (self.hash(p[0]), self.hash(p[1]))),
+        )
     }
 
     /// The stored node with `hash` for which `eq` holds.

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use crate::store::bigint;
 use crate::store::builder::{Builder, MAX_DEPTH};
+use crate::store::codec::sink::Sink;
 use crate::store::error::StoreError;
 use crate::store::hash::BuildIdentity;
 use crate::store::node::{Node, NodeId};
@@ -30,11 +31,26 @@ const FLAG_REF: u8 = 0x80;
 /// bad references, non-string dict keys, duplicate keys and nesting deeper than [`MAX_DEPTH`];
 /// [`StoreError::NotUtf8`] for a `str` that is not UTF-8 (e.g. a lone surrogate).
 pub fn decode(store: &mut NodeStore, bytes: &[u8]) -> Result<NodeId, StoreError> {
+    read(bytes, Builder::new(store), &mut Vec::new())?.finish()
+}
+
+/// Reads one marshal-encoded value into `sink` and hands the sink back, with the value on
+/// it. `refs` is the reference table's storage (cleared first; pass the same one for every
+/// snapshot of a batch to reuse it).
+///
+/// # Errors
+/// As [`decode`], and whatever the sink refuses.
+pub fn read<'a, S: Sink<'a>>(
+    bytes: &'a [u8],
+    sink: S,
+    refs: &mut Vec<Option<S::Ref>>,
+) -> Result<S, StoreError> {
+    refs.clear();
     let mut r = Reader {
         b: bytes,
         at: 0,
-        out: Builder::new(store),
-        refs: Vec::new(),
+        out: sink,
+        refs,
     };
     r.value(0)?;
     if r.at != bytes.len() {
@@ -43,42 +59,56 @@ pub fn decode(store: &mut NodeStore, bytes: &[u8]) -> Result<NodeId, StoreError>
             bytes.len() - r.at
         )));
     }
-    r.out.finish()
+    Ok(r.out)
 }
 
-struct Reader<'a, 's> {
+struct Reader<'a, 'r, S: Sink<'a>> {
     b: &'a [u8],
     at: usize,
-    out: Builder<'s>,
+    out: S,
     /// The reference table: `None` while a container is still being read.
-    refs: Vec<Option<NodeId>>,
+    refs: &'r mut Vec<Option<S::Ref>>,
 }
 
-impl<'a> Reader<'a, '_> {
+impl<'a, S: Sink<'a>> Reader<'a, '_, S> {
+    #[cold]
     fn err(&self, what: &str) -> StoreError {
         StoreError::malformed(format!("invalid marshal data at byte {}: {what}", self.at))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
-        let s = self
+        match self
             .at
             .checked_add(n)
             .and_then(|end| self.b.get(self.at..end))
-            .ok_or_else(|| self.err(&format!("{n} bytes needed, data truncated")))?;
-        self.at += n;
-        Ok(s)
+        {
+            Some(s) => {
+                self.at += n;
+                Ok(s)
+            }
+            None => Err(self.truncated(n)),
+        }
     }
 
+    #[cold]
+    fn truncated(&self, n: usize) -> StoreError {
+        self.err(&format!("{n} bytes needed, data truncated"))
+    }
+
+    #[inline]
     fn byte(&mut self) -> Result<u8, StoreError> {
         Ok(self.take(1)?[0])
     }
 
+    #[inline]
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
+    #[inline]
     fn i32(&mut self) -> Result<i32, StoreError> {
         Ok(i32::from_le_bytes(self.arr()?))
     }
@@ -106,21 +136,21 @@ impl<'a> Reader<'a, '_> {
             None
         };
         match code & !FLAG_REF {
-            b'N' => self.out.push(Node::Null),
-            b'T' => self.out.push(Node::Bool(true)),
-            b'F' => self.out.push(Node::Bool(false)),
+            b'N' => self.out.scalar(Node::Null),
+            b'T' => self.out.scalar(Node::Bool(true)),
+            b'F' => self.out.scalar(Node::Bool(false)),
             b'i' => {
                 let v = self.i32()?;
-                self.out.push(Node::Int(i64::from(v)));
+                self.out.scalar(Node::Int(i64::from(v)));
             }
             b'I' => {
                 let v = i64::from_le_bytes(self.arr()?);
-                self.out.push(Node::Int(v));
+                self.out.scalar(Node::Int(v));
             }
             b'l' => self.long()?,
             b'g' => {
                 let v = f64::from_le_bytes(self.arr()?);
-                self.out.push(Node::Float(v));
+                self.out.scalar(Node::Float(v));
             }
             b'f' => {
                 let n = usize::from(self.byte()?);
@@ -129,14 +159,14 @@ impl<'a> Reader<'a, '_> {
                     .ok()
                     .and_then(|t| t.parse::<f64>().ok())
                     .ok_or_else(|| self.err("bad text float"))?;
-                self.out.push(Node::Float(v));
+                self.out.scalar(Node::Float(v));
             }
             b'u' | b't' => {
                 let n = self.count(1)?;
                 let text = self.take(n)?;
                 let s = std::str::from_utf8(text)
                     .map_err(|e| StoreError::not_utf8("marshal str", e))?;
-                self.out.push_str(s);
+                self.out.str(s);
             }
             b'a' | b'A' => {
                 let n = self.count(1)?;
@@ -149,15 +179,15 @@ impl<'a> Reader<'a, '_> {
             b's' => {
                 let n = self.count(1)?;
                 let b = self.take(n)?;
-                self.out.push(Node::Bytes(b.into()));
+                self.out.bytes(b);
             }
             b'(' | b'[' => {
                 let n = self.count(1)?;
-                self.items(n, depth)?;
+                self.items(n, depth, slot.is_some())?;
             }
             b')' => {
                 let n = usize::from(self.byte()?);
-                self.items(n, depth)?;
+                self.items(n, depth, slot.is_some())?;
             }
             b'{' => self.dict(depth)?,
             b'r' => {
@@ -165,7 +195,7 @@ impl<'a> Reader<'a, '_> {
                 match self.refs.get(i) {
                     Some(Some(id)) => {
                         let id = *id;
-                        self.out.push_existing(id);
+                        self.out.again(id);
                     }
                     Some(None) => return Err(self.err("recursive reference")),
                     None => return Err(self.err(&format!("reference {i} was never defined"))),
@@ -189,13 +219,7 @@ impl<'a> Reader<'a, '_> {
     fn ascii(&mut self, n: usize) -> Result<(), StoreError> {
         let b = self.take(n)?;
         // CPython reads these codes as Latin-1; its writer only uses them for ASCII.
-        match std::str::from_utf8(b) {
-            Ok(s) if b.is_ascii() => self.out.push_str(s),
-            _ => {
-                let s: String = b.iter().map(|&c| char::from(c)).collect();
-                self.out.push_str(&s);
-            }
-        }
+        self.out.latin1(b);
         Ok(())
     }
 
@@ -216,20 +240,17 @@ impl<'a> Reader<'a, '_> {
         }
         bigint::trim(&mut digits);
         match bigint::to_i64(neg, &digits) {
-            Some(v) => self.out.push(Node::Int(v)),
-            None => self.out.push(Node::BigInt {
-                neg,
-                digits: digits.into(),
-            }),
+            Some(v) => self.out.scalar(Node::Int(v)),
+            None => self.out.big_int(neg, digits),
         }
         Ok(())
     }
 
-    fn items(&mut self, n: usize, depth: usize) -> Result<(), StoreError> {
+    fn items(&mut self, n: usize, depth: usize, referenced: bool) -> Result<(), StoreError> {
         for _ in 0..n {
             self.value(depth + 1)?;
         }
-        self.out.finish_array(n)
+        self.out.list(n, depth, referenced)
     }
 
     fn dict(&mut self, depth: usize) -> Result<(), StoreError> {
@@ -238,7 +259,7 @@ impl<'a> Reader<'a, '_> {
             match self.b.get(self.at) {
                 Some(b'0') => {
                     self.at += 1;
-                    return self.out.finish_object(n);
+                    return self.out.object(n, depth);
                 }
                 Some(_) => {
                     self.value(depth + 1)?;
