@@ -224,14 +224,13 @@ impl<M: RingMemory> Producer<M> {
         let offset = self.geo.offset(self.tail);
         let encoded = h.encode();
         // SAFETY: the caller checked `free() >= pad`, so the chunks up to the ring's end are
-        // ours; the header fits the first of them (chunk_bytes ≥ 32), and the trailer ends
-        // exactly at the ring's end (`payload_len` leaves its 4 bytes).
-        unsafe {
-            self.mem.write(offset, &encoded);
-            if h.has_crc() {
-                let at = offset + FRAME_HEADER_BYTES + h.payload_len as usize;
-                self.mem.write(at, &frame_crc(&encoded, &[]).to_le_bytes());
-            }
+        // ours; the header fits the first of them (chunk_bytes ≥ 32).
+        unsafe { self.mem.write(offset, &encoded) };
+        if h.has_crc() {
+            let at = offset + FRAME_HEADER_BYTES + h.payload_len as usize;
+            // SAFETY: the same chunks, ours as above; `payload_len` leaves the trailer's 4
+            // bytes before the ring's end, so they end exactly there.
+            unsafe { self.mem.write(at, &frame_crc(&encoded, &[]).to_le_bytes()) };
         }
         self.tail += pad;
         self.padding_frames += 1;
