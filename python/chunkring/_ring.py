@@ -435,19 +435,8 @@ class Consumer(_RingEnd):
             return self._poll_crc()
         while True:
             head = self.head
-            if head == self.cached_tail:
-                # [R5] load tail, then barrier_read() before reading the frames it publishes;
-                # pairs with [R3]/[R4] in the worker's producer.
-                tail = self.q[self.tail_word]
-                if NEED_RW_FENCES:
-                    barrier_read()
-                if tail == head:
-                    return None
-                if not head < tail <= head + self.chunks:
-                    raise ProtocolError(
-                        f"response ring tail {tail} is outside head {head} + {self.chunks} chunks"
-                    )
-                self.cached_tail = tail
+            if head == self.cached_tail and not self._load_tail():  # [R5]
+                return None
             idx = head & self.mask
             off = self.base + idx * self.chunk_bytes
             magic, flags, op, status, rid, plen, fidx, mlen = _unpack_header(self.mm, off)
