@@ -33,14 +33,16 @@ def serve_file(worker_bin: str, path: Path) -> subprocess.Popen:
     )
 
 
-def stop_worker(name: str | None, worker: subprocess.Popen, file: Path | None = None) -> None:
-    """Shut the standalone worker down through a client of its own, then reap it.
+def stop_worker(name: str | None, worker: subprocess.Popen, file: Path | None = None,
+                client: Client | None = None) -> None:
+    """Shut the standalone worker down through ``client`` (else a client of its own), then
+    reap it.
 
     The worker unlinks its shm object after it answers the shutdown: wait for it to exit
     before the SIGKILL backstop, which would otherwise race that unlink and leave the object
     in /dev/shm (an attached client does not reap a worker it did not spawn)."""
     try:
-        c = Client.attach(name, file=file, timeout=10)
+        c = client if client is not None else Client.attach(name, file=file, timeout=10)
         c.shutdown()
         c.close()
         worker.wait(timeout=20)
@@ -80,6 +82,7 @@ def test_serve_file_never_truncates_a_file_that_is_not_a_region(worker_bin, tmp_
 def test_a_second_serve_on_a_live_file_region_refuses_and_the_first_keeps_serving(worker_bin, tmp_path):
     path = tmp_path / "region"
     first = serve_file(worker_bin, path)
+    c = None
     try:
         c = Client.attach(file=path, timeout=10)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -90,12 +93,8 @@ def test_a_second_serve_on_a_live_file_region_refuses_and_the_first_keeps_servin
         assert b"in use" in err
         assert path.stat().st_size == size
         assert c.echo(b"still mine") == b"still mine"
-        c.shutdown()
-        c.close()
-        first.wait(timeout=20)
     finally:
-        first.kill()
-        first.wait()
+        stop_worker(None, first, file=path, client=c)
 
 
 def test_serve_file_makes_an_existing_region_of_ours_owner_only(worker_bin, tmp_path):
@@ -112,18 +111,15 @@ def test_serve_file_makes_an_existing_region_of_ours_owner_only(worker_bin, tmp_
 def test_a_second_serve_on_a_live_shm_region_refuses(worker_bin):
     name = f"sec-{uuid.uuid4().hex[:12]}"
     first = start_standalone_worker(worker_bin, name)
+    c = None
     try:
         c = Client.attach(name, timeout=10)
         second = start_standalone_worker(worker_bin, name)
         _, err = second.communicate(timeout=20)
         assert second.returncode != 0, err
         assert c.echo(b"x") == b"x"
-        c.shutdown()
-        c.close()
-        first.wait(timeout=20)
     finally:
-        first.kill()
-        first.wait()
+        stop_worker(name, first, client=c)
 
 
 RACER = """
