@@ -352,14 +352,20 @@ class History:
     def _cursor_op(self, op: int, params: dict, encoding: str | None, raw: bool) -> Any:
         self.flush()
         r = self._client.call(op, b"", _cursor_params(params, encoding))
+        if op == L.OP_SNAP_CURRENT:
+            snap = _cursor_answer(r, raw)
+            if self._synced is None and type(snap) is dict:
+                self._synced = _fingerprint(snap)  # the history's current snapshot, as read
+            return snap
         return self._snapshot_of(r, raw, op != L.OP_SNAP_GET)
 
-    def _snapshot_of(self, r: bytes, raw: bool, current: bool) -> Any:
-        """The snapshot of a cursor response; ``current``: it is now the current one."""
-        snap = _cursor_answer(r, raw)
-        if current and r[0]:
-            self._synced = _fingerprint(snap) if type(snap) is dict else None
-        return snap
+    def _snapshot_of(self, r: bytes, raw: bool, moved: bool) -> Any:
+        """The snapshot of a cursor response; ``moved``: it is now the current one. No
+        fingerprint is taken of it (that would cost every undo a pass over its top level): a
+        later ``into=`` compares its state with ``current()`` once."""
+        if moved and r[0]:
+            self._synced = None
+        return _cursor_answer(r, raw)
 
     def _move_into(self, to: Any, state: dict) -> list[dict] | None:
         """``OP_SNAP_MOVE`` (``compact``) and the patch applied to ``state`` (module doc,

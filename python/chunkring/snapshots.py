@@ -52,12 +52,13 @@ return the RFC 6902
 operations applied (``{"op", "path", "value"?}``; each value is the object now in ``state``),
 or ``None`` when an undo or redo did not move. ``state`` must equal the current snapshot: the
 client keeps a fingerprint of the current snapshot's top level (the keys, the value of each
-scalar, the type and length of each list, dict or bytes) as of the last push or move, and
+scalar, the type and length of each list, dict or bytes) as of the last push or ``into=`` move, and
 raises :class:`~chunkring.errors.StateMismatch` (``state`` unchanged, cursor not moved) when
 ``state`` differs from it. Changes inside a container that keep its length (an entry's text
 edited and not pushed) are not seen by this check: the patch is then applied over them, so the
 paths it touches get the target's values and other unpushed edits stay. When the client has no
-fingerprint (a loaded history, a raw read) it compares ``state`` with ``current()`` once.
+fingerprint (a loaded history; after an undo, redo or jump that returned a fresh snapshot,
+which is the caller's to change) it compares ``state`` with ``current()`` once.
 Containers in ``state`` must be lists and dicts (a tuple the patch reaches inside raises
 ``TypeError``).
 
