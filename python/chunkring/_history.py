@@ -21,7 +21,11 @@ from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_ba
 from .errors import RegionLost, RequestError, StateMismatch, WorkerDied, WorkerRestarted
 
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
-MAX_PIPELINED_PUSHES = 32
+MAX_PIPELINED_PUSHES = 128
+#: Unanswered pushes from which a push wakes a parked worker (a futex wake only when it is
+#: parked): a GUI's pushes are answered at the worker's park timeout long before, pushes
+#: back to back are answered while they are made instead of all at ``MAX_PIPELINED_PUSHES``.
+WAKE_PENDING = 8
 #: Default of :attr:`History.write_behind`: every push is written into the ring at once.
 DEFAULT_WRITE_BEHIND = 1
 
@@ -174,8 +178,12 @@ class History:
         number = self._pushes
         h, = self._post(((op, params_prefix(pj), body),), False)  # may raise ValueError
         self._pushes = number + 1
-        self._unwoken = True
         self._pending.append((h, number, label))
+        if len(self._pending) < WAKE_PENDING:
+            self._unwoken = True
+        else:  # pushes back to back: wake a parked worker now, so no push waits at the bound
+            self._unwoken = False
+            self._wake()
         if keys is None:
             self._synced = _fingerprint(snapshot)
         elif self._synced is not None:
