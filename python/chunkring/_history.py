@@ -425,6 +425,10 @@ class History:
     def _move_params(self, to: Any, extra: str) -> bytes:
         """The params prefix of an ``OP_SNAP_MOVE`` (compact) to ``to`` with ``extra`` JSON
         members; made once per history for undo and redo."""
+        if isinstance(to, str):
+            prefix = self._prefixes.get((to, extra))  # _params' cache, looked up first
+            if prefix is not None:
+                return prefix
         members = f'"to":{json_text(to)},"compact":true{extra}'
         if isinstance(to, str):
             return self._params((to, extra), members)
