@@ -140,8 +140,8 @@ fn op_payloads() {
         let name = e["name"].as_str().unwrap();
         let f = &e["fields"];
         let bytes = &hexes(&e)[0];
-        if f["compact_patch"] == true {
-            continue; // the worker's answer: the_compact_move_vector_is_the_workers_patch
+        if f["compact_patch"] == true || f["process_answer"] == true {
+            continue; // the worker's answers: tested below against the handlers
         }
         if let Some(items) = f["items_hex"].as_array() {
             let items: Vec<Vec<u8>> = items.iter().map(|i| unhex(i.as_str().unwrap())).collect();
@@ -209,6 +209,30 @@ fn the_compact_move_vector_is_the_workers_patch() {
         b"",
     );
     assert_eq!(&out[12..], hexes(&e)[0].as_slice());
+}
+
+#[test]
+fn the_process_marshal_vector_is_the_workers_answer() {
+    use chunkring::layout::OP_SNAP_PROCESS;
+    let e = load("50.ops.json")
+        .into_iter()
+        .find(|e| e["fields"]["process_answer"] == true)
+        .expect("a process answer vector");
+    let f = &e["fields"];
+    let items: Vec<Vec<u8>> = f["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().as_bytes().to_vec())
+        .collect();
+    let body = encode_list(&items);
+    let bytes = encode_request(f["params"].as_str().unwrap().as_bytes(), &body);
+    let req = Request::parse(&bytes).unwrap();
+    let reg = chunkring::ops::Registry::with_all_ops();
+    let out =
+        (reg.get(OP_SNAP_PROCESS).unwrap().handler)(&mut chunkring::ops::State::default(), &req)
+            .unwrap();
+    assert_eq!(out, hexes(&e)[0]);
 }
 
 #[test]

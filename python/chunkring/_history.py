@@ -21,7 +21,11 @@ from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_ba
 from .errors import RegionLost, RequestError, StateMismatch, WorkerDied, WorkerRestarted
 
 #: Pushes submitted without waiting before ``push`` waits for them (bounds the replies held).
-MAX_PIPELINED_PUSHES = 32
+MAX_PIPELINED_PUSHES = 128
+#: Unanswered pushes from which a push wakes a parked worker (a futex wake only when it is
+#: parked): a GUI's pushes are answered at the worker's park timeout long before, pushes
+#: back to back are answered while they are made instead of all at ``MAX_PIPELINED_PUSHES``.
+WAKE_PENDING = 8
 #: Default of :attr:`History.write_behind`: every push is written into the ring at once.
 DEFAULT_WRITE_BEHIND = 1
 
@@ -174,8 +178,12 @@ class History:
         number = self._pushes
         h, = self._post(((op, params_prefix(pj), body),), False)  # may raise ValueError
         self._pushes = number + 1
-        self._unwoken = True
         self._pending.append((h, number, label))
+        if len(self._pending) < WAKE_PENDING:
+            self._unwoken = True
+        else:  # pushes back to back: wake a parked worker now, so no push waits at the bound
+            self._unwoken = False
+            self._wake()
         if keys is None:
             self._synced = _fingerprint(snapshot)
         elif self._synced is not None:
@@ -352,14 +360,20 @@ class History:
     def _cursor_op(self, op: int, params: dict, encoding: str | None, raw: bool) -> Any:
         self.flush()
         r = self._client.call(op, b"", _cursor_params(params, encoding))
+        if op == L.OP_SNAP_CURRENT:
+            snap = _cursor_answer(r, raw)
+            if self._synced is None and type(snap) is dict:
+                self._synced = _fingerprint(snap)  # the history's current snapshot, as read
+            return snap
         return self._snapshot_of(r, raw, op != L.OP_SNAP_GET)
 
-    def _snapshot_of(self, r: bytes, raw: bool, current: bool) -> Any:
-        """The snapshot of a cursor response; ``current``: it is now the current one."""
-        snap = _cursor_answer(r, raw)
-        if current and r[0]:
-            self._synced = _fingerprint(snap) if type(snap) is dict else None
-        return snap
+    def _snapshot_of(self, r: bytes, raw: bool, moved: bool) -> Any:
+        """The snapshot of a cursor response; ``moved``: it is now the current one. No
+        fingerprint is taken of it (that would cost every undo a pass over its top level): a
+        later ``into=`` compares its state with ``current()`` once."""
+        if moved and r[0]:
+            self._synced = None
+        return _cursor_answer(r, raw)
 
     def _move_into(self, to: Any, state: dict) -> list[dict] | None:
         """``OP_SNAP_MOVE`` (``compact``) and the patch applied to ``state`` (module doc,
@@ -411,6 +425,10 @@ class History:
     def _move_params(self, to: Any, extra: str) -> bytes:
         """The params prefix of an ``OP_SNAP_MOVE`` (compact) to ``to`` with ``extra`` JSON
         members; made once per history for undo and redo."""
+        if isinstance(to, str):
+            prefix = self._prefixes.get((to, extra))  # _params' cache, looked up first
+            if prefix is not None:
+                return prefix
         members = f'"to":{json_text(to)},"compact":true{extra}'
         if isinstance(to, str):
             return self._params((to, extra), members)

@@ -102,9 +102,11 @@ def apply_ops(state: dict, ops: list, touched: set) -> list[dict]:
 def refresh(synced: dict, state: dict, keys) -> None:
     """Brings the fingerprint ``synced`` up to date for the top-level ``keys`` of ``state``
     that changed (a key gone from ``state`` leaves it)."""
+    kind = _SIZED.get
     for k in keys:
         if k in state:
-            synced[k] = _fingerprint({k: state[k]})[k]
+            v = state[k]
+            synced[k] = (t, len(v)) if (t := kind(type(v))) else v  # as _fingerprint
         else:
             synced.pop(k, None)
 

@@ -52,12 +52,13 @@ return the RFC 6902
 operations applied (``{"op", "path", "value"?}``; each value is the object now in ``state``),
 or ``None`` when an undo or redo did not move. ``state`` must equal the current snapshot: the
 client keeps a fingerprint of the current snapshot's top level (the keys, the value of each
-scalar, the type and length of each list, dict or bytes) as of the last push or move, and
+scalar, the type and length of each list, dict or bytes) as of the last push or ``into=`` move, and
 raises :class:`~chunkring.errors.StateMismatch` (``state`` unchanged, cursor not moved) when
 ``state`` differs from it. Changes inside a container that keep its length (an entry's text
 edited and not pushed) are not seen by this check: the patch is then applied over them, so the
 paths it touches get the target's values and other unpushed edits stay. When the client has no
-fingerprint (a loaded history, a raw read) it compares ``state`` with ``current()`` once.
+fingerprint (a loaded history; after an undo, redo or jump that returned a fresh snapshot,
+which is the caller's to change) it compares ``state`` with ``current()`` once.
 Containers in ``state`` must be lists and dicts (a tuple the patch reaches inside raises
 ``TypeError``).
 
@@ -92,70 +93,14 @@ from . import _layout as L
 from ._futures import Derived, submitted
 from ._history import DEFAULT_WRITE_BEHIND, MAX_PIPELINED_PUSHES, History
 from ._payload import decode_list_bytes, encode_list
-from ._snapshot_wire import _encode_batch, _json, _load, _save, encode_snapshot
-from .errors import RequestError
+from ._process_batch import process_batch
+from ._snapshot_wire import _encode_batch, _load, _save, encode_snapshot
 
 __all__ = ["History", "Log", "Snapshots", "encode_snapshot", "DEFAULT_WRITE_BEHIND",
            "MAX_PIPELINED_PUSHES"]
 
+#: Most snapshots per request of :meth:`Snapshots.process`.
 PROCESS_CHUNK = 64
-
-
-def _process_pipelined(client: Any, batch: Iterable[Any], encoding: str | None,
-                       chunk: int) -> list[dict]:
-    """``OP_SNAP_PROCESS`` over ``batch`` in chunks; see :meth:`Snapshots.process`."""
-    handles = []  # (handle, index of its first reported snapshot, carries a previous one)
-    bodies: list[bytes] = []
-    enc = None
-    first = 0
-    prev: bytes | None = None
-    fast = encoding is None
-
-    def send() -> None:
-        nonlocal first, prev
-        items = bodies if prev is None else [prev, *bodies]
-        h = client.submit(L.OP_SNAP_PROCESS, encode_list(items), {"encoding": enc or "json"})
-        handles.append((h, first, prev is not None))
-        first += len(bodies)
-        prev = bodies[-1]
-        bodies.clear()
-
-    for snap in batch:
-        if fast and type(snap) is dict:
-            body, e = marshal.dumps(snap, 4), "marshal"
-        else:
-            body, e = encode_snapshot(snap, encoding)
-        if enc is not None and e != enc:
-            raise ValueError("process needs one encoding for the whole batch")
-        enc = e
-        bodies.append(body)
-        if len(bodies) >= chunk:
-            send()
-    if bodies:
-        send()
-    if not handles:  # an empty batch: one empty request, as before
-        handles.append((client.submit(L.OP_SNAP_PROCESS, encode_list([]),
-                                      {"encoding": enc or "json"}), 0, False))
-    out: list[dict] = []
-    for h, start, carried in handles:
-        try:
-            records = json.loads(h.result())
-        except RequestError as err:
-            # Name the snapshot by its index in the whole batch.
-            for rest, _, _ in handles:
-                rest.done()
-            msg = err.message
-            if msg.startswith("snapshot ") and msg[9:].split(":", 1)[0].isdigit():
-                i, tail = msg[9:].split(":", 1)
-                msg = f"snapshot {start + int(i) - carried}:{tail}"
-            raise RequestError(err.code, msg, err.op) from None
-        if carried:
-            del records[0]
-        if start:
-            for r in records:
-                r["index"] += start - carried
-        out.extend(records)
-    return out
 
 
 class Snapshots:
@@ -168,19 +113,21 @@ class Snapshots:
                 chunk: int = PROCESS_CHUNK) -> list[dict]:
         """Per snapshot: index, digest, size, changed top-level keys and list entries (§9.3).
 
-        Pipelined: the batch goes in requests of ``chunk`` snapshots, each written into the
-        ring as soon as it is encoded, so the worker describes one chunk while Python encodes
-        the next. Each request after the first starts with the previous chunk's last snapshot
-        (its record is dropped), so every snapshot is compared with its predecessor in the
-        batch exactly as in one request; indices are the batch's.
+        Pipelined: the batch goes in requests of at most ``chunk`` snapshots (smaller ones
+        first and, for a batch with a length, last), each written into the ring as soon as it
+        is encoded, so the worker describes one request while Python encodes the next; the
+        answers come back as marshal and are joined as they are. Each request after the first
+        starts with the previous one's last snapshot (``carry``), so every snapshot is
+        compared with its predecessor in the batch exactly as in one request; indices (and
+        the ``snapshot i`` of an error) are the batch's.
         """
-        return _process_pipelined(self._client, batch, encoding, max(1, chunk))
+        return process_batch(self._client, batch, encoding, max(1, chunk))
 
     def submit_process(self, batch: Iterable[Any], *, encoding: str | None = None) -> Derived:
         """:meth:`process` without waiting: a future of its answer."""
         bodies, enc = _encode_batch(batch, encoding, "process")
         return submitted(self._client, L.OP_SNAP_PROCESS, encode_list(bodies),
-                          {"encoding": enc or "json"}, _json)
+                          {"encoding": enc or "json", "answer": "marshal"}, marshal.loads)
 
     def stats(self) -> dict:
         """Totals over every history and log in the worker."""

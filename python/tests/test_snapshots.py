@@ -391,6 +391,10 @@ def test_process_in_chunks_answers_as_one_request(client, chunk):
     with pytest.raises(RequestError, match="^.*snapshot 12: snapshot must be an object"):
         client.snapshots.process(bad, chunk=chunk)
     assert client.snapshots.process(docs[:2], chunk=chunk) == whole[:2]
+    # A batch without a length (a generator) goes in the same requests but for the last ones.
+    assert client.snapshots.process((d for d in docs), chunk=chunk) == whole
+    with pytest.raises(RequestError, match="^.*snapshot 12: snapshot must be an object"):
+        client.snapshots.process(iter(bad), chunk=chunk)
 
 
 def _reference_changes(docs):

@@ -13,6 +13,11 @@ pub const MAX_DEPTH: usize = 512;
 /// out can cost, shared sub-values counted each time they occur (layout.md §9.3 "Limits").
 pub const MAX_EXPANDED_BYTES: u64 = 256 << 20;
 
+// The node store keeps shapes saturated at `u32::MAX` (`PackedShape`): a saturated figure
+// must still read as over both limits.
+const _: () = assert!(MAX_EXPANDED_BYTES < u32::MAX as u64);
+const _: () = assert!(MAX_DEPTH < u32::MAX as usize);
+
 /// Why a value of `shape` may not be stored, or `None` when it may: nesting deeper than
 /// [`MAX_DEPTH`] or an expansion beyond [`MAX_EXPANDED_BYTES`]. Decoders check every container
 /// they build, and the history loader every node it reads, so whatever is stored can be

@@ -21,20 +21,55 @@ use crate::store::hash::{
 use crate::store::node::{Node, NodeId};
 use crate::store::xar::Xar;
 
+/// The key of `hash` in the index: its low 32 bits (a structural hash is mixed by
+/// `fmix`, so they spread as well as all 64). Slots whose hashes share a key share a chain,
+/// and a lookup compares the full hash before the node.
+#[inline]
+fn index_key(hash: u64) -> u32 {
+    hash as u32
+}
+
 /// "No node" in a hash chain.
 const NONE: u32 = u32::MAX;
 
 static NULL_NODE: Node = Node::Null;
 
 /// One arena slot: a node, its structural hash, its refcount, the next slot with the same
-/// hash, and the node's [`Shape`] (nesting depth and expanded size, computed once at insert).
+/// hash, and the node's [`Shape`] (nesting depth and expanded size, computed once at insert),
+/// packed into two `u32`s so a slot takes 48 bytes, not 56 (see [`PackedShape`]).
 #[derive(Debug)]
 struct Slot {
     node: Node,
     hash: u64,
     refs: u32,
     next: u32,
-    shape: Shape,
+    shape: PackedShape,
+}
+
+/// A [`Shape`] in 8 bytes: depth and expanded size each saturated at `u32::MAX`. Both limits
+/// a stored value is checked against (`MAX_DEPTH` 512, `MAX_EXPANDED_BYTES` 2^28) are far
+/// below that (`builder.rs` asserts it), so a saturated figure still reads as over the limit,
+/// and sums built from it (with `saturating_add`, in `u64`) stay over it.
+#[derive(Debug, Clone, Copy, Default)]
+struct PackedShape {
+    depth: u32,
+    expanded_bytes: u32,
+}
+
+impl PackedShape {
+    fn pack(s: Shape) -> PackedShape {
+        PackedShape {
+            depth: s.depth,
+            expanded_bytes: u32::try_from(s.expanded_bytes).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn unpack(self) -> Shape {
+        Shape {
+            depth: self.depth,
+            expanded_bytes: u64::from(self.expanded_bytes),
+        }
+    }
 }
 
 /// What a node costs once written out, shared sub-values counted every time they occur.
@@ -85,7 +120,8 @@ impl StoreStats {
 pub struct NodeStore {
     slots: Xar<Slot>,
     free: Vec<u32>,
-    index: HashMap<u64, u32, BuildIdentity>,
+    /// [`index_key`] of a hash → the first slot of its chain (slots whose hashes share a key).
+    index: HashMap<u32, u32, BuildIdentity>,
     live: usize,
     heap_bytes: usize,
 }
@@ -127,7 +163,7 @@ impl NodeStore {
     pub fn shape(&self, id: NodeId) -> Shape {
         self.slots
             .get(id as usize)
-            .map_or(Shape::default(), |s| s.shape)
+            .map_or(Shape::default(), |s| s.shape.unpack())
     }
 
     fn shape_of(&self, node: &Node) -> Shape {
@@ -179,10 +215,10 @@ impl NodeStore {
     /// The stored node with `hash` for which `eq` holds.
     #[inline]
     fn find(&self, hash: u64, eq: impl Fn(&Node) -> bool) -> Option<NodeId> {
-        let mut at = self.index.get(&hash).copied().unwrap_or(NONE);
+        let mut at = self.index.get(&index_key(hash)).copied().unwrap_or(NONE);
         while at != NONE {
             let slot = self.slots.get(at as usize)?;
-            if eq(&slot.node) {
+            if slot.hash == hash && eq(&slot.node) {
                 return Some(at);
             }
             at = slot.next;
@@ -249,10 +285,10 @@ impl NodeStore {
     }
 
     fn insert_new(&mut self, hash: u64, node: Node) -> NodeId {
-        let next = self.index.insert(hash, NONE).unwrap_or(NONE);
+        let next = self.index.insert(index_key(hash), NONE).unwrap_or(NONE);
         self.live += 1;
         self.heap_bytes += node.heap_bytes();
-        let shape = self.shape_of(&node);
+        let shape = PackedShape::pack(self.shape_of(&node));
         let slot = Slot {
             node,
             hash,
@@ -269,7 +305,7 @@ impl NodeStore {
             }
             None => self.slots.push(slot) as NodeId,
         };
-        self.index.insert(hash, id);
+        self.index.insert(index_key(hash), id);
         id
     }
 
@@ -315,14 +351,14 @@ impl NodeStore {
 
     /// Removes `id` from the chain of `hash`.
     fn unlink(&mut self, id: NodeId, hash: u64, next: u32) {
-        let Some(&head) = self.index.get(&hash) else {
+        let Some(&head) = self.index.get(&index_key(hash)) else {
             return;
         };
         if head == id {
             if next == NONE {
-                self.index.remove(&hash);
+                self.index.remove(&index_key(hash));
             } else {
-                self.index.insert(hash, next);
+                self.index.insert(index_key(hash), next);
             }
             return;
         }
@@ -341,7 +377,7 @@ impl NodeStore {
 
     /// Counts and bytes held right now.
     pub fn stats(&self) -> StoreStats {
-        let index_entry = std::mem::size_of::<(u64, u32)>() + 1;
+        let index_entry = std::mem::size_of::<(u32, u32)>() + 1;
         StoreStats {
             nodes: self.live,
             free_slots: self.free.len(),
@@ -367,6 +403,26 @@ mod tests {
 
     fn s(store: &mut NodeStore, t: &str) -> NodeId {
         store.intern(Node::Str(t.into()))
+    }
+
+    #[test]
+    fn a_slot_takes_48_bytes_and_a_packed_shape_saturates() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(std::mem::size_of::<Slot>(), 48);
+        }
+        let big = Shape {
+            depth: 3,
+            expanded_bytes: u64::MAX,
+        };
+        assert_eq!(
+            PackedShape::pack(big).unpack().expanded_bytes,
+            u64::from(u32::MAX)
+        );
+        let small = Shape {
+            depth: 7,
+            expanded_bytes: 1234,
+        };
+        assert_eq!(PackedShape::pack(small).unpack(), small);
     }
 
     #[test]
@@ -428,15 +484,41 @@ mod tests {
         let ha = st.hash(a);
         // Pretend "b" collided with "a": move b into a's chain.
         let hb = st.hash(b);
-        st.index.remove(&hb);
+        st.index.remove(&index_key(hb));
         st.slots.get_mut(b as usize).unwrap().hash = ha;
         st.slots.get_mut(b as usize).unwrap().next = a;
-        st.index.insert(ha, b);
+        st.index.insert(index_key(ha), b);
         assert_ne!(st.intern(Node::Str("a".into())), b);
         st.decref(a);
         st.decref(a);
         assert_eq!(st.refs(b), 1);
-        assert_eq!(st.index.get(&ha), Some(&b));
+        assert_eq!(st.index.get(&index_key(ha)), Some(&b));
+        st.decref(b);
+        assert!(st.index.is_empty());
+    }
+
+    #[test]
+    fn hashes_that_share_an_index_key_share_a_chain() {
+        // "b" moved into the chain of "a" with a hash that differs from a's only above bit 32.
+        let mut st = NodeStore::new();
+        let a = s(&mut st, "a");
+        let b = s(&mut st, "b");
+        let ha = st.hash(a);
+        let hb = ha ^ (1 << 40);
+        st.index.remove(&index_key(st.hash(b)));
+        st.slots.get_mut(b as usize).unwrap().hash = hb;
+        st.slots.get_mut(b as usize).unwrap().next = a;
+        st.index.insert(index_key(ha), b);
+        assert_eq!(index_key(ha), index_key(hb));
+        assert_eq!(
+            st.find(ha, |_| true),
+            Some(a),
+            "the full hash is compared first"
+        );
+        assert_eq!(st.find(hb, |_| true), Some(b));
+        st.decref(a);
+        assert_eq!(st.find(ha, |_| true), None);
+        assert_eq!(st.index.get(&index_key(ha)), Some(&b));
         st.decref(b);
         assert!(st.index.is_empty());
     }

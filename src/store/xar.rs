@@ -1,22 +1,22 @@
-//! The Xar chunked array: an append-only arena of power-of-two chunks that never moves what it
+//! The Xar chunked array: an append-only arena of fixed-size chunks that never moves what it
 //! stored (layout.md §9.3 "Storage").
 //!
-//! Chunk `k` holds `BASE << k` slots, so chunks `0..k` hold `BASE * (2^k - 1)` slots together.
-//! For an index `i`, `i + BASE` lies in `[BASE << k, BASE << (k + 1))` exactly when `i` is in
-//! chunk `k`; the chunk is therefore `log2(i + BASE) - log2(BASE)` (one `leading_zeros`) and the
-//! offset `i + BASE - (BASE << k)`. Push and index are O(1); growing allocates a new chunk
-//! and never copies or reallocates an earlier one, so a stored item keeps its address.
+//! Every chunk holds `BASE` slots, so index `i` lies in chunk `i >> BASE_SHIFT` at offset
+//! `i & (BASE - 1)`. Push and index are O(1); growing allocates a new chunk and never copies or
+//! reallocates an earlier one, so a stored item keeps its address. Chunks of one size (rather
+//! than doubling ones) leave at most `BASE - 1` slots unused, whatever the length: a small
+//! history does not pay for half a chunk it will never fill.
 #![forbid(unsafe_code)]
 
-/// log2 of the slot count of chunk 0.
+/// log2 of the slot count of a chunk.
 pub const BASE_SHIFT: u32 = 6;
-/// Slots in chunk 0 (a power of two).
+/// Slots in a chunk (a power of two).
 pub const BASE: usize = 1 << BASE_SHIFT;
 
-/// An append-only array of chunks of `BASE << k` items; items are never moved.
+/// An append-only array of chunks of `BASE` items; items are never moved.
 #[derive(Debug, Clone)]
 pub struct Xar<T> {
-    /// Chunk `k` has capacity `BASE << k`; only the last chunk is partly filled.
+    /// Every chunk has capacity `BASE`; only the last one is partly filled.
     chunks: Vec<Vec<T>>,
     len: usize,
 }
@@ -30,10 +30,7 @@ impl<T> Default for Xar<T> {
 /// Maps an index to `(chunk, offset)` with bit arithmetic.
 #[inline]
 pub fn locate(index: usize) -> (usize, usize) {
-    let shifted = index + BASE;
-    let top = (usize::BITS - 1 - shifted.leading_zeros()) as usize;
-    let chunk = top - BASE_SHIFT as usize;
-    (chunk, shifted - (BASE << chunk))
+    (index >> BASE_SHIFT, index & (BASE - 1))
 }
 
 impl<T> Xar<T> {
@@ -55,15 +52,15 @@ impl<T> Xar<T> {
         self.len == 0
     }
 
-    /// Appends an item and returns its index. Allocates chunk `k` (of `BASE << k` slots) when
-    /// the previous chunks are full; earlier chunks are untouched.
+    /// Appends an item and returns its index. Allocates a chunk (of `BASE` slots) when the
+    /// previous chunks are full; earlier chunks are untouched.
     pub fn push(&mut self, item: T) -> usize {
         let index = self.len;
         let (chunk, _) = locate(index);
         if chunk == self.chunks.len() {
-            self.chunks.push(Vec::with_capacity(BASE << chunk));
+            self.chunks.push(Vec::with_capacity(BASE));
         }
-        // The chunk was created with exactly `BASE << chunk` capacity and `locate` keeps the
+        // The chunk was created with exactly `BASE` capacity and `locate` keeps the
         // offset below it, so this push never reallocates (never moves stored items).
         self.chunks[chunk].push(item);
         self.len += 1;
@@ -100,9 +97,10 @@ impl<T> Xar<T> {
         self.chunks.len()
     }
 
-    /// Bytes the chunks occupy: allocated slots times the slot size.
+    /// Bytes the chunks occupy (allocated slots times the slot size) and the table of chunks.
     pub fn allocated_bytes(&self) -> usize {
         self.capacity() * std::mem::size_of::<T>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
     }
 
     /// Iterates the items in index order.
@@ -120,7 +118,7 @@ mod tests {
         let mut chunk = 0;
         let mut start = 0;
         for i in 0..100_000 {
-            if i - start == BASE << chunk {
+            if i - start == BASE {
                 start = i;
                 chunk += 1;
             }
@@ -129,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn chunk_sizes_double_and_items_never_move() {
+    fn chunks_are_one_size_and_items_never_move() {
         let mut x = Xar::new();
         let first = x.push(String::from("a"));
         let addr = x.get(first).unwrap().as_ptr();
@@ -140,9 +138,9 @@ mod tests {
         assert_eq!(x.get(first).unwrap().as_ptr(), addr);
         assert_eq!(x.get(first).unwrap() as *const String, heap, "slot moved");
         assert_eq!(x.len(), 10_000);
-        // 64 + 128 + ... + 8192 = 16320 >= 10000 with 8 chunks.
-        assert_eq!(x.chunk_count(), 8);
-        assert_eq!(x.capacity(), BASE * ((1 << 8) - 1));
+        // 157 chunks of 64 = 10048 >= 10000: at most 63 slots unused.
+        assert_eq!(x.chunk_count(), 157);
+        assert_eq!(x.capacity(), BASE * 157);
         for i in 1..10_000 {
             assert_eq!(x.get(i).unwrap(), &i.to_string());
         }

@@ -18,6 +18,7 @@ pub mod file_ops;
 pub mod history_ops;
 pub mod log_ops;
 pub mod params;
+pub mod process_marshal;
 pub mod process_op;
 pub mod store_error;
 

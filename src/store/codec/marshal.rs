@@ -335,6 +335,21 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
     write_str_flagged(s, 0, out)
 }
 
+/// Appends the str `s` with `FLAG_REF` (so it takes the next reference index of the stream),
+/// for a caller that keeps its own table of strings it refers back to with [`write_ref`].
+///
+/// # Errors
+/// As [`write_str`].
+pub fn write_str_ref(s: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    write_str_flagged(s, FLAG_REF, out)
+}
+
+/// Appends `r` and the reference index `index` (a value written earlier with `FLAG_REF`).
+pub fn write_ref(index: u32, out: &mut Vec<u8>) {
+    out.push(b'r');
+    out.extend_from_slice(&index.to_le_bytes());
+}
+
 fn write_str_flagged(s: &str, flag: u8, out: &mut Vec<u8>) -> Result<(), StoreError> {
     if s.is_ascii() && s.len() < 256 {
         out.push(b'z' | flag);
