@@ -214,14 +214,16 @@ impl Reassembler {
     /// Feeds one validated frame whose payload the caller copied to
     /// `buf[landing..landing + payload_len]` (`landing` as [`landing`](Self::landing) said
     /// before this call). A new message's first frame that landed after an open message is
-    /// moved to the front (the open one is abandoned: a rare, broken client).
+    /// moved to the front (the open one is abandoned: a rare, broken client). A fragmented
+    /// message's first frame reserves room for all of it (`message_len`, at most
+    /// `max_message`), so the fragments that follow land without a reallocation.
     ///
     /// # Errors
     /// A [`FragmentError`] to answer; the partial message (if any) is dropped.
     pub fn accept(
         &mut self,
         h: &FrameHeader,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
     ) -> Result<Reassembled, FragmentError> {
         debug_assert_eq!(h.magic, FRAME_MAGIC);
         let at = self.landing();
@@ -262,6 +264,8 @@ impl Reassembler {
             if !h.has_more() {
                 return Ok(Reassembled::Single(*h));
             }
+            // `message_len` ≤ `max_message` (checked above), the bound on what we hold.
+            buf.reserve_exact((h.message_len as usize).saturating_sub(buf.len()));
             self.open = Some(Open {
                 header: *h,
                 next_index: 1,
@@ -371,6 +375,7 @@ mod tests {
             Ok(Reassembled::Partial)
         );
         assert_eq!(r.landing(), 2);
+        assert!(buf.capacity() >= 5, "room reserved for the whole message");
         assert_eq!(
             feed(&mut r, &mut buf, frag(1, 1, true, 2, 5), b"cd"),
             Ok(Reassembled::Partial)
