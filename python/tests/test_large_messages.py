@@ -2,6 +2,9 @@
 lands after the bytes already reassembled (``Consumer::poll_at``), and echo answers from that
 buffer (``Reply::Body``), lent to its writer until the answer is written (layout.md §6.4).
 
+Large single-frame answers are read one by one, with one copy each, between runs of small
+ones (``Consumer.take_simple`` takes only answers up to ``TAKE_SIMPLE_MAX_PAYLOAD``).
+
 Sizes sit on the fragment boundaries of the 64 KiB test rings (a frame holds at most a quarter
 ring, §6.4), answers are compared byte for byte, and sizes alternate so that a buffer grown by
 one message is reused, not trusted, by the next.
@@ -13,9 +16,10 @@ import os
 from collections import deque
 
 import pytest
-from chunkring import RequestError
+from chunkring import Client, RequestError
 from chunkring import _layout as L
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES
+from chunkring._ring import TAKE_SIMPLE_MAX_PAYLOAD
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually
 
 #: Payload bytes of the largest frame the client and worker write: a quarter ring.
 MAX_FRAME = SMALL_RING_BYTES // 4 - L.FRAME_HEADER_BYTES
@@ -81,3 +85,35 @@ def test_fragmented_echoes_in_flight_while_the_answers_wait_for_room(client):
 def test_pipeline_stages_echo_a_fragmented_body(client):
     data = os.urandom(3 * MAX_FRAME + 11)
     assert client.pipeline([(L.OP_ECHO, None), (L.OP_ECHO, {})], data) == data
+
+
+@pytest.fixture(scope="module")
+def wide_client(worker_bin):
+    """Rings of 256 KiB: single frames up to 64 KiB, larger than TAKE_SIMPLE_MAX_PAYLOAD."""
+    c = Client.spawn(ring_bytes=256 * 1024, chunk_bytes=SMALL_CHUNK_BYTES, worker=worker_bin)
+    yield c
+    c.close()
+
+
+def test_large_single_frame_answers_are_read_one_by_one_between_runs_of_small_ones(
+        wide_client):
+    T = TAKE_SIMPLE_MAX_PAYLOAD
+    sizes = [T - 1, T, T + 1, 3 * T, 10, 64, T + 1, 12, 3 * T - PLB]
+    assert max(sizes) + PLB <= 256 * 1024 // 4 - L.FRAME_HEADER_BYTES  # one frame each
+    for size in sizes:  # one in flight: the synchronous paths
+        data = os.urandom(size)
+        assert wide_client.echo(data) == data, size
+    # Many in flight: runs of small answers (take_simple) and large ones (poll) interleave.
+    payloads = [os.urandom(sizes[i % len(sizes)]) for i in range(40)]
+    handles = [wide_client.submit(L.OP_ECHO, p) for p in payloads]
+    assert [h.result(30) for h in handles] == payloads
+    # The run reader leaves an answer over T to poll: nothing of it is taken.
+    h = wide_client.submit(L.OP_ECHO, os.urandom(T + 1))
+    rx = wide_client._receiver
+    cons = rx._consumer
+    assert eventually(cons.pending), "the answer is published"
+    with rx._lock:
+        head = cons.head
+        assert cons.take_simple() is None
+        assert cons.head == head
+    assert len(h.result(30)) == T + 1
