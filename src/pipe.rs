@@ -69,6 +69,7 @@ pub fn call(registry: Registry, op: u16, params: &[u8], body: &[u8]) -> Result<V
     let mut dispatcher = Dispatcher::new(registry, 0, DEFAULT_MAX_MESSAGE_BYTES);
     match dispatcher.dispatch(op, &payload)? {
         Reply::Data(answer) | Reply::Shutdown(answer) => Ok(answer),
+        Reply::Body(part) => Ok(payload[part].to_vec()),
     }
 }
 

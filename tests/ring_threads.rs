@@ -98,13 +98,13 @@ fn fragmented_messages_larger_than_the_ring_reassemble() {
     let mut buf = Vec::new();
     let mut next = 0;
     while next < n {
-        let Some(h) = c.poll(&mut buf).unwrap() else {
+        let Some(h) = c.poll_at(&mut buf, r.landing()).unwrap() else {
             thread::yield_now();
             continue;
         };
-        let got = match r.accept(&h, &buf[..h.payload_len as usize]).unwrap() {
+        let got = match r.accept(&h, &mut buf).unwrap() {
             Reassembled::Single(_) => buf[..h.payload_len as usize].to_vec(),
-            Reassembled::Whole(_, msg) => msg,
+            Reassembled::Whole(h) => buf[..h.message_len as usize].to_vec(),
             _ => continue,
         };
         assert_eq!(got, payload(next, 20_000), "message {next}");

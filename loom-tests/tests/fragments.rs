@@ -34,12 +34,14 @@ mod tests {
             let mut buf = Vec::new();
             let mut obs = String::new();
             let whole = loop {
-                match c.poll(&mut buf) {
+                match c.poll_at(&mut buf, r.landing()) {
                     Ok(Some(h)) => {
                         obs.push_str(&h.fragment_index.to_string());
-                        match r.accept(&h, &buf[..h.payload_len as usize]).unwrap() {
+                        match r.accept(&h, &mut buf).unwrap() {
                             Reassembled::Partial => {}
-                            Reassembled::Whole(h, bytes) => break (h, bytes),
+                            Reassembled::Whole(h) => {
+                                break (h, buf[..h.message_len as usize].to_vec())
+                            }
                             other => panic!("unexpected {other:?}"),
                         }
                     }

@@ -124,11 +124,11 @@ mod tests {
         let mut seen = Vec::new();
         let mut obs = String::new();
         let mut drain = |rx: &mut Consumer<ModelMemory>, seen: &mut Vec<u64>, obs: &mut String| {
-            while let Some(h) = rx.poll(&mut buf).unwrap() {
+            while let Some(h) = rx.poll_at(&mut buf, asm.landing()).unwrap() {
                 notify_producer(rx); // response chunks released: wake a worker waiting for room
-                let whole = match asm.accept(&h, &buf[..h.payload_len as usize]).unwrap() {
+                let whole = match asm.accept(&h, &mut buf).unwrap() {
                     Reassembled::Single(h) => Some((h, buf[..h.payload_len as usize].to_vec())),
-                    Reassembled::Whole(h, msg) => Some((h, msg)),
+                    Reassembled::Whole(h) => Some((h, buf[..h.message_len as usize].to_vec())),
                     _ => None,
                 };
                 if let Some((h, msg)) = whole {

@@ -40,6 +40,12 @@ from .errors import ChecksumError, ProtocolError
 #: Frame header followed by the request payload's ``params_len`` prefix: one pack for the
 #: common single-frame request (layout.md §6, §9.1).
 HEADER_AND_PARAMS_LEN = struct.Struct("<HHHHQIIQI")
+#: Largest answer :meth:`Consumer.take_simple` takes in a run. A run copies its frames out of
+#: the mapping and then slices each payload out of that copy: two passes over the bytes, which
+#: only pay off while the per-frame steps they save cost more than a copy (small answers). A
+#: larger answer is read by :meth:`Consumer.poll`: one copy (a 1 MiB answer read by a run
+#: cost a second pass and 256 page faults per call).
+TAKE_SIMPLE_MAX_PAYLOAD = 16 * 1024
 # Bound methods of the precompiled records, looked up once.
 _pack_header = L.FRAME_HEADER.pack_into
 _pack_header_and_params_len = HEADER_AND_PARAMS_LEN.pack_into
@@ -469,7 +475,8 @@ class Consumer(_RingEnd):
         None when the next frame is not one (or nothing is published).
 
         Simple: a single-frame answer without flags (no error, fragment, padding or
-        checksum: those take :meth:`poll`) of as many chunks as the first. The run (a power
+        checksum: those take :meth:`poll`) of as many chunks as the first, which holds at
+        most :data:`TAKE_SIMPLE_MAX_PAYLOAD` bytes (a larger one is read by :meth:`poll`). The run (a power
         of two of frames, at most ``limit``, so that few structs are ever compiled) is copied
         out of the mapping with one slice, every header parsed from that copy by one
         precompiled struct and checked (magic, flags, status, fragment fields, a
@@ -482,7 +489,7 @@ class Consumer(_RingEnd):
         off = self.base + idx * self.chunk_bytes
         cb = self.chunk_bytes
         magic, flags, _, _, _, plen, _, _ = _unpack_header(self.mm, off)
-        if magic != _MAGIC or flags:
+        if magic != _MAGIC or flags or plen > TAKE_SIMPLE_MAX_PAYLOAD:
             return None
         n = (_HB + plen + cb - 1) // cb
         # Whole frames of n chunks before the published tail and the ring's end.

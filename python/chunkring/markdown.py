@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 from typing import Any, Iterable, Sequence, Union
 
 from . import _layout as L
@@ -70,6 +71,12 @@ OPTION_DEFAULTS: dict[str, bool] = {
     "metadata_blocks": False,
 }
 
+#: :data:`OPTION_DEFAULTS`' names and values in order, for one tuple comparison per call.
+_OPTION_NAMES = tuple(OPTION_DEFAULTS)
+_DEFAULT_VALUES = tuple(OPTION_DEFAULTS.values())
+#: ``count | len`` of a one-document list (layout.md §9.1).
+_ONE_DOC = struct.Struct("<II")
+
 FileArg = Union[str, "os.PathLike[str]", tuple, dict]
 
 
@@ -95,6 +102,20 @@ def _options(opts: dict[str, bool]) -> dict[str, bool] | None:
     """Only the options that differ from the defaults (an empty params section is `{}`)."""
     changed = {k: bool(v) for k, v in opts.items() if bool(v) != OPTION_DEFAULTS[k]}
     return changed or None
+
+
+def _one_doc(text: str | bytes) -> bytes:
+    """The list encoding of one document (layout.md §9.1): ``1 | len | bytes``."""
+    data = text.encode() if type(text) is str else text
+    return _ONE_DOC.pack(1, len(data)) + data
+
+
+def _one_text(buf: bytes) -> str:
+    """The one document of a render answer as ``str``; any answer that is not exactly one
+    item goes through :func:`_decode_texts` and :func:`_collect`, which say what is wrong."""
+    if len(buf) >= 8 and _ONE_DOC.unpack_from(buf) == (1, len(buf) - 8):
+        return str(memoryview(buf)[8:], "utf-8") if len(buf) > 65536 else buf[8:].decode()
+    return _collect([buf], _decode_texts, 1, True, "render")
 
 
 def _checked_options(options: dict[str, bool], what: str) -> dict[str, bool] | None:
@@ -208,24 +229,16 @@ class Markdown:
         Raises :class:`~chunkring.errors.RequestError` (``INVALID_UTF8`` for ``bytes`` that are
         not UTF-8, naming the document and byte offset).
         """
-        params = _options(
-            {
-                "tables": tables,
-                "footnotes": footnotes,
-                "strikethrough": strikethrough,
-                "tasklists": tasklists,
-                "smart_punctuation": smart_punctuation,
-                "heading_attributes": heading_attributes,
-                "math": math,
-                "definition_list": definition_list,
-                "gfm": gfm,
-                "superscript": superscript,
-                "subscript": subscript,
-                "wikilinks": wikilinks,
-                "old_footnotes": old_footnotes,
-                "metadata_blocks": metadata_blocks,
-            }
-        )
+        values = (tables, footnotes, strikethrough, tasklists, smart_punctuation,
+                  heading_attributes, math, definition_list, gfm, superscript, subscript,
+                  wikilinks, old_footnotes, metadata_blocks)  # _OPTION_NAMES' order
+        params = (None if values == _DEFAULT_VALUES
+                  else _options(dict(zip(_OPTION_NAMES, values))))
+        if type(text_or_list) is str or type(text_or_list) is bytes:
+            # One document, one request (as _documents would send it), fewer steps.
+            out = self._client.call(L.OP_MD_RENDER, _one_doc(text_or_list), params,
+                                    timeout=timeout)
+            return _one_text(out)
         return self._documents(L.OP_MD_RENDER, text_or_list, params, _decode_texts, timeout)
 
     def submit_render(self, text_or_list: str | bytes | Sequence[str | bytes],

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chunkring import _layout as L
-from chunkring.errors import RequestError
+from chunkring.errors import ProtocolError, RequestError
 from chunkring.markdown import Markdown, decode_list, encode_list
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +58,32 @@ def test_render_sends_a_list_and_only_changed_options():
     assert fake.sent[-1] == (L.OP_MD_RENDER, encode_list([b"x"]), None)
     assert md.render(["x"], tables=False, math=True) == ["<p>x</p>\n"]
     assert fake.sent[-1][2] == {"tables": False, "math": True}
+
+
+def test_one_document_is_sent_and_answered_as_a_list_of_one():
+    fake = RecordingClient(encode_list(["<p>é</p>\n".encode()]))
+    md = Markdown(fake)
+    for doc in ("é", "é".encode()):
+        assert md.render(doc) == "<p>é</p>\n"
+        assert fake.sent[-1] == (L.OP_MD_RENDER, encode_list(["é".encode()]), None)
+    # Options compare as bools, as the batch path's: truthy/falsy values that match the
+    # defaults send no params; the others send bools.
+    md.render("x", tables=1, footnotes="yes", math=0, gfm=None)
+    assert fake.sent[-1][2] is None
+    md.render("x", tables=0, math="on")
+    assert fake.sent[-1][2] == {"tables": False, "math": True}
+    assert fake.sent[-1][1] == encode_list([b"x"])
+
+
+@pytest.mark.parametrize("answer,what", [
+    (encode_list([b"a", b"b"]), "answered 2 documents for 1"),
+    (encode_list([]), "answered 0 documents for 1"),
+    (encode_list([b"abc"])[:-1], "lengths sum"),
+    (b"\x01\0\0", "no count"),
+])
+def test_a_one_document_answer_that_is_not_one_item_is_a_protocol_error(answer, what):
+    with pytest.raises(ProtocolError, match=what):
+        Markdown(RecordingClient(answer)).render("x")
 
 
 def test_aggregate_splits_inline_files_from_paths(tmp_path):
@@ -171,6 +197,9 @@ def test_invalid_utf8_names_document_and_offset(md):
         md.render(["ok", b"ab\xffcd"])
     assert e.value.code == L.ERR_INVALID_UTF8
     assert e.value.message == "document 1 is not valid UTF-8 at byte offset 2"
+    with pytest.raises(RequestError) as e:
+        md.render(b"ab\xffcd")
+    assert e.value.message == "document 0 is not valid UTF-8 at byte offset 2"
     with pytest.raises(RequestError) as e:
         md.outline(b"\xc3")
     assert e.value.code == L.ERR_INVALID_UTF8

@@ -16,6 +16,11 @@ pub struct State {
 /// An op handler.
 pub type Handler = fn(&mut State, &Request<'_>) -> Result<Vec<u8>, OpError>;
 
+/// The check of an op whose answer is its request's body unchanged (echo): when it passes,
+/// the worker writes the body straight from the buffer it copied the request into, without
+/// the copy [`Handler`] would return.
+pub type BodyCheck = fn(&Request<'_>) -> Result<(), OpError>;
+
 /// One registered op.
 #[derive(Debug, Clone, Copy)]
 pub struct OpEntry {
@@ -25,6 +30,9 @@ pub struct OpEntry {
     pub name: &'static str,
     /// The function that runs it.
     pub handler: Handler,
+    /// For an op that answers its body unchanged, the check `handler` makes before copying
+    /// it (`handler` stays the way to run it wherever the answer must be owned: pipelines).
+    pub answers_body: Option<BodyCheck>,
 }
 
 impl OpEntry {
@@ -34,6 +42,23 @@ impl OpEntry {
             code,
             name,
             handler,
+            answers_body: None,
+        }
+    }
+
+    /// An entry for an op whose answer is its request's body once `check` passes; `handler`
+    /// must do the same (check, then copy the body).
+    pub const fn body(
+        code: u16,
+        name: &'static str,
+        handler: Handler,
+        check: BodyCheck,
+    ) -> OpEntry {
+        OpEntry {
+            code,
+            name,
+            handler,
+            answers_body: Some(check),
         }
     }
 }

@@ -19,7 +19,7 @@ impl Registry {
     pub fn with_all_ops() -> Registry {
         let mut r = Registry::default();
         for entry in [echo::OPS, markdown::OPS, snapshot::OPS].concat() {
-            r.add(entry.code, entry.name, entry.handler);
+            r.ops.insert(entry.code, entry);
         }
         r
     }

@@ -174,6 +174,21 @@ impl<M: RingMemory> Consumer<M> {
     /// [`PollError::Malformed`] for a frame that breaks layout.md §6 (already skipped);
     /// [`PollError::TailOutOfRange`] for a producer that stored an impossible tail.
     pub fn poll(&mut self, buf: &mut Vec<u8>) -> Result<Option<FrameHeader>, PollError> {
+        self.poll_at(buf, 0)
+    }
+
+    /// [`poll`](Self::poll), with the payload copied to `buf[at..at + header.payload_len]`:
+    /// a fragment lands straight after the bytes already reassembled
+    /// (`Reassembler::landing`), so a message is copied out of the ring once. `buf` grows
+    /// as needed (to at most `at` + one ring) and is never shrunk.
+    ///
+    /// # Errors
+    /// As for [`poll`](Self::poll).
+    pub fn poll_at(
+        &mut self,
+        buf: &mut Vec<u8>,
+        at: usize,
+    ) -> Result<Option<FrameHeader>, PollError> {
         loop {
             if self.head == self.cached_tail {
                 self.refresh_tail()?;
@@ -199,13 +214,14 @@ impl<M: RingMemory> Consumer<M> {
             // trusted. With a checksum nothing else is trusted before it matches (§6.6).
             let n = header.chunks(self.geo.chunk_bytes);
             let len = header.crc_covered_len();
-            if buf.len() < len {
-                buf.resize(len, 0);
+            if buf.len() < at + len {
+                buf.resize(at + len, 0);
             }
+            let dst = &mut buf[at..at + len];
             // SAFETY: `check` proved the frame's `n` chunks are published and end before the
             // ring's end, so `offset + 32 + len` ≤ `offset + n * chunk_bytes` ≤ ring bytes.
-            unsafe { self.mem.read(offset + FRAME_HEADER_BYTES, &mut buf[..len]) };
-            if let Err(error) = self.verify_crc(&raw, &header, offset, &buf[..len]) {
+            unsafe { self.mem.read(offset + FRAME_HEADER_BYTES, dst) };
+            if let Err(error) = self.verify_crc(&raw, &header, offset, dst) {
                 return Err(self.resync(header, error));
             }
             self.head += n;

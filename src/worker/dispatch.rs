@@ -2,13 +2,14 @@
 //! (layout.md §7, §9.1).
 #![forbid(unsafe_code)]
 
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Deserialize;
 
 use crate::error::{ErrorCode, OpError};
 use crate::layout::{LAYOUT_VERSION, OP_INFO, OP_PIPELINE, OP_SHUTDOWN};
-use crate::ops::{Registry, Request, State};
+use crate::ops::{OpEntry, Registry, Request, State};
 
 /// Most stages one pipeline may chain.
 pub const MAX_PIPELINE_STAGES: usize = 64;
@@ -20,6 +21,9 @@ pub enum Reply {
     Data(Vec<u8>),
     /// Send this payload, then stop.
     Shutdown(Vec<u8>),
+    /// Send `payload[range]` of the request payload given to `dispatch` (an op that answers
+    /// its body unchanged, `OpEntry::answers_body`), from wherever the caller holds it.
+    Body(Range<usize>),
 }
 
 /// The op registry plus the state ops keep between requests.
@@ -89,32 +93,30 @@ impl Dispatcher {
                 Ok(Reply::Data(self.info()))
             }
             OP_PIPELINE => self.pipeline(&Request::parse(payload)?).map(Reply::Data),
-            _ => self.run(op, &Request::parse(payload)?).map(Reply::Data),
+            _ => {
+                let req = Request::parse(payload)?;
+                let entry = self.entry(op)?;
+                match entry.answers_body {
+                    // The answer is the body: where it is, not a copy of it.
+                    Some(check) => contained(entry.name, || check(&req))
+                        .map(|()| Reply::Body(payload.len() - req.body.len()..payload.len())),
+                    None => self.run(op, &req).map(Reply::Data),
+                }
+            }
         }
     }
 
+    fn entry(&self, op: u16) -> Result<OpEntry, OpError> {
+        self.registry
+            .get(op)
+            .copied()
+            .ok_or_else(|| OpError::new(ErrorCode::UnknownOp, format!("unknown op {op:#06x}")))
+    }
+
     fn run(&mut self, op: u16, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
-        let Some(entry) = self.registry.get(op).copied() else {
-            return Err(OpError::new(
-                ErrorCode::UnknownOp,
-                format!("unknown op {op:#06x}"),
-            ));
-        };
+        let entry = self.entry(op)?;
         let state = &mut self.state;
-        match catch_unwind(AssertUnwindSafe(|| (entry.handler)(state, req))) {
-            Ok(result) => result,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                Err(OpError::new(
-                    ErrorCode::Internal,
-                    format!("op {} failed unexpectedly: {what}", entry.name),
-                ))
-            }
-        }
+        contained(entry.name, || (entry.handler)(state, req))
     }
 
     fn pipeline(&mut self, req: &Request<'_>) -> Result<Vec<u8>, OpError> {
@@ -169,6 +171,24 @@ impl Dispatcher {
     }
 }
 
+/// Runs `f`, turning a panic into an `INTERNAL` error naming op `name`.
+fn contained<T>(name: &str, f: impl FnOnce() -> Result<T, OpError>) -> Result<T, OpError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(OpError::new(
+                ErrorCode::Internal,
+                format!("op {name} failed unexpectedly: {what}"),
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,14 +207,29 @@ mod tests {
     #[test]
     fn echo_and_unknown_ops() {
         let mut d = dispatcher();
+        // Echo answers where its body is in the request, not with a copy of it.
+        let req = encode_request(b"{\"x\":1}", b"hi");
+        assert_eq!(d.dispatch(OP_ECHO, &req), Ok(Reply::Body(11..13)));
+        assert_eq!(&req[11..13], b"hi");
         assert_eq!(
-            d.dispatch(OP_ECHO, &encode_request(b"", b"hi")),
-            Ok(Reply::Data(b"hi".to_vec()))
+            d.dispatch(OP_ECHO, &encode_request(b"", b"")),
+            Ok(Reply::Body(4..4))
         );
         let e = d.dispatch(0x7777, &encode_request(b"", b"")).unwrap_err();
         assert_eq!(
             (e.code, e.message.as_str()),
             (ErrorCode::UnknownOp, "unknown op 0x7777")
+        );
+    }
+
+    #[test]
+    fn an_op_registered_over_echo_answers_with_its_own_output() {
+        let mut r = Registry::with_all_ops();
+        r.add(OP_ECHO, "test.echo-twice", |_, req| Ok(req.body.repeat(2)));
+        let mut d = Dispatcher::new(r, 64, 1 << 20);
+        assert_eq!(
+            d.dispatch(OP_ECHO, &encode_request(b"", b"ab")),
+            Ok(Reply::Data(b"abab".to_vec()))
         );
     }
 

@@ -144,6 +144,12 @@ pub struct Worker {
     refused_after_stop: u32,
 }
 
+/// The largest request buffer the worker keeps between messages (at least one ring's worth,
+/// what a frame needs anyway): a message up to this size is copied out of the ring into a
+/// buffer that is already there (no allocation, no page faults); a larger one's buffer is
+/// freed once it is answered.
+const KEPT_BUFFER_BYTES: usize = 8 << 20;
+
 /// Most requests a stopping worker answers with `SHUTTING_DOWN` before it stops reading.
 const MAX_REFUSED_AFTER_STOP: u32 = 4096;
 
@@ -230,7 +236,11 @@ impl Worker {
             if self.stop.is_some() && self.refused_after_stop >= MAX_REFUSED_AFTER_STOP {
                 return progressed;
             }
-            match self.requests.poll(&mut self.buf) {
+            // A fragment lands after the bytes already reassembled: one copy out per message.
+            match self
+                .requests
+                .poll_at(&mut self.buf, self.reassembler.landing())
+            {
                 Ok(None) => return progressed,
                 Ok(Some(header)) => self.on_frame(header),
                 Err(e) => self.on_malformed(e),
@@ -269,32 +279,51 @@ impl Worker {
             }
             return;
         }
-        let result = self.reassembler.accept(&header, &self.buf[..payload_len]);
+        let result = self.reassembler.accept(&header, &mut self.buf);
         if let Some(abandoned) = self.reassembler.take_abandoned() {
             self.answer_fragment_error(abandoned);
         }
         match result {
-            Ok(Reassembled::Single(h)) => {
-                let payload = std::mem::take(&mut self.buf);
-                self.answer(h.op, h.request_id, &payload[..payload_len]);
-                self.buf = payload;
+            Ok(Reassembled::Single(h)) => self.answer(h.op, h.request_id, payload_len),
+            Ok(Reassembled::Whole(h)) => {
+                self.answer(h.op, h.request_id, h.message_len as usize);
             }
-            Ok(Reassembled::Whole(h, payload)) => self.answer(h.op, h.request_id, &payload),
             Ok(Reassembled::Partial | Reassembled::Dropped) => {}
             Err(e) => self.answer_fragment_error(e),
         }
     }
 
-    fn answer(&mut self, op: u16, request_id: u64, payload: &[u8]) {
+    /// Runs the request message `buf[..len]`. An answer that is part of it (echo's body) is
+    /// written from `buf` itself, lent to its writer until it is written (`write_front`).
+    fn answer(&mut self, op: u16, request_id: u64, len: usize) {
         self.counters.bump(STAT_REQUESTS);
-        match self.dispatcher.dispatch(op, payload) {
-            Ok(Reply::Data(out)) => self.respond(MessageWriter::new(op, request_id, out)),
+        let buf = std::mem::take(&mut self.buf);
+        let out = match self.dispatcher.dispatch(op, &buf[..len]) {
+            Ok(Reply::Body(part)) => {
+                return self.respond(MessageWriter::part_of(op, request_id, buf, part));
+            }
+            Ok(Reply::Data(out)) => out,
             Ok(Reply::Shutdown(out)) => {
                 self.region.header().set_worker_state(WORKER_STOPPING);
                 self.stop = Some(StopReason::Shutdown);
-                self.respond(MessageWriter::new(op, request_id, out));
+                out
             }
-            Err(e) => self.answer_error(op, request_id, e.code, &e.message),
+            Err(e) => {
+                self.reuse(buf);
+                return self.answer_error(op, request_id, e.code, &e.message);
+            }
+        };
+        self.reuse(buf);
+        self.respond(MessageWriter::new(op, request_id, out));
+    }
+
+    /// Keeps `buf` as the buffer requests are copied into when it is larger than the one
+    /// held (the request buffer lent to an echo's writer comes back here), unless it is
+    /// larger than [`KEPT_BUFFER_BYTES`] (or one ring): an outlier's memory is freed.
+    fn reuse(&mut self, buf: Vec<u8>) {
+        let keep = KEPT_BUFFER_BYTES.max(self.requests.geometry().ring_bytes());
+        if buf.capacity() > self.buf.capacity() && buf.capacity() <= keep {
+            self.buf = buf;
         }
     }
 
@@ -371,7 +400,9 @@ impl Worker {
             self.counters.add(STAT_RESP_FRAGMENTS, frames);
         }
         if done {
-            self.pending.pop_front();
+            if let Some(written) = self.pending.pop_front() {
+                self.reuse(written.into_buffer());
+            }
         } else {
             // The client may be waiting for these frames before it drains: publish them.
             self.flush();

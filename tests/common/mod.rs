@@ -149,7 +149,8 @@ impl TestClient {
     /// One complete answer if available.
     pub fn try_recv(&mut self) -> Option<Answer> {
         loop {
-            let h = match self.responses.poll(&mut self.buf) {
+            let at = self.reassembler.landing();
+            let h = match self.responses.poll_at(&mut self.buf, at) {
                 Ok(Some(h)) => h,
                 Ok(None) => return None,
                 Err(e) => panic!("worker wrote a malformed response: {e}"),
@@ -159,11 +160,14 @@ impl TestClient {
             let len = h.payload_len as usize;
             match self
                 .reassembler
-                .accept(&h, &self.buf[..len])
+                .accept(&h, &mut self.buf)
                 .expect("response fragments in sequence")
             {
                 Reassembled::Single(h) => return Some(answer(&h, self.buf[..len].to_vec())),
-                Reassembled::Whole(h, payload) => return Some(answer(&h, payload)),
+                Reassembled::Whole(h) => {
+                    let whole = self.buf[..h.message_len as usize].to_vec();
+                    return Some(answer(&h, whole));
+                }
                 Reassembled::Partial | Reassembled::Dropped => {}
             }
         }
