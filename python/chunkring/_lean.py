@@ -3,11 +3,13 @@
 ``Client.call``/``echo`` (and the op wrappers) with nothing else in flight go through
 :func:`lean_round_trip`'s closure: the sender's and the receiver's locks taken without
 waiting, the request written with one ``pack_into`` for header and ``params_len`` and one
-slice copy straight into the mapping ([R2]), published with one tail store ([R4]) and the
-wake check ([W5]-[W6]); then a spin of a bounded number of polls, one load of the response
-tail per poll and no clock read; the answer read straight from the mapping and released with
-one head store ([R6], [W5]-[W6]). No :class:`~chunkring._handle.Slot`, no pending-table
-entry, no clock read on the untimed path.
+slice copy straight into the mapping ([R2]), published with one tail store ([R4]) and an
+unfenced look at the worker's word ([W6] as a hint); then a spin of a bounded number of polls,
+one load of the response tail per poll and no clock read; the answer read straight from the
+mapping and released with one head store ([R6], [W5]-[W6]). A call not answered within the
+spin runs the fenced [W5]-[W6] for its publish before it waits any longer (layout.md §11
+"Deferred wake check"): a call answered within it pays no fence for the publish. No
+:class:`~chunkring._handle.Slot`, no pending-table entry, no clock read on the untimed path.
 
 Threads stay safe because the caller holds the receiver's lock from before the publish until
 it has the answer: nobody else can read the response ring meanwhile, so the answer cannot
@@ -120,6 +122,7 @@ def lean_round_trip(sender, receiver, general):
         if producer.tail != tail or not rlock.acquire(False):
             slock.release()
             return general(op, body, prefix, deadline, woken)
+        unchecked = False  # published, and the fenced [W5]-[W6] not yet run
         try:
             try:
                 rid = sender.next_id
@@ -139,8 +142,12 @@ def lean_round_trip(sender, receiver, general):
                 if NEED_RW_FENCES:
                     barrier_write()  # [R3] the frame bytes before the tail store
                 q[req_tail] = tail  # [R4] publish; pairs with [R5] in the worker
-                fence()  # [W5] StoreLoad: the tail store before the load below
-                if words[peer] & _PARKED:  # [W6] pairs with the worker's [W2]
+                unchecked = True
+                # [W6] before [W5]: an unfenced hint (its load may pass the tail store) that
+                # wakes a worker parked since the check above. The fenced [W5]-[W6] is
+                # deferred to the end of the spin (`deferred_wake`), so a call answered
+                # within the spin pays no fence (layout.md §11 "Deferred wake check").
+                if words[peer] & _PARKED:
                     words[peer] = _AWAKE
                     futex_wake(peer_futex, 1)
                     woken = True
@@ -185,13 +192,32 @@ def lean_round_trip(sender, receiver, general):
                     if words[peer] & _PARKED_FOR_ROOM:  # [W6] pairs with the worker's [W2]
                         words[peer] = _AWAKE
                         futex_wake(peer_futex, 1)
-                    return out
-            # Not the plain answer yet (or not a plain one): the general wait takes over,
-            # the request registered before anyone else may drain its answer.
+                    return out  # (our answer: the worker read our request, no wake owed)
+            # Not the plain answer yet (or not a plain one): the deferred [W5]-[W6] before
+            # any longer wait, then the general wait takes over, the request registered
+            # before anyone else may drain its answer.
+            unchecked = False
+            woken = deferred_wake() or woken
             slot = pending[rid] = Slot(rid)
+        except BaseException:
+            if unchecked:  # (an interrupt in the spin: the request is out all the same)
+                deferred_wake()
+            raise
         finally:
             rlock.release()
         return take(slot, None if deadline is None else
                     max(0.0, (deadline - _monotonic_ns()) / 1e9), woken)
+
+    def deferred_wake() -> bool:
+        """[W5]-[W6] after the lean publish, for a call not answered within its spin: the
+        fence orders our tail store before the load of the worker's word, so a worker that
+        parked after the unfenced hint read AWAKE (its [W2]-[W3] re-check missed our tail)
+        is woken here. True when a futex wake was issued."""
+        fence()  # [W5] StoreLoad: the tail store ([R4]) before the load below
+        if words[peer] & _PARKED:  # [W6] pairs with the worker's [W2]
+            words[peer] = _AWAKE
+            futex_wake(peer_futex, 1)
+            return True
+        return False
 
     return round_trip

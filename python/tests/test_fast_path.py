@@ -258,3 +258,93 @@ def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritt
         assert theirs[0].result(timeout=10) == b"theirs"
     finally:
         sender._lock = real
+
+
+class _StaleWord:
+    """The worker's futex words as the lean call's unfenced loads may see them: the worker's
+    word reads AWAKE until the next StoreLoad fence (``fence``), then the truth; stores go
+    through. Models the hint load passing the tail store (layout.md §11 "Deferred wake
+    check")."""
+
+    def __init__(self, words, peer: int, fence):
+        self.words, self.peer, self.stale, self.real_fence = words, peer, True, fence
+
+    def __getitem__(self, i):
+        return L.AWAKE if self.stale and i == self.peer else self.words[i]
+
+    def __setitem__(self, i, v):
+        self.words[i] = v
+
+    def fence(self):
+        self.stale = False
+        self.real_fence()
+
+
+def test_a_worker_parked_behind_the_unfenced_hint_is_woken_by_the_deferred_check(
+        worker_bin, monkeypatch):
+    # The worker parks (hot window 20 µs) and would then sleep a minute (park timeout): only
+    # a wake answers within the call's timeout. The lean call reads its word as AWAKE up to
+    # the deferred fence, so it enters, publishes, finds no wake owed by the hint and no
+    # answer within its spin: the fenced [W5]-[W6] after the spin must wake the worker.
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin, args=["--spin-us", "20", "--park-timeout-ms", "60000"]) as c:
+        producer = c._sender.producer
+        stale = _StaleWord(producer._futex_words, producer._peer_word, _lean.barrier_memory)
+        monkeypatch.setattr(producer, "_futex_words", stale)
+        monkeypatch.setattr(_lean, "barrier_memory", stale.fence)
+        round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general)
+        wakes = []
+        real_wake = _lean.futex_wake
+        monkeypatch.setattr(_lean, "futex_wake", lambda addr, n: wakes.append(addr) or real_wake(addr, n))
+        for i in range(3):
+            time.sleep(0.05)  # the worker parks
+            assert producer._futex_words.words[producer._peer_word] & L.PARKED
+            stale.stale = True
+            body = b"deferred %d" % i
+            assert round_trip(L.OP_ECHO, body, None, 10.0) == body
+            assert not stale.stale, "the call took the deferred check (its fence)"
+            assert wakes == [producer._peer_futex] * (i + 1), "woken by the deferred check"
+        assert c._receiver.pending == {}
+        assert c.echo(b"after") == b"after"
+
+
+def test_a_lean_call_answered_within_its_spin_runs_no_publish_fence(own_client, monkeypatch):
+    # The usual case: the worker awake and polling answers within the spin; the only fence
+    # the call runs is the release's [W5] (after its head store), none for the publish.
+    c = own_client
+    fences = []
+    real = _lean.barrier_memory
+    monkeypatch.setattr(_lean, "barrier_memory", lambda: fences.append(1) or real())
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general)
+    counts = []
+    for i in range(200):
+        fences.clear()
+        assert round_trip(L.OP_ECHO, b"x%d" % i) == b"x%d" % i
+        counts.append(len(fences))
+    # Some calls may miss the spin (a busy machine) and fence twice; most take one fence.
+    assert min(counts) == 1 and counts.count(1) > 100, counts
+
+
+def test_threads_racing_on_the_lean_path_each_get_their_own_answer(client):
+    # Several threads calling at once: the lean path's try-locks send the losers down the
+    # general path; every answer reaches its caller, and nothing stays pending.
+    errors = []
+
+    def caller(k):
+        try:
+            for i in range(300):
+                body = b"%d:%d" % (k, i)
+                got = client.echo(body) if i % 2 else client.call(L.OP_ECHO, body)
+                if got != body:
+                    errors.append((body, got))
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert client._receiver.pending == {}
