@@ -6,9 +6,10 @@ waiting, the request written with one ``pack_into`` for header and ``params_len`
 slice copy straight into the mapping ([R2]), published with one tail store ([R4]) and an
 unfenced look at the worker's word ([W6] as a hint); then a spin of a bounded number of polls,
 one load of the response tail per poll and no clock read; the answer read straight from the
-mapping and released with one head store ([R6], [W5]-[W6]). A call not answered within the
-spin runs the fenced [W5]-[W6] for its publish before it waits any longer (layout.md §11
-"Deferred wake check"): a call answered within it pays no fence for the publish. No
+mapping and released with one head store ([R6]; [W5]-[W6] only when a request was written
+after ours). A call not answered within the spin runs the fenced [W5]-[W6] for its publish
+before it waits any longer (layout.md §11 "Deferred wake check"): a lone call answered within
+it runs no fence at all. No
 :class:`~chunkring._handle.Slot`, no pending-table entry, no clock read on the untimed path.
 
 Threads stay safe because the caller holds the receiver's lock from before the publish until
@@ -34,9 +35,10 @@ from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_writ
 from ._futex import futex_wake
 from ._handle import Slot
 from ._ring import HEADER_AND_PARAMS_LEN
-from ._sender import encode_params, following_id
+from ._sender import encode_params
 
 _MAGIC = L.FRAME_MAGIC
+_MASK64 = (1 << 64) - 1
 _HB = L.FRAME_HEADER_BYTES
 _PLB = L.PARAMS_LEN_BYTES
 _PARKED = L.PARKED
@@ -126,7 +128,7 @@ def lean_round_trip(sender, receiver, general):
         try:
             try:
                 rid = sender.next_id
-                sender.next_id = following_id(rid)
+                sender.next_id = (rid + 1) & _MASK64 or 1  # following_id, inlined
                 off = req_base + idx * req_cb
                 # [R2] the frame straight into the mapping: one pack, one copy (two with params).
                 if prefix is None:
@@ -188,10 +190,16 @@ def lean_round_trip(sender, receiver, general):
                     if NEED_RW_FENCES:
                         barrier_write()  # [R6] the copy-out before the head store
                     q[resp_head] = head  # [R6] release; pairs with [R1] in the worker
-                    fence()  # [W5] StoreLoad: the head store before the load below
-                    if words[peer] & _PARKED_FOR_ROOM:  # [W6] pairs with the worker's [W2]
-                        words[peer] = _AWAKE
-                        futex_wake(peer_futex, 1)
+                    # [W5]-[W6] for room only when a request was written after ours: with
+                    # none, the worker owes no answer after ours (layout.md §1: one answer
+                    # per request, in request order), so it is not parked for room, and the
+                    # next request's publish comes after this head store (layout.md §11
+                    # "Deferred wake check").
+                    if producer.tail != tail:
+                        fence()  # [W5] StoreLoad: the head store before the load below
+                        if words[peer] & _PARKED_FOR_ROOM:  # [W6] pairs with the worker's [W2]
+                            words[peer] = _AWAKE
+                            futex_wake(peer_futex, 1)
                     return out  # (our answer: the worker read our request, no wake owed)
             # Not the plain answer yet (or not a plain one): the deferred [W5]-[W6] before
             # any longer wait, then the general wait takes over, the request registered
