@@ -218,25 +218,52 @@ def test_a_call_whose_params_fail_after_its_early_wake_leaves_the_worker_usable(
         assert c.call(L.OP_ECHO, b"y", {"fine": 1}) == b"y"
 
 
-def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritten(own_client):
+@pytest.mark.parametrize("held", [False, True])
+def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritten(
+        own_client, held):
     # Another thread's request lands after the lean call read the tail and before it took
-    # the sender's lock: the lean call must not write over it.
+    # the sender's lock (``held``: that thread still holds the lock when the lean call takes
+    # it, so the lean call waits for it): the lean call must not write over it.
     c = own_client
     sender = c._sender
     real = sender._lock
     theirs = []
+    threads = []
+    holder = []  # the other thread's id while it holds the real lock
+
+    def other_thread():
+        real.acquire()
+        holder.append(threading.get_ident())
+        theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # (its lock calls pass, see below)
+        time.sleep(0.05)  # the lean call is waiting for the lock meanwhile
+        holder.clear()
+        real.release()
 
     class Interloper:
         armed = True
 
-        def acquire(self, blocking=True, timeout=-1):
-            if self.armed and not blocking:  # the lean call's try-acquire
+        def locked(self):  # the lean call's look before it takes the lock
+            if self.armed:
                 self.armed = False
-                theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # takes the lock blocking
+                if held:
+                    t = threading.Thread(target=other_thread)
+                    threads.append(t)
+                    t.start()
+                    while not theirs:
+                        time.sleep(0.001)
+                    return False  # (it looked free: the other thread took it just after)
+                else:
+                    theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # takes and frees the lock
+            return real.locked()
+
+        def acquire(self, blocking=True, timeout=-1):
+            if threading.get_ident() in holder:
+                return True  # the other thread's submit, under the lock it holds
             return real.acquire(blocking, timeout)
 
         def release(self):
-            real.release()
+            if threading.get_ident() not in holder:
+                real.release()
 
         def __enter__(self):
             self.acquire()
@@ -246,16 +273,19 @@ def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritt
 
     sender._lock = Interloper()
     try:
-        round_trip = _lean.lean_round_trip(sender, c._receiver, c._general)  # takes the lock
-        # The lean call reaches its try-acquire only with the worker awake and nothing in
+        # (building it takes the lock's bound methods: the interloper's)
+        round_trip = _lean.lean_round_trip(sender, c._receiver, c._general, c._checked)
+        # The lean call reaches its lock only with the worker awake and nothing in
         # flight (else it goes the general way at once): try until it does.
         for _ in range(100):
             assert c.echo(b"warm") == b"warm"
-            assert round_trip(L.OP_ECHO, b"mine") == b"mine"
+            assert round_trip(b"mine", 10.0) == b"mine"  # (a timeout, not a hang, if broken)
             if theirs:
                 break
         assert theirs, "the lean call never reached its lock"
         assert theirs[0].result(timeout=10) == b"theirs"
+        for t in threads:
+            t.join(10)
     finally:
         sender._lock = real
 
@@ -292,7 +322,7 @@ def test_a_worker_parked_behind_the_unfenced_hint_is_woken_by_the_deferred_check
         stale = _StaleWord(producer._futex_words, producer._peer_word, _lean.barrier_memory)
         monkeypatch.setattr(producer, "_futex_words", stale)
         monkeypatch.setattr(_lean, "barrier_memory", stale.fence)
-        round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general)
+        round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
         wakes = []
         real_wake = _lean.futex_wake
         monkeypatch.setattr(_lean, "futex_wake", lambda addr, n: wakes.append(addr) or real_wake(addr, n))
@@ -301,7 +331,7 @@ def test_a_worker_parked_behind_the_unfenced_hint_is_woken_by_the_deferred_check
             assert producer._futex_words.words[producer._peer_word] & L.PARKED
             stale.stale = True
             body = b"deferred %d" % i
-            assert round_trip(L.OP_ECHO, body, None, 10.0) == body
+            assert round_trip(body, 10.0) == body
             assert not stale.stale, "the call took the deferred check (its fence)"
             assert wakes == [producer._peer_futex] * (i + 1), "woken by the deferred check"
         assert c._receiver.pending == {}
@@ -315,11 +345,11 @@ def test_a_lean_call_answered_within_its_spin_runs_no_fence(own_client, monkeypa
     fences = []
     real = _lean.barrier_memory
     monkeypatch.setattr(_lean, "barrier_memory", lambda: fences.append(1) or real())
-    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general)
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
     counts = []
     for i in range(200):
         fences.clear()
-        assert round_trip(L.OP_ECHO, b"x%d" % i) == b"x%d" % i
+        assert round_trip(b"x%d" % i) == b"x%d" % i
         counts.append(len(fences))
     # Some calls may miss the spin (a busy machine) and fence once; most fence never.
     assert min(counts) == 0 and counts.count(0) > 100 and max(counts) <= 1, counts
@@ -365,12 +395,13 @@ def test_a_request_written_after_a_lean_calls_own_makes_its_release_check_for_ro
     monkeypatch.setattr(producer, "q", words)
     real = _lean.barrier_memory
     monkeypatch.setattr(_lean, "barrier_memory", lambda: events.append("fence") or real())
-    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general)
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
     for _ in range(100):
         events.clear()
         theirs.clear()
-        assert round_trip(L.OP_ECHO, b"mine") == b"mine"
-        assert theirs and theirs[0].result(timeout=10) == b"theirs"
+        assert round_trip(b"mine", 10.0) == b"mine"
+        if theirs:  # (none when the call went the general way from the start)
+            assert theirs[0].result(timeout=10) == b"theirs"
         if "released" in events:  # the lean read (not the general wait) took our answer
             break
     assert "released" in events, events
