@@ -36,6 +36,7 @@ from ._platform import check_platform
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap, shm_identity, unlink_shm
 from ._handle import _FINISHED, Handle
 from ._lean import lean_round_trip
+from ._lean_submit import lean_submit
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
 from ._sender import Sender, deadline_after, seconds_left
@@ -217,9 +218,9 @@ class Client:
         self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=self._spin_ns,
                                   owned_shm=shm_identity(region.path) if proc is not None else None)
         self._sender = Sender(region, self._receiver)
-        # The sender's bound method, cached on the instance: `client.submit(..)` then costs
-        # one Python call, as it did when the client wrote frames itself (echo_peers.py).
-        self.submit = self._sender.submit
+        # The lean submit (``_lean_submit.py``), cached on the instance: `client.submit(..)`
+        # then costs one Python call, its common case written out in it.
+        self.submit = lean_submit(self._sender)
         self._take = self._receiver.take
         # The synchronous round trip with nothing else in flight (``_lean.py``); with its
         # defaults it is `echo`, cached on the instance like `submit`: one Python call.

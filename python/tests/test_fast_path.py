@@ -432,3 +432,84 @@ def test_threads_racing_on_the_lean_path_each_get_their_own_answer(client):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert client._receiver.pending == {}
+
+
+def test_echo_takes_any_bytes_like_data_and_names_a_wrong_type(client):
+    # `client.echo` is the lean closure itself: data that is not `bytes` goes the checked
+    # general way, as `call` does, with the same answers and errors.
+    assert client.echo(bytearray(b"ba")) == b"ba"
+    assert client.echo(memoryview(b"mv")) == b"mv"
+    assert client.echo(b"kw", timeout=5) == b"kw"
+    with pytest.raises(TypeError, match="body"):
+        client.echo("text")
+    assert client._receiver.pending == {}
+    assert client.echo(b"after") == b"after"
+
+
+def test_lean_submit_hands_everything_unusual_to_the_sender(client):
+    # `client.submit` is the lean closure: params, a timeout, bytes-like bodies, bodies of
+    # several frames and bad op codes take Sender.submit's way, with its answers and errors.
+    big = bytes(range(256)) * (SMALL_RING_BYTES // 128)  # fragments, more than a ring
+    handles = [
+        client.submit(L.OP_ECHO, b"plain"),
+        client.submit(L.OP_ECHO, b"p", {"k": 1}),
+        client.submit(L.OP_ECHO, b"t", timeout=5),
+        client.submit(L.OP_ECHO, bytearray(b"ba")),
+        client.submit(L.OP_ECHO, big),
+        client.submit(L.OP_ECHO),
+    ]
+    assert [h.result(timeout=10) for h in handles] == [b"plain", b"p", b"t", b"ba", big, b""]
+    with pytest.raises(TypeError, match="op"):
+        client.submit("echo", b"x")
+    with pytest.raises(ValueError, match="op"):
+        client.submit(0x10000, b"x")
+    with pytest.raises(TypeError, match="body"):
+        client.submit(L.OP_ECHO, "text")
+    assert client._receiver.pending == {}
+
+
+def test_lean_submit_wraps_the_ring_and_wakes_a_parked_worker(worker_bin):
+    # Sizes that land frames at every distance from the ring's end (the lean submit leaves
+    # the padding to the general way), a window that keeps the ring nearly full (room by a
+    # fresh head), and pauses after which the worker has parked (the [W6] wake).
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin, args=["--spin-us", "50"]) as c:
+        bodies = [bytes([i % 251]) * (i % 300) for i in range(3000)]
+        inflight, got, woke = [], [], []
+        for i, body in enumerate(bodies):
+            pause = i % 500 == 499
+            if pause:
+                time.sleep(0.02)  # the worker parks (hot window 50 µs)
+            inflight.append(c.submit(L.OP_ECHO, body))
+            if pause:
+                woke.append(c._sender.worker_woken)
+            if len(inflight) >= 200:
+                got.append(inflight.pop(0).result(timeout=10))
+        got += [h.result(timeout=10) for h in inflight]
+        assert got == bodies
+        assert any(woke), "no submit found the worker parked and woke it"
+        assert c._receiver.pending == {}
+
+
+def test_lean_submit_from_threads_while_one_holds_the_lock(client):
+    # Threads submitting at once: the lean submit finds the lock taken and waits for it
+    # (Sender.submit's way); every handle gets its own answer.
+    errors = []
+
+    def submitter(k):
+        try:
+            hs = [(b"%d:%d" % (k, i), client.submit(L.OP_ECHO, b"%d:%d" % (k, i)))
+                  for i in range(500)]
+            errors.extend((b, h.result(timeout=10)) for b, h in hs
+                          if h.result(timeout=10) != b)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submitter, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert client._receiver.pending == {}
