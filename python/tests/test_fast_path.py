@@ -409,29 +409,36 @@ def test_a_request_written_after_a_lean_calls_own_makes_its_release_check_for_ro
     assert c._receiver.pending == {}
 
 
-def test_threads_racing_on_the_lean_path_each_get_their_own_answer(client):
-    # Several threads calling at once: the lean path's try-locks send the losers down the
-    # general path; every answer reaches its caller, and nothing stays pending.
+def _mismatches_in_threads(client, mismatches, threads: int = 4) -> None:
+    """Run ``mismatches(k)`` (a list of wrong answers) in ``threads`` threads at once and
+    assert that none found one or raised, and that nothing stays pending."""
     errors = []
 
-    def caller(k):
+    def run(k):
         try:
-            for i in range(300):
-                body = b"%d:%d" % (k, i)
-                got = client.echo(body) if i % 2 else client.call(L.OP_ECHO, body)
-                if got != body:
-                    errors.append((body, got))
+            errors.extend(mismatches(k))
         except BaseException as exc:  # noqa: BLE001 (reported below)
             errors.append(exc)
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
-    for t in threads:
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in ts:
         t.start()
-    for t in threads:
+    for t in ts:
         t.join(60)
-    assert not any(t.is_alive() for t in threads)
+    assert not any(t.is_alive() for t in ts)
     assert errors == []
     assert client._receiver.pending == {}
+
+
+def test_threads_racing_on_the_lean_path_each_get_their_own_answer(client):
+    # Several threads calling at once: the lean path's locks send the losers down the
+    # general path; every answer reaches its caller, and nothing stays pending.
+    def caller(k):
+        bodies = [b"%d:%d" % (k, i) for i in range(300)]
+        got = [client.echo(b) if i % 2 else client.call(L.OP_ECHO, b) for i, b in enumerate(bodies)]
+        return [(b, g) for b, g in zip(bodies, got) if b != g]
+
+    _mismatches_in_threads(client, caller)
 
 
 def test_echo_takes_any_bytes_like_data_and_names_a_wrong_type(client):
@@ -494,22 +501,9 @@ def test_lean_submit_wraps_the_ring_and_wakes_a_parked_worker(worker_bin):
 def test_lean_submit_from_threads_while_one_holds_the_lock(client):
     # Threads submitting at once: the lean submit finds the lock taken and waits for it
     # (Sender.submit's way); every handle gets its own answer.
-    errors = []
-
     def submitter(k):
-        try:
-            hs = [(b"%d:%d" % (k, i), client.submit(L.OP_ECHO, b"%d:%d" % (k, i)))
-                  for i in range(500)]
-            errors.extend((b, h.result(timeout=10)) for b, h in hs
-                          if h.result(timeout=10) != b)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
+        bodies = [b"%d:%d" % (k, i) for i in range(500)]
+        handles = [client.submit(L.OP_ECHO, b) for b in bodies]
+        return [(b, g) for b, g in zip(bodies, (h.result(timeout=10) for h in handles)) if b != g]
 
-    threads = [threading.Thread(target=submitter, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
-    assert client._receiver.pending == {}
+    _mismatches_in_threads(client, submitter)
