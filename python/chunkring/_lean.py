@@ -113,6 +113,8 @@ def lean_round_trip(sender, receiver, general, checked):
     yield_polls = range(YIELD_POLLS)
 
     def round_trip(body, timeout=None, op=_OP_ECHO, params=None):
+        """The answer to ``op`` (default ``OP_ECHO``) on ``body`` with ``params``, within
+        ``timeout`` seconds (``Client.echo``, ``Client.call``; module doc)."""
         if type(body) is not bytes or receiver.closed or receiver.dead is not None:
             if type(body) is not bytes:
                 return checked(op, body, params, timeout)
