@@ -35,7 +35,7 @@ from . import _layout as L
 from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
 from ._futex import futex_wake
 from ._handle import Slot
-from ._ring import HEADER_AND_PARAMS_LEN
+from ._ring import PLAIN_REQUEST_HEAD
 from ._sender import encode_params
 
 _MAGIC = L.FRAME_MAGIC
@@ -105,7 +105,7 @@ def lean_round_trip(sender, receiver, general, checked):
     resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
     slocked, sacquire, srelease = slock.locked, slock.acquire, slock.release
     racquire, rrelease = rlock.acquire, rlock.release
-    pack = HEADER_AND_PARAMS_LEN.pack_into
+    pack = PLAIN_REQUEST_HEAD.pack_into
     pack_header = L.FRAME_HEADER.pack_into
     unpack = _ANSWER_FIELDS.unpack_from
     fence = barrier_memory
@@ -158,7 +158,7 @@ def lean_round_trip(sender, receiver, general, checked):
                 off = req_base + idx * req_cb
                 # [R2] the frame straight into the mapping: one pack, one copy (two with params).
                 if prefix is None:
-                    pack(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen, 0)
+                    pack(view, off, _MAGIC, op, rid, plen, plen, 0)
                     view[off + _HB + _PLB : off + _HB + plen] = body
                 else:
                     pack_header(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen)

@@ -22,7 +22,7 @@ from . import _layout as L
 from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_write
 from ._futex import futex_wake
 from ._handle import Handle
-from ._ring import HEADER_AND_PARAMS_LEN
+from ._ring import PLAIN_REQUEST_HEAD
 from .errors import ProtocolError
 
 _MAGIC = L.FRAME_MAGIC
@@ -52,7 +52,7 @@ def lean_submit(sender):
     peer_futex = producer._peer_futex
     chunks, mask, cb, base = producer.chunks, producer.mask, producer.chunk_bytes, producer.base
     max_payload = producer.max_frame_payload
-    pack = HEADER_AND_PARAMS_LEN.pack_into
+    pack = PLAIN_REQUEST_HEAD.pack_into
     fence = barrier_memory
 
     def submit(op, body=b"", params=None, *, timeout=None):
@@ -74,7 +74,7 @@ def lean_submit(sender):
                 h = pending[rid] = Handle(receiver, rid, op)
                 off = base + idx * cb
                 # [R2] header and params_len in one pack, then the body.
-                pack(view, off, _MAGIC, 0, op, 0, rid, plen, 0, plen, 0)
+                pack(view, off, _MAGIC, op, rid, plen, plen, 0)
                 view[off + _HB + _PLB : off + _HB + plen] = body
                 tail += n
                 producer.tail = producer.published = tail
