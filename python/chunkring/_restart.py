@@ -45,7 +45,7 @@ class RestartingClient(Client):
 
     def _bind(self, region, proc, stderr_file, crc=None) -> None:
         super()._bind(region, proc, stderr_file, crc)
-        del self.submit  # the class's restart-aware submit, not the sender's
+        del self.submit, self.echo  # the class's restart-aware methods, not the lean ones
         #: One worker's sender, receiver and lean round trip, read together (one load) by
         #: each attempt, so a death is always waited for on the receiver it came from.
         self._parts = (self._sender, self._receiver, self._round_trip)
@@ -68,7 +68,7 @@ class RestartingClient(Client):
 
         def attempt(sender, rx, round_trip):
             if lean:  # Client.call's fast path (``_lean.py``)
-                return round_trip(op, body, params, seconds_left(deadline))
+                return round_trip(body, seconds_left(deadline), op, params)
             slot = sender.send(op, body, params, deadline)
             return rx.take(slot, seconds_left(deadline), sender.worker_woken)
         return self._surviving(op, params, deadline, attempt)

@@ -46,6 +46,13 @@ HEADER_AND_PARAMS_LEN = struct.Struct("<HHHHQIIQI")
 #: larger answer is read by :meth:`Consumer.poll`: one copy (a 1 MiB answer read by a run
 #: cost a second pass and 256 page faults per call).
 TAKE_SIMPLE_MAX_PAYLOAD = 16 * 1024
+#: The same bytes for a request without flags, status, fragments or params in 6 fields, not 9
+#: (fewer arguments to convert: the lean paths, ``_lean.py``, ``_lean_submit.py``):
+#: ``magic | flags << 16``, ``op | status << 16``, ``request_id``,
+#: ``payload_len | fragment_index << 32``, ``message_len``, ``params_len`` (little-endian).
+PLAIN_REQUEST_HEAD = struct.Struct("<IIQQQI")
+assert PLAIN_REQUEST_HEAD.pack(L.FRAME_MAGIC, 7, 9, 5, 5, 0) == \
+    HEADER_AND_PARAMS_LEN.pack(L.FRAME_MAGIC, 0, 7, 0, 9, 5, 0, 5, 0)
 # Bound methods of the precompiled records, looked up once.
 _pack_header = L.FRAME_HEADER.pack_into
 _pack_header_and_params_len = HEADER_AND_PARAMS_LEN.pack_into

@@ -36,6 +36,7 @@ from ._platform import check_platform
 from ._process import launch, pid_alive, raise_if_exited, read_all, reap, shm_identity, unlink_shm
 from ._handle import _FINISHED, Handle
 from ._lean import lean_round_trip
+from ._lean_submit import lean_submit
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
 from ._sender import Sender, deadline_after, seconds_left
@@ -217,12 +218,14 @@ class Client:
         self._receiver = Receiver(region, proc=proc, stderr_file=stderr_file, spin_ns=self._spin_ns,
                                   owned_shm=shm_identity(region.path) if proc is not None else None)
         self._sender = Sender(region, self._receiver)
-        # The sender's bound method, cached on the instance: `client.submit(..)` then costs
-        # one Python call, as it did when the client wrote frames itself (echo_peers.py).
-        self.submit = self._sender.submit
+        # The lean submit (``_lean_submit.py``), cached on the instance: `client.submit(..)`
+        # then costs one Python call, its common case written out in it.
+        self.submit = lean_submit(self._sender)
         self._take = self._receiver.take
-        # The synchronous round trip with nothing else in flight (``_lean.py``).
-        self._round_trip = lean_round_trip(self._sender, self._receiver, self._general)
+        # The synchronous round trip with nothing else in flight (``_lean.py``); with its
+        # defaults it is `echo`, cached on the instance like `submit`: one Python call.
+        self._round_trip = self.echo = lean_round_trip(self._sender, self._receiver,
+                                                       self._general, self._checked)
 
     def _claim_slot(self) -> None:
         claim_slot(self._region)
@@ -256,9 +259,7 @@ class Client:
     # ------------------------------------------------------------------ requests
     def echo(self, data: bytes, timeout: float | None = None) -> bytes:
         """Round-trip ``data`` through the worker's ``OP_ECHO``; ``timeout`` as in :meth:`call`."""
-        if type(data) is bytes:
-            return self._round_trip(L.OP_ECHO, data, None, timeout)
-        return self.call(L.OP_ECHO, data, None, timeout)
+        return self._round_trip(data, timeout)  # (the instance's `echo` is this closure)
 
     def call(self, op: int, body: bytes = b"", params: dict | None = None,
              timeout: float | None = None) -> bytes:
@@ -272,7 +273,12 @@ class Client:
         layout.md §12 "Timeouts").
         """
         if type(body) is bytes and type(op) is int and 0 <= op <= 0xFFFF:
-            return self._round_trip(op, body, params, timeout)
+            return self._round_trip(body, timeout, op, params)
+        return self._checked(op, body, params, timeout)
+
+    def _checked(self, op: int, body, params: dict | None, timeout: float | None) -> bytes:
+        """:meth:`call` for arguments the lean path does not take as they are: every one
+        checked (``TypeError``/``ValueError`` naming it), then the general path."""
         return self._general(op, body, self._sender._check(op, body, params),
                              deadline_after(timeout))
 

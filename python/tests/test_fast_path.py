@@ -218,25 +218,52 @@ def test_a_call_whose_params_fail_after_its_early_wake_leaves_the_worker_usable(
         assert c.call(L.OP_ECHO, b"y", {"fine": 1}) == b"y"
 
 
-def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritten(own_client):
+@pytest.mark.parametrize("held", [False, True])
+def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritten(
+        own_client, held):
     # Another thread's request lands after the lean call read the tail and before it took
-    # the sender's lock: the lean call must not write over it.
+    # the sender's lock (``held``: that thread still holds the lock when the lean call takes
+    # it, so the lean call waits for it): the lean call must not write over it.
     c = own_client
     sender = c._sender
     real = sender._lock
     theirs = []
+    threads = []
+    holder = []  # the other thread's id while it holds the real lock
+
+    def other_thread():
+        real.acquire()
+        holder.append(threading.get_ident())
+        theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # (its lock calls pass, see below)
+        time.sleep(0.05)  # the lean call is waiting for the lock meanwhile
+        holder.clear()
+        real.release()
 
     class Interloper:
         armed = True
 
-        def acquire(self, blocking=True, timeout=-1):
-            if self.armed and not blocking:  # the lean call's try-acquire
+        def locked(self):  # the lean call's look before it takes the lock
+            if self.armed:
                 self.armed = False
-                theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # takes the lock blocking
+                if held:
+                    t = threading.Thread(target=other_thread)
+                    threads.append(t)
+                    t.start()
+                    while not theirs:
+                        time.sleep(0.001)
+                    return False  # (it looked free: the other thread took it just after)
+                else:
+                    theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # takes and frees the lock
+            return real.locked()
+
+        def acquire(self, blocking=True, timeout=-1):
+            if threading.get_ident() in holder:
+                return True  # the other thread's submit, under the lock it holds
             return real.acquire(blocking, timeout)
 
         def release(self):
-            real.release()
+            if threading.get_ident() not in holder:
+                real.release()
 
         def __enter__(self):
             self.acquire()
@@ -246,15 +273,237 @@ def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritt
 
     sender._lock = Interloper()
     try:
-        round_trip = _lean.lean_round_trip(sender, c._receiver, c._general)  # takes the lock
-        # The lean call reaches its try-acquire only with the worker awake and nothing in
+        # (building it takes the lock's bound methods: the interloper's)
+        round_trip = _lean.lean_round_trip(sender, c._receiver, c._general, c._checked)
+        # The lean call reaches its lock only with the worker awake and nothing in
         # flight (else it goes the general way at once): try until it does.
         for _ in range(100):
             assert c.echo(b"warm") == b"warm"
-            assert round_trip(L.OP_ECHO, b"mine") == b"mine"
+            assert round_trip(b"mine", 10.0) == b"mine"  # (a timeout, not a hang, if broken)
             if theirs:
                 break
         assert theirs, "the lean call never reached its lock"
         assert theirs[0].result(timeout=10) == b"theirs"
+        for t in threads:
+            t.join(10)
     finally:
         sender._lock = real
+
+
+class _StaleWord:
+    """The worker's futex words as the lean call's unfenced loads may see them: the worker's
+    word reads AWAKE until the next StoreLoad fence (``fence``), then the truth; stores go
+    through. Models the hint load passing the tail store (layout.md §11 "Deferred wake
+    check")."""
+
+    def __init__(self, words, peer: int, fence):
+        self.words, self.peer, self.stale, self.real_fence = words, peer, True, fence
+
+    def __getitem__(self, i):
+        return L.AWAKE if self.stale and i == self.peer else self.words[i]
+
+    def __setitem__(self, i, v):
+        self.words[i] = v
+
+    def fence(self):
+        self.stale = False
+        self.real_fence()
+
+
+def test_a_worker_parked_behind_the_unfenced_hint_is_woken_by_the_deferred_check(
+        worker_bin, monkeypatch):
+    # The worker parks (hot window 20 µs) and would then sleep a minute (park timeout): only
+    # a wake answers within the call's timeout. The lean call reads its word as AWAKE up to
+    # the deferred fence, so it enters, publishes, finds no wake owed by the hint and no
+    # answer within its spin: the fenced [W5]-[W6] after the spin must wake the worker.
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin, args=["--spin-us", "20", "--park-timeout-ms", "60000"]) as c:
+        producer = c._sender.producer
+        stale = _StaleWord(producer._futex_words, producer._peer_word, _lean.barrier_memory)
+        monkeypatch.setattr(producer, "_futex_words", stale)
+        monkeypatch.setattr(_lean, "barrier_memory", stale.fence)
+        round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
+        wakes = []
+        real_wake = _lean.futex_wake
+        monkeypatch.setattr(_lean, "futex_wake", lambda addr, n: wakes.append(addr) or real_wake(addr, n))
+        for i in range(3):
+            time.sleep(0.05)  # the worker parks
+            assert producer._futex_words.words[producer._peer_word] & L.PARKED
+            stale.stale = True
+            body = b"deferred %d" % i
+            assert round_trip(body, 10.0) == body
+            assert not stale.stale, "the call took the deferred check (its fence)"
+            assert wakes == [producer._peer_futex] * (i + 1), "woken by the deferred check"
+        assert c._receiver.pending == {}
+        assert c.echo(b"after") == b"after"
+
+
+def test_a_lean_call_answered_within_its_spin_runs_no_fence(own_client, monkeypatch):
+    # The usual case: the worker awake and polling answers within the spin, and no request
+    # was written after ours: neither the publish's nor the release's [W5] fence runs.
+    c = own_client
+    fences = []
+    real = _lean.barrier_memory
+    monkeypatch.setattr(_lean, "barrier_memory", lambda: fences.append(1) or real())
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
+    counts = []
+    for i in range(200):
+        fences.clear()
+        assert round_trip(b"x%d" % i) == b"x%d" % i
+        counts.append(len(fences))
+    # Some calls may miss the spin (a busy machine) and fence once; most fence never.
+    assert min(counts) == 0 and counts.count(0) > 100 and max(counts) <= 1, counts
+
+
+class _Words:
+    """The region's index words with hooks: ``on_load(i)`` before each load, ``on_store(i)``
+    after each store."""
+
+    def __init__(self, q, on_load, on_store):
+        self.q, self.on_load, self.on_store = q, on_load, on_store
+
+    def __getitem__(self, i):
+        self.on_load(i)
+        return self.q[i]
+
+    def __setitem__(self, i, v):
+        self.q[i] = v
+        self.on_store(i)
+
+
+def test_a_request_written_after_a_lean_calls_own_makes_its_release_check_for_room(
+        own_client, monkeypatch):
+    # Another request is written while the lean call spins: after releasing its answer the
+    # call must run [W5]-[W6] for room (the worker may owe that request an answer that needs
+    # the room), and both answers arrive.
+    c = own_client
+    producer, consumer = c._sender.producer, c._receiver._consumer
+    events = []
+    theirs = []
+
+    def on_load(i):
+        if i == consumer.tail_word and not theirs and events == ["published"]:
+            theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # the sender's lock is free now
+
+    def on_store(i):
+        if i == producer.tail_word and not events:
+            events.append("published")
+        elif i == consumer.head_word:
+            events.append("released")
+
+    words = _Words(producer.q, on_load, on_store)
+    monkeypatch.setattr(producer, "q", words)
+    real = _lean.barrier_memory
+    monkeypatch.setattr(_lean, "barrier_memory", lambda: events.append("fence") or real())
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
+    for _ in range(100):
+        events.clear()
+        theirs.clear()
+        assert round_trip(b"mine", 10.0) == b"mine"
+        if theirs:  # (none when the call went the general way from the start)
+            assert theirs[0].result(timeout=10) == b"theirs"
+        if "released" in events:  # the lean read (not the general wait) took our answer
+            break
+    assert "released" in events, events
+    assert "fence" in events[events.index("released"):], events
+    assert c._receiver.pending == {}
+
+
+def _mismatches_in_threads(client, mismatches, threads: int = 4) -> None:
+    """Run ``mismatches(k)`` (a list of wrong answers) in ``threads`` threads at once and
+    assert that none found one or raised, and that nothing stays pending."""
+    errors = []
+
+    def run(k):
+        try:
+            errors.extend(mismatches(k))
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not any(t.is_alive() for t in ts)
+    assert errors == []
+    assert client._receiver.pending == {}
+
+
+def test_threads_racing_on_the_lean_path_each_get_their_own_answer(client):
+    # Several threads calling at once: the lean path's locks send the losers down the
+    # general path; every answer reaches its caller, and nothing stays pending.
+    def caller(k):
+        bodies = [b"%d:%d" % (k, i) for i in range(300)]
+        got = [client.echo(b) if i % 2 else client.call(L.OP_ECHO, b) for i, b in enumerate(bodies)]
+        return [(b, g) for b, g in zip(bodies, got) if b != g]
+
+    _mismatches_in_threads(client, caller)
+
+
+def test_echo_takes_any_bytes_like_data_and_names_a_wrong_type(client):
+    # `client.echo` is the lean closure itself: data that is not `bytes` goes the checked
+    # general way, as `call` does, with the same answers and errors.
+    assert client.echo(bytearray(b"ba")) == b"ba"
+    assert client.echo(memoryview(b"mv")) == b"mv"
+    assert client.echo(b"kw", timeout=5) == b"kw"
+    with pytest.raises(TypeError, match="body"):
+        client.echo("text")
+    assert client._receiver.pending == {}
+    assert client.echo(b"after") == b"after"
+
+
+def test_lean_submit_hands_everything_unusual_to_the_sender(client):
+    # `client.submit` is the lean closure: params, a timeout, bytes-like bodies, bodies of
+    # several frames and bad op codes take Sender.submit's way, with its answers and errors.
+    big = bytes(range(256)) * (SMALL_RING_BYTES // 128)  # fragments, more than a ring
+    handles = [
+        client.submit(L.OP_ECHO, b"plain"),
+        client.submit(L.OP_ECHO, b"p", {"k": 1}),
+        client.submit(L.OP_ECHO, b"t", timeout=5),
+        client.submit(L.OP_ECHO, bytearray(b"ba")),
+        client.submit(L.OP_ECHO, big),
+        client.submit(L.OP_ECHO),
+    ]
+    assert [h.result(timeout=10) for h in handles] == [b"plain", b"p", b"t", b"ba", big, b""]
+    with pytest.raises(TypeError, match="op"):
+        client.submit("echo", b"x")
+    with pytest.raises(ValueError, match="op"):
+        client.submit(0x10000, b"x")
+    with pytest.raises(TypeError, match="body"):
+        client.submit(L.OP_ECHO, "text")
+    assert client._receiver.pending == {}
+
+
+def test_lean_submit_wraps_the_ring_and_wakes_a_parked_worker(worker_bin):
+    # Sizes that land frames at every distance from the ring's end (the lean submit leaves
+    # the padding to the general way), a window that keeps the ring nearly full (room by a
+    # fresh head), and pauses after which the worker has parked (the [W6] wake).
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin, args=["--spin-us", "50"]) as c:
+        bodies = [bytes([i % 251]) * (i % 300) for i in range(3000)]
+        inflight, got, woke = [], [], []
+        for i, body in enumerate(bodies):
+            pause = i % 500 == 499
+            if pause:
+                time.sleep(0.02)  # the worker parks (hot window 50 µs)
+            inflight.append(c.submit(L.OP_ECHO, body))
+            if pause:
+                woke.append(c._sender.worker_woken)
+            if len(inflight) >= 200:
+                got.append(inflight.pop(0).result(timeout=10))
+        got += [h.result(timeout=10) for h in inflight]
+        assert got == bodies
+        assert any(woke), "no submit found the worker parked and woke it"
+        assert c._receiver.pending == {}
+
+
+def test_lean_submit_from_threads_while_one_holds_the_lock(client):
+    # Threads submitting at once: the lean submit finds the lock taken and waits for it
+    # (Sender.submit's way); every handle gets its own answer.
+    def submitter(k):
+        bodies = [b"%d:%d" % (k, i) for i in range(500)]
+        handles = [client.submit(L.OP_ECHO, b) for b in bodies]
+        return [(b, g) for b, g in zip(bodies, (h.result(timeout=10) for h in handles)) if b != g]
+
+    _mismatches_in_threads(client, submitter)
