@@ -9,6 +9,9 @@ sizes up to 1 MiB and the idle worker's CPU.
 * **Awake floor**: the cadence and irregular phases against a second worker that never
   parks (``--spin-us 100000000``): the best any wait policy can do; the rest is the calling
   Python process's own cost after it slept.
+* **Bare floor**: every phase against ``echo_peers.py``'s mmap ping-pong (one page, one
+  sequence word, a Python peer polling all the time): the calling Python process's own cost
+  after the same think time or sleep, with no framing and no wait policy at all.
 * **OS floor** (``0-futex-wake-floor``): after the same irregular gaps, a Python process
   stores a sequence word and ``futex_wake``s a Python peer parked in ``futex_wait`` on a
   shared page, then spins until the peer stores the answer word: the cheapest a call to a
@@ -105,9 +108,13 @@ def gaps_irregular(n: int, seed: int) -> list[float]:
 
 # ---- the sweep ---------------------------------------------------------------------------
 def sweep(c: Client, quick: bool, seed: int, phases=("think", "cadence", "irregular")) -> dict:
+    return sweep_echo(c.echo, c.pid, quick, seed, phases)
+
+
+def sweep_echo(echo, pid: int, quick: bool, seed: int,
+               phases=("think", "cadence", "irregular")) -> dict:
+    """The sweep's phases for ``echo(data)``, answered by the process ``pid``."""
     data = os.urandom(64)
-    echo = c.echo
-    pid = c.pid
     out = {}
     for _ in range(200):
         echo(data)
@@ -233,6 +240,43 @@ def awake_floor(quick: bool, seed: int) -> dict:
     with Client.spawn(args=["--spin-us", "100000000"]) as c:
         res = sweep(c, quick, seed, phases=("cadence", "irregular"))
     return res
+
+
+# ---- the bare floor: a Python mmap ping-pong against a peer that never sleeps ------------
+def bare_floor(quick: bool, seed: int) -> dict:
+    """Every phase of the sweep against ``echo_peers.py``'s floor: one shared page, the
+    request copied in and one sequence word stored, a peer that polls it all the time, the
+    answer copied out. No framing, no wait policy: what the calling Python process itself
+    costs after it thought, busy or asleep, for the same gaps. Where this floor is above a
+    phase's limit, no design of the worker's or the client's waiting can meet that limit on
+    this machine."""
+    from echo_peers import MAXB, _floor_child, _stop_floor
+
+    path = f"/dev/shm/chunkring-bench-bare-{os.getpid()}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.ftruncate(fd, 4096 + 2 * MAXB)
+    mm = mmap.mmap(fd, 4096 + 2 * MAXB)
+    q = memoryview(mm)[:4096].cast("Q")
+    child = mp.get_context("fork").Process(target=_floor_child,
+                                           args=(path, time.monotonic() + 3600))
+    child.start()
+    seq = [0]
+
+    def echo(data: bytes) -> bytes:
+        n = len(data)
+        mm[4096 : 4096 + n] = data
+        q[9] = n
+        s = seq[0] + 1
+        seq[0] = s
+        q[0] = s
+        while q[8] != s:
+            pass
+        return mm[4096 + MAXB : 4096 + MAXB + n]
+
+    try:
+        return sweep_echo(echo, child.pid, quick, seed)
+    finally:
+        _stop_floor(q, child, mm, fd, path)
 
 
 # ---- one shared core ---------------------------------------------------------------------
@@ -395,6 +439,12 @@ def plot(result: dict, out_dir: Path) -> list[str]:
     cx = [names.index(k) for k in cold if k in names]
     ax.plot(cx, [cold[names[i]] for i in cx], "s", color="C2",
             label="awake floor: a worker that never parks, same gaps (p50)")
+    bare = result["bare_floor"]
+    ax.plot(xs, [bare[k]["p50_us_median"] for k in names], "^:", color="C1",
+            label="bare floor: Python mmap ping-pong, peer never sleeps (p50)")
+    ax.plot(xs, [2 * sweep_[names[0]]["p50_us_median"] + 5 if k != "irregular_5_50ms"
+                 else float("nan") for k in names], "_", color="C0", ms=18,
+            label="goal: 2 × p50 at 0 µs + 5 µs")
     fl = result["futex_floor"]["p50_us_median"]
     ax.axhline(fl, color="C3", ls="--", label=f"OS floor: waking a futex-parked peer, p50 {fl:.0f} µs")
     ax.axhline(fl + 20, color="C3", ls=":", label="floor + 20 µs")
@@ -432,7 +482,7 @@ def main() -> int:
     a = ap.parse_args()
     command = " ".join([os.path.relpath(sys.executable, os.getcwd()), *sys.argv])
     load_before = os.getloadavg()
-    rounds, floors, renders, colds = [], [], [], []
+    rounds, floors, renders, colds, bares = [], [], [], [], []
     with Client.spawn() as c:
         for r in range(a.rounds):
             # Alternate the order so outside load does not always land on the same side.
@@ -444,6 +494,7 @@ def main() -> int:
                 floors.append(futex_floor(a.quick, seed=r))
             renders.append(render(c, a.quick))
             colds.append(awake_floor(a.quick, seed=r))
+            bares.append(bare_floor(a.quick, seed=r))
             print(f"round {r + 1}/{a.rounds}: " + ", ".join(
                 f"{k} {v['p50_us']:.1f}" for k, v in rounds[-1].items()) +
                 f"; floor {floors[-1]['p50_us']:.1f} (µs p50)", flush=True)
@@ -457,18 +508,22 @@ def main() -> int:
     floor = {"p50_us_median": fl[len(fl) // 2], "p50_us_min": fl[0], "p50_us_max": fl[-1],
              "rounds": floors}
     cold = {k: sorted(x[k]["p50_us"] for x in colds)[len(colds) // 2] for k in colds[0]}
+    bare = {k: spread(bares, k) for k in bares[0]}
     base = sweep_["think_0us"]["p50_us_median"]
     goals = {}
     for k in [f"think_{u}us" for u in THINK_US] + [f"cadence_{m}ms" for m in CADENCE_MS]:
         lim = 2 * base + 5
         v = sweep_[k]["p50_us_median"]
-        goals[k] = {"p50_us": v, "limit_us": lim, "met": v <= lim}
+        b = bare[k]["p50_us_median"]
+        goals[k] = {"p50_us": v, "limit_us": lim, "met": v <= lim, "bare_floor_p50_us": b,
+                    "bare_floor_within_limit": b <= lim}
         if k.startswith("cadence"):
             cpu = sweep_[k]["worker_cpu_pct_max"]
             goals[k] |= {"worker_cpu_pct_max": cpu, "cpu_met": cpu <= 3.0}
     irr = sweep_["irregular_5_50ms"]["p50_us_median"]
     goals["irregular_5_50ms"] = {"p50_us": irr, "limit_us": floor["p50_us_median"] + 20,
-                                 "met": irr <= floor["p50_us_median"] + 20}
+                                 "met": irr <= floor["p50_us_median"] + 20,
+                                 "bare_floor_p50_us": bare["irregular_5_50ms"]["p50_us_median"]}
     rr = [x["1-chunkring"]["p50_us"] for x in renders]
     render_res = {"rounds": renders, "chunkring_p50_us_median": sorted(rr)[len(rr) // 2]}
     if isinstance(renders[0].get("2-cmarkgfm"), dict):
@@ -490,7 +545,7 @@ def main() -> int:
         "cpus": os.cpu_count(), "rounds": a.rounds,
         "loadavg_before_after": [load_before, load_after],
         "sweep": sweep_, "futex_floor": floor, "awake_worker_floor_p50_us": cold,
-        "awake_worker_floor_rounds": colds, "render_2k": render_res, "sizes": size_res,
+        "awake_worker_floor_rounds": colds, "bare_floor": bare, "render_2k": render_res, "sizes": size_res,
         "idle": idle_res, "one_core": one, "goals": goals, "worker_stats": stats,
     }
     out = Path(a.out)
@@ -509,6 +564,8 @@ def main() -> int:
           f"({floor['p50_us_min']:.1f}-{floor['p50_us_max']:.1f})")
     print("awake floor (the same phases against a worker that never parks), p50 µs: "
           + ", ".join(f"{k} {v:.1f}" for k, v in cold.items()))
+    print("bare floor (Python mmap ping-pong, a peer that never sleeps, same phases), p50 µs: "
+          + ", ".join(f"{k} {v['p50_us_median']:.1f}" for k, v in bare.items()))
     print("\ngoals:")
     for k, g in goals.items():
         print(f"  {k:<18} {'met ' if g['met'] and g.get('cpu_met', True) else 'MISSED'} {g}")
