@@ -58,16 +58,19 @@ def lean_submit(sender):
     def submit(op, body=b"", params=None, *, timeout=None):
         plen = _PLB + len(body) if type(body) is bytes else max_payload + 1
         if (params is not None or timeout is not None or plen > max_payload
-                or type(op) is not int or not 0 <= op <= 0xFFFF
-                or receiver.closed or receiver.dead is not None or locked()):
+                or type(op) is not int or not 0 <= op <= 0xFFFF or locked()):
             return general(op, body, params, timeout=timeout)
         acquire()
         try:
             tail = producer.tail
             idx = tail & mask
             n = (_HB + plen + cb - 1) // cb
-            if idx + n > chunks or chunks - (tail - producer.cached_head) < n:
-                h = None  # padding or a fresh look at the head first: the general way
+            # Closed or dead is looked at under the lock, as Sender.submit does: a close
+            # between a look before it and the lock would leave a handle it cannot fail and
+            # a write into the unmapped region; the general way raises it.
+            if (receiver.closed or receiver.dead is not None
+                    or idx + n > chunks or chunks - (tail - producer.cached_head) < n):
+                h = None  # closed, padding or a fresh look at the head first: the general way
             else:
                 rid = sender.next_id
                 sender.next_id = (rid + 1) & _MASK64 or 1  # following_id

@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-from chunkring import Client, RequestError
+from chunkring import Client, ClientClosed, RequestError
 from chunkring import _layout as L
 from chunkring import _lean
+from chunkring._lean_submit import lean_submit
 from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded
 
 
@@ -507,3 +508,31 @@ def test_lean_submit_from_threads_while_one_holds_the_lock(client):
         return [(b, g) for b, g in zip(bodies, (h.result(timeout=10) for h in handles)) if b != g]
 
     _mismatches_in_threads(client, submitter)
+
+
+def test_lean_submit_racing_a_close_raises_client_closed(own_client):
+    # Another thread closes the client between the lean submit's first look (open, lock
+    # free) and its taking the lock: the submit must find the client closed under the lock,
+    # as Sender.submit does, and raise ClientClosed, not write into the unmapped region nor
+    # leave a handle pending that the close can no longer fail.
+    c = own_client
+    sender = c._sender
+    real = sender._lock
+
+    class CloseFirst:
+        def locked(self):
+            return real.locked()
+
+        def acquire(self, blocking=True, timeout=-1):
+            sender._lock = real  # (the close takes the real lock)
+            c.close()
+            return real.acquire(blocking, timeout)
+
+        def release(self):
+            real.release()
+
+    sender._lock = CloseFirst()
+    submit = lean_submit(sender)
+    with pytest.raises(ClientClosed):
+        submit(L.OP_ECHO, b"late")
+    assert c._receiver.pending == {}
