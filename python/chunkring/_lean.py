@@ -150,6 +150,13 @@ def lean_round_trip(sender, receiver, general, checked):
         if producer.tail != tail or not racquire(False):
             srelease()
             return general(op, body, prefix, deadline, woken)
+        # Closed or dead since the look above (another thread's close, which takes the
+        # receiver's lock first, then the sender's, then unmaps): the general way raises it.
+        # Holding the receiver's lock, no close can get past its first step meanwhile.
+        if receiver.closed or receiver.dead is not None:
+            rrelease()
+            srelease()
+            return general(op, body, prefix, deadline, woken)
         unchecked = False  # published, and the fenced [W5]-[W6] not yet run
         try:
             try:

@@ -536,3 +536,33 @@ def test_lean_submit_racing_a_close_raises_client_closed(own_client):
     with pytest.raises(ClientClosed):
         submit(L.OP_ECHO, b"late")
     assert c._receiver.pending == {}
+
+
+def test_lean_call_racing_a_close_raises_client_closed(own_client):
+    # As for the lean submit: a close between the lean call's first look and its locks must
+    # end in ClientClosed (the general way's check), not a write into the unmapped region.
+    c = own_client
+    sender = c._sender
+    real = sender._lock
+
+    class CloseFirst:
+        def locked(self):
+            return real.locked()
+
+        def acquire(self, blocking=True, timeout=-1):
+            sender._lock = real  # (the close takes the real lock)
+            # A worker already gone, so the close sends no OP_SHUTDOWN (which would move
+            # the tail and send the call the general way for that reason alone).
+            c._proc.kill()
+            c._proc.wait()
+            c.close()
+            return real.acquire(blocking, timeout)
+
+        def release(self):
+            real.release()
+
+    sender._lock = CloseFirst()
+    round_trip = _lean.lean_round_trip(sender, c._receiver, c._general, c._checked)
+    with pytest.raises(ClientClosed):
+        round_trip(b"late")
+    assert c._receiver.pending == {}
