@@ -566,3 +566,24 @@ def test_lean_call_racing_a_close_raises_client_closed(own_client):
     with pytest.raises(ClientClosed):
         round_trip(b"late")
     assert c._receiver.pending == {}
+
+
+def test_a_subclass_overriding_echo_or_submit_is_not_bypassed(worker_bin):
+    # Client.echo and Client.submit are closures cached on the instance; a subclass's own
+    # echo or submit (a spawn on a subclass is supported) must still be the one called.
+    calls = []
+
+    class Mine(Client):
+        def echo(self, data, timeout=None):
+            calls.append("echo")
+            return super().echo(data, timeout)
+
+        def submit(self, op, body=b"", params=None, *, timeout=None):
+            calls.append("submit")
+            return super().submit(op, body, params, timeout=timeout)
+
+    with Mine.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                    worker=worker_bin) as c:
+        assert c.echo(b"a") == b"a"
+        assert c.submit(L.OP_ECHO, b"b").result(timeout=10) == b"b"
+    assert calls == ["echo", "submit"]
