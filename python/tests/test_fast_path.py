@@ -515,12 +515,11 @@ def test_lean_submit_from_threads_while_one_holds_the_lock(client):
     _mismatches_in_threads(client, submitter)
 
 
-def test_lean_submit_racing_a_close_raises_client_closed(own_client):
-    # Another thread closes the client between the lean submit's first look (open, lock
-    # free) and its taking the lock: the submit must find the client closed under the lock,
-    # as Sender.submit does, and raise ClientClosed, not write into the unmapped region nor
-    # leave a handle pending that the close can no longer fail.
-    c = own_client
+def _close_before_the_lock(c) -> None:
+    """Make the sender's lock one whose first acquire closes ``c`` (another thread's close
+    between a lean path's first look and its lock), then takes the real lock. The worker is
+    killed first, so the close sends no OP_SHUTDOWN (which would move the tail and send a
+    lean call the general way for that reason alone)."""
     sender = c._sender
     real = sender._lock
 
@@ -530,34 +529,6 @@ def test_lean_submit_racing_a_close_raises_client_closed(own_client):
 
         def acquire(self, blocking=True, timeout=-1):
             sender._lock = real  # (the close takes the real lock)
-            c.close()
-            return real.acquire(blocking, timeout)
-
-        def release(self):
-            real.release()
-
-    sender._lock = CloseFirst()
-    submit = lean_submit(sender)
-    with pytest.raises(ClientClosed):
-        submit(L.OP_ECHO, b"late")
-    assert c._receiver.pending == {}
-
-
-def test_lean_call_racing_a_close_raises_client_closed(own_client):
-    # As for the lean submit: a close between the lean call's first look and its locks must
-    # end in ClientClosed (the general way's check), not a write into the unmapped region.
-    c = own_client
-    sender = c._sender
-    real = sender._lock
-
-    class CloseFirst:
-        def locked(self):
-            return real.locked()
-
-        def acquire(self, blocking=True, timeout=-1):
-            sender._lock = real  # (the close takes the real lock)
-            # A worker already gone, so the close sends no OP_SHUTDOWN (which would move
-            # the tail and send the call the general way for that reason alone).
             c._proc.kill()
             c._proc.wait()
             c.close()
@@ -567,7 +538,26 @@ def test_lean_call_racing_a_close_raises_client_closed(own_client):
             real.release()
 
     sender._lock = CloseFirst()
-    round_trip = _lean.lean_round_trip(sender, c._receiver, c._general, c._checked)
+
+
+def test_lean_submit_racing_a_close_raises_client_closed(own_client):
+    # The submit must find the client closed under the lock, as Sender.submit does, and
+    # raise ClientClosed, not write into the unmapped region nor leave a handle pending that
+    # the close can no longer fail.
+    c = own_client
+    _close_before_the_lock(c)
+    submit = lean_submit(c._sender)  # (building it takes the lock's bound methods)
+    with pytest.raises(ClientClosed):
+        submit(L.OP_ECHO, b"late")
+    assert c._receiver.pending == {}
+
+
+def test_lean_call_racing_a_close_raises_client_closed(own_client):
+    # As for the lean submit: ClientClosed (the general way's check), not a write into the
+    # unmapped region.
+    c = own_client
+    _close_before_the_lock(c)
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
     with pytest.raises(ClientClosed):
         round_trip(b"late")
     assert c._receiver.pending == {}

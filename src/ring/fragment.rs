@@ -248,15 +248,8 @@ impl Reassembler {
                 if h.has_more() {
                     self.dropping = Some(h.request_id);
                 }
-                return Err(FragmentError {
-                    request_id: h.request_id,
-                    op: h.op,
-                    code: ErrorCode::MessageTooLarge,
-                    message: format!(
-                        "message of {} bytes exceeds the worker's limit of {} bytes",
-                        h.message_len, self.max_message
-                    ),
-                });
+                let limit = format!("exceeds the worker's limit of {} bytes", self.max_message);
+                return Err(too_large(h, &limit));
             }
             if at > 0 {
                 buf.copy_within(at..at + len, 0);
@@ -274,15 +267,7 @@ impl Reassembler {
                 .is_err()
             {
                 self.dropping = Some(h.request_id);
-                return Err(FragmentError {
-                    request_id: h.request_id,
-                    op: h.op,
-                    code: ErrorCode::MessageTooLarge,
-                    message: format!(
-                        "message of {} bytes: the worker could not reserve memory for it",
-                        h.message_len
-                    ),
-                });
+                return Err(too_large(h, "is more than the worker could reserve"));
             }
             self.open = Some(Open {
                 header: *h,
@@ -345,6 +330,16 @@ impl Reassembler {
         }
         self.open = None;
         Ok(Reassembled::Whole(first))
+    }
+}
+
+/// `MESSAGE_TOO_LARGE` for the message `h` opens: "message of N bytes {why}".
+fn too_large(h: &FrameHeader, why: &str) -> FragmentError {
+    FragmentError {
+        request_id: h.request_id,
+        op: h.op,
+        code: ErrorCode::MessageTooLarge,
+        message: format!("message of {} bytes {why}", h.message_len),
     }
 }
 
