@@ -1,8 +1,8 @@
 """The lean synchronous round trip: one request, one answer, the fewest Python operations.
 
 ``Client.call``/``echo`` (and the op wrappers) with nothing else in flight go through
-:func:`lean_round_trip`'s closure (``Client.echo`` is the closure itself): the sender's lock
-taken when it looks free and the receiver's without waiting, the request written with one
+:func:`lean_round_trip`'s closure (``Client.echo`` is the closure itself): the sender's and
+the receiver's locks taken without waiting, the request written with one
 ``pack_into`` for header and ``params_len`` and one slice copy straight into the mapping ([R2]), published with one tail store ([R4]) and an
 unfenced look at the worker's word ([W6] as a hint); then a spin of a bounded number of polls,
 one load of the response tail per poll and no clock read; the answer read straight from the
@@ -103,7 +103,7 @@ def lean_round_trip(sender, receiver, general, checked):
     resp_tail = consumer.tail_word
     resp_head = consumer.head_word
     resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
-    slocked, sacquire, srelease = slock.locked, slock.acquire, slock.release
+    sacquire, srelease = slock.acquire, slock.release
     racquire, rrelease = rlock.acquire, rlock.release
     pack = PLAIN_REQUEST_HEAD.pack_into
     pack_header = L.FRAME_HEADER.pack_into
@@ -139,15 +139,20 @@ def lean_round_trip(sender, receiver, general, checked):
         if (w != _AWAKE or pending or plen > max_payload or idx + n > req_chunks
                 or req_chunks - (tail - producer.cached_head) < n):
             return general(op, body, prefix, deadline, woken)
-        # The sender's lock when free: `locked()` and a plain `acquire()` cost less than
-        # `acquire(False)` (no argument parsing). Another thread may take it in between
-        # (a thread switch right there): we then wait for it as the general path would,
-        # holding no lock, so no deadlock.
-        if slocked():
+        # The sender's lock only when free: when another thread holds it, the general path
+        # waits for it within the call's timeout (a plain `acquire()` after `locked()` would
+        # wait, unbounded, for a thread that takes it in between).
+        if not sacquire(False):
             return general(op, body, prefix, deadline, woken)
-        sacquire()
         # Another thread may have written since `tail` was read (room only grows meanwhile).
         if producer.tail != tail or not racquire(False):
+            srelease()
+            return general(op, body, prefix, deadline, woken)
+        # Closed or dead since the look above (another thread's close, which takes the
+        # receiver's lock first, then the sender's, then unmaps): the general way raises it.
+        # Holding the receiver's lock, no close can get past its first step meanwhile.
+        if receiver.closed or receiver.dead is not None:
+            rrelease()
             srelease()
             return general(op, body, prefix, deadline, woken)
         unchecked = False  # published, and the fenced [W5]-[W6] not yet run

@@ -11,9 +11,10 @@ check [W5]-[W6] (its fence stays: ``submit`` returns at once, so nothing later i
 run a deferred check; layout.md §11). Everything else is :meth:`Sender.submit`, which
 checks, waits for the lock and for room, writes fragments and raises what it raises.
 
-Threads: the sender's lock is taken when it looks free (``locked()``, then a plain
-``acquire()``, cheaper than ``acquire(False)``); a thread that takes it in between is
-waited for, as :meth:`Sender.submit` would, holding no other lock.
+Threads: the sender's lock is taken only when free (``acquire(False)``); when another
+thread holds it, :meth:`Sender.submit` waits for it as this thread's ``limit_waits``
+allows (``WouldWait`` under ``NO_WAIT``, aio's loop thread). A plain ``acquire()`` after
+``locked()`` would wait, unbounded, for a thread that takes the lock in between.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def lean_submit(sender):
     receiver = sender._receiver
     pending = sender._pending
     lock = sender._lock
-    locked, acquire, release = lock.locked, lock.acquire, lock.release
+    acquire, release = lock.acquire, lock.release
     view = producer.view
     q = producer.q
     tail_word = producer.tail_word
@@ -58,16 +59,20 @@ def lean_submit(sender):
     def submit(op, body=b"", params=None, *, timeout=None):
         plen = _PLB + len(body) if type(body) is bytes else max_payload + 1
         if (params is not None or timeout is not None or plen > max_payload
-                or type(op) is not int or not 0 <= op <= 0xFFFF
-                or receiver.closed or receiver.dead is not None or locked()):
+                or type(op) is not int or not 0 <= op <= 0xFFFF or not acquire(False)):
+            # (a lock another thread holds: Sender.submit waits for it as this thread's
+            # `limit_waits` allows, raising WouldWait under NO_WAIT: aio's loop thread)
             return general(op, body, params, timeout=timeout)
-        acquire()
         try:
             tail = producer.tail
             idx = tail & mask
             n = (_HB + plen + cb - 1) // cb
-            if idx + n > chunks or chunks - (tail - producer.cached_head) < n:
-                h = None  # padding or a fresh look at the head first: the general way
+            # Closed or dead is looked at under the lock, as Sender.submit does: a close
+            # between a look before it and the lock would leave a handle it cannot fail and
+            # a write into the unmapped region; the general way raises it.
+            if (receiver.closed or receiver.dead is not None
+                    or idx + n > chunks or chunks - (tail - producer.cached_head) < n):
+                h = None  # closed, padding or a fresh look at the head first: the general way
             else:
                 rid = sender.next_id
                 sender.next_id = (rid + 1) & _MASK64 or 1  # following_id

@@ -44,8 +44,7 @@ class RestartingClient(Client):
         self._sup.adopt(self._receiver)
 
     def _bind(self, region, proc, stderr_file, crc=None) -> None:
-        super()._bind(region, proc, stderr_file, crc)
-        del self.submit, self.echo  # the class's restart-aware methods, not the lean ones
+        super()._bind(region, proc, stderr_file, crc)  # (keeps our submit and echo)
         #: One worker's sender, receiver and lean round trip, read together (one load) by
         #: each attempt, so a death is always waited for on the receiver it came from.
         self._parts = (self._sender, self._receiver, self._round_trip)

@@ -219,13 +219,20 @@ class Client:
                                   owned_shm=shm_identity(region.path) if proc is not None else None)
         self._sender = Sender(region, self._receiver)
         # The lean submit (``_lean_submit.py``), cached on the instance: `client.submit(..)`
-        # then costs one Python call, its common case written out in it.
-        self.submit = lean_submit(self._sender)
+        # then costs one Python call, its common case written out in it. Not over a
+        # subclass's own `submit` or `echo` (RestartingClient's, a user's): that one stays
+        # the instance's method, and reaches the closures through Client's.
+        cls = type(self)
+        self._lean_submit = lean_submit(self._sender)
+        if cls.submit is Client.submit:
+            self.submit = self._lean_submit
         self._take = self._receiver.take
         # The synchronous round trip with nothing else in flight (``_lean.py``); with its
         # defaults it is `echo`, cached on the instance like `submit`: one Python call.
-        self._round_trip = self.echo = lean_round_trip(self._sender, self._receiver,
-                                                       self._general, self._checked)
+        self._round_trip = lean_round_trip(self._sender, self._receiver,
+                                           self._general, self._checked)
+        if cls.echo is Client.echo:
+            self.echo = self._round_trip
 
     def _claim_slot(self) -> None:
         claim_slot(self._region)
@@ -333,7 +340,7 @@ class Client:
                timeout: float | None = None) -> Handle:
         """Publish one request and return its :class:`Handle` without waiting for the answer;
         ``timeout`` bounds the wait for room to send it (:class:`RequestTimeout`)."""
-        return self._sender.submit(op, body, params, timeout=timeout)
+        return self._lean_submit(op, body, params, timeout=timeout)
 
     def submit_many(self, requests: Iterable[tuple], *,
                     timeout: float | None = None) -> list[Handle]:

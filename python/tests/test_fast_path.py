@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-from chunkring import Client, RequestError
+from chunkring import Client, ClientClosed, RequestError, RequestTimeout
 from chunkring import _layout as L
 from chunkring import _lean
+from chunkring._lean_submit import lean_submit
 from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded
 
 
@@ -222,8 +223,8 @@ def test_a_call_whose_params_fail_after_its_early_wake_leaves_the_worker_usable(
 def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritten(
         own_client, held):
     # Another thread's request lands after the lean call read the tail and before it took
-    # the sender's lock (``held``: that thread still holds the lock when the lean call takes
-    # it, so the lean call waits for it): the lean call must not write over it.
+    # the sender's lock (``held``: that thread still holds the lock when the lean call tries
+    # it, so the lean call goes the general way): the lean call must not write over it.
     c = own_client
     sender = c._sender
     real = sender._lock
@@ -242,7 +243,7 @@ def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritt
     class Interloper:
         armed = True
 
-        def locked(self):  # the lean call's look before it takes the lock
+        def interlope(self):  # once, as the lean call is about to take the lock
             if self.armed:
                 self.armed = False
                 if held:
@@ -251,14 +252,19 @@ def test_a_request_written_between_the_lean_checks_and_the_lock_is_not_overwritt
                     t.start()
                     while not theirs:
                         time.sleep(0.001)
-                    return False  # (it looked free: the other thread took it just after)
+                    # (it looked free: the other thread took it just after)
                 else:
                     theirs.append(c.submit(L.OP_ECHO, b"theirs"))  # takes and frees the lock
+
+        def locked(self):
+            self.interlope()
             return real.locked()
 
         def acquire(self, blocking=True, timeout=-1):
             if threading.get_ident() in holder:
                 return True  # the other thread's submit, under the lock it holds
+            if sys._getframe(1).f_code.co_name == "round_trip":  # (the lean call's, only)
+                self.interlope()
             return real.acquire(blocking, timeout)
 
         def release(self):
@@ -507,3 +513,145 @@ def test_lean_submit_from_threads_while_one_holds_the_lock(client):
         return [(b, g) for b, g in zip(bodies, (h.result(timeout=10) for h in handles)) if b != g]
 
     _mismatches_in_threads(client, submitter)
+
+
+def _close_before_the_lock(c) -> None:
+    """Make the sender's lock one whose first acquire closes ``c`` (another thread's close
+    between a lean path's first look and its lock), then takes the real lock. The worker is
+    killed first, so the close sends no OP_SHUTDOWN (which would move the tail and send a
+    lean call the general way for that reason alone)."""
+    sender = c._sender
+    real = sender._lock
+
+    class CloseFirst:
+        def locked(self):
+            return real.locked()
+
+        def acquire(self, blocking=True, timeout=-1):
+            sender._lock = real  # (the close takes the real lock)
+            c._proc.kill()
+            c._proc.wait()
+            c.close()
+            return real.acquire(blocking, timeout)
+
+        def release(self):
+            real.release()
+
+    sender._lock = CloseFirst()
+
+
+def test_lean_submit_racing_a_close_raises_client_closed(own_client):
+    # The submit must find the client closed under the lock, as Sender.submit does, and
+    # raise ClientClosed, not write into the unmapped region nor leave a handle pending that
+    # the close can no longer fail.
+    c = own_client
+    _close_before_the_lock(c)
+    submit = lean_submit(c._sender)  # (building it takes the lock's bound methods)
+    with pytest.raises(ClientClosed):
+        submit(L.OP_ECHO, b"late")
+    assert c._receiver.pending == {}
+
+
+def test_lean_call_racing_a_close_raises_client_closed(own_client):
+    # As for the lean submit: ClientClosed (the general way's check), not a write into the
+    # unmapped region.
+    c = own_client
+    _close_before_the_lock(c)
+    round_trip = _lean.lean_round_trip(c._sender, c._receiver, c._general, c._checked)
+    with pytest.raises(ClientClosed):
+        round_trip(b"late")
+    assert c._receiver.pending == {}
+
+
+def test_a_subclass_overriding_echo_or_submit_is_not_bypassed(worker_bin):
+    # Client.echo and Client.submit are closures cached on the instance; a subclass's own
+    # echo or submit (a spawn on a subclass is supported) must still be the one called.
+    calls = []
+
+    class Mine(Client):
+        def echo(self, data, timeout=None):
+            calls.append("echo")
+            return super().echo(data, timeout)
+
+        def submit(self, op, body=b"", params=None, *, timeout=None):
+            calls.append("submit")
+            return super().submit(op, body, params, timeout=timeout)
+
+    with Mine.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                    worker=worker_bin) as c:
+        assert c.echo(b"a") == b"a"
+        assert c.submit(L.OP_ECHO, b"b").result(timeout=10) == b"b"
+    assert calls == ["echo", "submit"]
+
+
+class _TakenJustAfter:
+    """A stand-in for the sender's lock that another thread takes the first time a lean
+    path looks at it or tries it (after it looked free), and holds until ``done`` is set."""
+
+    def __init__(self, real):
+        self.real, self.armed = real, True
+        self.taken, self.done = threading.Event(), threading.Event()
+
+    def _holder(self):
+        with self.real:
+            self.taken.set()
+            self.done.wait(5)  # (set by the test; bounds the wait of a path that blocks)
+
+    def _interlope(self):
+        if self.armed:
+            self.armed = False
+            threading.Thread(target=self._holder).start()
+            self.taken.wait(5)
+
+    def locked(self):  # (a look at the lock: it was free, then taken)
+        self._interlope()
+        return False
+
+    def acquire(self, blocking=True, timeout=-1):
+        self._interlope()
+        return self.real.acquire(blocking, timeout)
+
+    def release(self):
+        self.real.release()
+
+
+def test_lean_submit_under_a_no_wait_limit_never_waits_for_the_lock(own_client):
+    # aio's loop thread submits under limit_waits(NO_WAIT): Sender.submit raises WouldWait
+    # rather than wait for a lock another thread holds (one waiting for room may hold it
+    # for long). Another thread taking the lock just as the lean submit finds it free must
+    # end the same way, not block the loop until that thread is done.
+    from chunkring._sender import NO_WAIT, WouldWait, limit_waits
+
+    c = own_client
+    sender = c._sender
+    real = sender._lock
+    sender._lock = lock = _TakenJustAfter(real)
+    submit = lean_submit(sender)
+    try:
+        with limit_waits(NO_WAIT), pytest.raises(WouldWait):
+            submit(L.OP_ECHO, b"loop")
+    finally:
+        lock.done.set()
+        sender._lock = real
+    assert c._receiver.pending == {}
+    assert c.submit(L.OP_ECHO, b"after").result(timeout=10) == b"after"
+
+
+def test_a_lean_call_waits_for_a_lock_taken_just_after_its_look_no_longer_than_its_timeout(
+        own_client):
+    # `call(..., timeout=)` bounds the wait for the sender's lock (Sender.send: RequestTimeout).
+    # The lean call looks at the lock, then takes it; another thread taking it in between
+    # must not make the call wait past its timeout for that thread.
+    c = own_client
+    sender = c._sender
+    real = sender._lock
+    sender._lock = lock = _TakenJustAfter(real)
+    round_trip = _lean.lean_round_trip(sender, c._receiver, c._general, c._checked)
+    try:
+        with pytest.raises(RequestTimeout):
+            round_trip(b"bounded", 0.05)
+    finally:
+        lock.done.set()
+        sender._lock = real
+    assert c._receiver.pending == {}
+    assert c.echo(b"after") == b"after"

@@ -117,3 +117,39 @@ def test_large_single_frame_answers_are_read_one_by_one_between_runs_of_small_on
         assert cons.take_simple() is None
         assert cons.head == head
     assert len(h.result(30)) == T + 1
+
+
+def _raw(rid, payload, *, flags=0, status=0, index=0, message_len=None):
+    """A request frame built by hand, as an independent client may fragment (layout.md §6.4)."""
+    mlen = len(payload) if message_len is None else message_len
+    return L.FRAME_HEADER.pack(L.FRAME_MAGIC, flags, L.OP_ECHO, status, rid, len(payload),
+                               index, mlen) + payload
+
+
+def test_an_error_answered_mid_message_leaves_the_open_message_whole(own_client):
+    # A small fragmented echo in a fresh worker (a buffer of a few bytes), with a malformed
+    # frame between its fragments: the error's answer must not take the place of the buffer
+    # the first fragment was copied into, or the message is answered from other bytes.
+    tx = own_client._sender
+    rid, bad = tx.new_request_id(), tx.new_request_id()
+    message = b"\0\0\0\0xy"  # params_len 0, body "xy"
+    h = tx.publish_raw(_raw(rid, message[:3], flags=L.FLAG_MORE, message_len=6), expect_id=rid)
+    e = tx.publish_raw(_raw(bad, b"\0\0\0\0", status=3), expect_id=bad)
+    with pytest.raises(RequestError) as info:
+        e.result(10)
+    assert info.value.code == L.ERR_MALFORMED_HEADER
+    tx.publish_raw(_raw(rid, message[3:], index=1, message_len=6))
+    assert h.result(10) == b"xy"
+
+
+def test_a_message_abandoned_midway_leaves_the_next_one_whole(own_client):
+    # The first fragment of a new message abandons the open one (answered FRAGMENT_SEQUENCE):
+    # that answer must not take the place of the buffer holding the new message.
+    tx = own_client._sender
+    old, new = tx.new_request_id(), tx.new_request_id()
+    h_old = tx.publish_raw(_raw(old, b"\0\0\0", flags=L.FLAG_MORE, message_len=6), expect_id=old)
+    h_new = tx.publish_raw(_raw(new, b"\0\0\0\0hi"), expect_id=new)
+    with pytest.raises(RequestError) as info:
+        h_old.result(10)
+    assert info.value.code == L.ERR_FRAGMENT_SEQUENCE
+    assert h_new.result(10) == b"hi"

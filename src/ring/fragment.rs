@@ -248,15 +248,8 @@ impl Reassembler {
                 if h.has_more() {
                     self.dropping = Some(h.request_id);
                 }
-                return Err(FragmentError {
-                    request_id: h.request_id,
-                    op: h.op,
-                    code: ErrorCode::MessageTooLarge,
-                    message: format!(
-                        "message of {} bytes exceeds the worker's limit of {} bytes",
-                        h.message_len, self.max_message
-                    ),
-                });
+                let limit = format!("exceeds the worker's limit of {} bytes", self.max_message);
+                return Err(too_large(h, &limit));
             }
             if at > 0 {
                 buf.copy_within(at..at + len, 0);
@@ -264,8 +257,18 @@ impl Reassembler {
             if !h.has_more() {
                 return Ok(Reassembled::Single(*h));
             }
-            // `message_len` ≤ `max_message` (checked above), the bound on what we hold.
-            buf.reserve_exact((h.message_len as usize).saturating_sub(buf.len()));
+            // `message_len` ≤ `max_message` (checked above), the bound on what we hold. The
+            // limit comes from the region's header: when the allocator cannot give that
+            // much (or it is past `isize::MAX`), the message is refused, the worker does not
+            // abort.
+            let want = usize::try_from(h.message_len).unwrap_or(usize::MAX);
+            if buf
+                .try_reserve_exact(want.saturating_sub(buf.len()))
+                .is_err()
+            {
+                self.dropping = Some(h.request_id);
+                return Err(too_large(h, "is more than the worker could reserve"));
+            }
             self.open = Some(Open {
                 header: *h,
                 next_index: 1,
@@ -327,6 +330,16 @@ impl Reassembler {
         }
         self.open = None;
         Ok(Reassembled::Whole(first))
+    }
+}
+
+/// `MESSAGE_TOO_LARGE` for the message `h` opens: "message of N bytes {why}".
+fn too_large(h: &FrameHeader, why: &str) -> FragmentError {
+    FragmentError {
+        request_id: h.request_id,
+        op: h.op,
+        code: ErrorCode::MessageTooLarge,
+        message: format!("message of {} bytes {why}", h.message_len),
     }
 }
 
@@ -461,6 +474,19 @@ mod tests {
         assert_eq!(r.landing(), 0);
         assert_eq!(
             feed(&mut r, &mut buf, frag(9, 1, false, 8, 10), &[0; 8]),
+            Ok(Reassembled::Dropped)
+        );
+    }
+
+    #[test]
+    fn a_length_no_allocation_can_hold_is_refused_not_a_panic() {
+        // A region whose header allows any size: a first fragment claiming 2^63 bytes.
+        let (mut r, mut buf) = (Reassembler::new(u64::MAX), Vec::new());
+        let e = feed(&mut r, &mut buf, frag(9, 0, true, 2, 1 << 63), b"ab").unwrap_err();
+        assert_eq!(e.code, ErrorCode::MessageTooLarge);
+        assert_eq!(r.landing(), 0);
+        assert_eq!(
+            feed(&mut r, &mut buf, frag(9, 1, false, 2, 1 << 63), b"cd"),
             Ok(Reassembled::Dropped)
         );
     }

@@ -317,12 +317,18 @@ impl Worker {
         self.respond(MessageWriter::new(op, request_id, out));
     }
 
-    /// Keeps `buf` as the buffer requests are copied into when it is larger than the one
-    /// held (the request buffer lent to an echo's writer comes back here), unless it is
-    /// larger than [`KEPT_BUFFER_BYTES`] (or one ring): an outlier's memory is freed.
+    /// Takes the request buffer back (from `answer`, or from an echo's writer once written)
+    /// as the buffer requests are copied into, unless it is larger than
+    /// [`KEPT_BUFFER_BYTES`] (or one ring): an outlier's memory is freed.
+    ///
+    /// Only while `self.buf` has no allocation, i.e. while the request buffer is out on loan:
+    /// otherwise `self.buf` may hold a message being reassembled, or one accepted and not yet
+    /// answered (an abandoned message's error is answered in between), and replacing it would
+    /// answer that message from another message's bytes. Any other writer's buffer (an
+    /// error's text, an op's output) is dropped, not swapped in.
     fn reuse(&mut self, buf: Vec<u8>) {
         let keep = KEPT_BUFFER_BYTES.max(self.requests.geometry().ring_bytes());
-        if buf.capacity() > self.buf.capacity() && buf.capacity() <= keep {
+        if self.buf.capacity() == 0 && buf.capacity() <= keep {
             self.buf = buf;
         }
     }
