@@ -101,13 +101,16 @@ mod tests {
     use super::*;
     use crate::ops::request::encode_list;
 
+    /// Three JSON snapshots: a field and a list entry change, an entry is added, a key goes.
+    const THREE_DOCS: [&[u8]; 3] = [
+        br#"{"a":1,"rows":[{"x":1},{"x":2}],"z":0}"#,
+        br#"{"a":1,"rows":[{"x":1},{"x":3},{"x":4}],"z":0}"#,
+        br#"{"a":2,"rows":[{"x":1},{"x":3},{"x":4}]}"#,
+    ];
+
     #[test]
     fn reports_changed_fields_and_list_entries() {
-        let docs: [&[u8]; 3] = [
-            br#"{"a":1,"rows":[{"x":1},{"x":2}],"z":0}"#,
-            br#"{"a":1,"rows":[{"x":1},{"x":3},{"x":4}],"z":0}"#,
-            br#"{"a":2,"rows":[{"x":1},{"x":3},{"x":4}]}"#,
-        ];
+        let docs = THREE_DOCS;
         let out = run("", &docs).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v[0]["changed"], json!(["a", "rows", "z"]));
@@ -160,11 +163,7 @@ mod tests {
 
     #[test]
     fn the_marshal_answer_holds_the_json_records() {
-        let docs: [&[u8]; 3] = [
-            br#"{"a":1,"rows":[{"x":1},{"x":2}],"z":0}"#,
-            br#"{"a":1,"rows":[{"x":1},{"x":3},{"x":4}],"z":0}"#,
-            br#"{"a":2,"rows":[{"x":1},{"x":3},{"x":4}]}"#,
-        ];
+        let docs = THREE_DOCS;
         let m = run(r#"{"answer":"marshal","base":7}"#, &docs).unwrap();
         // Read back through the worker's own marshal reader into a node store, as JSON.
         let mut store = crate::store::node_store::NodeStore::new();
