@@ -84,15 +84,25 @@ def test_sigkill_mid_stream_of_echos_answers_every_call_once(c):
 
 
 def test_threads_calling_through_a_kill_all_get_their_answers(c):
+    # Every thread is mid-stream when the worker dies: the kill comes only after each has
+    # had answers, and each goes on calling until it has had 50 more after it saw the kill
+    # (a fixed count of calls could all be answered before the kill lands).
     errors: list = []
+    calls = [0] * 4
+    killed = threading.Event()
     done = threading.Barrier(5)
 
     def caller(t: int) -> None:
         try:
-            for i in range(300):
+            i = after = 0
+            while after < 50:
                 body = b"t%d-%d" % (t, i) * (1 + i % 7)
                 if c.echo(body, timeout=60) != body:
                     errors.append((t, i))
+                i += 1
+                calls[t] = i
+                if killed.is_set():
+                    after += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
         done.wait()
@@ -100,11 +110,27 @@ def test_threads_calling_through_a_kill_all_get_their_answers(c):
     threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
     for t in threads:
         t.start()
-    c.echo(b"warm")
-    _kill(c)
+    run_bounded(lambda: _wait_until(lambda: min(calls) >= 20 or errors), 60)
+    pid = _kill(c)
+    run_bounded(lambda: _wait_until(lambda: _dead(pid)), 30)
+    killed.set()
     run_bounded(done.wait, 120)
     assert errors == []
     assert c.restarts == 1
+
+
+def _dead(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie: it answers nothing more."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):  # reaped (between open and read: ESRCH)
+        return True
+
+
+def _wait_until(cond) -> None:
+    while not cond():
+        threading.Event().wait(0.001)
 
 
 def test_pure_markdown_process_and_pipeline_are_sent_again(c):
