@@ -183,30 +183,16 @@ class Sender:
     def submit(self, op: int, body=b"", params: dict | None = None, *,
                timeout: float | None = None) -> Handle:
         """Write and publish one request; its handle. ``timeout`` bounds the wait for the
-        sender's lock and for request-ring room (:class:`RequestTimeout`)."""
-        small = (params is None and type(body) is bytes and type(op) is int
-                 and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload)
-        # The common case (one frame, no params) is checked by that line; the rest in full.
-        prefix = None if small else self._check(op, body, params)
-        deadline = None if timeout is None else deadline_after(timeout)
-        if self._lock.acquire(False):  # _enter_limited's uncontended case, inlined
-            self._deadline = deadline
-        else:
-            self._enter_limited(deadline)
+        sender's lock and for request-ring room (:class:`RequestTimeout`). The common case
+        (no params, no timeout, the lock free, room before the ring's end) is
+        ``_lean_submit.py``'s; this is the rest."""
+        prefix = self._checked_prefix(op, body, params)
+        self._enter_limited(None if timeout is None else deadline_after(timeout))
         try:
-            # _register inlined (a submit loop pays for every call)
             rx = self._receiver
-            if rx.closed or rx.dead is not None:
-                rx.check_open()
-            rid = self.next_id
-            self.next_id = (rid + 1) & _MASK64 or 1  # following_id
-            h = self._pending[rid] = Handle(rx, rid, op)
-            producer = self.producer
-            if not small:
-                self._write_or_forget(op, h.request_id, body, prefix)
-            elif not producer.try_push_request(op, h.request_id, body):
-                self._push_forgetting(h.request_id, producer.try_push_request, op, h.request_id, body)
-            self.worker_woken = producer.publish() == 2
+            h = self._register(lambda rid: Handle(rx, rid, op))
+            self._write_or_forget(op, h.request_id, body, prefix)
+            self.worker_woken = self.producer.publish() == 2
         except ProtocolError as exc:  # (no cost unless raised) a truncated region?
             raise self._receiver.explain(exc) from None
         finally:
@@ -219,11 +205,15 @@ class Sender:
         :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
         wake a parked worker (the caller then expects the answer only after its wake-up).
         ``deadline`` (``time.monotonic_ns``) bounds the waits for the lock and for room."""
-        small = (params is None and type(body) is bytes and type(op) is int
-                 and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload)
-        # The common case (one frame, no params) is checked by that line; the rest in full.
-        return self.send_prefixed(op, body, None if small else self._check(op, body, params),
-                                  deadline)
+        return self.send_prefixed(op, body, self._checked_prefix(op, body, params), deadline)
+
+    def _checked_prefix(self, op: int, body, params: dict | None) -> bytes | None:
+        """:meth:`_check`'s prefix; the common request (one frame, no params) is checked by
+        one line and has none."""
+        if (params is None and type(body) is bytes and type(op) is int
+                and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload):
+            return None
+        return self._check(op, body, params)
 
     def send_prefixed(self, op: int, body, prefix: bytes | None,
                       deadline: int | None = None) -> Slot:
