@@ -72,6 +72,15 @@ def eventually(predicate, seconds: float = 5.0) -> bool:
         time.sleep(0.005)
 
 
+def run_threads(threads, seconds: float) -> None:
+    """Start ``threads``, join each (at most ``seconds`` apiece) and fail if one still runs."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds)
+    assert not any(t.is_alive() for t in threads)
+
+
 def run_bounded(fn, seconds: float = 30.0):
     """Run ``fn()`` in a thread and fail (instead of hanging) if it takes over ``seconds``.
 

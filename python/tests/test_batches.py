@@ -16,7 +16,7 @@ import pytest
 from chunkring import Client, RequestError
 from chunkring import _layout as L
 
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, run_bounded, run_threads
 
 UNKNOWN_OP = 0x7777
 
@@ -238,9 +238,5 @@ def test_threads_mapping_and_calling_on_one_client_get_their_own_answers(client)
 
     threads = [threading.Thread(target=mapper, args=(s,)) for s in (11, 12)]
     threads.append(threading.Thread(target=caller))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
+    run_threads(threads, 120)
     assert errors == []

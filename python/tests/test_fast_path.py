@@ -20,7 +20,7 @@ from chunkring import Client, ClientClosed, RequestError, RequestTimeout
 from chunkring import _layout as L
 from chunkring import _lean
 from chunkring._lean_submit import lean_submit
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded, run_threads
 
 
 def _bodies(n: int, size: int) -> list[bytes]:
@@ -427,11 +427,7 @@ def _mismatches_in_threads(client, mismatches, threads: int = 4) -> None:
             errors.append(exc)
 
     ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(60)
-    assert not any(t.is_alive() for t in ts)
+    run_threads(ts, 60)
     assert errors == []
     assert client._receiver.pending == {}
 

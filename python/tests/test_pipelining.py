@@ -8,7 +8,7 @@ import random
 import threading
 
 from chunkring import _layout as L
-from conftest import SMALL_RING_BYTES, run_bounded
+from conftest import SMALL_RING_BYTES, run_bounded, run_threads
 
 
 def _payload(rng: random.Random, i: int, max_size: int) -> bytes:
@@ -89,11 +89,7 @@ def test_threads_share_one_client(client):
             errors.append(f"thread {seed}: {exc!r}")
 
     threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
+    run_threads(threads, 120)
     assert errors == []
 
 

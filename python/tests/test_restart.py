@@ -20,7 +20,7 @@ from chunkring import Client, WorkerDied, WorkerRestarted
 from chunkring import _layout as L
 from chunkring._payload import encode_list
 from chunkring._supervisor import RestartPolicy, repeatable
-from conftest import REPO_ROOT, SMALL_RING_BYTES, run_bounded
+from conftest import REPO_ROOT, SMALL_RING_BYTES, eventually, run_bounded
 
 
 def _spawn(worker_bin, **kw) -> Client:
@@ -110,9 +110,9 @@ def test_threads_calling_through_a_kill_all_get_their_answers(c):
     threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
     for t in threads:
         t.start()
-    run_bounded(lambda: _wait_until(lambda: min(calls) >= 20 or errors), 60)
+    assert eventually(lambda: min(calls) >= 20 or errors, 60)
     pid = _kill(c)
-    run_bounded(lambda: _wait_until(lambda: _dead(pid)), 30)
+    assert eventually(lambda: _dead(pid), 30)
     killed.set()
     run_bounded(done.wait, 120)
     assert errors == []
@@ -126,11 +126,6 @@ def _dead(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except (FileNotFoundError, ProcessLookupError):  # reaped (between open and read: ESRCH)
         return True
-
-
-def _wait_until(cond) -> None:
-    while not cond():
-        threading.Event().wait(0.001)
 
 
 def test_pure_markdown_process_and_pipeline_are_sent_again(c):
