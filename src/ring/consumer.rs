@@ -219,7 +219,9 @@ impl<M: RingMemory> Consumer<M> {
             }
             let dst = &mut buf[at..at + len];
             // SAFETY: `check` proved the frame's `n` chunks are published and end before the
-            // ring's end, so `offset + 32 + len` ≤ `offset + n * chunk_bytes` ≤ ring bytes.
+            // ring's end, so `offset + 32 + len` ≤ `offset + n * chunk_bytes` ≤ ring bytes;
+            // `dst` is `len` bytes of our own buffer (resized above to `at + len`), which no
+            // other process can see.
             unsafe { self.mem.read(offset + FRAME_HEADER_BYTES, dst) };
             if let Err(error) = self.verify_crc(&raw, &header, offset, dst) {
                 return Err(self.resync(header, error));
