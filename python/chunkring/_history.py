@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._futures import Derived, then
+from ._history_lean import lean_steps
 from ._live_state import _fingerprint, apply_compact, differing_keys, refresh
 from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
@@ -61,7 +62,6 @@ class History:
         self.capacity = capacity
         self._lock = threading.RLock()
         self._name_params = {"name": name}
-        self._use_sender(client._sender)
         #: Pushes were published without waking the worker since the last wake-up.
         self._unwoken = False
         #: The JSON text every ``_push_now`` params start with (the time and the rest follow).
@@ -101,6 +101,7 @@ class History:
         self._moved = False
         #: ``(_pushes, _moved)`` when a push's error last reported the pushes a restart lost.
         self._reported: tuple | None = None
+        self._use_sender(client._sender)
         if _create:
             client.call(*create_request(name, capacity))
             if capacity is None:
@@ -174,9 +175,17 @@ class History:
         if label is not None:
             tail += ',"label":' + json_text(label)
         pj = self._push_head + f"{_time()!r}{tail}}}".encode()
+        h, = self._post(((op, params_prefix(pj), body),), False)  # may raise ValueError
+        self._sent_push(h, label, snapshot, keys)
+        if self._pending[0][0].done():  # reads the answers in, if any
+            self._reap()  # raises an earlier push's error; this push is sent all the same
+
+    def _sent_push(self, h: Any, label: str | None, snapshot: dict, keys: list | None) -> None:
+        """What follows the write of push ``h`` of ``snapshot`` (``_push_now``, the lean
+        push): its number, the wake policy (a wake only from ``WAKE_PENDING`` unanswered
+        requests on) and the fingerprint (``keys``: the paths of a ``changed=`` push)."""
         self._prefetch = self._prefetch_move = None
         number = self._pushes
-        h, = self._post(((op, params_prefix(pj), body),), False)  # may raise ValueError
         self._pushes = number + 1
         self._pending.append((h, number, label))
         if len(self._pending) < WAKE_PENDING:
@@ -188,8 +197,6 @@ class History:
             self._synced = _fingerprint(snapshot)
         elif self._synced is not None:
             refresh(self._synced, snapshot, [path[0] for path in keys])
-        if self._pending[0][0].done():  # reads the answers in, if any
-            self._reap()  # raises an earlier push's error; this push is sent all the same
 
     def _fields_request(self, snapshot: Any, changed: Iterable[Any],
                         encoding: str | None) -> tuple:
@@ -219,6 +226,11 @@ class History:
         else:
             handles = self._client.submit_many(queued)
         self._pending.extend((h, n, label) for h, (n, label) in zip(handles, meta))
+
+    @_locked
+    def _reap_locked(self) -> None:
+        """:meth:`_reap` under the lock, a restarted worker's death named (``_locked``)."""
+        self._reap()
 
     def _reap(self) -> None:
         """Drops answered requests from the front of ``_pending``; raises a push's error."""
@@ -282,10 +294,15 @@ class History:
             raise first
 
     def _use_sender(self, sender) -> None:
-        """Send through ``sender`` (the client's; a new one after a restart)."""
+        """Send through ``sender`` (the client's; a new one after a restart), the common
+        ``push``, ``undo`` and ``redo`` through the lean steps over it (``_history_lean.py``;
+        instance attributes that shadow the methods, which stay the general path)."""
         self._sender = sender
         self._post = sender.post
         self._wake = sender.producer.wake
+        lean = lean_steps(self, MAX_PIPELINED_PUSHES)
+        if lean is not None:
+            self.push, self.undo, self.redo = lean
 
     def _met_death(self, e: WorkerDied) -> WorkerDied:
         """What a call of this history that met the worker's death raises: on a client
@@ -414,12 +431,10 @@ class History:
                 return None
         if peek is not None:
             self._prefetch_move = (to, peek)
-        touched: set = set()
-        applied = apply_compact(state, memoryview(r)[_CURSOR.size:], touched)
-        if self._synced is None or None in touched:
-            self._synced = _fingerprint(state)
-        else:  # only the keys the patch reached can have changed
-            refresh(self._synced, state, touched)
+        applied = apply_compact(state, memoryview(r)[_CURSOR.size:], set())
+        # Taken anew (cheap): its values are now the objects in `state`, so the next check
+        # compares them by identity (see `matches`).
+        self._synced = _fingerprint(state)
         return applied
 
     def _move_params(self, to: Any, extra: str) -> bytes:

@@ -8,20 +8,33 @@ from __future__ import annotations
 
 import json
 import marshal
+from operator import is_, length_hint
 from typing import Any
 
 from ._payload import item_ends
 
-#: Top-level values the fingerprint records by kind and length (others by value); the kind
-#: is what the worker keeps (a tuple is stored as a list).
+#: Top-level values compared by kind and length (others by value); the kind is what the
+#: worker keeps (a tuple is stored as a list).
 _SIZED = {list: list, tuple: list, dict: dict, bytes: bytes, bytearray: bytes}
 
 
-def _fingerprint(state: dict) -> dict:
-    """What :meth:`History.undo` ``into=`` checks cheaply: scalars by value, containers by
-    kind and length."""
-    kind = _SIZED.get
-    return {k: (t, len(v)) if (t := kind(type(v))) else v for k, v in state.items()}
+def _fingerprint(state: dict) -> tuple[dict, dict]:
+    """What :meth:`History.undo` ``into=`` checks cheaply (:func:`matches`): the top level as
+    it is now (a shallow copy: each value as the object it is) and the length of each value
+    that has one (``length_hint``: 0 for a number, a bool or None), both built by C loops."""
+    return state.copy(), dict(zip(state, map(length_hint, state.values())))
+
+
+def matches(synced: tuple[dict, dict], state: dict) -> bool:
+    """True when ``state`` matches the fingerprint ``synced``: the same keys, each scalar
+    equal, each list, dict or bytes of the same kind and length (a tuple counts as a list).
+    At once when every value is still the object it was and has the length it had (a GUI's
+    live state edited in place, as pushed or moved); else key by key."""
+    values, lengths = synced
+    if (values.keys() == state.keys() and all(map(is_, values.values(), state.values()))
+            and lengths == dict(zip(state, map(length_hint, state.values())))):
+        return True
+    return not differing_keys(synced, state)
 
 
 def _lookup(snapshot: dict, path: list) -> tuple[bool, Any]:
@@ -99,23 +112,31 @@ def apply_ops(state: dict, ops: list, touched: set) -> list[dict]:
     return applied
 
 
-def refresh(synced: dict, state: dict, keys) -> None:
+def refresh(synced: tuple[dict, dict], state: dict, keys) -> None:
     """Brings the fingerprint ``synced`` up to date for the top-level ``keys`` of ``state``
     that changed (a key gone from ``state`` leaves it)."""
-    kind = _SIZED.get
+    values, lengths = synced
     for k in keys:
         if k in state:
-            v = state[k]
-            synced[k] = (t, len(v)) if (t := kind(type(v))) else v  # as _fingerprint
+            v = values[k] = state[k]
+            lengths[k] = length_hint(v)
         else:
-            synced.pop(k, None)
+            values.pop(k, None)
+            lengths.pop(k, None)
 
 
-def differing_keys(synced: dict, state: dict) -> list[str]:
-    """The top-level keys (as text, sorted) where ``state`` differs from the fingerprint
-    ``synced``; empty when it matches."""
-    if _fingerprint(state) == synced:
-        return []
-    return sorted(str(k) for k in state.keys() | synced.keys()
-                  if k not in state or k not in synced
-                  or _fingerprint({k: state[k]})[k] != synced[k])
+def differing_keys(synced: tuple[dict, dict], state: dict) -> list[str]:
+    """The top-level keys (as text, sorted) where ``state`` does not match the fingerprint
+    ``synced`` (:func:`matches`); empty when it matches."""
+    values, lengths = synced
+    return sorted(str(k) for k in state.keys() | values.keys()
+                  if k not in state or k not in values
+                  or not _same(values[k], lengths[k], state[k]))
+
+
+def _same(was: Any, length: int, v: Any) -> bool:
+    """``v`` matches the value ``was`` that had ``length`` when the fingerprint was taken."""
+    kind = _SIZED.get(type(was))
+    if kind is None:
+        return was is v or was == v
+    return kind is _SIZED.get(type(v)) and len(v) == length

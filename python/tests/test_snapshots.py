@@ -31,6 +31,29 @@ def client():
         c.close()
 
 
+def written_since(client, tail: int) -> list[dict]:
+    """The params of every request the client wrote into the request ring from position
+    ``tail`` on, read back from the mapping (what any send path, lean or general, wrote)."""
+    p = client._sender.producer
+    out = []
+    while tail < p.tail:
+        off = p.base + (tail & p.mask) * p.chunk_bytes
+        _, flags, _, _, _, plen, _, _ = L.FRAME_HEADER.unpack_from(p.view, off)
+        if not flags & L.FLAG_PADDING:
+            payload = bytes(p.view[off + L.FRAME_HEADER_BYTES : off + L.FRAME_HEADER_BYTES + plen])
+            params_len = int.from_bytes(payload[:L.PARAMS_LEN_BYTES], "little")
+            out.append(json.loads(payload[L.PARAMS_LEN_BYTES : L.PARAMS_LEN_BYTES + params_len]))
+        tail += (L.FRAME_HEADER_BYTES + plen + p.chunk_bytes - 1) // p.chunk_bytes
+    return out
+
+
+def each_step_writes(client, step) -> list:
+    """``(step(), params of the requests it wrote)``."""
+    tail = client._sender.producer.tail
+    result = step()
+    return result, written_since(client, tail)
+
+
 def ui_doc(variant: int, entries: int = 200) -> dict:
     """A UI-snapshot-like dict of about 50 KB; ``variant`` changes one discussion entry."""
     return {
@@ -531,14 +554,12 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     calls = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
-    posted = []
-    real_post = h._post
-    monkeypatch.setattr(h, "_post", lambda reqs, *a: posted.append(
-        [json.loads(r[1][4:]) for r in reqs]) or real_post(reqs, *a))
-    assert [h.undo() for _ in range(3)] == [{"i": 2}, {"i": 1}, {"i": 0}]
+    steps = [each_step_writes(client, h.undo) for _ in range(3)]
+    assert [snap for snap, _ in steps] == [{"i": 2}, {"i": 1}, {"i": 0}]
     assert calls == [], "undos after an undo must not wait on a round trip"
     # One request per step: the undo, answering the snapshot of the next undo (`next`).
-    assert posted == [[{"name": "prefetch", "snapshot": False, "next": True}]] * 3
+    assert [sent for _, sent in steps] == [[{"name": "prefetch", "snapshot": False,
+                                             "next": True}]] * 3
     assert h.undo() is None  # at the oldest
     assert h.current() == {"i": 0} and h.index == 0
     assert h.redo() == {"i": 1}  # the first redo of a run waits; the next ones do not
@@ -757,7 +778,7 @@ def test_changed_paths_send_one_entry(client):
     assert h.current() == state, "a refused path sends nothing"
 
 
-def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client, monkeypatch):
+def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
     h = client.history("peek-run", capacity=10)
     state = {"i": 0, "rows": []}
     h.push(state)
@@ -765,24 +786,21 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client, monkeypatch
         state["i"] = i
         state["rows"].append(i)
         h.push(state, changed=["i", ("rows", -1)])
-    sent = []
-    real = h._post
-    # What the client writes: (op, params_len | params, body) per request.
-    monkeypatch.setattr(h, "_post", lambda reqs, *a: sent.append(
-        [json.loads(r[1][4:]) for r in reqs]) or real(reqs, *a))
-    h.undo(into=state)  # the first one asks for its patch and peeks at the next
-    assert sent[-1] == [{"name": "peek-run", "to": "undo", "compact": True},
-                        {"name": "peek-run", "to": "undo", "compact": True, "peek": True}]
+    # What the client writes, read back from the request ring.
+    _, sent = each_step_writes(client, lambda: h.undo(into=state))
+    # The first one asks for its patch and peeks at the next.
+    assert sent == [{"name": "peek-run", "to": "undo", "compact": True},
+                    {"name": "peek-run", "to": "undo", "compact": True, "peek": True}]
     for want in (2, 1, 0):
-        assert h.undo(into=state) is not None
+        moved, sent = each_step_writes(client, lambda: h.undo(into=state))
+        assert moved is not None
         assert state == {"i": want, "rows": list(range(1, want + 1))}
         # The patch came from the step before: this step is one request, the move and the
         # patch of the next undo (`next`).
-        assert sent[-1] == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
+        assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
     assert h.undo(into=state) is None  # the peek says the oldest cannot move
     assert h.redo(into=state) == [{"op": "replace", "path": "/i", "value": 1},
                                   {"op": "add", "path": "/rows/0", "value": 1}]
-    monkeypatch.undo()
     assert h.index == 1 and h.current() == state
     state["i"] = 9  # a push drops the peek; the next undo asks again
     h.push(state, changed=["i"])

@@ -1,0 +1,298 @@
+"""The lean :class:`~chunkring.snapshots.History` steps: ``push`` and the prefetched
+``undo``/``redo`` with the fewest Python operations (a GUI pays them on its own thread).
+
+:func:`lean_steps` builds, per history and sender, the closures a ``History`` uses as its
+``push``, ``undo`` and ``redo`` (the methods of the class stay the general path, and its
+docs). They mirror named steps of the general path and hand anything unusual to it:
+
+- ``push(state)`` / ``push(state, changed=…)`` with the defaults (a dict as marshal, sent at
+  once): ``_push_now``'s steps. The params are the history's prefix made once plus the time
+  and the ``changed`` paths; the frame is written straight into the mapping as
+  ``_lean_submit.py`` writes one ([R2]: one pack for header and ``params_len``, two slice
+  copies), published with one tail store ([R4]) and, as every push, no wake below
+  ``WAKE_PENDING`` unanswered ones (``History._sent_push``). Earlier pushes' answers are
+  read only when the response ring shows something (one load of its tail), then as
+  ``_lean.py`` reads its answer (``take_plain``; anything but plain answers of pending
+  requests by ``Receiver.drain``); a failed one is raised by ``History._reap`` (naming the
+  push) after this push is out.
+- ``undo``/``redo`` (fresh, or ``into=state``) whose answer was asked for by the step before
+  (``_prefetch``/``_prefetch_move``): the fingerprint check (``matches``), the prefetched
+  answer (read as the pushes' are, else waited for as ``History._answer`` waits), the next
+  step's request written as a push is (with the wake check [W5]-[W6]: its answer is wanted
+  next), the answer decoded or the patch applied and the fingerprint taken anew.
+
+Refused to the general path, before anything is sent or changed: another encoding, ``wait``,
+``raw``, queued pushes (``write_behind``), a restart since the history's last call (the
+general path's ``_locked`` reopens it), a closed or dead receiver, checksummed frames,
+``MAX_PIPELINED_PUSHES`` reached, a frame that does not fit before the ring's end in the room
+the cached head shows, the sender's lock held by another thread, a prefetch that is not
+there, not this direction's, or failed, a live state that fails the fingerprint (the general
+check raises :class:`~chunkring.errors.StateMismatch` with its message). The history's lock
+is held throughout, as ``_locked`` holds it.
+"""
+
+from __future__ import annotations
+
+import marshal
+from time import time as _time
+
+from . import _layout as L
+from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
+from ._futex import futex_wake
+from ._handle import _FINISHED, _PENDING, Handle
+from ._lean import _ANSWER_FIELDS, _extent
+from ._live_state import _fingerprint, apply_compact, matches
+from ._ring import PLAIN_REQUEST_HEAD
+from ._snapshot_wire import _CURSOR, _decode, fields_body, json_text
+
+_MAGIC = L.FRAME_MAGIC
+_HB = L.FRAME_HEADER_BYTES
+_PLB = L.PARAMS_LEN_BYTES
+_PARKED = L.PARKED
+_PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
+_AWAKE = L.AWAKE
+_MASK64 = (1 << 64) - 1
+_OP_PUSH = L.OP_SNAP_PUSH
+_OP_FIELDS = L.OP_SNAP_PUSH_FIELDS
+_OP_MOVE = L.OP_SNAP_MOVE
+_CS = _CURSOR.size
+_dumps = marshal.dumps
+
+
+def lean_steps(hist, max_pipelined: int):
+    """``(push, undo, redo)`` for ``hist`` over its current sender (module doc), or None
+    when the sender writes checksummed frames (the producer alone writes those)."""
+    sender = hist._sender
+    producer = sender.producer
+    if producer.crc:
+        return None
+    cls = type(hist)
+    general_push, general_undo, general_redo = cls.push, cls.undo, cls.redo
+    client = hist._client
+    receiver = sender._receiver
+    table = sender._pending
+    drain = receiver.drain
+    consumer = receiver._consumer
+    reassembler = receiver._reassembler
+    racquire, rrelease = receiver._lock.acquire, receiver._lock.release
+    mm = consumer.mm
+    resp_tail, resp_head = consumer.tail_word, consumer.head_word
+    resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
+    unpack_answer = _ANSWER_FIELDS.unpack_from
+    lock = hist._lock
+    slock = sender._lock
+    view = producer.view
+    q = producer.q
+    tail_word = producer.tail_word
+    words = producer._futex_words
+    peer = producer._peer_word
+    peer_futex = producer._peer_futex
+    chunks, mask, cb, base = _extent(producer)
+    max_payload = producer.max_frame_payload
+    pack = PLAIN_REQUEST_HEAD.pack_into
+    fence = barrier_memory
+    push_head = hist._push_head
+    next_params = {to: hist._params(("next", to), '"snapshot":false,"next":true')[_PLB:]
+                   for to in ("undo", "redo")}
+    next_ops = {"undo": L.OP_SNAP_UNDO, "redo": L.OP_SNAP_REDO}
+    move_params = {to: hist._move_params(to, ',"next":true')[_PLB:] for to in ("undo", "redo")}
+
+    def post(op, params, body, wake):
+        """One request (``params``: its JSON text) written and published: its handle, or
+        None (nothing written) when it needs the general path (module doc)."""
+        plen = _PLB + len(params) + len(body)
+        if plen > max_payload or not slock.acquire(False):
+            return None
+        try:
+            tail = producer.tail
+            idx = tail & mask
+            n = (_HB + plen + cb - 1) // cb
+            if (receiver.closed or receiver.dead is not None
+                    or idx + n > chunks or chunks - (tail - producer.cached_head) < n):
+                return None  # closed, padding or a fresh look at the head first
+            rid = sender.next_id
+            sender.next_id = (rid + 1) & _MASK64 or 1  # following_id
+            h = table[rid] = Handle(receiver, rid, op)  # before the publish: the answer finds it
+            off = base + idx * cb
+            # [R2] header and params_len in one pack, then params and body.
+            pack(view, off, _MAGIC, op, rid, plen, plen, len(params))
+            off += _HB + _PLB
+            view[off : off + len(params)] = params
+            off += len(params)
+            view[off : off + len(body)] = body
+            tail += n
+            producer.tail = producer.published = tail
+            if NEED_RW_FENCES:
+                barrier_write()  # [R3] the frame bytes before the tail store
+            q[tail_word] = tail  # [R4] publish; pairs with [R5] in the worker
+            if wake:
+                fence()  # [W5] StoreLoad: the tail store before the load below
+                if words[peer] & _PARKED:  # [W6] pairs with the worker's [W2]
+                    words[peer] = _AWAKE
+                    futex_wake(peer_futex, 1)
+                    sender.worker_woken = True
+                else:
+                    sender.worker_woken = False
+            return h
+        finally:
+            slock.release()
+
+    def take_plain() -> None:
+        """Reads the answers the response ring shows into their pending handles, as
+        ``Receiver.drain`` would: the run of plain frames at the head (one frame each, no
+        flags, a pending handle nobody watches) read here, as ``_lean.py`` reads its answer
+        ([R5], the copy out, [R6], [W5]-[W6] for room); anything else, and the rest after
+        it, by ``drain`` itself. Without waiting: the receiver's lock only when free."""
+        if reassembler.open is not None or not racquire(False):
+            return drain()
+        count = 0
+        try:
+            head = consumer.head
+            rtail = q[resp_tail]
+            if NEED_RW_FENCES:
+                barrier_read()  # [R5] the tail (above), then the frames it publishes
+            if not head < rtail <= head + resp_chunks or reassembler.open is not None:
+                rtail = -1  # (nothing, or a bad tail: drain raises the ProtocolError)
+            else:
+                while head != rtail:
+                    ridx = head & resp_mask
+                    o = resp_base + ridx * resp_cb
+                    magic, flags, frid, rlen, fidx = unpack_answer(mm, o)
+                    rn = (_HB + rlen + resp_cb - 1) // resp_cb
+                    h = table.get(frid)
+                    if (flags or fidx or magic != _MAGIC or ridx + rn > resp_chunks
+                            or head + rn > rtail or h is None or h._cond is not None):
+                        break
+                    del table[frid]
+                    h._result = mm[o + _HB : o + _HB + rlen]  # the copy out, before [R6]
+                    h._state = _FINISHED  # last, as Receiver._resolve
+                    head += rn
+                    count += 1
+                if count:
+                    consumer.head = consumer.released = head
+                    consumer.cached_tail = rtail
+                    if NEED_RW_FENCES:
+                        barrier_write()  # [R6] the copy-outs before the head store
+                    q[resp_head] = head  # [R6] release; pairs with [R1] in the worker
+                    fence()  # [W5] StoreLoad: the head store before the load below
+                    if words[peer] & _PARKED_FOR_ROOM:  # [W6] pairs with the worker's [W2]
+                        words[peer] = _AWAKE
+                        futex_wake(peer_futex, 1)
+        finally:
+            rrelease()
+        if count and receiver._parked:
+            receiver.wake_parked()  # another thread may wait for one of them (as drain)
+        if head != rtail:
+            drain()  # not plain (or not ours): the general read, which knows what to do
+
+    def answered() -> bool:
+        """Reads the answers in when the response ring shows any; False when an answered
+        request at the front of ``hist._pending`` failed (``hist._reap`` raises it), after
+        dropping the answered ones before it."""
+        if q[resp_tail] != consumer.head:
+            take_plain()
+        pending = hist._pending
+        k = 0
+        for h, _, _ in pending:
+            if h._state is not _FINISHED:
+                if h._state is _PENDING:
+                    break
+                return False  # cancelled: _reap's way
+            if h._exception is not None:
+                return False
+            k += 1
+        if k:
+            del pending[:k]
+        return True
+
+    def usable() -> bool:
+        """The lean path may run (the lock held): same worker, same sender, alive."""
+        return (hist._epoch == client._epoch and hist._sender is sender
+                and receiver.dead is None and not receiver.closed)
+
+    def push(snapshot, label=None, *, encoding=None, wait=False, changed=None):
+        if encoding is not None or wait or type(snapshot) is not dict:
+            return general_push(hist, snapshot, label, encoding=encoding, wait=wait,
+                                changed=changed)
+        with lock:
+            if (hist._queued or hist.write_behind != 1 or not usable()
+                    or len(hist._pending) >= max_pipelined):
+                return general_push(hist, snapshot, label, changed=changed)
+            if changed is None:
+                op, body, keys = _OP_PUSH, _dumps(snapshot, 4), None
+                params = push_head + b"%.6f" % _time()
+            else:
+                op = _OP_FIELDS
+                body, tail, keys = fields_body(snapshot, changed)  # may raise: nothing sent
+                params = push_head + b"%.6f" % _time() + tail.encode()
+            if label is not None:
+                params += b',"label":' + json_text(label).encode()
+            params += b"}"
+            h = post(op, params, body, False)
+            if h is None:
+                return general_push(hist, snapshot, label, changed=changed)
+            sent_push(h, label, snapshot, keys)
+            if not answered():
+                general_reap(hist)  # raises an earlier push's error; this push is sent
+
+    def step(to, general, encoding, raw, into):
+        """``undo``/``redo`` from its prefetched answer (module doc)."""
+        if encoding is not None or raw:
+            return general(hist, encoding=encoding, raw=raw, into=into)
+        with lock:
+            pre = hist._prefetch_move if into is not None else hist._prefetch
+            if (pre is None or pre[0] != to or hist._queued or not usable()
+                    or len(hist._pending) >= max_pipelined
+                    or (into is not None and (type(into) is not dict or hist._synced is None
+                                              or not matches(hist._synced, into)))):
+                return general(hist, into=into)
+            h = pre[1]
+            if h._state is _PENDING:
+                if q[resp_tail] != consumer.head:
+                    take_plain()
+                if h._state is _PENDING:
+                    try:
+                        hist._answer(h)  # parks until it is in
+                    except Exception:  # noqa: BLE001 - the general step raises it, as it says
+                        return general(hist, into=into)
+            if h._state is not _FINISHED or h._exception is not None:
+                return general(hist, into=into)  # the general step raises or copes
+            r = h._result
+            hist._prefetch = hist._prefetch_move = None
+            hist._moved = True
+            if not answered():
+                general_reap(hist)  # a failed `next`: raised once, as _step/_move_into do
+            if into is None:
+                if not r[0]:
+                    return None  # nothing there: the worker's move would not move either
+                nxt = post(next_ops[to], next_params[to], b"", True)
+                if nxt is None:
+                    nxt, = hist._post(((next_ops[to], hist._params(
+                        ("next", to), '"snapshot":false,"next":true'), b""),))
+                hist._pending.append((nxt, None, None))
+                hist._prefetch = (to, nxt)
+                hist._synced = None  # (as _snapshot_of: no fingerprint of a fresh snapshot)
+                return _decode(r[1], r)
+            if len(r) == _CS:
+                return None  # no patch: this move would not move
+            nxt = post(_OP_MOVE, move_params[to], b"", True)
+            if nxt is None:
+                nxt, = hist._post(((_OP_MOVE, hist._move_params(to, ',"next":true'), b""),))
+            hist._pending.append((nxt, None, None))  # its error: raised by the next call
+            hist._prefetch_move = (to, nxt)
+            applied = apply_compact(into, memoryview(r)[_CS:], set())
+            hist._synced = _fingerprint(into)  # (its values now the objects in `into`)
+            return applied
+
+    def undo(*, encoding=None, raw=False, into=None):
+        return step("undo", general_undo, encoding, raw, into)
+
+    def redo(*, encoding=None, raw=False, into=None):
+        return step("redo", general_redo, encoding, raw, into)
+
+    general_reap = cls._reap_locked
+    sent_push = hist._sent_push
+    push.__doc__ = general_push.__doc__
+    undo.__doc__ = general_undo.__doc__
+    redo.__doc__ = general_redo.__doc__
+    return push, undo, redo
