@@ -19,7 +19,8 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   (``_prefetch``/``_prefetch_move``): the fingerprint check (``matches``), the prefetched
   answer (read as the pushes' are, else waited for as ``History._answer`` waits), the next
   step's request written as a push is (with the wake check [W5]-[W6]: its answer is wanted
-  next), the answer decoded or the patch applied and the fingerprint taken anew.
+  next), the answer decoded or the patch applied and the fingerprint refreshed for the keys
+  it reached.
 
 Refused to the general path, before anything is sent or changed: another encoding, ``wait``,
 ``raw``, queued pushes (``write_behind``), a restart since the history's last call (the
@@ -41,7 +42,7 @@ from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_writ
 from ._futex import futex_wake
 from ._handle import _FINISHED, _PENDING, Handle
 from ._lean import _ANSWER_FIELDS, _extent
-from ._live_state import _fingerprint, apply_compact, matches
+from ._live_state import _fingerprint, apply_compact, matches, refresh
 from ._ring import PLAIN_REQUEST_HEAD
 from ._snapshot_wire import _CURSOR, _decode, fields_body, json_text
 
@@ -280,8 +281,12 @@ def lean_steps(hist, max_pipelined: int):
                 nxt, = hist._post(((_OP_MOVE, hist._move_params(to, ',"next":true'), b""),))
             hist._pending.append((nxt, None, None))  # its error: raised by the next call
             hist._prefetch_move = (to, nxt)
-            applied = apply_compact(into, memoryview(r)[_CS:], set())
-            hist._synced = _fingerprint(into)  # (its values now the objects in `into`)
+            touched: set = set()
+            applied = apply_compact(into, memoryview(r)[_CS:], touched)
+            if None in touched:
+                hist._synced = _fingerprint(into)
+            else:  # only the keys the patch reached changed (the rest passed `matches`)
+                refresh(hist._synced, into, touched)
             return applied
 
     def undo(*, encoding=None, raw=False, into=None):
