@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from . import _layout as L
 from ._futures import Derived, then
 from ._history_lean import lean_steps
-from ._live_state import _fingerprint, apply_compact, differing_keys, refresh
+from ._live_state import _fingerprint, apply_compact, differing_keys, matches, refresh
 from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
                              _load, _locked, _none, _save, encode_snapshot, fields_body,
@@ -481,6 +481,8 @@ class History:
                 raise StateMismatch(
                     f"state is not the current snapshot of history {self.name!r}"
                     + (" (the history is empty)" if current is None else ""))
+            return
+        if matches(synced, state):
             return
         keys = differing_keys(synced, state)
         if keys:

@@ -8,6 +8,8 @@ import time
 import marshal
 import random
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -805,3 +807,159 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
     state["i"] = 9  # a push drops the peek; the next undo asks again
     h.push(state, changed=["i"])
     assert h.undo(into=state) == [{"op": "replace", "path": "/i", "value": 1}]
+
+
+# -- the lean steps (_history_lean.py) ------------------------------------------------------
+
+
+def _general_path_forbidden(monkeypatch):
+    """Makes the general push and step methods fail: what still works ran the lean steps."""
+    def forbidden(*_a, **_k):
+        raise AssertionError("the general path ran")
+    for name in ("_push_now", "_move_into", "_step", "_cursor_op"):
+        monkeypatch.setattr(History, name, forbidden)
+
+
+def test_the_common_push_and_prefetched_steps_run_the_lean_path(client, monkeypatch):
+    h = client.history("lean-run", capacity=20)
+    state = {"rows": [], "n": 0, "title": "t"}
+    h.push(state)
+    h.flush()
+    _general_path_forbidden(monkeypatch)
+    for i in range(1, 6):
+        state["rows"].append({"i": i})
+        state["n"] = i
+        if i % 2:
+            h.push(state, changed=[("rows", -1), "n"], label=f"p{i}")
+        else:
+            h.push(state)
+    monkeypatch.undo()
+    assert h.undo(into=state) is not None  # the first of a run: the general path, a peek
+    _general_path_forbidden(monkeypatch)
+    want = [{"rows": [{"i": j} for j in range(1, k + 1)], "n": k, "title": "t"}
+            for k in range(6)]
+    for k in (3, 2, 1):
+        assert h.undo(into=state) is not None
+        assert state == want[k]
+    monkeypatch.undo()
+    assert h.redo(into=state) is not None and state == want[2]  # a new run: general
+    _general_path_forbidden(monkeypatch)
+    assert h.redo(into=state) is not None and state == want[3]
+    monkeypatch.undo()
+    assert h.undo() == want[2]  # fresh: the first one prefetches
+    assert h.undo() == want[1]
+    _general_path_forbidden(monkeypatch)
+    assert h.undo() == want[0]
+    assert h.undo() is None  # the prefetch says: the oldest
+    monkeypatch.undo()
+    assert [e["label"] for e in h.list()] == [None, "p1", None, "p3", None, "p5"]
+
+
+def test_a_lean_push_raises_encoding_errors_at_the_push_and_sends_nothing(client, monkeypatch):
+    h = client.history("lean-errs")
+    state = {"a": 1, "rows": [1]}
+    h.push(state)
+    h.flush()
+    monkeypatch.setattr(History, "_push_now", lambda *a, **k: pytest.fail("general push"))
+    for bad, changed in (({"obj": object()}, None), ({"a": 1, "rows": [object()]}, ["rows"]),
+                         (state, [("rows", 5)]), (state, [("nope", 0)])):
+        (exc, sent) = each_step_writes(client, lambda: pytest.raises(
+            (ValueError, KeyError, IndexError), h.push, bad, changed=changed))
+        assert exc.type in (ValueError, KeyError, IndexError) and sent == [], (bad, changed)
+    monkeypatch.undo()
+    # Over the message limit: the lean step declines (it does not fit one frame) and the
+    # general one refuses it before anything is written.
+    big = {"big": b"x" * (client._sender._max_message_bytes + 1)}
+    _, sent = each_step_writes(client, lambda: pytest.raises(
+        ValueError, h.push, big).match("MAX_MESSAGE_BYTES"))
+    assert sent == []
+    assert h._pushes == 1, "a refused push is not numbered"
+    assert h.current() == state and len(h) == 1
+
+
+def test_a_worker_error_of_a_lean_push_is_raised_by_the_next_call_naming_it(client):
+    h = client.history("lean-worker-errs")
+    h.push({"a": 1})
+    h.push({1: "int key"}, label="bad")  # marshal encodes it; the worker refuses it
+    bad = h._pending[-1][0]
+    while not bad.done():  # not woken: the worker finds it at its park timeout
+        time.sleep(0.001)
+    e, sent = each_step_writes(client, lambda: pytest.raises(RequestError, h.push, {"a": 2}))
+    assert e.match(r"^bad_payload \(7\): push #1 \('bad'\) of history 'lean-worker-errs'")
+    assert len(sent) == 1 and sent[0]["name"] == "lean-worker-errs", "sent all the same"
+    h.push({"a": 2})  # raised once
+    state = {"a": 2}
+    assert h.current() == state and len(h) == 3
+    # In a run of undos into the state, the error of a push made meanwhile surfaces at the
+    # next step, which does not move.
+    h.undo(into=state)
+    h.push({2: "int key"}, changed=[2])
+    with pytest.raises(RequestError, match="push #4 of history"):
+        h.undo(into=state)
+    assert state == {"a": 2} and h.current() == {"a": 2}
+
+
+def test_a_prefetched_undo_into_an_edited_state_raises_and_changes_nothing(client):
+    h = client.history("lean-mismatch")
+    state = {"rows": [0], "n": 0}
+    h.push(state)
+    for i in range(1, 5):
+        state["rows"].append(i)
+        state["n"] = i
+        h.push(state, changed=[("rows", -1), "n"])
+    assert h.undo(into=state) is not None  # the first of a run; the next one is prefetched
+    assert h._prefetch_move is not None
+    state["rows"].append("not pushed")
+    before = copy.deepcopy(state)
+    with pytest.raises(StateMismatch, match=r"\['rows'\]"):
+        h.undo(into=state)
+    assert state == before and h.index == 3
+    state["rows"].pop()
+    state["n"] = "not pushed"
+    with pytest.raises(StateMismatch, match=r"\['n'\]"):
+        h.undo(into=state)
+    state["n"] = 3
+    assert h.undo(into=state) is not None and state == {"rows": [0, 1, 2], "n": 2}
+    # A container replaced by another of the same kind and length passes (as documented: the
+    # check sees lengths, not contents) and the patch is applied over it.
+    state["rows"] = [0, 1, 2]
+    assert h.undo(into=state) is not None and state == {"rows": [0, 1], "n": 1}
+
+
+def test_threads_racing_lean_pushes_keep_each_threads_order(client):
+    h = client.history("lean-threads", capacity=1000)
+    threads, per_thread = 4, 150
+    stop = threading.Event()
+
+    def pusher(t: int) -> int:
+        state = {"t": t, "i": 0, "rows": []}
+        for i in range(per_thread):
+            state["i"] = i
+            state["rows"].append(i)
+            if i % 3 == 0:
+                h.push(state, label=f"{t}:{i}")
+            else:  # every key named: whichever thread's snapshot it is built on
+                h.push(state, changed=["t", "i", "rows"], label=f"{t}:{i}")
+        return per_thread
+
+    def reader() -> int:
+        reads = 0
+        while not stop.is_set():
+            assert h.stats()["snapshots"] >= 0  # flushes the pushes made so far
+            reads += 1
+        return reads
+
+    with ThreadPoolExecutor(threads + 1) as pool:
+        watcher = pool.submit(reader)
+        assert list(pool.map(pusher, range(threads))) == [per_thread] * threads
+        stop.set()
+        assert watcher.result(60) >= 1
+    h.flush()
+    assert h._pushes == threads * per_thread
+    labels = [e["label"] for e in h.list()]
+    assert sorted(labels) == sorted(f"{t}:{i}" for t in range(threads) for i in range(per_thread))
+    for t in range(threads):
+        assert [x for x in labels if x.startswith(f"{t}:")] == [f"{t}:{i}" for i in range(per_thread)]
+    for index in (0, len(labels) // 2, len(labels) - 1):
+        t, i = map(int, labels[index].split(":"))
+        assert h.get(index) == {"t": t, "i": i, "rows": list(range(i + 1))}
