@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import marshal
-from itertools import compress
 from operator import is_
 from typing import Any
 
@@ -17,16 +16,14 @@ from ._payload import item_ends
 #: Top-level values compared by kind and length (others by value); the kind is what the
 #: worker keeps (a tuple is stored as a list).
 _SIZED = {list: list, tuple: list, dict: dict, bytes: bytes, bytearray: bytes}
-_sized = _SIZED.__contains__
 
 
 def _fingerprint(state: dict) -> tuple[dict, dict]:
     """What :meth:`History.undo` ``into=`` checks cheaply (:func:`matches`): the top level as
     it is now (a shallow copy: each value as the object it is) and the length of each list,
-    dict or bytes in it, by key; built by C loops (no Python step per key)."""
+    dict or bytes in it, by key."""
     values = state.copy()
-    keys = list(compress(values, map(_sized, map(type, values.values()))))
-    return values, dict(zip(keys, map(len, map(values.__getitem__, keys))))
+    return values, {k: len(v) for k, v in values.items() if type(v) in _SIZED}
 
 
 def matches(synced: tuple[dict, dict], state: dict) -> bool:
@@ -35,8 +32,13 @@ def matches(synced: tuple[dict, dict], state: dict) -> bool:
     At once when every value is still the object it was and each container has the length
     it had (a GUI's live state edited in place, as pushed or moved); else key by key."""
     values, lengths = synced
-    if (values.keys() == state.keys() and all(map(is_, values.values(), state.values()))
-            and list(map(len, map(state.__getitem__, lengths))) == list(lengths.values())):
+    try:
+        for k, n in lengths.items():
+            if len(state[k]) != n:
+                return False
+    except (KeyError, TypeError):
+        return False
+    if values.keys() == state.keys() and all(map(is_, values.values(), state.values())):
         return True
     return not differing_keys(synced, state)
 
