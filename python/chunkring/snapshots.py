@@ -75,6 +75,14 @@ pushes) and return a :class:`concurrent.futures.Future` of the decoded answer wi
 ``chunkring.aio`` awaits them. A queued push's error is raised by that future in place of its
 answer (the request itself was still run by the worker).
 
+**Cost on the GUI thread.** The common forms, ``push(state)`` and ``push(state, changed=…)``
+with the defaults and an ``undo``/``redo`` (fresh or ``into=``) whose answer the step before
+asked for, run lean steps (``_history_lean.py``): the request is written straight into the
+ring and earlier answers are read only when the response ring shows some; anything unusual
+takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``
+requests unanswered waits for the oldest one. A step whose answer is not in yet waits as a
+call does (it polls through the spin window, then parks).
+
 **Threads.** A ``History`` is safe to share between threads: one lock per history
 serialises its methods (so its write-behind queue and undo prefetch stay consistent), and the
 worker runs its requests in the order they were sent. Interleaving pushes and undos from
