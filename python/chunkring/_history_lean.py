@@ -58,6 +58,11 @@ _OP_FIELDS = L.OP_SNAP_PUSH_FIELDS
 _OP_MOVE = L.OP_SNAP_MOVE
 _CS = _CURSOR.size
 _dumps = marshal.dumps
+#: Answers a push reads at most (``take_plain``). A worker that runs behind answers in
+#: bursts; reading a burst of 40-80 at one push made that push the run's wall p99 (measured:
+#: 76-160 µs against a p50 of 12-35 µs), while 8 a push still catches up 8 times faster than
+#: pushes come.
+READ_PER_PUSH = 8
 
 
 def lean_steps(hist, max_pipelined: int):
@@ -138,24 +143,28 @@ def lean_steps(hist, max_pipelined: int):
         finally:
             slock.release()
 
-    def take_plain() -> None:
+    def take_plain(limit: int) -> None:
         """Reads the answers the response ring shows into their pending handles, as
         ``Receiver.drain`` would: the run of plain frames at the head (one frame each, no
-        flags, a pending handle nobody watches) read here, as ``_lean.py`` reads its answer
-        ([R5], the copy out, [R6], [W5]-[W6] for room); anything else, and the rest after
-        it, by ``drain`` itself. Without waiting: the receiver's lock only when free."""
+        flags, a pending handle nobody watches; at most ``limit`` of them) read here, as
+        ``_lean.py`` reads its answer ([R5], the copy out, [R6], [W5]-[W6] for room); a frame
+        that is not one, and the rest after it, by ``drain`` itself. Without waiting: the
+        receiver's lock only when free."""
         if reassembler.open is not None or not racquire(False):
             return drain()
         count = 0
+        end = -1  # where the run ended at a frame that is not plain: drain reads from there
         try:
             head = consumer.head
             rtail = q[resp_tail]
             if NEED_RW_FENCES:
                 barrier_read()  # [R5] the tail (above), then the frames it publishes
-            if not head < rtail <= head + resp_chunks or reassembler.open is not None:
-                rtail = -1  # (nothing, or a bad tail: drain raises the ProtocolError)
+            if rtail == head or receiver.closed:
+                pass  # nothing to read (or closed since: the mapping may be gone)
+            elif not head < rtail <= head + resp_chunks or reassembler.open is not None:
+                end = head  # (a bad tail: drain raises the ProtocolError)
             else:
-                while head != rtail:
+                while head != rtail and count < limit:
                     ridx = head & resp_mask
                     o = resp_base + ridx * resp_cb
                     magic, flags, frid, rlen, fidx = unpack_answer(mm, o)
@@ -163,6 +172,7 @@ def lean_steps(hist, max_pipelined: int):
                     h = table.get(frid)
                     if (flags or fidx or magic != _MAGIC or ridx + rn > resp_chunks
                             or head + rn > rtail or h is None or h._cond is not None):
+                        end = head
                         break
                     del table[frid]
                     h._result = mm[o + _HB : o + _HB + rlen]  # the copy out, before [R6]
@@ -183,7 +193,7 @@ def lean_steps(hist, max_pipelined: int):
             rrelease()
         if count and receiver._parked:
             receiver.wake_parked()  # another thread may wait for one of them (as drain)
-        if head != rtail:
+        if end >= 0:
             drain()  # not plain (or not ours): the general read, which knows what to do
 
     def answered() -> bool:
@@ -191,7 +201,7 @@ def lean_steps(hist, max_pipelined: int):
         request at the front of ``hist._pending`` failed (``hist._reap`` raises it), after
         dropping the answered ones before it."""
         if q[resp_tail] != consumer.head:
-            take_plain()
+            take_plain(READ_PER_PUSH)
         pending = hist._pending
         k = 0
         for h, _, _ in pending:
@@ -250,7 +260,7 @@ def lean_steps(hist, max_pipelined: int):
             h = pre[1]
             if h._state is _PENDING:
                 if q[resp_tail] != consumer.head:
-                    take_plain()
+                    take_plain(max_pipelined + 1)  # up to this step's answer, at most
                 if h._state is _PENDING:
                     try:
                         hist._answer(h)  # parks until it is in
