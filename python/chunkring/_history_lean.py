@@ -11,12 +11,14 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   ``_lean_submit.py`` writes one ([R2]: one pack for header and ``params_len``, two slice
   copies), published with one tail store ([R4]) and, as every push, no wake below
   ``WAKE_PENDING`` unanswered ones (``History._sent_push``). Earlier pushes' answers are
-  read only when the response ring shows something (one load of its tail), then as
-  ``_lean.py`` reads its answer (``take_plain``; anything but plain answers of pending
+  read only when the response ring shows something (one load of its tail), at most
+  ``READ_PER_PUSH`` a push, as ``_lean.py`` reads its answer (``take_plain``; anything but plain answers of pending
   requests by ``Receiver.drain``); a failed one is raised by ``History._reap`` (naming the
   push) after this push is out.
-- ``undo``/``redo`` (fresh, or ``into=state``) whose answer was asked for by the step before
-  (``_prefetch``/``_prefetch_move``): the fingerprint check (``matches``), the prefetched
+- ``undo``/``redo`` (fresh, or ``into=state``): the answer the step before asked for
+  (``_prefetch``/``_prefetch_move``), or, for the first step of a run, one asked for now
+  (``OP_SNAP_MOVE`` ``peek``, ``OP_SNAP_GET`` ``offset`` ∓1: nothing moves until the pushes
+  before it are answered without error); the fingerprint check (``matches``), that
   answer (read as the pushes' are, else waited for as ``History._answer`` waits), the next
   step's request written as a push is (with the wake check [W5]-[W6]: its answer is wanted
   next), the answer decoded or the patch applied and the fingerprint refreshed for the keys
@@ -26,10 +28,11 @@ Refused to the general path, before anything is sent or changed: another encodin
 ``raw``, queued pushes (``write_behind``), a restart since the history's last call (the
 general path's ``_locked`` reopens it), a closed or dead receiver, checksummed frames,
 ``MAX_PIPELINED_PUSHES`` reached, a frame that does not fit before the ring's end in the room
-the cached head shows, the sender's lock held by another thread, a prefetch that is not
-there, not this direction's, or failed, a live state that fails the fingerprint (the general
-check raises :class:`~chunkring.errors.StateMismatch` with its message). The history's lock
-is held throughout, as ``_locked`` holds it.
+the cached head shows, the sender's lock held by another thread, a prefetched answer that
+failed, a live state that fails the fingerprint (the general check raises
+:class:`~chunkring.errors.StateMismatch` with its message), a history without a fingerprint
+(the general check compares with ``current()``). The history's lock is held throughout, as
+``_locked`` holds it.
 """
 
 from __future__ import annotations
@@ -102,6 +105,11 @@ def lean_steps(hist, max_pipelined: int):
                    for to in ("undo", "redo")}
     next_ops = {"undo": L.OP_SNAP_UNDO, "redo": L.OP_SNAP_REDO}
     move_params = {to: hist._move_params(to, ',"next":true')[_PLB:] for to in ("undo", "redo")}
+    #: (fresh, direction) → (op, params) of the request asking what a prefetch holds.
+    ask = {(False, to): (_OP_MOVE, hist._move_params(to, ',"peek":true')[_PLB:])
+           for to in ("undo", "redo")}
+    ask.update({(True, to): (L.OP_SNAP_GET, hist._params(
+        ("get", offset), f'"offset":{offset}')[_PLB:]) for to, offset in (("undo", -1), ("redo", 1))})
 
     def post(op, params, body, wake):
         """One request (``params``: its JSON text) written and published: its handle, or
@@ -252,11 +260,20 @@ def lean_steps(hist, max_pipelined: int):
             return general(hist, encoding=encoding, raw=raw, into=into)
         with lock:
             pre = hist._prefetch_move if into is not None else hist._prefetch
-            if (pre is None or pre[0] != to or hist._queued or not usable()
-                    or len(hist._pending) >= max_pipelined
+            if (hist._queued or not usable() or len(hist._pending) >= max_pipelined
                     or (into is not None and (type(into) is not dict or hist._synced is None
                                               or not matches(hist._synced, into)))):
                 return general(hist, into=into)
+            if pre is None or pre[0] != to:
+                # The first step of a run: ask for what a prefetch holds (the next move's
+                # patch, or the snapshot it makes current: nothing moves), then go on as a
+                # prefetched step. One round trip, which also answers the pushes before it
+                # (their errors are raised before anything moves, as a flush would).
+                h = post(*ask[into is None, to], b"", True)
+                if h is None:
+                    return general(hist, into=into)
+                hist._unwoken = False  # (the post ran [W5]-[W6])
+                pre = (to, h)
             h = pre[1]
             if h._state is _PENDING:
                 if q[resp_tail] != consumer.head:

@@ -76,8 +76,8 @@ pushes) and return a :class:`concurrent.futures.Future` of the decoded answer wi
 answer (the request itself was still run by the worker).
 
 **Cost on the GUI thread.** The common forms, ``push(state)`` and ``push(state, changed=…)``
-with the defaults and an ``undo``/``redo`` (fresh or ``into=``) whose answer the step before
-asked for, run lean steps (``_history_lean.py``): the request is written straight into the
+with the defaults and ``undo``/``redo`` (fresh or ``into=``, the first of a run asking what
+the later ones find prefetched), run lean steps (``_history_lean.py``): the request is written straight into the
 ring and earlier answers are read only when the response ring shows some; anything unusual
 takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``
 requests unanswered waits for the oldest one. A step whose answer is not in yet waits as a

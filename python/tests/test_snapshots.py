@@ -790,9 +790,10 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
         h.push(state, changed=["i", ("rows", -1)])
     # What the client writes, read back from the request ring.
     _, sent = each_step_writes(client, lambda: h.undo(into=state))
-    # The first one asks for its patch and peeks at the next.
-    assert sent == [{"name": "peek-run", "to": "undo", "compact": True},
-                    {"name": "peek-run", "to": "undo", "compact": True, "peek": True}]
+    # The first one peeks at its patch (nothing moves before the pushes are answered), then
+    # moves and asks for the patch of the next undo (`next`).
+    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "peek": True},
+                    {"name": "peek-run", "to": "undo", "compact": True, "next": True}]
     for want in (2, 1, 0):
         moved, sent = each_step_writes(client, lambda: h.undo(into=state))
         assert moved is not None
