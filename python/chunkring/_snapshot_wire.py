@@ -138,6 +138,13 @@ def json_text(value: Any) -> str:
     return json.dumps(value)
 
 
+def _paths_json(paths: list) -> str:
+    """A list of paths (lists of str and int steps) as JSON text: :func:`json_text` with a
+    Python call per path rather than per step (a push sends one or a few)."""
+    return "[" + ",".join(["[" + ",".join([_json_str(s) if type(s) is str else json_text(s)
+                                           for s in path]) + "]" for path in paths]) + "]"
+
+
 def _changed_paths(snapshot: Any, changed: Iterable[Any]) -> tuple[list, list, list]:
     """``(paths, values, removes)`` of ``push(changed=…)``: one value per path found in
     ``snapshot``, the paths not found in ``removes``."""
@@ -164,9 +171,9 @@ def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list
     ``push(changed=…)`` (layout.md §9.3); ``paths`` lists every path named, found or
     removed. The tail's JSON is written without ``json.dumps`` (the common push's path)."""
     paths, values, removes = _changed_paths(snapshot, changed)
-    tail = ',"paths":' + json_text(paths)
+    tail = ',"paths":' + _paths_json(paths)
     if removes:
-        tail += ',"remove":' + json_text(removes)
+        tail += ',"remove":' + _paths_json(removes)
     return marshal.dumps(values, 4), tail, paths + removes
 
 
