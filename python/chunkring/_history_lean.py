@@ -255,7 +255,8 @@ def lean_steps(hist, max_pipelined: int):
                 general_reap(hist)  # raises an earlier push's error; this push is sent
 
     def step(to, general, encoding, raw, into):
-        """``undo``/``redo`` from its prefetched answer (module doc)."""
+        """``undo``/``redo`` from its prefetched answer, asked for now by the first step of
+        a run (module doc)."""
         if encoding is not None or raw:
             return general(hist, encoding=encoding, raw=raw, into=into)
         with lock:
