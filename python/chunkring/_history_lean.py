@@ -44,10 +44,10 @@ from time import time as _time
 from . import _layout as L
 from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
 from ._futex import futex_wake
-from ._handle import _FINISHED, _PENDING, Handle
+from ._handle import _FINISHED, _PENDING
 from ._lean import _ANSWER_FIELDS, _extent
+from ._lean_submit import plain_post
 from ._live_state import _fingerprint, apply_ops, matches, refresh
-from ._ring import PLAIN_REQUEST_HEAD
 from ._snapshot_wire import _CURSOR, _decode, fields_body, json_text
 
 _MAGIC = L.FRAME_MAGIC
@@ -91,16 +91,10 @@ def lean_steps(hist, max_pipelined: int):
     resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
     unpack_answer = _ANSWER_FIELDS.unpack_from
     lock = hist._lock
-    slock = sender._lock
-    view = producer.view
     q = producer.q
-    tail_word = producer.tail_word
     words = producer._futex_words
     peer = producer._peer_word
     peer_futex = producer._peer_futex
-    chunks, mask, cb, base = _extent(producer)
-    max_payload = producer.max_frame_payload
-    pack = PLAIN_REQUEST_HEAD.pack_into
     fence = barrier_memory
     push_head = hist._push_head
     next_params = {to: hist._params(("next", to), '"snapshot":false,"next":true')[_PLB:]
@@ -113,45 +107,7 @@ def lean_steps(hist, max_pipelined: int):
     ask.update({(True, to): (L.OP_SNAP_GET, hist._params(
         ("get", offset), f'"offset":{offset}')[_PLB:]) for to, offset in (("undo", -1), ("redo", 1))})
 
-    def post(op, params, body, wake):
-        """One request (``params``: its JSON text) written and published: its handle, or
-        None (nothing written) when it needs the general path (module doc)."""
-        plen = _PLB + len(params) + len(body)
-        if plen > max_payload or not slock.acquire(False):
-            return None
-        try:
-            tail = producer.tail
-            idx = tail & mask
-            n = (_HB + plen + cb - 1) // cb
-            if (receiver.closed or receiver.dead is not None
-                    or idx + n > chunks or chunks - (tail - producer.cached_head) < n):
-                return None  # closed, padding or a fresh look at the head first
-            rid = sender.next_id
-            sender.next_id = (rid + 1) & _MASK64 or 1  # following_id
-            h = table[rid] = Handle(receiver, rid, op)  # before the publish: the answer finds it
-            off = base + idx * cb
-            # [R2] header and params_len in one pack, then params and body.
-            pack(view, off, _MAGIC, op, rid, plen, plen, len(params))
-            off += _HB + _PLB
-            view[off : off + len(params)] = params
-            off += len(params)
-            view[off : off + len(body)] = body
-            tail += n
-            producer.tail = producer.published = tail
-            if NEED_RW_FENCES:
-                barrier_write()  # [R3] the frame bytes before the tail store
-            q[tail_word] = tail  # [R4] publish; pairs with [R5] in the worker
-            if wake:
-                fence()  # [W5] StoreLoad: the tail store before the load below
-                if words[peer] & _PARKED:  # [W6] pairs with the worker's [W2]
-                    words[peer] = _AWAKE
-                    futex_wake(peer_futex, 1)
-                    sender.worker_woken = True
-                else:
-                    sender.worker_woken = False
-            return h
-        finally:
-            slock.release()
+    post = plain_post(sender)  # (None: nothing written, the general path then)
 
     def take_plain(limit: int) -> None:
         """Reads the answers the response ring shows into their pending handles, as
