@@ -5,7 +5,9 @@
 //! (what `undo(into=)` asks for). `snapshot_peers.py` reports the worker's CPU per op; this
 //! splits out the op itself from the waiting around it.
 use chunkring::layout::*;
-use chunkring::ops::{Registry, Request, State};
+use chunkring::ops::{Registry, State};
+mod common;
+use common::{as_marshal, call};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -41,31 +43,14 @@ fn ui_doc(n: usize, variant: usize) -> Value {
     })
 }
 
-fn call(reg: &Registry, st: &mut State, op: u16, params: &[u8], body: &[u8]) -> Vec<u8> {
-    let e = reg.get(op).expect("registered");
-    (e.handler)(st, &Request { params, body }).expect("op ok")
-}
-
 fn bench(c: &mut Criterion) {
     let reg = Registry::with_all_ops();
     for (kb, n) in [(10, 39), (50, 234)] {
         let mut st = State::default();
         // marshal bytes of the documents, from the worker's own encoder.
         let marshals: Vec<Vec<u8>> = (0..200)
-            .map(|v| {
-                let doc = serde_json::to_vec(&ui_doc(n, v)).unwrap();
-                call(&reg, &mut st, OP_SNAP_PUSH, br#"{"name":"tmp"}"#, &doc);
-                let r = call(
-                    &reg,
-                    &mut st,
-                    OP_SNAP_CURRENT,
-                    br#"{"name":"tmp","encoding":"marshal"}"#,
-                    b"",
-                );
-                r[12..].to_vec()
-            })
+            .map(|v| as_marshal(&reg, &mut st, &serde_json::to_vec(&ui_doc(n, v)).unwrap()))
             .collect();
-        call(&reg, &mut st, OP_SNAP_DROP, br#"{"name":"tmp"}"#, b"");
         let push = br#"{"name":"h","encoding":"marshal"}"#;
         for m in &marshals[..100] {
             call(&reg, &mut st, OP_SNAP_PUSH, push, m);
