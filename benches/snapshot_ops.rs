@@ -43,6 +43,15 @@ fn ui_doc(n: usize, variant: usize) -> Value {
     })
 }
 
+/// Writes `other` (larger than the last-level cache), so the next op finds its data in
+/// memory only.
+fn evict(other: &mut [u8]) {
+    for (i, b) in other.iter_mut().step_by(64).enumerate() {
+        *b = i as u8;
+    }
+    black_box(other);
+}
+
 fn bench(c: &mut Criterion) {
     let reg = Registry::with_all_ops();
     for (kb, n) in [(10, 39), (50, 234)] {
@@ -96,6 +105,15 @@ fn bench(c: &mut Criterion) {
         );
         g.bench_function("undo-next-snapshot", |b| {
             b.iter(|| black_box(step(&reg, &mut st)))
+        });
+        // As a worker at 60 Hz runs it: the caches filled with other work since its last op.
+        let mut other = vec![0u8; 32 << 20];
+        g.bench_function("undo-next-snapshot-cold", |b| {
+            b.iter_batched(
+                || evict(&mut other),
+                |_| black_box(step(&reg, &mut st)),
+                criterion::BatchSize::PerIteration,
+            )
         });
         let mut step = steps(
             br#"{"name":"h","to":"undo","compact":true,"next":true}"#,
