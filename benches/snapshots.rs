@@ -5,7 +5,9 @@
 //! the worker adds on top of the ring round trip that `benches/python/snapshot_peers.py`
 //! measures from the Python side.
 use chunkring::layout::*;
-use chunkring::ops::{encode_list, Registry, Request, State};
+use chunkring::ops::{encode_list, Registry, State};
+mod common;
+use common::{as_marshal, call};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -30,11 +32,6 @@ fn ui_doc(variant: usize) -> Value {
     })
 }
 
-fn call(reg: &Registry, st: &mut State, op: u16, params: &[u8], body: &[u8]) -> Vec<u8> {
-    let e = reg.get(op).expect("registered");
-    (e.handler)(st, &Request { params, body }).expect("op ok")
-}
-
 fn bench(c: &mut Criterion) {
     let reg = Registry::with_all_ops();
     let mut st = State::default();
@@ -42,18 +39,7 @@ fn bench(c: &mut Criterion) {
         .map(|v| serde_json::to_vec(&ui_doc(v)).unwrap())
         .collect();
     // marshal bytes of the same documents, produced by the worker's own encoder.
-    let mut marshals = Vec::new();
-    for d in &docs {
-        call(&reg, &mut st, OP_SNAP_PUSH, br#"{"name":"m0"}"#, d);
-        let r = call(
-            &reg,
-            &mut st,
-            OP_SNAP_CURRENT,
-            br#"{"name":"m0","encoding":"marshal"}"#,
-            b"",
-        );
-        marshals.push(r[12..].to_vec());
-    }
+    let marshals: Vec<Vec<u8>> = docs.iter().map(|d| as_marshal(&reg, &mut st, d)).collect();
     for (d, m) in docs.iter().zip(&marshals).take(100) {
         call(&reg, &mut st, OP_SNAP_PUSH, br#"{"name":"j"}"#, d);
         call(

@@ -470,9 +470,25 @@ impl History {
         i: usize,
         want: Option<Encoding>,
     ) -> Result<(Encoding, Vec<u8>), StoreError> {
+        let mut out = Vec::new();
+        let enc = self.encode_into(i, want, &mut out)?;
+        Ok((enc, out))
+    }
+
+    /// [`History::encode`], appended to `out`; returns the encoding written.
+    ///
+    /// # Errors
+    /// As [`History::encode`]; `out` may then hold part of the snapshot.
+    pub fn encode_into(
+        &self,
+        i: usize,
+        want: Option<Encoding>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoding, StoreError> {
         let e = self.check_index(i as u64).map(|i| &self.entries[i])?;
         let want = want.unwrap_or(e.encoding);
-        Ok((want, codec::encode(&self.store, e.root, e.encoding, want)?))
+        codec::encode_into(&self.store, e.root, e.encoding, want, out)?;
+        Ok(want)
     }
 
     /// The RFC 6902 patch turning entry `a` into entry `b` (see [`diff::diff`]).
@@ -553,6 +569,29 @@ mod tests {
             h.jump(5).unwrap_err(),
             StoreError::IndexOutOfRange { index: 5, len: 5 }
         ));
+    }
+
+    #[test]
+    fn encode_into_appends_what_encode_returns() {
+        let mut h = History::new(4);
+        h.push(
+            Encoding::Json,
+            br#"{"a":[1,"x",{"b":null}],"c":"x"}"#,
+            None,
+            0.0,
+        )
+        .unwrap();
+        for want in [None, Some(Encoding::Marshal), Some(Encoding::Json)] {
+            let mut out = b"head".to_vec();
+            let enc = h.encode_into(0, want, &mut out).unwrap();
+            let (enc2, alone) = h.encode(0, want).unwrap();
+            assert_eq!(enc, enc2);
+            assert_eq!(&out[..4], b"head");
+            assert_eq!(&out[4..], &alone[..]);
+        }
+        let mut out = Vec::new();
+        assert!(h.encode_into(0, Some(Encoding::Bytes), &mut out).is_err());
+        assert!(h.encode_into(1, None, &mut out).is_err());
     }
 
     #[test]

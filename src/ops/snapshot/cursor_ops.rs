@@ -61,6 +61,15 @@ fn with_snapshot(h: &History, enc: Encoding, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A status-1 cursor response carrying entry `i` in `want`, encoded straight after the
+/// header (no copy of the snapshot).
+fn snapshot_response(h: &History, i: usize, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
+    let mut out = header(h, 1, 0, 0);
+    let enc = h.encode_into(i, want, &mut out)?;
+    out[1] = enc.code();
+    Ok(out)
+}
+
 /// Builds a cursor response: the header, then the snapshot at the cursor.
 fn cursor_response(h: &History, moved: bool, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
     cursor_response_with(h, moved, want, true)
@@ -74,10 +83,7 @@ fn cursor_response_with(
     snapshot: bool,
 ) -> Result<Vec<u8>, OpError> {
     Ok(match (moved, h.position().cursor) {
-        (true, Some(c)) if snapshot => {
-            let (enc, bytes) = h.encode(c, want)?;
-            with_snapshot(h, enc, &bytes)
-        }
+        (true, Some(c)) if snapshot => snapshot_response(h, c, want)?,
         (true, Some(_)) => header(h, 1, 0, 0),
         _ => header(h, 0, 0, 0),
     })
@@ -157,8 +163,7 @@ fn at_offset(h: &History, offset: i64, want: Option<Encoding>) -> Result<Vec<u8>
 }
 
 fn get_at(h: &History, i: u64, want: Option<Encoding>) -> Result<Vec<u8>, OpError> {
-    let (enc, bytes) = h.encode(h.check_index(i)?, want)?;
-    Ok(with_snapshot(h, enc, &bytes))
+    snapshot_response(h, h.check_index(i)?, want)
 }
 
 #[derive(Deserialize)]

@@ -92,16 +92,43 @@ pub fn encode(
     pushed: Encoding,
     want: Encoding,
 ) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    encode_into(store, id, pushed, want, &mut out)?;
+    Ok(out)
+}
+
+/// Most bytes [`encode_into`] reserves up front; a larger value grows the buffer as it goes.
+const MAX_RESERVE: u64 = 16 << 20;
+
+/// [`encode`], appended to `out` (e.g. after a response header, so the snapshot is written
+/// where it is sent from, not copied there). Reserves the value's expanded size first (an
+/// upper bound of its marshal size, about its JSON size), so a snapshot is written without
+/// the buffer growing and copying itself along the way.
+///
+/// # Errors
+/// As [`encode`]; `out` may then hold part of the value.
+pub fn encode_into(
+    store: &NodeStore,
+    id: NodeId,
+    pushed: Encoding,
+    want: Encoding,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let reserve = store.shape(id).expanded_bytes.min(MAX_RESERVE);
+    out.reserve(usize::try_from(reserve).unwrap_or(0));
     match (pushed, want) {
         (Encoding::Bytes, Encoding::Bytes) => match store.node(id) {
-            Node::Bytes(b) => Ok(b.to_vec()),
+            Node::Bytes(b) => {
+                out.extend_from_slice(b);
+                Ok(())
+            }
             _ => Err(StoreError::Unencodable(
                 "internal: opaque snapshot is not a blob".into(),
             )),
         },
         (Encoding::Bytes, _) => Err(StoreError::OpaqueAsStructured(want.name())),
         (_, Encoding::Bytes) => Err(StoreError::StructuredAsBytes),
-        (_, Encoding::Json) => json::encode(store, id),
-        (_, Encoding::Marshal) => marshal::encode(store, id),
+        (_, Encoding::Json) => json::encode_into(store, id, out),
+        (_, Encoding::Marshal) => marshal::encode_into(store, id, out),
     }
 }

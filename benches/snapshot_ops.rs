@@ -1,0 +1,131 @@
+//! The worker's cost per snapshot op at the sizes `benches/python/snapshot_peers.py` uses
+//! (UI snapshots of about 10 and 50 KB as marshal, 100-entry histories), through the op
+//! registry without a ring: a full push, a one-path `push_fields`, an undo answering the next
+//! snapshot (`next`, what `undo()` asks for) and a move answering the next compact patch
+//! (what `undo(into=)` asks for). `snapshot_peers.py` reports the worker's CPU per op; this
+//! splits out the op itself from the waiting around it.
+use chunkring::layout::*;
+use chunkring::ops::{Registry, State};
+mod common;
+use common::{as_marshal, call};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::{json, Value};
+use std::hint::black_box;
+
+/// `make_doc` of snapshot_peers.py: `n` discussion entries, entry `variant % n` edited.
+fn ui_doc(n: usize, variant: usize) -> Value {
+    let disc: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut content = format!(
+                "entry {i}: {}",
+                "some discussion text that a user typed ".repeat(4)
+            );
+            if i == variant % n {
+                content += &format!(" (edit {variant})");
+            }
+            json!({
+                "role": if i % 2 == 0 { "user" } else { "assistant" },
+                "content": content,
+                "ts": 1_700_000_000 + i,
+                "collapsed": i % 5 == 0,
+                "model": if i % 2 == 0 { Value::Null } else { json!("m-1") },
+            })
+        })
+        .collect();
+    json!({
+        "discussion": disc,
+        "files": (0..30).map(|i| json!({"path": format!("src/pkg/module_{i}.py"), "open": i % 3 == 0, "lines": 100 + i})).collect::<Vec<_>>(),
+        "context_files": (0..10).map(|i| json!({"path": format!("docs/ctx_{i}.md"), "open": false, "lines": 40})).collect::<Vec<_>>(),
+        "screenshots": (0..3).map(|i| json!({"path": format!("shots/{i}.png"), "w": 1920, "h": 1080})).collect::<Vec<_>>(),
+        "title": "refactor session", "model": "m-1", "temperature": 0.7, "top_p": 0.95,
+        "max_tokens": 4096, "system_prompt": "You are a careful assistant. ".repeat(5),
+        "cursor": 17, "scroll": 0.25, "dirty": true,
+    })
+}
+
+/// Writes `other` (larger than the last-level cache), so the next op finds its data in
+/// memory only.
+fn evict(other: &mut [u8]) {
+    for (i, b) in other.iter_mut().step_by(64).enumerate() {
+        *b = i as u8;
+    }
+    black_box(other);
+}
+
+fn bench(c: &mut Criterion) {
+    let reg = Registry::with_all_ops();
+    for (kb, n) in [(10, 39), (50, 234)] {
+        let mut st = State::default();
+        // marshal bytes of the documents, from the worker's own encoder.
+        let marshals: Vec<Vec<u8>> = (0..200)
+            .map(|v| as_marshal(&reg, &mut st, &serde_json::to_vec(&ui_doc(n, v)).unwrap()))
+            .collect();
+        let push = br#"{"name":"h","encoding":"marshal"}"#;
+        for m in &marshals[..100] {
+            call(&reg, &mut st, OP_SNAP_PUSH, push, m);
+        }
+        let mut g = c.benchmark_group(format!("snapshot-ops-{kb}k"));
+        g.throughput(Throughput::Bytes(marshals[0].len() as u64));
+        let mut i = 0;
+        g.bench_function("push-marshal", |b| {
+            b.iter(|| {
+                i = (i + 1) % marshals.len();
+                call(&reg, &mut st, OP_SNAP_PUSH, push, &marshals[i])
+            })
+        });
+        // One entry's text, as `push(state, changed=[path])` sends it: a list of one value.
+        let fields = br#"{"name":"h","encoding":"marshal","paths":[["discussion",3,"content"]]}"#;
+        let body = b"[\x01\x00\x00\x00\x7a\x0bedited text";
+        g.bench_function("push-fields-one-path", |b| {
+            b.iter(|| call(&reg, &mut st, OP_SNAP_PUSH_FIELDS, fields, body))
+        });
+        // Refill with distinct snapshots, then undo/redo runs answering the next snapshot or
+        // the next compact patch (a move at either end answers nothing: turn around there).
+        for m in &marshals[100..] {
+            call(&reg, &mut st, OP_SNAP_PUSH, push, m);
+        }
+        let steps = |undo: &'static [u8], redo: &'static [u8], ops: (u16, u16)| {
+            let mut back = true;
+            let mut at = 99usize;
+            move |reg: &Registry, st: &mut State| {
+                if at == 1 {
+                    back = false;
+                } else if at == 98 {
+                    back = true;
+                }
+                at = if back { at - 1 } else { at + 1 };
+                let (op, params) = if back { (ops.0, undo) } else { (ops.1, redo) };
+                call(reg, st, op, params, b"")
+            }
+        };
+        let mut step = steps(
+            br#"{"name":"h","snapshot":false,"next":true}"#,
+            br#"{"name":"h","snapshot":false,"next":true}"#,
+            (OP_SNAP_UNDO, OP_SNAP_REDO),
+        );
+        g.bench_function("undo-next-snapshot", |b| {
+            b.iter(|| black_box(step(&reg, &mut st)))
+        });
+        // As a worker at 60 Hz runs it: the caches filled with other work since its last op.
+        let mut other = vec![0u8; 32 << 20];
+        g.bench_function("undo-next-snapshot-cold", |b| {
+            b.iter_batched(
+                || evict(&mut other),
+                |_| black_box(step(&reg, &mut st)),
+                criterion::BatchSize::PerIteration,
+            )
+        });
+        let mut step = steps(
+            br#"{"name":"h","to":"undo","compact":true,"next":true}"#,
+            br#"{"name":"h","to":"redo","compact":true,"next":true}"#,
+            (OP_SNAP_MOVE, OP_SNAP_MOVE),
+        );
+        g.bench_function("move-next-compact-patch", |b| {
+            b.iter(|| black_box(step(&reg, &mut st)))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
