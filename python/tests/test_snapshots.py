@@ -964,3 +964,18 @@ def test_threads_racing_lean_pushes_keep_each_threads_order(client):
     for index in (0, len(labels) // 2, len(labels) - 1):
         t, i = map(int, labels[index].split(":"))
         assert h.get(index) == {"t": t, "i": i, "rows": list(range(i + 1))}
+
+
+def test_into_refuses_a_state_with_the_same_values_under_other_keys(client):
+    # The fingerprint's identity check must pair values by key, not by insertion order: a
+    # state holding the current snapshot's objects under swapped keys (built in another
+    # order) is not the current snapshot, and a patch applied to it corrupts it.
+    h = client.history("into-swapped")
+    x, y = "x" * 3, "y" * 3  # one object each, shared by the snapshot and the state below
+    h.push({"a": "old", "b": "old"})
+    h.push({"a": x, "b": y}, changed=["a", "b"])
+    swapped = {"b": x, "a": y}
+    before = dict(swapped)
+    with pytest.raises(StateMismatch, match=r"\['a', 'b'\]"):
+        h.undo(into=swapped)
+    assert swapped == before and h.index == 1
