@@ -979,3 +979,28 @@ def test_into_refuses_a_state_with_the_same_values_under_other_keys(client):
     with pytest.raises(StateMismatch, match=r"\['a', 'b'\]"):
         h.undo(into=swapped)
     assert swapped == before and h.index == 1
+
+
+def test_a_subclass_overriding_push_undo_redo_has_its_methods_called(client):
+    # The lean steps are instance attributes; they must not shadow a subclass's own methods
+    # (as Client keeps a subclass's own submit).
+    calls = []
+
+    class Audited(History):
+        def push(self, snapshot, label=None, **kw):
+            calls.append(("push", label))
+            return super().push(snapshot, label, **kw)
+
+        def undo(self, **kw):
+            calls.append(("undo", None))
+            return super().undo(**kw)
+
+    h = Audited(client, "lean-subclass")
+    state = {"n": 0}
+    h.push(state, "zero")
+    state["n"] = 1
+    h.push(state, "one", changed=["n"])
+    assert h.undo(into=state) is not None and state == {"n": 0}
+    assert h.redo(into=state) is not None and state == {"n": 1}  # not overridden: lean
+    assert calls == [("push", "zero"), ("push", "one"), ("undo", None)]
+    assert "redo" in vars(h) and "push" not in vars(h) and "undo" not in vars(h)
