@@ -38,7 +38,10 @@ def matches(synced: tuple[dict, dict], state: dict) -> bool:
                 return False
     except (KeyError, TypeError):
         return False
-    if values.keys() == state.keys() and all(map(is_, values.values(), state.values())):
+    # Each value paired with the state's under the same key (not by position: two dicts
+    # with the same keys in another order would pair the values of different keys).
+    if values.keys() == state.keys() and all(map(is_, values.values(),
+                                                 map(state.__getitem__, values))):
         return True
     return not differing_keys(synced, state)
 

@@ -964,3 +964,43 @@ def test_threads_racing_lean_pushes_keep_each_threads_order(client):
     for index in (0, len(labels) // 2, len(labels) - 1):
         t, i = map(int, labels[index].split(":"))
         assert h.get(index) == {"t": t, "i": i, "rows": list(range(i + 1))}
+
+
+def test_into_refuses_a_state_with_the_same_values_under_other_keys(client):
+    # The fingerprint's identity check must pair values by key, not by insertion order: a
+    # state holding the current snapshot's objects under swapped keys (built in another
+    # order) is not the current snapshot, and a patch applied to it corrupts it.
+    h = client.history("into-swapped")
+    x, y = "x" * 3, "y" * 3  # one object each, shared by the snapshot and the state below
+    h.push({"a": "old", "b": "old"})
+    h.push({"a": x, "b": y}, changed=["a", "b"])
+    swapped = {"b": x, "a": y}
+    before = dict(swapped)
+    with pytest.raises(StateMismatch, match=r"\['a', 'b'\]"):
+        h.undo(into=swapped)
+    assert swapped == before and h.index == 1
+
+
+def test_a_subclass_overriding_push_undo_redo_has_its_methods_called(client):
+    # The lean steps are instance attributes; they must not shadow a subclass's own methods
+    # (as Client keeps a subclass's own submit).
+    calls = []
+
+    class Audited(History):
+        def push(self, snapshot, label=None, **kw):
+            calls.append(("push", label))
+            return super().push(snapshot, label, **kw)
+
+        def undo(self, **kw):
+            calls.append(("undo", None))
+            return super().undo(**kw)
+
+    h = Audited(client, "lean-subclass")
+    state = {"n": 0}
+    h.push(state, "zero")
+    state["n"] = 1
+    h.push(state, "one", changed=["n"])
+    assert h.undo(into=state) is not None and state == {"n": 0}
+    assert h.redo(into=state) is not None and state == {"n": 1}  # not overridden: lean
+    assert calls == [("push", "zero"), ("push", "one"), ("undo", None)]
+    assert "redo" in vars(h) and "push" not in vars(h) and "undo" not in vars(h)
