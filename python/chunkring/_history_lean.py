@@ -11,10 +11,10 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   ``_lean_submit.py`` writes one ([R2]: one pack for header and ``params_len``, two slice
   copies), published with one tail store ([R4]) and, as every push, no wake below
   ``WAKE_PENDING`` unanswered ones (``History._sent_push``). Earlier pushes' answers are
-  read only when the response ring shows something (one load of its tail), at most
-  ``READ_PER_PUSH`` a push, as ``_lean.py`` reads its answer (``take_plain``; anything but plain answers of pending
-  requests by ``Receiver.drain``); a failed one is raised by ``History._reap`` (naming the
-  push) after this push is out.
+  read before the push is written (so never its own), only when the response ring shows
+  something (one load of its tail), at most ``READ_PER_PUSH`` a push (``Receiver.drain``'s
+  ``limit``); a failed one is raised by ``History._reap`` (naming the push) after this push
+  is out.
 - ``undo``/``redo`` (fresh, or ``into=state``): the answer the step before asked for
   (``_prefetch``/``_prefetch_move``), or, for the first step of a run, one asked for now
   (``OP_SNAP_MOVE`` ``peek``, ``OP_SNAP_GET`` ``offset`` ∓1: nothing moves until the pushes
@@ -40,30 +40,22 @@ from __future__ import annotations
 import marshal
 from functools import partial
 from time import time as _time
+from typing import Any
 
 from . import _layout as L
-from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
-from ._futex import futex_wake
 from ._handle import _FINISHED, _PENDING
-from ._lean import _ANSWER_FIELDS, _extent
 from ._lean_submit import plain_post
 from ._live_state import _fingerprint, apply_ops, matches, refresh
 from ._snapshot_wire import _CURSOR, _decode, fields_body, json_text
 
-_MAGIC = L.FRAME_MAGIC
-_HB = L.FRAME_HEADER_BYTES
 _PLB = L.PARAMS_LEN_BYTES
-_PARKED = L.PARKED
-_PARKED_FOR_ROOM = L.PARKED_FOR_ROOM
-_AWAKE = L.AWAKE
-_MASK64 = (1 << 64) - 1
 _OP_PUSH = L.OP_SNAP_PUSH
 _OP_FIELDS = L.OP_SNAP_PUSH_FIELDS
 _OP_MOVE = L.OP_SNAP_MOVE
 _CS = _CURSOR.size
 _dumps = marshal.dumps
 _loads = marshal.loads
-#: Answers a push reads at most (``take_plain``). A worker that runs behind answers in
+#: Answers a push reads at most (``Receiver.drain``'s ``limit``). A worker that runs behind answers in
 #: bursts; reading a burst of 40-80 at one push made that push the run's wall p99 (measured:
 #: 76-160 µs against a p50 of 12-35 µs), while 8 a push still catches up 8 times faster than
 #: pushes come.
@@ -81,26 +73,19 @@ def lean_steps(hist, max_pipelined: int):
     general_push, general_undo, general_redo = cls.push, cls.undo, cls.redo
     client = hist._client
     receiver = sender._receiver
-    table = sender._pending
     drain = receiver.drain
     consumer = receiver._consumer
-    reassembler = receiver._reassembler
-    racquire, rrelease = receiver._lock.acquire, receiver._lock.release
-    mm = consumer.mm
-    resp_tail, resp_head = consumer.tail_word, consumer.head_word
-    resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
-    unpack_answer = _ANSWER_FIELDS.unpack_from
+    resp_tail = consumer.tail_word
     lock = hist._lock
     q = producer.q
-    words = producer._futex_words
-    peer = producer._peer_word
-    peer_futex = producer._peer_futex
-    fence = barrier_memory
     push_head = hist._push_head
-    next_params = {to: hist._params(("next", to), '"snapshot":false,"next":true')[_PLB:]
-                   for to in ("undo", "redo")}
-    next_ops = {"undo": L.OP_SNAP_UNDO, "redo": L.OP_SNAP_REDO}
-    move_params = {to: hist._move_params(to, ',"next":true')[_PLB:] for to in ("undo", "redo")}
+    #: (fresh, direction) → (op, params prefix) of the request a step sends: its move, which
+    #: answers the next step's snapshot (fresh) or patch.
+    nexts = {(True, to): (op, hist._params(("next", to), '"snapshot":false,"next":true'))
+             for to, op in (("undo", L.OP_SNAP_UNDO), ("redo", L.OP_SNAP_REDO))}
+    nexts.update({(False, to): (_OP_MOVE, hist._move_params(to, ',"next":true'))
+                  for to in ("undo", "redo")})
+    nexts = {key: (op, prefix[_PLB:], prefix) for key, (op, prefix) in nexts.items()}
     #: (fresh, direction) → (op, params) of the request asking what a prefetch holds.
     ask = {(False, to): (_OP_MOVE, hist._move_params(to, ',"peek":true')[_PLB:])
            for to in ("undo", "redo")}
@@ -109,65 +94,19 @@ def lean_steps(hist, max_pipelined: int):
 
     post = plain_post(sender)  # (None: nothing written, the general path then)
 
-    def take_plain(limit: int) -> None:
-        """Reads the answers the response ring shows into their pending handles, as
-        ``Receiver.drain`` would: the run of plain frames at the head (one frame each, no
-        flags, a pending handle nobody watches; at most ``limit`` of them) read here, as
-        ``_lean.py`` reads its answer ([R5], the copy out, [R6], [W5]-[W6] for room); a frame
-        that is not one, and the rest after it, by ``drain`` itself. Without waiting: the
-        receiver's lock only when free."""
-        if reassembler.open is not None or not racquire(False):
-            return drain()
-        count = 0
-        end = -1  # where the run ended at a frame that is not plain: drain reads from there
-        try:
-            head = consumer.head
-            rtail = q[resp_tail]
-            if NEED_RW_FENCES:
-                barrier_read()  # [R5] the tail (above), then the frames it publishes
-            if rtail == head or receiver.closed:
-                pass  # nothing to read (or closed since: the mapping may be gone)
-            elif not head < rtail <= head + resp_chunks or reassembler.open is not None:
-                end = head  # (a bad tail: drain raises the ProtocolError)
-            else:
-                while head != rtail and count < limit:
-                    ridx = head & resp_mask
-                    o = resp_base + ridx * resp_cb
-                    magic, flags, frid, rlen, fidx = unpack_answer(mm, o)
-                    rn = (_HB + rlen + resp_cb - 1) // resp_cb
-                    h = table.get(frid)
-                    if (flags or fidx or magic != _MAGIC or ridx + rn > resp_chunks
-                            or head + rn > rtail or h is None or h._cond is not None):
-                        end = head
-                        break
-                    del table[frid]
-                    h._result = mm[o + _HB : o + _HB + rlen]  # the copy out, before [R6]
-                    h._state = _FINISHED  # last, as Receiver._resolve
-                    head += rn
-                    count += 1
-                if count:
-                    consumer.head = consumer.released = head
-                    consumer.cached_tail = rtail
-                    if NEED_RW_FENCES:
-                        barrier_write()  # [R6] the copy-outs before the head store
-                    q[resp_head] = head  # [R6] release; pairs with [R1] in the worker
-                    fence()  # [W5] StoreLoad: the head store before the load below
-                    if words[peer] & _PARKED_FOR_ROOM:  # [W6] pairs with the worker's [W2]
-                        words[peer] = _AWAKE
-                        futex_wake(peer_futex, 1)
-        finally:
-            rrelease()
-        if count and receiver._parked:
-            receiver.wake_parked()  # another thread may wait for one of them (as drain)
-        if end >= 0:
-            drain()  # not plain (or not ours): the general read, which knows what to do
+    def send_next(key) -> Any:
+        """The handle of the request for the next step's answer (``nexts[key]``), written
+        by ``post``, else by the general ``History._post``."""
+        op, params, prefix = nexts[key]
+        h = post(op, params, b"", True)
+        if h is None:
+            h, = hist._post(((op, prefix, b""),))
+        return h
 
-    def answered() -> bool:
-        """Reads the answers in when the response ring shows any; False when an answered
-        request at the front of ``hist._pending`` failed (``hist._reap`` raises it), after
-        dropping the answered ones before it."""
-        if q[resp_tail] != consumer.head:
-            take_plain(READ_PER_PUSH)
+    def settled() -> bool:
+        """Drops the answered requests at the front of ``hist._pending``; False when one of
+        them failed (``hist._reap`` raises it). Reads nothing: the answers were read before
+        (``drain``)."""
         pending = hist._pending
         k = 0
         for h, _, _ in pending:
@@ -202,11 +141,16 @@ def lean_steps(hist, max_pipelined: int):
             if label is not None:
                 params += b',"label":' + json_text(label).encode()
             params += b"}"
+            # Earlier pushes' answers, read before this push is written: its own answer,
+            # which a worker awake could write at once, is then never read (and its error
+            # raised) by this push itself, only by the next call.
+            if q[resp_tail] != consumer.head:
+                drain(READ_PER_PUSH)
             h = post(op, params, body, False)
             if h is None:
                 return general_push(hist, snapshot, label, changed=changed)
             sent_push(h, label, snapshot, keys)
-            if not answered():
+            if not settled():
                 general_reap(hist)  # raises an earlier push's error; this push is sent
 
     def step(to, general, *, encoding=None, raw=False, into=None):
@@ -235,7 +179,7 @@ def lean_steps(hist, max_pipelined: int):
             h = pre[1]
             if h._state is _PENDING:
                 if q[resp_tail] != consumer.head:
-                    take_plain(max_pipelined + 1)  # up to this step's answer, at most
+                    drain()
                 if h._state is _PENDING:
                     try:
                         hist._answer(h)  # parks until it is in
@@ -246,24 +190,19 @@ def lean_steps(hist, max_pipelined: int):
             r = h._result
             hist._prefetch = hist._prefetch_move = None
             hist._moved = True
-            if not answered():
+            if not settled():
                 general_reap(hist)  # a failed `next`: raised once, as _step/_move_into do
             if into is None:
                 if not r[0]:
                     return None  # nothing there: the worker's move would not move either
-                nxt = post(next_ops[to], next_params[to], b"", True)
-                if nxt is None:
-                    nxt, = hist._post(((next_ops[to], hist._params(
-                        ("next", to), '"snapshot":false,"next":true'), b""),))
+                nxt = send_next((True, to))
                 hist._pending.append((nxt, None, None))
                 hist._prefetch = (to, nxt)
                 hist._synced = None  # (as _snapshot_of: no fingerprint of a fresh snapshot)
                 return _decode(r[1], r)
             if len(r) == _CS:
                 return None  # no patch: this move would not move
-            nxt = post(_OP_MOVE, move_params[to], b"", True)
-            if nxt is None:
-                nxt, = hist._post(((_OP_MOVE, hist._move_params(to, ',"next":true'), b""),))
+            nxt = send_next((False, to))
             hist._pending.append((nxt, None, None))  # its error: raised by the next call
             hist._prefetch_move = (to, nxt)
             touched: set = set()

@@ -35,7 +35,7 @@ from ._futex import futex_wait, futex_wake
 from ._handle import _FINISHED, _PENDING, Handle, _complete
 from ._process import pid_alive, read_all, shares_one_cpu, unlink_shm
 from ._reassembler import FragmentError, Reassembler
-from ._ring import Consumer
+from ._ring import TAKE_SIMPLE_RUN, Consumer
 from .errors import (ChecksumError, ClientClosed, ProtocolError, RegionLost, RequestError,
                      RequestTimeout, WorkerDied)
 
@@ -240,9 +240,11 @@ class Receiver:
         if self._consumer.pending():
             self.drain()
 
-    def drain(self) -> int:
-        """Read every published response frame: resolve handles, release the chunks ([R6],
-        then [W5]-[W6] if the worker waits for room); the number of frames read."""
+    def drain(self, limit: int | None = None) -> int:
+        """Read every published response frame (or about ``limit`` of them: a push reading
+        earlier pushes' answers takes a worker's burst a few at a time): resolve handles,
+        release the chunks ([R6], then [W5]-[W6] if the worker waits for room); the number
+        of frames read."""
         cons = self._consumer
         reassembler = self._reassembler
         pending = self.pending
@@ -253,17 +255,21 @@ class Receiver:
         # Runs of simple answers in bulk (``Consumer.take_simple``), except with checksums
         # and while a fragmented answer is open; everything else frame by frame.
         bulk = not cons.crc
+        left = TAKE_SIMPLE_RUN << 32 if limit is None else limit  # frames still to read
         try:
-            while True:
+            while left > 0:
                 if bulk and reassembler.open is None:
-                    run = cons.take_simple()
+                    run = cons.take_simple(min(left, TAKE_SIMPLE_RUN))
                     if run is not None:
-                        count += self._resolve_run(run, late)
+                        n = self._resolve_run(run, late)
+                        count += n
+                        left -= n
                         continue  # the next run, if any
                 frame = cons.poll()
                 if frame is None:
                     break
                 count += 1
+                left -= 1
                 flags, op, status, rid, fidx, mlen, payload = frame
                 if fidx or flags & _MORE or reassembler.open is not None:
                     payload = self._reassemble(flags, op, rid, fidx, mlen, payload, late)

@@ -46,6 +46,8 @@ HEADER_AND_PARAMS_LEN = struct.Struct("<HHHHQIIQI")
 #: larger answer is read by :meth:`Consumer.poll`: one copy (a 1 MiB answer read by a run
 #: cost a second pass and 256 page faults per call).
 TAKE_SIMPLE_MAX_PAYLOAD = 16 * 1024
+#: Most frames :meth:`Consumer.take_simple` reads in one run.
+TAKE_SIMPLE_RUN = 256
 #: The same bytes for a request without flags, status, fragments or params in 6 fields, not 9
 #: (fewer arguments to convert: the lean paths, ``_lean.py``, ``_lean_submit.py``):
 #: ``magic | flags << 16``, ``op | status << 16``, ``request_id``,
@@ -477,7 +479,7 @@ class Consumer(_RingEnd):
             self.head = head + n
             return flags, op, status, rid, fidx, mlen, payload
 
-    def take_simple(self, limit: int = 256):
+    def take_simple(self, limit: int = TAKE_SIMPLE_RUN):
         """Read a run of simple answers at the head at once: ``(request_ids, payloads)``, or
         None when the next frame is not one (or nothing is published).
 

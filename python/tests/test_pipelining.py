@@ -8,7 +8,8 @@ import random
 import threading
 
 from chunkring import _layout as L
-from conftest import SMALL_RING_BYTES, run_bounded, run_threads
+from chunkring._handle import _FINISHED
+from conftest import SMALL_RING_BYTES, eventually, run_bounded, run_threads
 
 
 def _payload(rng: random.Random, i: int, max_size: int) -> bytes:
@@ -97,3 +98,19 @@ def test_handle_is_done_after_its_result(client):
     h = client.submit(L.OP_ECHO, b"abc")
     assert h.result(timeout=10) == b"abc"
     assert h.done()
+
+
+def test_drain_with_a_limit_reads_that_many_answers_and_leaves_the_rest(client):
+    """``Receiver.drain(limit)`` (a history's push reads earlier answers a few at a time):
+    it reads exactly ``limit`` of 20 published simple answers, in order, and leaves the rest
+    published and their handles pending for the next read."""
+    rx = client._receiver
+    cons = rx._consumer
+    handles = [client.submit(L.OP_ECHO, b"%02d" % i) for i in range(20)]
+    # Every answer (a 32-byte header and 2 bytes) takes one chunk: all 20 are published.
+    assert eventually(lambda: cons.q[cons.tail_word] - cons.head >= 20)
+    assert rx.drain(8) == 8
+    assert [h._state == _FINISHED for h in handles] == [True] * 8 + [False] * 12
+    assert rx.drain(3) == 3  # a run of 2, then a run of 1: still exactly the limit
+    assert [h.done() for h in handles] == [True] * 20  # (done() reads the rest)
+    assert [h.result() for h in handles] == [b"%02d" % i for i in range(20)]
