@@ -241,10 +241,11 @@ class Receiver:
             self.drain()
 
     def drain(self, limit: int | None = None) -> int:
-        """Read every published response frame (or about ``limit`` of them: a push reading
-        earlier pushes' answers takes a worker's burst a few at a time): resolve handles,
-        release the chunks ([R6], then [W5]-[W6] if the worker waits for room); the number
-        of frames read."""
+        """Read every published response frame: resolve handles, release the chunks ([R6],
+        then [W5]-[W6] if the worker waits for room); the number of frames read. With
+        ``limit``: at most that many, of those one load of the tail shows (a push reading
+        earlier pushes' answers takes a worker's burst a few at a time, and no more loads
+        of a line the worker is writing)."""
         cons = self._consumer
         reassembler = self._reassembler
         pending = self.pending
@@ -258,6 +259,8 @@ class Receiver:
         left = TAKE_SIMPLE_RUN << 32 if limit is None else limit  # frames still to read
         try:
             while left > 0:
+                if limit is not None and count and cons.head == cons.cached_tail:
+                    break  # what the tail showed is read: no second load of it
                 if bulk and reassembler.open is None:
                     run = cons.take_simple(min(left, TAKE_SIMPLE_RUN))
                     if run is not None:

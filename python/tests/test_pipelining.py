@@ -103,7 +103,8 @@ def test_handle_is_done_after_its_result(client):
 def test_drain_with_a_limit_reads_that_many_answers_and_leaves_the_rest(client):
     """``Receiver.drain(limit)`` (a history's push reads earlier answers a few at a time):
     it reads exactly ``limit`` of 20 published simple answers, in order, and leaves the rest
-    published and their handles pending for the next read."""
+    published and their handles pending for the next read; past what the tail shows, it
+    stops."""
     rx = client._receiver
     cons = rx._consumer
     handles = [client.submit(L.OP_ECHO, b"%02d" % i) for i in range(20)]
@@ -112,5 +113,6 @@ def test_drain_with_a_limit_reads_that_many_answers_and_leaves_the_rest(client):
     assert rx.drain(8) == 8
     assert [h._state == _FINISHED for h in handles] == [True] * 8 + [False] * 12
     assert rx.drain(3) == 3  # a run of 2, then a run of 1: still exactly the limit
-    assert [h.done() for h in handles] == [True] * 20  # (done() reads the rest)
+    assert rx.drain(50) == 9  # a limit beyond what the tail shows: what it shows
+    assert [h._state == _FINISHED for h in handles] == [True] * 20
     assert [h.result() for h in handles] == [b"%02d" % i for i in range(20)]
