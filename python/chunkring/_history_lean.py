@@ -179,7 +179,7 @@ def lean_steps(hist, max_pipelined: int):
             h = pre[1]
             if h._state is _PENDING:
                 if q[resp_tail] != consumer.head:
-                    drain()
+                    drain(max_pipelined)  # what one load of the tail shows (ours among it)
                 if h._state is _PENDING:
                     try:
                         hist._answer(h)  # parks until it is in

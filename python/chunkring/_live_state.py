@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import marshal
-from operator import is_
 from typing import Any
 
 from ._payload import item_ends
@@ -33,17 +32,14 @@ def matches(synced: tuple[dict, dict], state: dict) -> bool:
     it had (a GUI's live state edited in place, as pushed or moved); else key by key."""
     values, lengths = synced
     try:
-        for k, n in lengths.items():
-            if len(state[k]) != n:
-                return False
+        if list(map(len, map(state.__getitem__, lengths))) != list(lengths.values()):
+            return False
     except (KeyError, TypeError):
         return False
-    # Each value paired with the state's under the same key (not by position: two dicts
-    # with the same keys in another order would pair the values of different keys).
-    if values.keys() == state.keys() and all(map(is_, values.values(),
-                                                 map(state.__getitem__, values))):
-        return True
-    return not differing_keys(synced, state)
+    # The same keys, each value the object it was (dict equality tries identity first, key
+    # by key: two dicts with the same keys in another order pair each key's own values) or
+    # equal to it, which passes the rules below as well.
+    return values == state or not differing_keys(synced, state)
 
 
 def _lookup(snapshot: dict, path: list) -> tuple[bool, Any]:

@@ -497,12 +497,19 @@ class Consumer(_RingEnd):
         idx = head & self.mask
         off = self.base + idx * self.chunk_bytes
         cb = self.chunk_bytes
-        magic, flags, _, _, _, plen, _, _ = _unpack_header(self.mm, off)
+        mm = self.mm
+        magic, flags, _, status, rid, plen, fidx, mlen = _unpack_header(mm, off)
         if magic != _MAGIC or flags or plen > TAKE_SIMPLE_MAX_PAYLOAD:
             return None
         n = (_HB + plen + cb - 1) // cb
         # Whole frames of n chunks before the published tail and the ring's end.
         m = min(self.cached_tail - head, self.chunks - idx, limit * n) // n
+        if m == 1:
+            # One frame (an answer awaited alone): checked from the header read above.
+            if status or fidx or plen != mlen:
+                return None
+            self.head = head + n
+            return (rid,), (mm[off + _HB : off + _HB + plen],)
         if not m:
             return None
         m = 1 << (m.bit_length() - 1)
