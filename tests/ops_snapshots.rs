@@ -854,6 +854,66 @@ fn next_moves_and_answers_what_the_following_move_would() {
 }
 
 #[test]
+fn a_push_with_peek_answers_the_patch_of_the_undo_after_it() {
+    let mut sut = Sut::new();
+    let peek_undo = json!({"name": "p", "to": "undo", "peek": true, "compact": true});
+    // The first push: nothing to undo to, so the header alone (status 0).
+    let first = sut
+        .call(
+            OP_SNAP_PUSH,
+            json!({"name": "p", "peek": true}),
+            br#"{"x":0,"d":[1]}"#,
+        )
+        .unwrap();
+    assert_eq!((first[0], first[1], first.len()), (0, 0, 12));
+    // Each push (plain, fields, many) answers exactly what a peek sent right after it does.
+    let pushes: [(u16, Value, Vec<u8>); 3] = [
+        (
+            OP_SNAP_PUSH,
+            json!({"name": "p", "peek": true}),
+            br#"{"x":1,"d":[1,2]}"#.to_vec(),
+        ),
+        (
+            OP_SNAP_PUSH_FIELDS,
+            json!({"name": "p", "peek": true, "paths": [["x"]]}),
+            b"[2]".to_vec(),
+        ),
+        (
+            OP_SNAP_PUSH_MANY,
+            json!({"name": "p", "peek": true}),
+            encode_list(&[&br#"{"x":3}"#[..], &br#"{"x":4,"d":[]}"#[..]]),
+        ),
+    ];
+    for (op, params, body) in pushes {
+        let answer = sut.call(op, params, &body).unwrap();
+        assert_eq!(
+            (answer[0], answer[1]),
+            (1, 2),
+            "op {op:#06x}: a patch follows"
+        );
+        assert_eq!(
+            answer,
+            sut.call(OP_SNAP_MOVE, peek_undo.clone(), b"").unwrap()
+        );
+    }
+    assert_eq!(sut.stats("p")["cursor"], json!(4), "a peek moves nothing");
+    // Without `peek` (or with false) the position, as before; an opaque snapshot on either
+    // side answers the position too: the push happened, it is the patch that cannot be made.
+    let pos = sut.json(
+        OP_SNAP_PUSH,
+        json!({"name": "p", "peek": false}),
+        br#"{"x":5}"#,
+    );
+    assert_eq!(pos, json!({"index": 5, "len": 6}));
+    let pos = sut.json(
+        OP_SNAP_PUSH,
+        json!({"name": "p", "peek": true, "encoding": "bytes"}),
+        b"opaque",
+    );
+    assert_eq!(pos, json!({"index": 6, "len": 7}));
+}
+
+#[test]
 fn move_answers_the_patch_and_push_fields_builds_on_the_current_snapshot() {
     let mut sut = Sut::new();
     sut.call(

@@ -216,6 +216,39 @@ fn the_compact_move_vector_is_the_workers_patch() {
 }
 
 #[test]
+fn the_push_with_peek_vector_answers_the_compact_move_vector() {
+    use chunkring::layout::OP_SNAP_PUSH;
+    let vectors = load("50.ops.json");
+    let compact = vectors
+        .iter()
+        .find(|e| e["fields"]["compact_patch"] == true)
+        .expect("a compact move patch vector");
+    let push = vectors
+        .iter()
+        .find(|e| {
+            e["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("snap.push request with peek")
+        })
+        .expect("a push-with-peek vector");
+    let reg = chunkring::ops::Registry::with_all_ops();
+    let mut state = chunkring::ops::State::default();
+    let mut run = |op: u16, bytes: &[u8]| {
+        let req = Request::parse(bytes).unwrap();
+        (reg.get(op).unwrap().handler)(&mut state, &req).unwrap()
+    };
+    let after = compact["fields"]["after"].to_string();
+    run(
+        OP_SNAP_PUSH,
+        &encode_request(br#"{"name":"ui"}"#, after.as_bytes()),
+    );
+    let out = run(OP_SNAP_PUSH, &hexes(push)[0]);
+    assert_eq!(&out[..2], &[1, 2], "moved-status header, marshal patch");
+    assert_eq!(&out[12..], hexes(compact)[0].as_slice());
+}
+
+#[test]
 fn the_process_marshal_vector_is_the_workers_answer() {
     use chunkring::layout::OP_SNAP_PROCESS;
     let e = load("50.ops.json")

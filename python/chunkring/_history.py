@@ -66,7 +66,10 @@ class History:
         #: Pushes were published without waking the worker since the last wake-up.
         self._unwoken = False
         #: The JSON text every ``_push_now`` params start with (the time and the rest follow).
-        self._push_head = f'{{"name":{json_text(name)},"encoding":"marshal","time":'.encode()
+        #: ``peek``: the push answers the patch of an undo after it (layout.md §9.3), kept as
+        #: the prefetched answer of a first ``undo(into=…)`` (``_sent_push``).
+        self._push_head = (f'{{"name":{json_text(name)},"encoding":"marshal","peek":true,'
+                           f'"time":').encode()
         #: Params prefixes made once (``_params``).
         self._prefixes: dict = {}
         #: Requests written and not yet answered: ``(handle, push number or None, label)``.
@@ -196,8 +199,11 @@ class History:
     def _sent_push(self, h: Any, label: str | None, snapshot: dict, keys: list | None) -> None:
         """What follows the write of push ``h`` of ``snapshot`` (``_push_now``, the lean
         push): its number, the wake policy (a wake only from ``WAKE_PENDING`` unanswered
-        requests on) and the fingerprint (``keys``: the paths of a ``changed=`` push)."""
-        self._prefetch = self._prefetch_move = None
+        requests on), the fingerprint (``keys``: the paths of a ``changed=`` push) and its
+        answer as the prefetched patch of an ``undo(into=…)`` right after it (the push asked
+        for it: ``peek`` in ``_push_head``)."""
+        self._prefetch = None
+        self._prefetch_move = ("undo", h)
         number = self._pushes
         self._pushes = number + 1
         self._pending.append((h, number, label))
@@ -423,12 +429,16 @@ class History:
         self._prefetch = None
         if type(state) is not dict:
             raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
+        r = None
         if pre is not None and pre[0] == to and not self._queued:
-            self._check_state(state)
             try:
-                r = self._answer(pre[1])  # a peek's or a `next`'s answer: this move's patch
+                r = self._answer(pre[1])  # a peek's, `next`'s or push's answer: this move's patch
             finally:
-                self._reap()  # a failed `next` leaves _pending with its error, raised once
+                self._reap()  # a failed push or `next` leaves its error in _pending: raised once
+            self._check_state(state)  # (after: an earlier push's error comes first, as a flush's)
+            if r[:1] == b"{":
+                r = None  # a push's position: its patch could not be made (or an older worker)
+        if r is not None:
             if len(r) == _CURSOR.size:
                 return None  # no patch: this move would not move
             if len(self._pending) >= MAX_PIPELINED_PUSHES:
@@ -472,8 +482,11 @@ class History:
         Parking at once cost the first step of a run of undos a park and a futex wake-up,
         50-150 µs, for an answer the worker had ready a few µs later."""
         if not h.done():
-            self._client._receiver.wait(
-                h, None, _AFTER_WAKE_SPIN_NS if self._sender.worker_woken else None)
+            woken = self._sender.worker_woken
+            if self._unwoken:  # pushes went out without a wake (§9.3): the worker may be parked
+                self._unwoken = False
+                woken = self._wake()
+            self._client._receiver.wait(h, None, _AFTER_WAKE_SPIN_NS if woken else None)
         return h.result()
 
     def _check_state(self, state: dict) -> None:

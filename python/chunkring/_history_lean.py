@@ -16,7 +16,8 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   ``limit``); a failed one is raised by ``History._reap`` (naming the push) after this push
   is out.
 - ``undo``/``redo`` (fresh, or ``into=state``): the answer the step before asked for
-  (``_prefetch``/``_prefetch_move``), or, for the first step of a run, one asked for now
+  (``_prefetch``/``_prefetch_move``; for an ``undo(into=…)`` right after a push, the push's
+  own answer: it asked for that patch, ``peek``), or, for the first step of a run, one asked for now
   (``OP_SNAP_MOVE`` ``peek``, ``OP_SNAP_GET`` ``offset`` ∓1: nothing moves until the pushes
   before it are answered without error); the fingerprint check (``matches``), that
   answer (read as the pushes' are, else waited for as ``History._answer`` waits), the next
@@ -188,6 +189,8 @@ def lean_steps(hist, max_pipelined: int):
             if h._state is not _FINISHED or h._exception is not None:
                 return general(hist, into=into)  # the general step raises or copes
             r = h._result
+            if r[:1] == b"{":  # a push's position: its patch could not be made (or an older worker)
+                return general(hist, into=into)  # (which asks for it)
             hist._prefetch = hist._prefetch_move = None
             hist._moved = True
             if not settled():

@@ -788,12 +788,12 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
         state["i"] = i
         state["rows"].append(i)
         h.push(state, changed=["i", ("rows", -1)])
-    # What the client writes, read back from the request ring.
+    # What the client writes, read back from the request ring. Each push asked for the patch
+    # of an undo after it (`peek`), so even the first undo is one request: the move, and the
+    # patch of the next undo (`next`).
     _, sent = each_step_writes(client, lambda: h.undo(into=state))
-    # The first one peeks at its patch (nothing moves before the pushes are answered), then
-    # moves and asks for the patch of the next undo (`next`).
-    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "peek": True},
-                    {"name": "peek-run", "to": "undo", "compact": True, "next": True}]
+    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
+    assert state == {"i": 3, "rows": [1, 2, 3]}
     for want in (2, 1, 0):
         moved, sent = each_step_writes(client, lambda: h.undo(into=state))
         assert moved is not None
@@ -805,9 +805,53 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
     assert h.redo(into=state) == [{"op": "replace", "path": "/i", "value": 1},
                                   {"op": "add", "path": "/rows/0", "value": 1}]
     assert h.index == 1 and h.current() == state
-    state["i"] = 9  # a push drops the peek; the next undo asks again
-    h.push(state, changed=["i"])
-    assert h.undo(into=state) == [{"op": "replace", "path": "/i", "value": 1}]
+    # The first undo after a redo asks for its patch first (a peek: nothing moves before the
+    # requests before it are answered), then moves and asks for the next one (`next`).
+    _, sent = each_step_writes(client, lambda: h.undo(into=state))
+    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "peek": True},
+                    {"name": "peek-run", "to": "undo", "compact": True, "next": True}]
+    assert h.index == 0 and state == {"i": 0, "rows": []}
+    state["i"] = 9  # a push answers the patch back to where it was pushed from
+    _, sent = each_step_writes(client, lambda: h.push(state, changed=["i"]))
+    assert sent[0]["peek"] is True
+    applied, sent = each_step_writes(client, lambda: h.undo(into=state))
+    assert applied == [{"op": "replace", "path": "/i", "value": 0}]
+    assert len(sent) == 1 and sent[0]["next"] is True and state == {"i": 0, "rows": []}
+
+
+def test_a_push_answered_with_its_position_is_asked_again_for_the_patch(client, monkeypatch):
+    # A worker from before `peek` on pushes answers the position: the first undo(into=)
+    # then asks for its patch as after any other request (here the pushes leave `peek` out,
+    # in the params prefix the lean steps take when the history starts using the sender).
+    use_sender = History._use_sender
+
+    def without_peek(self, sender):
+        self._push_head = self._push_head.replace(b'"peek":true,', b"")
+        use_sender(self, sender)
+
+    monkeypatch.setattr(History, "_use_sender", without_peek)
+    h = client.history("no-push-peek")
+    state = {"n": 0, "rows": [0]}
+    h.push(state)
+    state["n"] = 1
+    state["rows"].append(1)
+    _, sent = each_step_writes(client, lambda: h.push(state, changed=["n", ("rows", 1)]))
+    assert "peek" not in sent[0]
+    applied, sent = each_step_writes(client, lambda: h.undo(into=state))
+    # (the general first step of a run: the move, and a peek at the next one's patch)
+    assert [(p["to"], p.get("peek")) for p in sent] == [("undo", None), ("undo", True)]
+    assert applied == [{"op": "replace", "path": "/n", "value": 0},
+                       {"op": "remove", "path": "/rows/1"}]
+    assert state == {"n": 0, "rows": [0]} == h.current()
+    # A patch the worker cannot make (an opaque snapshot before the push) is answered with
+    # the position too; the undo then asks, and gets the worker's own answer.
+    o = client.history("opaque-then-dict")
+    o.push(b"opaque")
+    live = {"a": 1}
+    o.push(live)
+    with pytest.raises(RequestError):
+        o.undo(into=live)
+    assert o.index == 1 and live == {"a": 1}
 
 
 # -- the lean steps (_history_lean.py) ------------------------------------------------------

@@ -235,24 +235,36 @@ pub fn op_snap_move(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
             };
             (moved, next)
         }
-        (true, _) => {
-            let patch = h.peek_with(to, wire_patch(p.compact))?;
-            (patch.is_some(), patch)
-        }
+        (true, _) => return peek_response(h, to, p.compact),
         (false, true) => {
             let patch = h.move_with(to, wire_patch(p.compact))?;
             (patch.is_some(), patch)
         }
         (false, false) => (h.move_to(to)?, None),
     };
+    Ok(move_response(h, moved, patch))
+}
+
+/// What an `OP_SNAP_MOVE` with `peek` to `to` answers: the patch of that move, made without
+/// moving (also the answer of a push with `peek`, layout.md §9.3).
+///
+/// # Errors
+/// What making the patch raises (a snapshot on either side that is opaque).
+pub(super) fn peek_response(h: &History, to: Move, compact: bool) -> Result<Vec<u8>, OpError> {
+    let patch = h.peek_with(to, wire_patch(compact))?;
+    Ok(move_response(h, patch.is_some(), patch))
+}
+
+/// The cursor header (`encoding` 2 when a patch follows, else 0), then the patch.
+fn move_response(h: &History, moved: bool, patch: Option<Vec<u8>>) -> Vec<u8> {
     let enc = if patch.is_some() {
         Encoding::Marshal.code()
     } else {
         0
     };
-    let mut out = header(h, u8::from(moved), enc, 64);
+    let mut out = header(h, u8::from(moved), enc, patch.as_ref().map_or(0, Vec::len));
     if let Some(patch) = patch {
         out.extend_from_slice(&patch);
     }
-    Ok(out)
+    out
 }

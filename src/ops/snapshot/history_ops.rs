@@ -6,13 +6,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::answer::{digest_hex, to_json};
+use super::cursor_ops::peek_response;
 use super::params::check_name;
 use crate::error::OpError;
 use crate::ops::op::State;
 use crate::ops::request::{decode_list, Request};
 use crate::store::codec::Encoding;
 use crate::store::edit::Step;
-use crate::store::history::{self, check_capacity, History};
+use crate::store::history::{self, check_capacity, History, Move};
 use crate::store::Store;
 
 #[derive(Deserialize)]
@@ -28,6 +29,9 @@ struct PushParams {
     capacity: Option<u64>,
     #[serde(default)]
     time: Option<f64>,
+    /// Answer the patch of an undo after the push instead of the position ([`push_answer`]).
+    #[serde(default)]
+    peek: bool,
 }
 
 /// Finds or creates the history a push names, applying `capacity` when given.
@@ -44,6 +48,20 @@ fn history_for_push<'s>(
 fn position_json(h: &History) -> serde_json::Value {
     let p = h.position();
     json!({"index": p.cursor, "len": p.len})
+}
+
+/// A push's answer: the position as JSON or, with `peek`, what an `OP_SNAP_MOVE`
+/// `{"to": "undo", "peek": true, "compact": true}` sent right after it would answer (the
+/// patch back to the snapshot before, for a client that steps back into its live state
+/// without a round trip first). The push has happened either way: when that patch cannot be
+/// made (an opaque snapshot on either side) the answer is the JSON, never an error.
+fn push_answer(h: &History, peek: bool) -> Result<Vec<u8>, OpError> {
+    if peek {
+        if let Ok(answer) = peek_response(h, Move::Undo, true) {
+            return Ok(answer);
+        }
+    }
+    to_json(position_json(h))
 }
 
 /// The push's `time` param, or the worker's clock.
@@ -63,7 +81,7 @@ pub fn op_snap_push(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     let time = push_time(p.time)?;
     let h = history_for_push(&mut state.snapshots, &p.name, p.capacity)?;
     h.push(p.encoding, req.body, p.label, time)?;
-    to_json(position_json(h))
+    push_answer(h, p.peek)
 }
 
 /// `OP_SNAP_PUSH_MANY`: decode every snapshot of a list body, then push them all (or none).
@@ -81,7 +99,7 @@ pub fn op_snap_push_many(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>
     }
     let h = history_for_push(&mut state.snapshots, &p.name, p.capacity)?;
     h.push_many(p.encoding, &items, p.labels.as_deref(), history::now())?;
-    to_json(position_json(h))
+    push_answer(h, p.peek)
 }
 
 #[derive(Deserialize)]
@@ -96,6 +114,9 @@ struct PushFieldsParams {
     remove: Vec<Vec<Step>>,
     #[serde(default)]
     time: Option<f64>,
+    /// As for [`PushParams`].
+    #[serde(default)]
+    peek: bool,
 }
 
 /// `OP_SNAP_PUSH_FIELDS`: push the current snapshot with the body's values set at `paths`
@@ -105,7 +126,7 @@ pub fn op_snap_push_fields(state: &mut State, req: &Request<'_>) -> Result<Vec<u
     let time = push_time(p.time)?;
     let h = history_for_push(&mut state.snapshots, &p.name, None)?;
     h.push_fields(p.encoding, req.body, &p.paths, &p.remove, p.label, time)?;
-    to_json(position_json(h))
+    push_answer(h, p.peek)
 }
 
 #[derive(Deserialize)]
