@@ -36,9 +36,12 @@ def matches(synced: tuple[dict, dict], state: dict) -> bool:
             return False
     except (KeyError, TypeError):
         return False
-    # The same keys, each value the object it was (dict equality tries identity first, key
-    # by key: two dicts with the same keys in another order pair each key's own values) or
-    # equal to it, which passes the rules below as well.
+    # The same keys, each value the object it was or equal to it (which passes the rules
+    # below as well). Dict equality pairs the values key by key (not by position: the same
+    # keys in another order would pair different keys' values) and tries identity first, so
+    # a state edited in place costs one C-level pass; a value that is another object is
+    # compared by value (a state rebuilt each time pays a deep comparison here), then by the
+    # rules.
     return values == state or not differing_keys(synced, state)
 
 
