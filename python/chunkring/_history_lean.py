@@ -61,6 +61,8 @@ _loads = marshal.loads
 #: 76-160 µs against a p50 of 12-35 µs), while 8 a push still catches up 8 times faster than
 #: pushes come.
 READ_PER_PUSH = 8
+#: The move that undoes a move.
+_OTHER_WAY = {"undo": "redo", "redo": "undo"}
 
 
 def lean_steps(hist, max_pipelined: int):
@@ -167,7 +169,12 @@ def lean_steps(hist, max_pipelined: int):
                     or (into is not None and (type(into) is not dict or hist._synced is None
                                               or not matches(hist._synced, into)))):
                 return general(hist, into=into)
-            if pre is None or pre[0] != to:
+            ops = None  # the patch, when this step already holds it
+            if into is not None and pre is not None and len(pre) > 2 and pre[2] == to:
+                # Back the way the last step came (a redo after an undo, or the reverse): the
+                # operations undoing that step, kept by it, are this move's patch.
+                ops = pre[3]
+            elif pre is None or pre[0] != to:
                 # The first step of a run: ask for what a prefetch holds (the next move's
                 # patch, or the snapshot it makes current: nothing moves), then go on as a
                 # prefetched step. One round trip, which also answers the pushes before it
@@ -177,20 +184,21 @@ def lean_steps(hist, max_pipelined: int):
                     return general(hist, into=into)
                 hist._unwoken = False  # (the post ran [W5]-[W6])
                 pre = (to, h)
-            h = pre[1]
-            if h._state is _PENDING:
-                if q[resp_tail] != consumer.head:
-                    drain(max_pipelined)  # what one load of the tail shows (ours among it)
+            if ops is None:
+                h = pre[1]
                 if h._state is _PENDING:
-                    try:
-                        hist._answer(h)  # parks until it is in
-                    except Exception:  # noqa: BLE001 - the general step raises it, as it says
-                        return general(hist, into=into)
-            if h._state is not _FINISHED or h._exception is not None:
-                return general(hist, into=into)  # the general step raises or copes
-            r = h._result
-            if r[:1] == b"{":  # a push's position: its patch could not be made (or an older worker)
-                return general(hist, into=into)  # (which asks for it)
+                    if q[resp_tail] != consumer.head:
+                        drain(max_pipelined)  # what one load of the tail shows (ours among it)
+                    if h._state is _PENDING:
+                        try:
+                            hist._answer(h)  # parks until it is in
+                        except Exception:  # noqa: BLE001 - the general step raises it, as it says
+                            return general(hist, into=into)
+                if h._state is not _FINISHED or h._exception is not None:
+                    return general(hist, into=into)  # the general step raises or copes
+                r = h._result
+                if r[:1] == b"{":  # a push's position: its patch could not be made (or an older worker)
+                    return general(hist, into=into)  # (which asks for it)
             hist._prefetch = hist._prefetch_move = None
             hist._moved = True
             if not settled():
@@ -203,18 +211,30 @@ def lean_steps(hist, max_pipelined: int):
                 hist._prefetch = (to, nxt)
                 hist._synced = None  # (as _snapshot_of: no fingerprint of a fresh snapshot)
                 return _decode(r[1], r)
-            if len(r) == _CS:
-                return None  # no patch: this move would not move
-            nxt = send_next((False, to))
-            hist._pending.append((nxt, None, None))  # its error: raised by the next call
-            hist._prefetch_move = (to, nxt)
-            touched: set = set()
-            applied = apply_ops(into, _loads(memoryview(r)[_CS:]), touched)  # apply_compact
-            if None in touched:
-                hist._synced = _fingerprint(into)
-            else:  # only the keys the patch reached changed (the rest passed `matches`)
-                refresh(hist._synced, into, touched)
-            return applied
+            if ops is None:
+                if len(r) == _CS:
+                    return None  # no patch: this move would not move
+                ops = _loads(memoryview(r)[_CS:])  # (apply_compact's)
+            return apply_move(to, into, ops)
+
+    def apply_move(to, into, ops) -> list:
+        """The rest of an ``into=`` step whose patch is ``ops`` (its earlier requests
+        settled): the move sent with the request for the next one's patch (``next``), the
+        patch applied, keeping the operations that undo it (for a step back the other way:
+        ``_prefetch_move``'s last two items, when every one could be made), and the
+        fingerprint refreshed for the keys it reached."""
+        nxt = send_next((False, to))
+        hist._pending.append((nxt, None, None))  # its error: raised by the next call
+        touched: set = set()
+        back: list = []
+        applied = apply_ops(into, ops, touched, back)
+        hist._prefetch_move = ((to, nxt, _OTHER_WAY[to], back) if None not in back
+                               else (to, nxt))
+        if None in touched:
+            hist._synced = _fingerprint(into)
+        else:  # only the keys the patch reached changed (the rest passed `matches`)
+            refresh(hist._synced, into, touched)
+        return applied
 
     undo = partial(step, "undo", general_undo)  # (no Python frame of its own)
     redo = partial(step, "redo", general_redo)

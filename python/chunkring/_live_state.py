@@ -93,10 +93,11 @@ def apply_compact(state: dict, body: memoryview, touched: set) -> list[dict]:
     return apply_ops(state, marshal.loads(body), touched)
 
 
-def apply_ops(state: dict, ops: list, touched: set) -> list[dict]:
+def apply_ops(state: dict, ops: list, touched: set, back: list | None = None) -> list[dict]:
     """Applies ``[op, pointer, segments, value?]`` operations in order to ``state``; returns
     them as RFC 6902 operations and adds the top-level keys they changed to ``touched``
-    (``None`` in it: the whole root)."""
+    (``None`` in it: the whole root). With ``back``, appends to it the operations that undo
+    them, last first (:func:`_undoing`), or ``None`` where one cannot be made safely."""
     applied = []
     for o in ops:
         op, segs = o[0], o[2]
@@ -104,6 +105,8 @@ def apply_ops(state: dict, ops: list, touched: set) -> list[dict]:
         parent = state
         for seg in segs[:-1]:
             parent = parent[seg]
+        if back is not None:
+            back.append(_undoing(o, parent))
         if op == "remove":
             del parent[segs[-1]]
             applied.append({"op": op, "path": o[1]})
@@ -117,7 +120,31 @@ def apply_ops(state: dict, ops: list, touched: set) -> list[dict]:
         else:
             parent[segs[-1]] = value
         applied.append({"op": op, "path": o[1], "value": value})
+    if back is not None:
+        back.reverse()
     return applied
+
+
+#: Values an undoing operation may hold: nothing can change them while it waits (a list or
+#: dict taken out of the live state could still be changed through another reference, and
+#: putting it back would then not restore the snapshot).
+_IMMUTABLE = {str, int, float, bool, type(None), bytes}
+
+
+def _undoing(o: list, parent: Any) -> list | None:
+    """The operation that undoes ``o`` applied under ``parent`` (read before it is): the
+    value it removes or replaces put back, or what it adds removed; None for the root or
+    for a value that is not :data:`_IMMUTABLE`."""
+    op, pointer, segs = o[0], o[1], o[2]
+    if not segs:
+        return None
+    key = segs[-1]
+    if op == "add" and (type(parent) is list or key not in parent):
+        return ["remove", pointer, segs]
+    old = parent[key]
+    if type(old) not in _IMMUTABLE:
+        return None
+    return ["add" if op == "remove" else "replace", pointer, segs, old]
 
 
 def refresh(synced: tuple[dict, dict], state: dict, keys) -> None:

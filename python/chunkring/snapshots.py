@@ -50,7 +50,13 @@ the target snapshot by applying the patch the worker computes between the two
 (``OP_SNAP_MOVE``, as one marshal blob; subtrees the snapshots share cost nothing), and
 return the RFC 6902
 operations applied (``{"op", "path", "value"?}``; each value is the object now in ``state``),
-or ``None`` when an undo or redo did not move. ``state`` must equal the current snapshot: the
+or ``None`` when an undo or redo did not move. A step back the way the last ``into=`` step
+came (a redo right after an undo, or the reverse) applies instead the operations that undo
+that step, which it kept when every value it removed or replaced was a str, number, bool,
+``None`` or bytes: nothing is waited for, and the operations may come in another order than
+the worker's patch would, with the same result. The first ``undo(into=…)`` after a push
+applies the patch that push's answer carried (layout.md §9.3 ``peek``), so neither waits for
+a round trip. ``state`` must equal the current snapshot: the
 client keeps a fingerprint of the current snapshot's top level (the keys, the value of each
 scalar, the type and length of each list, dict or bytes) as of the last push or ``into=`` move, and
 raises :class:`~chunkring.errors.StateMismatch` (``state`` unchanged, cursor not moved) when

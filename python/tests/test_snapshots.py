@@ -49,6 +49,34 @@ def written_since(client, tail: int) -> list[dict]:
     return out
 
 
+def _rfc6902(doc: dict, ops: list[dict]) -> dict:
+    """``doc`` with RFC 6902 ``ops`` (add, remove, replace) applied in order, by the RFC's
+    rules: what an ``into=`` step returns must take the state it started from to the one it
+    left."""
+    for o in ops:
+        steps = [s.replace("~1", "/").replace("~0", "~") for s in o["path"].split("/")[1:]]
+        if not steps:
+            doc = copy.deepcopy(o["value"])
+            continue
+        parent = doc
+        for s in steps[:-1]:
+            parent = parent[int(s)] if isinstance(parent, list) else parent[s]
+        last = steps[-1]
+        if isinstance(parent, list):
+            i = len(parent) if last == "-" else int(last)
+            if o["op"] == "remove":
+                del parent[i]
+            elif o["op"] == "add":
+                parent.insert(i, copy.deepcopy(o["value"]))
+            else:
+                parent[i] = copy.deepcopy(o["value"])
+        elif o["op"] == "remove":
+            del parent[last]
+        else:
+            parent[last] = copy.deepcopy(o["value"])
+    return doc
+
+
 def each_step_writes(client, step) -> list:
     """``(step(), params of the requests it wrote)``."""
     tail = client._sender.producer.tail
@@ -170,8 +198,10 @@ def test_undo_redo_jump_match_a_reference_history(client, capacity):
         elif r < 0.65:
             want = ref.undo()
             if into and ref.items:
+                before = copy.deepcopy(live)
                 ops = h.undo(into=live)
                 assert (ops is None) == (want is None), step
+                assert _rfc6902(before, ops or []) == live, step
             else:
                 got = h.undo()
                 assert got == _lists(want), step
@@ -179,8 +209,10 @@ def test_undo_redo_jump_match_a_reference_history(client, capacity):
         elif r < 0.85:
             want = ref.redo()
             if into and ref.items:
+                before = copy.deepcopy(live)
                 ops = h.redo(into=live)
                 assert (ops is None) == (want is None), step
+                assert _rfc6902(before, ops or []) == live, step
             else:
                 got = h.redo()
                 assert got == _lists(want), step
@@ -802,15 +834,21 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
         # patch of the next undo (`next`).
         assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
     assert h.undo(into=state) is None  # the peek says the oldest cannot move
-    assert h.redo(into=state) == [{"op": "replace", "path": "/i", "value": 1},
-                                  {"op": "add", "path": "/rows/0", "value": 1}]
+    # A redo with nothing prefetched for it asks for its patch first (a peek: nothing moves
+    # before the requests before it are answered), then moves and asks for the next one.
+    applied, sent = each_step_writes(client, lambda: h.redo(into=state))
+    assert applied == [{"op": "replace", "path": "/i", "value": 1},
+                       {"op": "add", "path": "/rows/0", "value": 1}]
+    assert sent == [{"name": "peek-run", "to": "redo", "compact": True, "peek": True},
+                    {"name": "peek-run", "to": "redo", "compact": True, "next": True}]
     assert h.index == 1 and h.current() == state
-    # The first undo after a redo asks for its patch first (a peek: nothing moves before the
-    # requests before it are answered), then moves and asks for the next one (`next`).
-    _, sent = each_step_writes(client, lambda: h.undo(into=state))
-    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "peek": True},
-                    {"name": "peek-run", "to": "undo", "compact": True, "next": True}]
-    assert h.index == 0 and state == {"i": 0, "rows": []}
+    # Back the way it came: the redo kept the operations that undo it, so the undo is one
+    # request (the move, and the patch of the next undo).
+    applied, sent = each_step_writes(client, lambda: h.undo(into=state))
+    assert applied == [{"op": "remove", "path": "/rows/0"},
+                       {"op": "replace", "path": "/i", "value": 0}]
+    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
+    assert h.index == 0 and state == {"i": 0, "rows": []} == h.current()
     state["i"] = 9  # a push answers the patch back to where it was pushed from
     _, sent = each_step_writes(client, lambda: h.push(state, changed=["i"]))
     assert sent[0]["peek"] is True
@@ -852,6 +890,54 @@ def test_a_push_answered_with_its_position_is_asked_again_for_the_patch(client, 
     with pytest.raises(RequestError):
         o.undo(into=live)
     assert o.index == 1 and live == {"a": 1}
+
+
+def test_the_operations_undoing_a_patch_restore_the_state_or_are_not_made():
+    from chunkring._live_state import apply_ops
+    rng = random.Random(11)
+    restored = 0
+    for _ in range(2000):
+        state = {"a": [rng.randrange(5) for _ in range(rng.randrange(4))],
+                 "b": {"x": 1, "y": "s", "z": None}, "c": 1.5, "d": b"t"}
+        original, work, ops = copy.deepcopy(state), copy.deepcopy(state), []
+        for _ in range(rng.randrange(1, 5)):
+            kind, a, b = rng.randrange(7), work["a"], work["b"]
+            if kind == 0:
+                o = ["replace", "/c", ["c"], rng.random()]
+            elif kind == 1:
+                i = rng.randrange(len(a) + 1)
+                o = ["add", f"/a/{i}", ["a", i], rng.randrange(9)]
+            elif kind == 2 and a:
+                i = rng.randrange(len(a))
+                o = ["remove", f"/a/{i}", ["a", i]]
+            elif kind == 3 and a:
+                i = rng.randrange(len(a))
+                o = ["replace", f"/a/{i}", ["a", i], "v"]
+            elif kind == 4:
+                k = rng.choice("xyzw")
+                o = ["add", f"/b/{k}", ["b", k], 3]
+            elif kind == 5 and b:
+                k = rng.choice(sorted(b))
+                o = ["remove", f"/b/{k}", ["b", k]]
+            else:
+                o = ["replace", "/d", ["d"], b"u"]
+            apply_ops(work, [list(o)], set())
+            ops.append(o)
+        back: list = []
+        apply_ops(state, [list(o) for o in ops], set(), back)
+        assert state == work and None not in back
+        apply_ops(state, back, set())
+        assert state == original, ops
+        restored += 1
+    assert restored == 2000
+    # A list or dict taken out of the state is not held for later: no undoing operation.
+    state = {"rows": [{"t": 1}], "n": [1]}
+    back = []
+    apply_ops(state, [["remove", "/rows/0", ["rows", 0]], ["replace", "/n", ["n"], 2]], set(), back)
+    assert back == [None, None]
+    back = []
+    apply_ops(state, [["replace", "", [], {"n": 3}]], set(), back)
+    assert back == [None]
 
 
 # -- the lean steps (_history_lean.py) ------------------------------------------------------
