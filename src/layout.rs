@@ -173,6 +173,9 @@ pub const MIN_RING_BYTES: u64 = 4096;
 pub const MAX_RING_BYTES: u64 = 1 << 30;
 /// Default `MAX_MESSAGE_BYTES`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 1 << 30;
+/// Longest answer of a push with `peek` (layout.md §9.3): a longer patch back is left to
+/// the client to ask for when it undoes, so pushes keep answering in a few chunks.
+pub const PUSH_PEEK_MAX_BYTES: usize = 16 * 1024;
 
 /// Size of a frame header.
 pub const FRAME_HEADER_BYTES: usize = 32;

@@ -79,6 +79,7 @@ fn rust_constants() -> Vec<(&'static str, u64)> {
         MIN_RING_BYTES,
         MAX_RING_BYTES,
         DEFAULT_MAX_MESSAGE_BYTES,
+        PUSH_PEEK_MAX_BYTES,
         FRAME_HEADER_BYTES,
         FRAME_MAGIC,
         FRAME_MAGIC_OFFSET,

@@ -911,6 +911,16 @@ fn a_push_with_peek_answers_the_patch_of_the_undo_after_it() {
         b"opaque",
     );
     assert_eq!(pos, json!({"index": 6, "len": 7}));
+    // So does a patch back larger than PUSH_PEEK_MAX_BYTES (most of a big snapshot replaced).
+    let big = |c: char| json!({"text": c.to_string().repeat(20 * 1024)}).to_string();
+    sut.call(OP_SNAP_PUSH, json!({"name": "big"}), big('a').as_bytes())
+        .unwrap();
+    let pos = sut.json(
+        OP_SNAP_PUSH,
+        json!({"name": "big", "peek": true}),
+        big('b').as_bytes(),
+    );
+    assert_eq!(pos, json!({"index": 1, "len": 2}));
 }
 
 #[test]

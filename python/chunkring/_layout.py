@@ -95,6 +95,7 @@ DEFAULT_RING_BYTES = 4 << 20  # Default bytes per ring (each of the two rings).
 MIN_RING_BYTES = 4096  # Smallest ring.
 MAX_RING_BYTES = 1 << 30  # Largest ring.
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30  # Default `MAX_MESSAGE_BYTES`.
+PUSH_PEEK_MAX_BYTES = 1 << 14  # Longest answer of a push with `peek` (§9.3): 16 KiB.
 FRAME_HEADER_BYTES = 32  # Size of a frame header.
 FRAME_MAGIC = 0x7263  # `u16` at frame offset 0: ASCII `cr`.
 FRAME_MAGIC_OFFSET = 0x00  # Frame header field offsets.

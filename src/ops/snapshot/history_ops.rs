@@ -9,6 +9,7 @@ use super::answer::{digest_hex, to_json};
 use super::cursor_ops::peek_response;
 use super::params::check_name;
 use crate::error::OpError;
+use crate::layout::PUSH_PEEK_MAX_BYTES;
 use crate::ops::op::State;
 use crate::ops::request::{decode_list, Request};
 use crate::store::codec::Encoding;
@@ -54,11 +55,13 @@ fn position_json(h: &History) -> serde_json::Value {
 /// `{"to": "undo", "peek": true, "compact": true}` sent right after it would answer (the
 /// patch back to the snapshot before, for a client that steps back into its live state
 /// without a round trip first). The push has happened either way: when that patch cannot be
-/// made (an opaque snapshot on either side) the answer is the JSON, never an error.
+/// made (an opaque snapshot on either side) or would take more than [`PUSH_PEEK_MAX_BYTES`],
+/// the answer is the JSON, never an error.
 fn push_answer(h: &History, peek: bool) -> Result<Vec<u8>, OpError> {
     if peek {
-        if let Ok(answer) = peek_response(h, Move::Undo, true) {
-            return Ok(answer);
+        match peek_response(h, Move::Undo, true) {
+            Ok(answer) if answer.len() <= PUSH_PEEK_MAX_BYTES => return Ok(answer),
+            _ => {}
         }
     }
     to_json(position_json(h))
