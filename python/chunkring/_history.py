@@ -105,9 +105,15 @@ class History:
         self._moved = False
         #: ``(_pushes, _moved)`` when a push's error last reported the pushes a restart lost.
         self._reported: tuple | None = None
+        #: ``(cursor, length)`` as this object's own requests leave the history (a push counted
+        #: when it is sent, as if it succeeds), or None when unknown: what ``can_undo``,
+        #: ``can_redo``, ``index`` and ``len`` answer without a request (single writer, as for
+        #: the prefetches). Set from ``stats``; dropped by anything it does not follow.
+        self._pos: tuple | None = None
         self._use_sender(client._sender)
         if _create:
-            client.call(*create_request(name, capacity))
+            made = json.loads(client.call(*create_request(name, capacity)))
+            self._pos = (made["index"], made["len"])
             if capacity is None:
                 stats = json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": name}))
                 self.capacity = stats["capacity"]
@@ -152,6 +158,7 @@ class History:
         number = self._pushes
         self._queued_meta.append((number, label))
         self._pushes += 1
+        self._count_push()
         try:
             if wait:
                 self.flush()
@@ -159,7 +166,7 @@ class History:
                 self._send_queued()
         except ValueError:
             # Refused before it was written (over the worker's message limit): not a push.
-            self._pushes, self._synced = number, None
+            self._pushes, self._synced, self._pos = number, None, None
             raise
 
     def _push_now(self, snapshot: dict, label: str | None, changed: Any) -> None:
@@ -206,6 +213,7 @@ class History:
         self._prefetch_move = ("undo", h)
         number = self._pushes
         self._pushes = number + 1
+        self._count_push()
         self._pending.append((h, number, label))
         if len(self._pending) < WAKE_PENDING:
             self._unwoken = True
@@ -216,6 +224,21 @@ class History:
             self._synced = _fingerprint(snapshot)
         elif self._synced is not None:
             refresh(self._synced, snapshot, [path[0] for path in keys])
+
+    def _count_push(self) -> None:
+        """``_pos`` after a push sent: the redo branch dropped, the oldest entry evicted at
+        ``capacity``."""
+        pos, cap = self._pos, self.capacity
+        if pos is None or cap is None:
+            self._pos = None
+            return
+        n = min((0 if pos[0] is None else pos[0] + 1) + 1, cap)
+        self._pos = (n - 1, n)
+
+    def _count_move(self, by: int) -> None:
+        """``_pos`` after an undo (``by`` -1) or redo (+1) that moved."""
+        pos = self._pos
+        self._pos = None if pos is None or pos[0] is None else (pos[0] + by, pos[1])
 
     def _fields_request(self, snapshot: Any, changed: Iterable[Any],
                         encoding: str | None) -> tuple:
@@ -272,7 +295,7 @@ class History:
         if labels is not None:
             params["labels"] = list(labels)
         self._prefetch = self._prefetch_move = None
-        self._synced = None
+        self._synced = self._pos = None
         self._moved = True  # not numbered as pushes: reported lost as a change
         self.flush()
         r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
@@ -309,7 +332,7 @@ class History:
                 if first is None:
                     first = e
         if first is not None:
-            self._synced = None
+            self._synced = self._pos = None
             raise first
 
     def _use_sender(self, sender) -> None:
@@ -370,7 +393,7 @@ class History:
         reported, self._reported = self._reported, None
         self._pending, self._queued, self._queued_meta = [], [], []
         self._prefetch = self._prefetch_move = None
-        self._synced = None
+        self._synced = self._pos = None
         if self._saved_path is None:
             raise WorkerRestarted(
                 f"history {self.name!r} was lost with the worker, which died: it was never "
@@ -525,6 +548,7 @@ class History:
         the undo itself is then sent without waiting (``snapshot: false``), like a push.
         """
         self._moved = True
+        self._pos = None  # (the lean step counts the moves it makes itself)
         if into is not None:
             return self._move_into("undo", into)
         return self._step("undo", L.OP_SNAP_UNDO, encoding, raw)
@@ -535,6 +559,7 @@ class History:
         """Steps forward; returns the snapshot now current, or ``None`` at the newest one.
         ``into=state`` as for :meth:`undo`; a run of redos is prefetched as undos are."""
         self._moved = True
+        self._pos = None
         if into is not None:
             return self._move_into("redo", into)
         return self._step("redo", L.OP_SNAP_REDO, encoding, raw)
@@ -590,6 +615,7 @@ class History:
         """Makes snapshot ``index`` current and returns it (``OUT_OF_RANGE`` if missing).
         ``into=state`` as for :meth:`undo` (returns ``[]`` when ``index`` is already current)."""
         self._moved = True
+        self._pos = None
         if into is not None:
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise ValueError(f"index must be an int >= 0, not {index!r}")
@@ -615,25 +641,48 @@ class History:
     def stats(self) -> dict:
         """Counts and bytes: snapshots, logical_bytes, stored_bytes, sharing_ratio, … (§9.3)."""
         self.flush()
-        return json.loads(self._client.call(L.OP_SNAP_STATS, b"", self._name_params))
+        stats = json.loads(self._client.call(L.OP_SNAP_STATS, b"", self._name_params))
+        self._pos = (stats["cursor"], stats["snapshots"])
+        return stats
+
+    def _position(self) -> tuple:
+        """``(cursor, length)``: as this object's own pushes and steps leave the history,
+        counting the pushes not answered yet as done (no request; earlier pushes' errors that
+        are in are raised, as at any call), else from :meth:`stats` (one request, after the
+        pushes are answered)."""
+        with self._lock:
+            if self._pos is not None and self._epoch == self._client._epoch:
+                self._reap()  # (no wait: only what is in; drops _pos with an error it raises)
+                if self._pos is not None:
+                    return self._pos
+            self.stats()
+            return self._pos
+
+    # The four below answer from the position this History keeps as its own pushes and steps
+    # change the history (``_position``): no request, and no wait for the pushes in flight,
+    # which count as done (one that the worker refuses raises at a later call, and the
+    # position is then read again). Another History object, or another client, changing
+    # the same history is not seen: one writer per history, as for the prefetches.
 
     @property
     def can_undo(self) -> bool:
-        """True when ``undo()`` would move (one request)."""
-        return self.stats()["can_undo"]
+        """True when ``undo()`` would move."""
+        cursor = self._position()[0]
+        return cursor is not None and cursor > 0
 
     @property
     def can_redo(self) -> bool:
-        """True when ``redo()`` would move (one request)."""
-        return self.stats()["can_redo"]
+        """True when ``redo()`` would move."""
+        cursor, length = self._position()
+        return cursor is not None and cursor < length - 1
 
     @property
     def index(self) -> int | None:
-        """The cursor position, ``None`` when empty (one request)."""
-        return self.stats()["cursor"]
+        """The cursor position, ``None`` when empty."""
+        return self._position()[0]
 
     def __len__(self) -> int:
-        return self.stats()["snapshots"]
+        return self._position()[1]
 
     @_locked
     def list(self) -> list[dict]:
@@ -655,6 +704,7 @@ class History:
         ``decode(answer)`` that raises the first failed push's error (naming the push, as
         :meth:`flush` does) instead."""
         self._prefetch = self._prefetch_move = None
+        self._pos = None  # (a cursor op answered later)
         self._wake_for_pushes()
         self._submit_queued()
         pending, self._pending = self._pending, []
@@ -748,7 +798,7 @@ class History:
         """Deletes the history in the worker and frees its memory."""
         self._prefetch = self._prefetch_move = None
         self.flush()
-        self._synced = None
+        self._synced = self._pos = None
         self._moved = True
         self._client.call(L.OP_SNAP_DROP, b"", self._name_params)
 

@@ -87,7 +87,13 @@ the later ones find prefetched), run lean steps (``_history_lean.py``): the requ
 ring and earlier answers are read only when the response ring shows some; anything unusual
 takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``
 requests unanswered waits for the oldest one. A step whose answer is not in yet waits as a
-call does (it polls through the spin window, then parks).
+call does (it polls through the spin window, then parks). ``can_undo``, ``can_redo``,
+``index`` and ``len(h)`` answer from the position the ``History`` keeps as its own pushes and
+steps change the history: no request and no wait for the pushes in flight (they count as
+done; one the worker refuses raises at a later call, and the position is then read again).
+So a GUI may ask them every frame to enable its buttons. Like the prefetches this assumes one
+writer per history: another ``History`` object or client changing the same history is not
+seen (``stats()`` always asks the worker).
 
 **Threads.** A ``History`` is safe to share between threads: one lock per history
 serialises its methods (so its write-behind queue and undo prefetch stay consistent), and the

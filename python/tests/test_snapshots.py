@@ -940,6 +940,67 @@ def test_the_operations_undoing_a_patch_restore_the_state_or_are_not_made():
     assert back == [None]
 
 
+def test_position_is_kept_by_the_client_and_agrees_with_the_worker(client):
+    # can_undo, can_redo, index and len answer from the position this History keeps as its
+    # own pushes and steps change the history: no request, no wait for pushes in flight. A
+    # seeded walk of every kind of push and step, capacity evicting, checked against the
+    # worker's own stats after each step.
+    rng = random.Random(5)
+    h = client.history("position", capacity=6)
+    live = {"n": 0, "rows": []}
+    h.push(live)
+    for step in range(400):
+        r = rng.random()
+        if r < 0.35:
+            live["n"] = step
+            live["rows"].append(step)
+            kind = rng.randrange(4)
+            if kind == 0:
+                h.push(live)
+            elif kind == 1:
+                h.push(live, changed=["n", ("rows", -1)])
+            elif kind == 2:
+                h.push(live, encoding="json")
+            else:
+                h.push(live, label="w", wait=True)
+        elif r < 0.6:
+            into = rng.random() < 0.5
+            moved = h.undo(into=live) if into else h.undo()
+            if not into and moved is not None:
+                live = moved
+        elif r < 0.85:
+            into = rng.random() < 0.5
+            moved = h.redo(into=live) if into else h.redo()
+            if not into and moved is not None:
+                live = moved
+        else:
+            live = h.jump(rng.randrange(len(h)))
+        kept = h._pos is not None
+        local, sent = each_step_writes(client, lambda: (h.index, len(h), h.can_undo, h.can_redo))
+        if kept:
+            assert sent == [], step  # answered by the client
+        h.flush()
+        truth = json.loads(client.call(L.OP_SNAP_STATS, b"", {"name": "position"}))
+        assert local == (truth["cursor"], truth["snapshots"], truth["can_undo"],
+                         truth["can_redo"]), step
+    assert h._pos is not None, "the lean steps and pushes keep it"
+
+
+def test_a_push_the_worker_refuses_makes_the_position_read_again(client):
+    h = client.history("position-errs", capacity=4)
+    assert h._pos == (None, 0), "known from the request that created it"
+    h.push({"a": 1})
+    h.push({"a": 2})
+    h.push({1: "int key"})  # the worker refuses it; counted as done until its answer is in
+    assert h._pos == (2, 3)
+    bad = h._pending[-1][0]
+    while not bad.done():
+        time.sleep(0.001)
+    with pytest.raises(RequestError, match="push #2"):
+        h.can_undo  # noqa: B018 - the property raises the push's error, as any call would
+    assert (h.index, len(h), h.can_undo, h.can_redo) == (1, 2, True, False)
+
+
 # -- the lean steps (_history_lean.py) ------------------------------------------------------
 
 
