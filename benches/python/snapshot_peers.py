@@ -17,6 +17,9 @@ it undoes and redoes. Measured per op, paced at 60 Hz and back to back:
 * Memory of a full 100-snapshot history: the byte strings of the deques (``sys.getsizeof``),
   the client heap growth (tracemalloc) plus the worker's ``stored_bytes`` for chunkring.
 * ``process`` for batches of 100 and 10,000 snapshots against a pure-Python equivalent.
+* A GUI session at 60 Hz on ``--session-kb`` documents (``run_session``): a frame (the push
+  after an edit and the Undo/Redo buttons' state), the first undo after a pause, and undo
+  and redo alternating.
 
 Ratios are against the marshal-bytes history measured in the same run (the issue-9 goals).
 Writes ``bench-results/snapshots.json`` and ``bench-results/snapshots.png`` (matplotlib, a
@@ -214,6 +217,15 @@ class ByteDeque:
     def held_bytes(self):
         return sum(sys.getsizeof(b) for b in self.h)
 
+    def can_undo(self):
+        return self.cur > 0
+
+    def can_redo(self):
+        return self.cur < len(self.h) - 1
+
+    def drop(self):
+        self.h.clear()
+
 
 class DeepCopy(ByteDeque):
     def __init__(self):
@@ -256,6 +268,15 @@ class Chunkring:
             self.hist.redo(into=state)
             return state
         return self.hist.redo()
+
+    def can_undo(self):
+        return self.hist.can_undo
+
+    def can_redo(self):
+        return self.hist.can_redo
+
+    def drop(self):
+        self.hist.drop()
 
 
 def byte_approaches():
@@ -379,6 +400,66 @@ def run_approach(a, base_doc, n_push, n_moves, hz, pid, seed):
     return out
 
 
+class Editor:
+    """A GUI's live state and its edits (``edit``), for one approach: ``arg`` is what a push
+    of the current state passes (a ``UISnapshot`` for ``to_dict``/``from_dict``)."""
+
+    def __init__(self, a, base_doc, seed):
+        self.a, self.state, self.rng = a, copy.deepcopy(base_doc), random.Random(seed)
+        self.as_obj = isinstance(a, ToFromDict)
+        self.key = self.path = self.arg = None
+
+    def edit(self, step):
+        self.key, self.path = edit(self.state, step, self.rng)
+        self.arg = UISnapshot.from_dict(self.state) if self.as_obj else self.state
+
+    def push(self):
+        self.a.push(self.arg, self.key, self.path)
+
+
+def run_session(make, base_doc, hz, pid, seed):
+    """A GUI session at ``hz``, each part on a fresh history of approach ``make()``:
+    ``frame``: an edit (not measured), then the push and the Undo/Redo buttons' state
+    (``can_undo``, ``can_redo``), 90 frames; ``first_undo``: ten edits pushed at ``hz``, a
+    200 ms pause, then the one undo a user presses, 8 times; ``alternate``: undo, redo, undo,
+    … (a user stepping back and forth), 60 steps at ``hz`` after 30 pushes."""
+    out = {}
+    e = Editor(make(), base_doc, seed)
+    e.edit(0)
+    e.push()
+
+    def frame(i):
+        e.push()
+        e.a.can_undo()
+        e.a.can_redo()
+
+    out["frame"] = summary(*paced(frame, 90, hz, pid, before=lambda i: e.edit(1 + i)))
+    e.a.drop()
+    cpu, wall = [], []
+    for trial in range(8):
+        e = Editor(make(), base_doc, seed + trial)
+        for i in range(11):
+            e.edit(i)
+            e.push()
+            time.sleep(1 / hz)
+        time.sleep(0.2)
+        c0, t0 = time.thread_time(), time.perf_counter()
+        e.a.undo(e.state)
+        cpu.append(time.thread_time() - c0)
+        wall.append(time.perf_counter() - t0)
+        e.a.drop()
+    out["first_undo"] = summary(cpu, wall, None)
+    e = Editor(make(), base_doc, seed)
+    for i in range(31):
+        e.edit(i)
+        e.push()
+    out["alternate"] = summary(*paced(
+        lambda i: (e.a.undo if i % 2 == 0 else e.a.redo)(e.state), 60, hz, pid))
+    e.a.drop()
+    gc.collect()
+    return out
+
+
 def py_process(docs):
     """What ``process`` computes, in pure Python (the peer)."""
     out, prev = [], None
@@ -408,13 +489,15 @@ def main():
     ap.add_argument("--sizes", default="10,30,50", help="document sizes in KB (marshal)")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "snapshots.json"))
     ap.add_argument("--no-process", action="store_true", help="skip the process batches")
+    ap.add_argument("--session-kb", type=int, default=30,
+                    help="document size of the GUI-session part (0: skip it)")
     args = ap.parse_args()
     sizes = [30] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_push, n_moves = (60, 40) if args.quick else (150, 90)
     command = " ".join([sys.executable] + sys.argv)
     results = {"command": command, "python": platform.python_version(),
                "machine": platform.machine(), "cpus": os.cpu_count(), "hz": args.hz,
-               "n_push": n_push, "n_moves": n_moves, "sizes": [], "batch": [],
+               "n_push": n_push, "n_moves": n_moves, "sizes": [], "batch": [], "session": None,
                "loadavg_start": os.getloadavg()}
     for missing, name in ((orjson, "orjson"), (msgspec, "msgspec")):
         if missing is None:
@@ -443,6 +526,19 @@ def main():
                     gc.collect()
                 row["runs"][pacing] = runs
             results["sizes"].append(row)
+        if args.session_kb:
+            base = make_doc(entries_for(args.session_kb), 0)
+            # (a fresh history for each part of the session)
+            makers = [(a.name, lambda a=a: ByteDeque(a.name, a.dumps, a.loads)
+                       if type(a) is ByteDeque else type(a)()) for a in byte_approaches()]
+            makers += [("chunkring", lambda: Chunkring(client, "chunkring")),
+                       ("chunkring changed=path",
+                        lambda: Chunkring(client, "chunkring changed=path", "path", "into"))]
+            runs = {}
+            for name, make in makers:
+                pid = client.pid if name.startswith("chunkring") else None
+                runs[name] = run_session(make, base, args.hz, pid, seed=args.session_kb)
+            results["session"] = {"size_kb": args.session_kb, "hz": args.hz, "runs": runs}
         if not args.no_process:
             results["batch"] = run_batches(client, args.quick)
     results["loadavg_end"] = os.getloadavg()
@@ -539,6 +635,17 @@ def report(r):
                                  f"{x['cpu_p50_us'] / ref[op]['cpu_p50_us']:4.2f}x{w}")
                 print(f"{name:24} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}  "
                       f"{t['memory']['held_bytes'] / 1024:7.0f}")
+    if r.get("session"):
+        ses = r["session"]
+        ref = ses["runs"]["marshal bytes"]
+        print(f"\nGUI session, {ses['size_kb']} KB at {ses['hz']:.0f} Hz: Python-thread CPU p50 µs "
+              "[wall p99 µs] ÷ marshal bytes; frame = push + can_undo + can_redo")
+        parts = ("frame", "first_undo", "alternate")
+        print(f"{'approach':24} " + " ".join(f"{p:>24}" for p in parts))
+        for name, t in ses["runs"].items():
+            cells = [f"{t[p]['cpu_p50_us']:7.1f} [{t[p]['wall_p99_us']:6.0f}] "
+                     f"{t[p]['cpu_p50_us'] / ref[p]['cpu_p50_us']:4.2f}x" for p in parts]
+            print(f"{name:24} " + " ".join(f"{c:>24}" for c in cells))
     print(f"\nload average at the start {r['loadavg_start']}, at the end {r['loadavg_end']} "
           f"({r['cpus']} CPUs; compare ratios within one run only)")
     print("\ngoals (ratio vs marshal bytes in the same run):")
