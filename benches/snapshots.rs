@@ -32,6 +32,36 @@ fn ui_doc(variant: usize) -> Value {
     })
 }
 
+/// `make_doc(39, variant)` of `benches/python/snapshot_peers.py`: its ~10 KB documents, the
+/// ones its `process` batches are made of.
+fn peer_doc(variant: usize) -> Value {
+    let n = 39;
+    let mut disc: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "role": if i % 2 == 0 { "user" } else { "assistant" },
+                "content": format!("entry {i}: {}", "some discussion text that a user typed ".repeat(4)),
+                "ts": 1_700_000_000 + i, "collapsed": i % 5 == 0,
+                "model": if i % 2 == 0 { Value::Null } else { json!("m-1") },
+            })
+        })
+        .collect();
+    let edited = format!(
+        "{} (edit {variant})",
+        disc[variant % n]["content"].as_str().unwrap()
+    );
+    disc[variant % n]["content"] = json!(edited);
+    json!({
+        "discussion": disc,
+        "files": (0..30).map(|i| json!({"path": format!("src/pkg/module_{i}.py"), "open": i % 3 == 0, "lines": 100 + i})).collect::<Vec<_>>(),
+        "context_files": (0..10).map(|i| json!({"path": format!("docs/ctx_{i}.md"), "open": false, "lines": 40})).collect::<Vec<_>>(),
+        "screenshots": (0..3).map(|i| json!({"path": format!("shots/{i}.png"), "w": 1920, "h": 1080})).collect::<Vec<_>>(),
+        "title": "refactor session", "model": "m-1", "temperature": 0.7, "top_p": 0.95,
+        "max_tokens": 4096, "system_prompt": "You are a careful assistant. ".repeat(5),
+        "cursor": 17, "scroll": 0.25, "dirty": true,
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let reg = Registry::with_all_ops();
     let mut st = State::default();
@@ -113,6 +143,22 @@ fn bench(c: &mut Criterion) {
                 &mut st,
                 OP_SNAP_PROCESS,
                 br#"{"encoding":"marshal"}"#,
+                &batch,
+            ))
+        })
+    });
+    let peers: Vec<Vec<u8>> = (0..100)
+        .map(|v| as_marshal(&reg, &mut st, &serde_json::to_vec(&peer_doc(v)).unwrap()))
+        .collect();
+    let batch = encode_list(&peers);
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("process-100-marshal-10k", |b| {
+        b.iter(|| {
+            black_box(call(
+                &reg,
+                &mut st,
+                OP_SNAP_PROCESS,
+                br#"{"encoding":"marshal","answer":"marshal"}"#,
                 &batch,
             ))
         })

@@ -15,7 +15,7 @@ use crate::store::error::StoreError;
 use crate::store::node::{Node, NodeId};
 use crate::store::node_store::NodeStore;
 pub use crate::store::summary::ListChange;
-use crate::store::summary::{Refs, Summary};
+use crate::store::summary::{Memory, Refs, Summary};
 
 /// What [`describe`] found out about one snapshot of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,13 +60,14 @@ fn describe_marshal(items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
     let mut out = Vec::with_capacity(items.len());
     let (mut prev, mut cur) = (Summary::default(), Summary::default());
     let mut refs: Refs<'_> = Vec::new();
+    let mut memory = Memory::default();
     for (index, item) in items.iter().enumerate() {
-        let digest = cur
-            .read(item, &mut refs)
-            .map_err(|e| StoreError::InSnapshot {
-                index,
-                error: Box::new(e),
-            })?;
+        let digest =
+            cur.read(item, &mut refs, &mut memory)
+                .map_err(|e| StoreError::InSnapshot {
+                    index,
+                    error: Box::new(e),
+                })?;
         let change = if index == 0 {
             Change::Fields {
                 changed: cur.keys().collect(),
@@ -161,6 +162,9 @@ fn changes(store: &NodeStore, prev: Option<NodeId>, cur: NodeId) -> Change {
     }
     Change::Fields { changed, lists }
 }
+
+#[cfg(test)]
+mod recall_tests;
 
 #[cfg(test)]
 mod tests {
