@@ -55,7 +55,8 @@ pub fn describe(enc: Encoding, items: &[&[u8]]) -> Result<Vec<Description>, Stor
 }
 
 /// [`describe`] of a marshal batch through [`Summary`]s: two of them (this snapshot and the
-/// previous one) and one reference table, reused from one snapshot to the next.
+/// previous one), one reference table and the memory of the previous snapshot's dicts (so an
+/// unchanged dict is taken over, not read again), reused from one snapshot to the next.
 fn describe_marshal(items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
     let mut out = Vec::with_capacity(items.len());
     let (mut prev, mut cur) = (Summary::default(), Summary::default());
