@@ -1,13 +1,14 @@
 //! Worker-side cost of the snapshot ops (layout.md §9.3), measured through the op registry
 //! without a ring: decoding and interning a ~30 KB UI-snapshot-like document pushed as JSON
 //! and as marshal into a full 100-entry history, encoding the current snapshot back (what
-//! undo pays), diffing two neighbours, and `process` over a batch of 100. These are the costs
-//! the worker adds on top of the ring round trip that `benches/python/snapshot_peers.py`
-//! measures from the Python side.
+//! undo pays), diffing two neighbours, and `process` over a batch of 100 of them and over a
+//! batch of 100 of the ~10 KB documents `snapshot_peers.py` processes (answered as marshal,
+//! as `Snapshots.process` asks for it). These are the costs the worker adds on top of the
+//! ring round trip that `benches/python/snapshot_peers.py` measures from the Python side.
 use chunkring::layout::*;
 use chunkring::ops::{encode_list, Registry, State};
 mod common;
-use common::{as_marshal, call};
+use common::{as_marshal, call, peer_doc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -29,36 +30,6 @@ fn ui_doc(variant: usize) -> Value {
         "context_files": ["README.md", "layout.md"], "screenshots": [],
         "title": "session", "model": "m", "temperature": 0.7, "top_p": 1.0, "max_tokens": 4096,
         "system": "be brief", "cursor": 12, "scroll": 0.5, "dirty": true,
-    })
-}
-
-/// `make_doc(39, variant)` of `benches/python/snapshot_peers.py`: its ~10 KB documents, the
-/// ones its `process` batches are made of.
-fn peer_doc(variant: usize) -> Value {
-    let n = 39;
-    let mut disc: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "role": if i % 2 == 0 { "user" } else { "assistant" },
-                "content": format!("entry {i}: {}", "some discussion text that a user typed ".repeat(4)),
-                "ts": 1_700_000_000 + i, "collapsed": i % 5 == 0,
-                "model": if i % 2 == 0 { Value::Null } else { json!("m-1") },
-            })
-        })
-        .collect();
-    let edited = format!(
-        "{} (edit {variant})",
-        disc[variant % n]["content"].as_str().unwrap()
-    );
-    disc[variant % n]["content"] = json!(edited);
-    json!({
-        "discussion": disc,
-        "files": (0..30).map(|i| json!({"path": format!("src/pkg/module_{i}.py"), "open": i % 3 == 0, "lines": 100 + i})).collect::<Vec<_>>(),
-        "context_files": (0..10).map(|i| json!({"path": format!("docs/ctx_{i}.md"), "open": false, "lines": 40})).collect::<Vec<_>>(),
-        "screenshots": (0..3).map(|i| json!({"path": format!("shots/{i}.png"), "w": 1920, "h": 1080})).collect::<Vec<_>>(),
-        "title": "refactor session", "model": "m-1", "temperature": 0.7, "top_p": 0.95,
-        "max_tokens": 4096, "system_prompt": "You are a careful assistant. ".repeat(5),
-        "cursor": 17, "scroll": 0.25, "dirty": true,
     })
 }
 
@@ -147,8 +118,15 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+    // 39 entries: `entries_for(10)` of snapshot_peers.py, its 10 KB documents.
     let peers: Vec<Vec<u8>> = (0..100)
-        .map(|v| as_marshal(&reg, &mut st, &serde_json::to_vec(&peer_doc(v)).unwrap()))
+        .map(|v| {
+            as_marshal(
+                &reg,
+                &mut st,
+                &serde_json::to_vec(&peer_doc(39, v)).unwrap(),
+            )
+        })
         .collect();
     let batch = encode_list(&peers);
     g.throughput(Throughput::Bytes(batch.len() as u64));
