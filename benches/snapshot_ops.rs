@@ -7,41 +7,9 @@
 use chunkring::layout::*;
 use chunkring::ops::{Registry, State};
 mod common;
-use common::{as_marshal, call};
+use common::{as_marshal, call, peer_doc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serde_json::{json, Value};
 use std::hint::black_box;
-
-/// `make_doc` of snapshot_peers.py: `n` discussion entries, entry `variant % n` edited.
-fn ui_doc(n: usize, variant: usize) -> Value {
-    let disc: Vec<Value> = (0..n)
-        .map(|i| {
-            let mut content = format!(
-                "entry {i}: {}",
-                "some discussion text that a user typed ".repeat(4)
-            );
-            if i == variant % n {
-                content += &format!(" (edit {variant})");
-            }
-            json!({
-                "role": if i % 2 == 0 { "user" } else { "assistant" },
-                "content": content,
-                "ts": 1_700_000_000 + i,
-                "collapsed": i % 5 == 0,
-                "model": if i % 2 == 0 { Value::Null } else { json!("m-1") },
-            })
-        })
-        .collect();
-    json!({
-        "discussion": disc,
-        "files": (0..30).map(|i| json!({"path": format!("src/pkg/module_{i}.py"), "open": i % 3 == 0, "lines": 100 + i})).collect::<Vec<_>>(),
-        "context_files": (0..10).map(|i| json!({"path": format!("docs/ctx_{i}.md"), "open": false, "lines": 40})).collect::<Vec<_>>(),
-        "screenshots": (0..3).map(|i| json!({"path": format!("shots/{i}.png"), "w": 1920, "h": 1080})).collect::<Vec<_>>(),
-        "title": "refactor session", "model": "m-1", "temperature": 0.7, "top_p": 0.95,
-        "max_tokens": 4096, "system_prompt": "You are a careful assistant. ".repeat(5),
-        "cursor": 17, "scroll": 0.25, "dirty": true,
-    })
-}
 
 /// Writes `other` (larger than the last-level cache), so the next op finds its data in
 /// memory only.
@@ -58,7 +26,7 @@ fn bench(c: &mut Criterion) {
         let mut st = State::default();
         // marshal bytes of the documents, from the worker's own encoder.
         let marshals: Vec<Vec<u8>> = (0..200)
-            .map(|v| as_marshal(&reg, &mut st, &serde_json::to_vec(&ui_doc(n, v)).unwrap()))
+            .map(|v| as_marshal(&reg, &mut st, &serde_json::to_vec(&peer_doc(n, v)).unwrap()))
             .collect();
         let push = br#"{"name":"h","encoding":"marshal"}"#;
         for m in &marshals[..100] {

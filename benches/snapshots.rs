@@ -1,13 +1,14 @@
 //! Worker-side cost of the snapshot ops (layout.md §9.3), measured through the op registry
 //! without a ring: decoding and interning a ~30 KB UI-snapshot-like document pushed as JSON
 //! and as marshal into a full 100-entry history, encoding the current snapshot back (what
-//! undo pays), diffing two neighbours, and `process` over a batch of 100. These are the costs
-//! the worker adds on top of the ring round trip that `benches/python/snapshot_peers.py`
-//! measures from the Python side.
+//! undo pays), diffing two neighbours, and `process` over a batch of 100 of them and over a
+//! batch of 100 of the ~10 KB documents `snapshot_peers.py` processes (answered as marshal,
+//! as `Snapshots.process` asks for it). These are the costs the worker adds on top of the
+//! ring round trip that `benches/python/snapshot_peers.py` measures from the Python side.
 use chunkring::layout::*;
 use chunkring::ops::{encode_list, Registry, State};
 mod common;
-use common::{as_marshal, call};
+use common::{as_marshal, call, peer_doc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -113,6 +114,29 @@ fn bench(c: &mut Criterion) {
                 &mut st,
                 OP_SNAP_PROCESS,
                 br#"{"encoding":"marshal"}"#,
+                &batch,
+            ))
+        })
+    });
+    // 39 entries: `entries_for(10)` of snapshot_peers.py, its 10 KB documents.
+    let peers: Vec<Vec<u8>> = (0..100)
+        .map(|v| {
+            as_marshal(
+                &reg,
+                &mut st,
+                &serde_json::to_vec(&peer_doc(39, v)).unwrap(),
+            )
+        })
+        .collect();
+    let batch = encode_list(&peers);
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("process-100-marshal-10k", |b| {
+        b.iter(|| {
+            black_box(call(
+                &reg,
+                &mut st,
+                OP_SNAP_PROCESS,
+                br#"{"encoding":"marshal","answer":"marshal"}"#,
                 &batch,
             ))
         })

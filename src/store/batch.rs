@@ -15,7 +15,7 @@ use crate::store::error::StoreError;
 use crate::store::node::{Node, NodeId};
 use crate::store::node_store::NodeStore;
 pub use crate::store::summary::ListChange;
-use crate::store::summary::{Refs, Summary};
+use crate::store::summary::{Memory, Refs, Summary};
 
 /// What [`describe`] found out about one snapshot of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,18 +55,20 @@ pub fn describe(enc: Encoding, items: &[&[u8]]) -> Result<Vec<Description>, Stor
 }
 
 /// [`describe`] of a marshal batch through [`Summary`]s: two of them (this snapshot and the
-/// previous one) and one reference table, reused from one snapshot to the next.
+/// previous one), one reference table and the memory of the previous snapshot's dicts (so an
+/// unchanged dict is taken over, not read again), reused from one snapshot to the next.
 fn describe_marshal(items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
     let mut out = Vec::with_capacity(items.len());
     let (mut prev, mut cur) = (Summary::default(), Summary::default());
     let mut refs: Refs<'_> = Vec::new();
+    let mut memory = Memory::default();
     for (index, item) in items.iter().enumerate() {
-        let digest = cur
-            .read(item, &mut refs)
-            .map_err(|e| StoreError::InSnapshot {
-                index,
-                error: Box::new(e),
-            })?;
+        let digest =
+            cur.read(item, &mut refs, &mut memory)
+                .map_err(|e| StoreError::InSnapshot {
+                    index,
+                    error: Box::new(e),
+                })?;
         let change = if index == 0 {
             Change::Fields {
                 changed: cur.keys().collect(),
@@ -161,6 +163,9 @@ fn changes(store: &NodeStore, prev: Option<NodeId>, cur: NodeId) -> Change {
     }
     Change::Fields { changed, lists }
 }
+
+#[cfg(test)]
+mod recall_tests;
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use crate::store::builder::shape_problem;
 use crate::store::codec::marshal;
+use crate::store::codec::recall::Recall;
 use crate::store::codec::sink::Sink;
 use crate::store::error::StoreError;
 use crate::store::hash::{
@@ -94,6 +95,23 @@ pub struct Val<'a> {
     kind: Kind<'a>,
 }
 
+/// Equal when a container holding one in place of the other gets the same hash, shape and
+/// errors (what [`Recall`] needs to take a dict over from the previous snapshot): same hash
+/// and shape, same kind, and for a str the same bytes read the same way (a key's text decides
+/// duplicate keys). Where a list's entry hashes are kept does not matter to a container.
+impl PartialEq for Val<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.shape == other.shape
+            && match (self.kind, other.kind) {
+                (Kind::Str(a), Kind::Str(b)) => a.latin1 == b.latin1 && a.bytes == b.bytes,
+                (Kind::List { .. }, Kind::List { .. }) | (Kind::Object, Kind::Object) => true,
+                (Kind::Other(a), Kind::Other(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+
 impl Val<'_> {
     fn type_name(&self) -> &'static str {
         match self.kind {
@@ -129,18 +147,28 @@ pub struct Summary<'a> {
 /// A reference table a batch reuses from one snapshot to the next.
 pub type Refs<'a> = Vec<Option<Val<'a>>>;
 
+/// What a batch remembers of its previous snapshot (see [`Recall`]).
+pub type Memory<'a> = Recall<'a, Val<'a>>;
+
 impl<'a> Summary<'a> {
     /// Reads `bytes` (one marshal snapshot, which must be a dict) into this summary,
-    /// replacing what it held; returns the root's structural hash.
+    /// replacing what it held; returns the root's structural hash. `refs` and `memory` are
+    /// the batch's: the dicts that did not change since the snapshot read before are taken
+    /// over from it.
     ///
     /// # Errors
     /// As [`marshal::decode`] (same messages), and "snapshot must be an object (a dict), not …".
-    pub fn read(&mut self, bytes: &'a [u8], refs: &mut Refs<'a>) -> Result<u64, StoreError> {
+    pub fn read(
+        &mut self,
+        bytes: &'a [u8],
+        refs: &mut Refs<'a>,
+        memory: &mut Memory<'a>,
+    ) -> Result<u64, StoreError> {
         self.stack.clear();
         self.kids.clear();
         self.fields.clear();
         self.index.clear();
-        marshal::read(bytes, &mut *self, refs)?;
+        marshal::read_recalling(bytes, &mut *self, refs, memory)?;
         match self.stack.as_slice() {
             [root] if matches!(root.kind, Kind::Object) => Ok(root.hash),
             [root] => Err(StoreError::malformed(format!(

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use crate::store::bigint;
 use crate::store::builder::{Builder, MAX_DEPTH};
+use crate::store::codec::recall::Recall;
 use crate::store::codec::sink::Sink;
 use crate::store::error::StoreError;
 use crate::store::hash::BuildIdentity;
@@ -44,14 +45,55 @@ pub fn read<'a, S: Sink<'a>>(
     bytes: &'a [u8],
     sink: S,
     refs: &mut Vec<Option<S::Ref>>,
-) -> Result<S, StoreError> {
+) -> Result<S, StoreError>
+where
+    S::Ref: PartialEq,
+{
     refs.clear();
-    let mut r = Reader {
+    finish(Reader {
         b: bytes,
         at: 0,
         out: sink,
         refs,
-    };
+        recall: None,
+    })
+}
+
+/// [`read`] for one snapshot of a batch: `recall` remembers the snapshot read before with it
+/// (and `refs`), and a dict whose bytes and references did not change since is taken over
+/// from it, with the value reading it would give (see [`Recall`]).
+///
+/// # Errors
+/// As [`read`].
+pub fn read_recalling<'a, S: Sink<'a>>(
+    bytes: &'a [u8],
+    sink: S,
+    refs: &mut Vec<Option<S::Ref>>,
+    recall: &mut Recall<'a, S::Ref>,
+) -> Result<S, StoreError>
+where
+    S::Ref: PartialEq,
+{
+    recall.start(bytes, refs);
+    let r = finish(Reader {
+        b: bytes,
+        at: 0,
+        out: sink,
+        refs,
+        recall: Some(&mut *recall),
+    });
+    if r.is_err() {
+        recall.forget();
+    }
+    r
+}
+
+/// Reads the value `r` is at the start of, and refuses bytes after it.
+fn finish<'a, S: Sink<'a>>(mut r: Reader<'a, '_, S>) -> Result<S, StoreError>
+where
+    S::Ref: PartialEq,
+{
+    let bytes = r.b;
     r.value(0)?;
     if r.at != bytes.len() {
         return Err(r.err(&format!(
@@ -68,9 +110,14 @@ struct Reader<'a, 'r, S: Sink<'a>> {
     out: S,
     /// The reference table: `None` while a container is still being read.
     refs: &'r mut Vec<Option<S::Ref>>,
+    /// The previous snapshot of a batch, when reading one.
+    recall: Option<&'r mut Recall<'a, S::Ref>>,
 }
 
-impl<'a, S: Sink<'a>> Reader<'a, '_, S> {
+impl<'a, S: Sink<'a>> Reader<'a, '_, S>
+where
+    S::Ref: PartialEq,
+{
     #[cold]
     fn err(&self, what: &str) -> StoreError {
         StoreError::malformed(format!("invalid marshal data at byte {}: {what}", self.at))
@@ -189,6 +236,9 @@ impl<'a, S: Sink<'a>> Reader<'a, '_, S> {
                 let n = usize::from(self.byte()?);
                 self.items(n, depth, slot.is_some())?;
             }
+            b'{' if depth > 0 && slot.is_none() && self.recall.is_some() => {
+                self.dict_recalled(depth)?;
+            }
             b'{' => self.dict(depth)?,
             b'r' => {
                 let i = u32::from_le_bytes(self.arr()?) as usize;
@@ -196,6 +246,9 @@ impl<'a, S: Sink<'a>> Reader<'a, '_, S> {
                     Some(Some(id)) => {
                         let id = *id;
                         self.out.again(id);
+                        if let Some(m) = self.recall.as_deref_mut() {
+                            m.used(i as u32);
+                        }
                     }
                     Some(None) => return Err(self.err("recursive reference")),
                     None => return Err(self.err(&format!("reference {i} was never defined"))),
@@ -251,6 +304,30 @@ impl<'a, S: Sink<'a>> Reader<'a, '_, S> {
             self.value(depth + 1)?;
         }
         self.out.list(n, depth, referenced)
+    }
+
+    /// [`Reader::dict`] of a dict (not the root, not flagged) the previous snapshot of the
+    /// batch may have read already: taken over from it when it can be, else read and
+    /// remembered.
+    fn dict_recalled(&mut self, depth: usize) -> Result<(), StoreError> {
+        let start = self.at - 1;
+        let Some(m) = self.recall.as_deref_mut() else {
+            return self.dict(depth);
+        };
+        if let Some(len) = m.recall(start, depth, self.refs) {
+            if let Some(&val) = m.last() {
+                self.at = start + len;
+                self.out.again(val);
+                return Ok(());
+            }
+        }
+        let mark = m.begin(start, depth, self.refs.len());
+        self.dict(depth)?;
+        let top = self.out.top();
+        if let Some(m) = self.recall.as_deref_mut() {
+            m.end(mark, self.at, self.refs.len(), top);
+        }
+        Ok(())
     }
 
     fn dict(&mut self, depth: usize) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use crate::store::node_store::NodeStore;
 
 pub mod json;
 pub mod marshal;
+pub mod recall;
 pub mod sink;
 
 /// How a snapshot travels on the wire.
