@@ -104,8 +104,8 @@ impl Shared {
         assert!(at + buf.len() <= self.map.len());
         // SAFETY: the source range is inside the mapping (assert) and `buf` is local memory, so
         // they do not overlap. The peer does not write the range while we copy (it waits for
-        // our sequence word), and bytes it raced in would only be wrong bytes, never UB-visible
-        // references: no reference into the mapping is formed.
+        // our sequence word); a peer that did would only give us wrong bytes in a local buffer,
+        // since no reference into the mapping is formed.
         unsafe {
             std::ptr::copy_nonoverlapping(self.map.as_ptr().add(at), buf.as_mut_ptr(), buf.len())
         }
