@@ -2,10 +2,15 @@
 
 Measures, for payloads of 64 B, 1 KiB and 64 KiB:
 
-* ``0-mmap-pingpong-floor``: two bare Python processes spinning on one 8-byte sequence word in
-  a shared ``mmap`` (no framing, no waiting, no liveness): the floor the BRIEF asks the client
-  to approach; its pipelined rate comes from the same two processes passing 64 B messages
-  through a bare ring of ``--window`` slots each way;
+* ``0-floor-rust-spin``: the bare floor issue 10's goals are measured against: this Python
+  process writes the request into a shared ``mmap`` and stores one 8-byte sequence word; a Rust
+  process (``examples/floor_echo.rs``) spinning on that word copies the request out, copies it
+  into the response area and stores the response word (no framing, no waiting, no liveness).
+  Its pipelined rate comes from the same pair passing 64 B messages through a bare ring of
+  ``--window`` slots each way. When cargo or the build is unavailable it is ``NOT RUN`` and the
+  goals fall back to the Python floor, which the output and the JSON say;
+* ``0b-floor-python-spin``: the same with a Python responder (two Python processes): the floor
+  earlier runs reported (as ``0-mmap-pingpong-floor``), kept as a reference row;
 * ``1-chunkring``: ``Client.spawn()`` + ``client.echo`` (round trip) and ``submit`` with a
   window of requests in flight (pipelined); also ``submit_many`` in batches of 64 frames and
   ``client.map`` with the same window;
@@ -51,6 +56,7 @@ sys.path.insert(0, str(REPO / "python"))
 
 from chunkring import Client, _barrier  # noqa: E402 (after the sys.path insert)
 from chunkring import _layout as L  # noqa: E402
+from cargo_example import example_bin  # noqa: E402 (benches/python is the script's folder)
 
 SIZES = (64, 1024, 64 * 1024)
 ns = time.perf_counter_ns
@@ -78,10 +84,14 @@ def timed_echoes(echo, data: bytes, n: int) -> list[int]:
     return samples
 
 
-# ---- 0: bare mmap ping-pong floor ---------------------------------------------------------
-# Layout of the shared page: [0:8] request seq, [64:72] response seq, [72:80] length,
-# [4096:...] request bytes, [4096 + MAXB:...] response bytes.
+# ---- 0: the bare floor: Python mmap <-> a spinning peer (Rust, or Python) ------------------
+# Layout of the shared page (u64 words): [0] request seq, [8] response seq, [9] length, [16]
+# set by a Rust peer once it spins; [4096:...] request bytes, [4096 + MAXB:...] response bytes.
+# The pipelined ring uses [0] as the published count, [8] as the answered count and 64-byte
+# slots from 4096 (requests) and 4096 + 64 * window (responses). examples/floor_echo.rs says
+# the same.
 MAXB = 64 * 1024
+FLOOR_SECONDS = 600  # a floor peer exits by itself after this long, so it never outlives us
 
 
 def _floor_child(path: str, stop_at: float) -> None:
@@ -105,28 +115,54 @@ def _floor_child(path: str, stop_at: float) -> None:
     os.close(fd)
 
 
+def _start_floor(path: str, q, rust_exe: str | None, py_target, py_args: tuple, rust_args: list):
+    """Start a floor peer on the created ``path``: ``rust_exe`` (``floor_echo``) with
+    ``rust_args`` and wait until it says it spins (word [16]), or fork ``py_target``."""
+    if rust_exe is None:
+        child = mp.get_context("fork").Process(target=py_target, args=(path, *py_args))
+        child.start()
+        return child
+    child = subprocess.Popen([rust_exe, *rust_args])
+    deadline = time.monotonic() + 30
+    while q[16] != 1:
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            child.wait()
+            raise RuntimeError(f"floor_echo did not start (exit code {child.returncode})")
+        time.sleep(0.001)
+    return child
+
+
 def _stop_floor(q, child, mm, fd: int, path: str) -> None:
-    """Tell a floor child to stop (the all-ones word), wait for it, unmap and unlink."""
+    """Tell a floor child (if it started) to stop (the all-ones word), wait for it, unmap and
+    unlink."""
     q[0] = 0xFFFFFFFFFFFFFFFF
-    child.join(10)
+    if isinstance(child, subprocess.Popen):
+        child.wait(10)
+    elif child is not None:
+        child.join(10)
     q.release()
     mm.close()
     os.close(fd)
     os.unlink(path)
 
 
-def bench_floor(iters: int) -> dict:
+def bench_floor(iters: int, rust_exe: str | None = None, sizes=SIZES) -> dict:
+    """Round trips through the bare floor: a Rust peer (``rust_exe``, ``floor_echo``) or, when
+    None, a forked Python one (``_floor_child``). Asserts each size's last answer."""
     path = f"/dev/shm/chunkring-bench-floor-{os.getpid()}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     os.ftruncate(fd, 4096 + 2 * MAXB)
     mm = mmap.mmap(fd, 4096 + 2 * MAXB)
     q = memoryview(mm)[:4096].cast("Q")
-    child = mp.get_context("fork").Process(target=_floor_child, args=(path, time.monotonic() + 600))
-    child.start()
+    child = None
     out = {}
     seq = 0
     try:
-        for size in SIZES:
+        child = _start_floor(path, q, rust_exe, _floor_child,
+                             (time.monotonic() + FLOOR_SECONDS,),
+                             ["roundtrip", path, str(FLOOR_SECONDS)])
+        for size in sizes:
             data = os.urandom(size)
             samples = []
             for i in range(iters + iters // 10):
@@ -168,21 +204,23 @@ def _floor_pipe_child(path: str, window: int) -> None:
     os.close(fd)
 
 
-def bench_floor_pipelined(frames: int, window: int) -> float:
+def bench_floor_pipelined(frames: int, window: int, rust_exe: str | None = None) -> float:
     """The floor's pipelined rate: 64 B messages through a bare ring of ``window`` 64-byte
-    slots each way, one Python process each side, every message published with its own
-    index store and every answer copied out (no framing, no waiting, no liveness)."""
+    slots each way, this Python process on one side and a Rust peer (``rust_exe``) or, when
+    None, a forked Python one on the other, every message published with its own index store
+    and every answer copied out (no framing, no waiting, no liveness)."""
     path = f"/dev/shm/chunkring-bench-floorpipe-{os.getpid()}"
     size = 4096 + 2 * window * 64
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     os.ftruncate(fd, size)
     mm = mmap.mmap(fd, size)
     q = memoryview(mm)[:4096].cast("Q")
-    child = mp.get_context("fork").Process(target=_floor_pipe_child, args=(path, window))
-    child.start()
     req, resp = 4096, 4096 + window * 64
     data = os.urandom(64)
+    child = None
     try:
+        child = _start_floor(path, q, rust_exe, _floor_pipe_child, (window,),
+                             ["pipe", path, str(window), str(FLOOR_SECONDS)])
         sent = recv = 0
         t0 = ns()
         while recv < frames:
@@ -539,6 +577,24 @@ def plot_cdf(peers: dict, out_dir: Path) -> None:
     print(f"wrote {os.path.relpath(out_dir / 'echo_cdf.png', os.getcwd())}")
 
 
+RUST_FLOOR = "0-floor-rust-spin"
+PY_FLOOR = "0b-floor-python-spin"
+
+
+def floor_ratios(ring: dict, floor: dict, floor_pipe: list, tag: str) -> dict:
+    """Issue 10's three goal ratios of chunkring (``ring``) against one floor row and its
+    pipelined rounds; keys carry ``tag`` (``""`` for the goal floor, ``"python_"``)."""
+    fp = sorted(floor_pipe)[len(floor_pipe) // 2]
+    return {
+        f"roundtrip_64_over_{tag}floor": ring[64]["roundtrip"]["p50_us"]
+        / floor[64]["roundtrip"]["p50_us"],
+        f"{tag}floor_pipelined_64_frames_per_s": fp,
+        f"{tag}floor_pipelined_rounds": floor_pipe,
+        f"submit_loop_64_over_{tag}floor_pipelined": ring[64]["pipelined_frames_per_s"] / fp,
+        f"map_64_over_{tag}floor_pipelined": ring[64]["pipelined_map_frames_per_s"] / fp,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=5000, help="round trips per size")
@@ -555,8 +611,14 @@ def main() -> int:
     command = " ".join([os.path.relpath(sys.executable, os.getcwd()), *sys.argv])
 
     fence = bench_fence()
+    # The issue's floor needs the Rust responder; without it the goals fall back to the Python
+    # floor, and the output and the JSON say so.
+    floor_exe, floor_not_run = example_bin("floor_echo")
+    if floor_exe is None:
+        print(f"NOT RUN: floor_echo ({floor_not_run}); the goals below use {PY_FLOOR} instead")
     benches = {
-        "0-mmap-pingpong-floor": lambda: bench_floor(a.iters),
+        RUST_FLOOR: lambda: bench_floor(a.iters, floor_exe),
+        PY_FLOOR: lambda: bench_floor(a.iters),
         "1-chunkring": lambda: bench_chunkring(a.iters, a.frames, a.window, a.worker_args.split()),
         "2-pipe": lambda: bench_pipe(a.iters, a.frames, a.window),
         "3-unix-socket": lambda: bench_unix_socket(a.iters, a.frames, a.window),
@@ -575,12 +637,16 @@ def main() -> int:
             del benches[name]
     # The machine is shared: run every peer in each of --rounds rounds, in a rotating order,
     # and pool the samples, so a burst of outside load does not land on one peer only.
+    if floor_exe is None:
+        del benches[RUST_FLOOR]
     raw: dict = {name: {} for name in benches}
     names = list(benches)
     load_before = os.getloadavg()
-    floor_pipe = []
+    floor_pipe: dict = {RUST_FLOOR: [], PY_FLOOR: []}
+    pipe_floors = [(PY_FLOOR, None)] + ([(RUST_FLOOR, floor_exe)] if floor_exe else [])
     for r in range(a.rounds):
-        floor_pipe.append(bench_floor_pipelined(a.frames, a.window))
+        for name, exe in pipe_floors[r % 2:] + pipe_floors[: r % 2]:
+            floor_pipe[name].append(bench_floor_pipelined(a.frames, a.window, exe))
         for name in names[r % len(names):] + names[: r % len(names)]:
             res = benches[name]()
             for size in SIZES:
@@ -647,22 +713,29 @@ def main() -> int:
                   f"{ratio50:>11.2f}x {fps if fps else float('nan'):>11.0f} "
                   f"{(f'{ratio_fps:.2f}x' if ratio_fps else '-'):>8}")
     print("\n(p50 vs ring > 1: the peer is slower than chunkring; frames/s vs ring > 1: faster.)")
-    fp = sorted(floor_pipe)[len(floor_pipe) // 2]
-    fl50 = peers["0-mmap-pingpong-floor"][64]["roundtrip"]["p50_us"]
+    goal_floor = RUST_FLOOR if floor_exe else PY_FLOOR
     pipe50 = peers["2-pipe"][64]["roundtrip"]["p50_us"]
     goals = {
-        "roundtrip_64_over_floor": ring[64]["roundtrip"]["p50_us"] / fl50,
+        "floor": goal_floor,
+        "floor_echo_not_run": floor_not_run or None,
+        **floor_ratios(ring, peers[goal_floor], floor_pipe[goal_floor], ""),
         "pipe_roundtrip_64_over_chunkring": pipe50 / ring[64]["roundtrip"]["p50_us"],
-        "floor_pipelined_64_frames_per_s": fp,
-        "floor_pipelined_rounds": floor_pipe,
-        "submit_loop_64_over_floor_pipelined": ring[64]["pipelined_frames_per_s"] / fp,
-        "map_64_over_floor_pipelined": ring[64]["pipelined_map_frames_per_s"] / fp,
+        **floor_ratios(ring, peers[PY_FLOOR], floor_pipe[PY_FLOOR], "python_"),
     }
-    print(f"64 B goals: round trip {goals['roundtrip_64_over_floor']:.2f}x the floor (goal <= 1.5), "
+    print(f"64 B goals against {goal_floor}"
+          + ("" if floor_exe else f" (NOT RUN: floor_echo, {floor_not_run})") + ": "
+          f"round trip {goals['roundtrip_64_over_floor']:.2f}x the floor (goal <= 1.5), "
           f"mp.Pipe {goals['pipe_roundtrip_64_over_chunkring']:.1f}x slower (goal >= 20); "
-          f"pipelined floor {fp:.0f} frames/s (rounds {[round(x) for x in floor_pipe]}), "
+          f"pipelined floor {goals['floor_pipelined_64_frames_per_s']:.0f} frames/s "
+          f"(rounds {[round(x) for x in floor_pipe[goal_floor]]}), "
           f"submit loop {goals['submit_loop_64_over_floor_pipelined']:.2f}x, "
           f"map {goals['map_64_over_floor_pipelined']:.2f}x of it (goal >= 0.7)")
+    print(f"the same against {PY_FLOOR} (reference): "
+          f"round trip {goals['roundtrip_64_over_python_floor']:.2f}x; pipelined floor "
+          f"{goals['python_floor_pipelined_64_frames_per_s']:.0f} frames/s "
+          f"(rounds {[round(x) for x in floor_pipe[PY_FLOOR]]}), "
+          f"submit loop {goals['submit_loop_64_over_python_floor_pipelined']:.2f}x, "
+          f"map {goals['map_64_over_python_floor_pipelined']:.2f}x of it")
     print("chunkring pipelined with submit_many, 64 frames per tail store: " + ", ".join(
         f"{size} B {ring[size]['pipelined_batch64_frames_per_s']:.0f} frames/s" for size in SIZES))
 
@@ -680,7 +753,11 @@ def main() -> int:
         "loadavg_before_after": [load_before, load_after],
         "fence": fence,
         "results": {name: {str(k): v for k, v in res.items()} for name, res in peers.items()},
-        "notes": "0-mmap-pingpong-floor's pipelined rate is goals.floor_pipelined_64_frames_per_s "
+        "notes": f"goals are against {goal_floor} (goals.floor; goals.floor_echo_not_run says why "
+                 "when the Rust floor could not run); the goal keys with python_ are against "
+                 f"{PY_FLOOR}, two Python processes, called 0-mmap-pingpong-floor in earlier "
+                 "runs. The floors' pipelined rates are goals.floor_pipelined_64_frames_per_s "
+                 "and goals.python_floor_pipelined_64_frames_per_s "
                  "(a bare ring of --window 64-byte slots each way, 64 B only); "
                  "2-pipe and 3-unix-socket keep at most 128 KiB in flight (pipelined_window) "
                  "so the socket buffers cannot deadlock with both directions full; "

@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO / "python"))
 
 from chunkring import Client  # noqa: E402 (after the sys.path insert)
 from chunkring import _barrier, _futex  # noqa: E402
+from cargo_example import example_bin  # noqa: E402 (benches/python is the script's folder)
 
 ns = time.perf_counter_ns
 THINK_US = (0, 10, 50, 100, 500, 1000)
@@ -280,14 +281,6 @@ def bare_floor(quick: bool, seed: int) -> dict:
 
 
 # ---- one shared core ---------------------------------------------------------------------
-def uds_echo_bin() -> str | None:
-    exe = REPO / "target" / "release" / "examples" / "uds_echo"
-    if not exe.exists() and shutil.which("cargo"):
-        subprocess.run(["cargo", "build", "--release", "--example", "uds_echo"], cwd=REPO,
-                       check=False, capture_output=True)
-    return str(exe) if exe.exists() else None
-
-
 def _pipe_child(conn) -> None:
     while True:
         b = conn.recv_bytes()
@@ -316,7 +309,7 @@ def one_core_child(n: int) -> dict:
     parent.send_bytes(b"STOP")
     child.join(10)
     out["2-pipe"] = pct(s)
-    exe = uds_echo_bin()
+    exe, _ = example_bin("uds_echo")
     if exe:
         path = f"/tmp/chunkring-bench-uds-{os.getpid()}"
         proc = subprocess.Popen([exe, path])
