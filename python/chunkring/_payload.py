@@ -17,8 +17,37 @@ _U32 = struct.Struct("<I")
 
 def encode_list(items: Sequence[bytes]) -> bytes:
     """The list encoding of layout.md §9.1: ``count | count × len | items``."""
+    return b"".join(_list_parts(items))
+
+
+def _list_parts(items: Sequence[bytes]) -> list:
+    """The list encoding's parts: its header (count and lengths), then the items."""
     n = len(items)
-    return b"".join((struct.pack(f"<{n + 1}I", n, *map(len, items)), *items))
+    return [struct.pack(f"<{n + 1}I", n, *map(len, items)), *items]
+
+
+class Gathered:
+    """A request body given as parts written one after the other into the ring, never joined
+    into one ``bytes`` first (a batch of large items: the join would copy every byte once
+    more). ``Sender.submit`` and ``Client.submit`` take it as a body; so may anything
+    that takes a bytes body through the general path."""
+
+    __slots__ = ("parts", "nbytes")
+
+    def __init__(self, parts: list):
+        #: The parts, bytes each.
+        self.parts = parts
+        #: Their total length.
+        self.nbytes = sum(map(len, parts))
+
+    def join(self) -> bytes:
+        """The body as one ``bytes``."""
+        return b"".join(self.parts)
+
+
+def gathered_list(items: Sequence[bytes]) -> Gathered:
+    """:func:`encode_list` as a :class:`Gathered` body: the items are not copied."""
+    return Gathered(_list_parts(items))
 
 
 def item_ends(buf: bytes) -> list[int]:

@@ -14,7 +14,7 @@ from itertools import islice, repeat
 from typing import Any, Iterable
 
 from . import _layout as L
-from ._payload import encode_list
+from ._payload import gathered_list
 from ._snapshot_wire import encode_snapshot
 from .errors import RequestError
 
@@ -59,7 +59,8 @@ def process_batch(client: Any, batch: Iterable[Any], encoding: str | None,
         if prev is not None:
             params["carry"] = True
             bodies.insert(0, prev)
-        handles.append(client.submit(L.OP_SNAP_PROCESS, encode_list(bodies), params))
+        # (gathered: each snapshot is copied into the ring as it is, never joined first)
+        handles.append(client.submit(L.OP_SNAP_PROCESS, gathered_list(bodies), params))
         base += len(items)
         prev = bodies[-1]
         size = min(size * 2, chunk)

@@ -120,6 +120,21 @@ class _RingEnd:
         return False
 
 
+def _length(rest) -> int:
+    """Bytes in a frame's ``rest``: one bytes-like, or a list of them (a gathered body)."""
+    return sum(map(len, rest)) if type(rest) is list else len(rest)
+
+
+def _copy_rest(view, at: int, rest) -> None:
+    """[R2] ``rest`` (one bytes-like, or a list of them) copied into ``view`` from ``at``."""
+    if type(rest) is not list:
+        view[at : at + len(rest)] = rest
+        return
+    for part in rest:
+        view[at : at + len(part)] = part
+        at += len(part)
+
+
 class Producer(_RingEnd):
     """Writes frames into one ring and publishes them with one tail store per batch.
 
@@ -315,12 +330,13 @@ class Producer(_RingEnd):
     def try_push(self, flags: int, op: int, request_id: int, fragment_index: int,
                  message_len: int, payload, rest=b"") -> bool:
         """Write one frame whose payload is ``payload`` followed by ``rest`` (§6): a fragment
-        of a message of ``message_len`` bytes, or a whole one."""
+        of a message of ``message_len`` bytes, or a whole one. ``rest`` may be a list of
+        bytes, copied one after the other (a gathered body: never joined first)."""
         if self.crc:
             return self._try_push_crc(flags, op, request_id, fragment_index, message_len, payload,
                                       rest)
         first = len(payload)
-        plen = first + len(rest)
+        plen = first + _length(rest)
         n = (_HB + plen + self.chunk_bytes - 1) // self.chunk_bytes
         off = self.reserve(n)
         if off < 0:
@@ -330,8 +346,7 @@ class Producer(_RingEnd):
         _pack_header(view, off, _MAGIC, flags, op, 0, request_id, plen, fragment_index, message_len)
         off += _HB
         view[off : off + first] = payload
-        if plen > first:
-            view[off + first : off + plen] = rest
+        _copy_rest(view, off + first, rest)
         self.tail += n
         return True
 
@@ -340,7 +355,7 @@ class Producer(_RingEnd):
         """:meth:`try_push` with ``FLAG_CRC``: the trailer is the CRC-32 of the header and
         payload as this producer built them, never read back from the ring (§6.6)."""
         first = len(payload)
-        plen = first + len(rest)
+        plen = first + _length(rest)
         n = (_HB + plen + _CRCB + self.chunk_bytes - 1) // self.chunk_bytes
         off = self.reserve(n)
         if off < 0:
@@ -352,9 +367,11 @@ class Producer(_RingEnd):
         view[off : off + _HB] = header
         at = off + _HB
         view[at : at + first] = payload
-        if plen > first:
-            view[at + first : at + plen] = rest
-        _pack_crc(view, at + plen, _crc32(rest, _crc32(payload, _crc32(header))))
+        _copy_rest(view, at + first, rest)
+        crc = _crc32(payload, _crc32(header))
+        for part in rest if type(rest) is list else (rest,):
+            crc = _crc32(part, crc)
+        _pack_crc(view, at + plen, crc)
         self.tail += n
         return True
 

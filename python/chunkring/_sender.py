@@ -32,6 +32,7 @@ from itertools import repeat
 
 from . import _layout as L
 from ._handle import _PENDING, Handle, Slot
+from ._payload import Gathered
 from ._receiver import Receiver
 from ._ring import Producer
 from .errors import ProtocolError, RequestTimeout
@@ -119,7 +120,10 @@ def check_op(op) -> None:
 
 
 def check_body(body) -> int:
-    """The byte length of ``body``; ``TypeError`` naming ``body`` unless it is bytes-like."""
+    """The byte length of ``body``; ``TypeError`` naming ``body`` unless it is bytes-like
+    (or a :class:`~chunkring._payload.Gathered` of bytes)."""
+    if type(body) is Gathered:
+        return body.nbytes
     if isinstance(body, str):
         raise TypeError("body must be bytes-like (bytes, bytearray, memoryview), not str: "
                         "encode it first (e.g. body.encode())")
@@ -528,11 +532,20 @@ class Sender:
         self._write_fragments(op, rid, prefix, body)
 
     def _write_fragments(self, op: int, rid: int, prefix: bytes, body) -> None:
-        """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4)."""
-        body = memoryview(body).cast("B")
-        total = len(prefix) + len(body)  # within MAX_MESSAGE_BYTES (_check_size)
+        """Write ``prefix + body`` as one or more frames of at most a quarter ring (§6.4).
+        A :class:`Gathered` body that fits one frame is copied part by part; a larger one is
+        joined first (its frames are cut across the parts' ends)."""
         producer = self.producer
         push = producer.try_push
+        if type(body) is Gathered:
+            total = len(prefix) + body.nbytes
+            if total <= self._max_frame_payload:
+                if not push(0, op, rid, 0, total, prefix, body.parts):
+                    self._push_waiting(push, 0, op, rid, 0, total, prefix, body.parts)
+                return
+            body = body.join()
+        body = memoryview(body).cast("B")
+        total = len(prefix) + len(body)  # within MAX_MESSAGE_BYTES (_check_size)
         # The first frame carries the whole prefix (params_len and params) when it fits.
         pos = 0
         index = 0

@@ -56,6 +56,32 @@ def test_a_large_buffer_reused_for_smaller_messages_answers_only_them(client):
         assert client.echo(data) == data, size
 
 
+@pytest.mark.parametrize("size", [0, 1, MAX_FRAME - PLB - 64, MAX_FRAME - PLB,
+                                  MAX_FRAME - PLB + 1, 3 * MAX_FRAME + 5])
+def test_a_gathered_body_is_the_bytes_of_its_parts(client, size, worker_bin):
+    # One frame: the parts are copied into the ring one after the other, never joined; larger:
+    # joined, then fragmented. Either way the worker sees the bytes of the parts in order,
+    # with params before them and through checksummed frames alike.
+    from chunkring._payload import Gathered
+    data = os.urandom(size)
+    cuts = sorted({0, size, size // 3, size // 2, max(size - 1, 0)})
+    parts = [data[a:b] for a, b in zip(cuts, cuts[1:])] + [b""]
+    assert client.submit(L.OP_ECHO, Gathered(parts)).result(10) == data
+    assert client.submit(L.OP_ECHO, Gathered(parts), {"p": 1}).result(10) == data
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin, crc=True) as checked:
+        assert checked.submit(L.OP_ECHO, Gathered(parts), {"p": 1}).result(10) == data
+
+
+def test_a_gathered_body_over_the_message_limit_is_refused_before_anything_is_sent(client):
+    from chunkring._payload import Gathered
+    big = Gathered([b"x" * 1024] * (client._sender._max_message_bytes // 1024 + 1))
+    tail = client._sender.producer.tail
+    with pytest.raises(ValueError, match="MAX_MESSAGE_BYTES"):
+        client.submit(L.OP_ECHO, big)
+    assert client._sender.producer.tail == tail
+
+
 def test_params_before_a_fragmented_body_are_not_echoed(client):
     data = os.urandom(2 * MAX_FRAME + 3)
     params = {"pad": "x" * 3000, "n": [1, 2, 3]}  # the params cross into a second frame too
