@@ -40,6 +40,28 @@ def history_file(nodes: list[bytes], root: int, enc: int = 2) -> bytes:
     return p
 
 
+def batch(items: list[bytes]) -> bytes:
+    """process_batch's lenient batch: the count, the lengths, the snapshots."""
+    return bytes([len(items)]) + struct.pack(f"<{len(items)}I", *map(len, items)) + b"".join(items)
+
+
+def gui_edits(n: int) -> list[bytes]:
+    """``n`` snapshots of a small GUI state, each one edit of the one before, as CPython
+    writes them (interned keys flagged and named again by ``r``)."""
+    state = {"disc": [{"role": "user", "text": f"m{i}", "open": i % 2 == 0} for i in range(4)],
+             "files": [{"path": f"f{i}.py", "open": False} for i in range(3)], "scroll": 0.5}
+    out = []
+    for step in range(n):
+        if step % 3 == 0:
+            state["disc"].append({"role": "user", "text": f"new {step}", "open": True})
+        elif step % 3 == 1:
+            state["disc"][step % len(state["disc"])]["text"] = f"edited {step}"
+        else:
+            state["files"][step % 3]["open"] = not state["files"][step % 3]["open"]
+        out.append(marshal.dumps(state, 4))
+    return out
+
+
 def main() -> None:
     dag = [b"\x00"] + [b"\x08" + struct.pack("<III", 2, i, i) for i in range(41)]
     dag += [b"\x06" + struct.pack("<I", 1) + b"a", b"\x09" + struct.pack("<III", 1, 42, 41)]
@@ -89,6 +111,14 @@ def main() -> None:
             "dag": chain(31, 2),
             "chain": chain(2000, 1),
             "shared": marshal.dumps({"a": [[1]] * 3, "b": ("x", "x")}, 4),
+        },
+        "process_batch": {
+            "gui-edits": batch(gui_edits(6)),
+            "shared-dicts": batch([marshal.dumps({"a": d, "b": d, "c": [d, {"x": 1}]}, 4)
+                                   for d in ({"k": "v"}, {"k": "v"}, {"k": "w"})]),
+            "one": batch([marshal.dumps(doc, 4)]),
+            "deep": batch([marshal.dumps({"a": {"b": {"c": {"d": [1]}}}}, 4)] * 2
+                          + [marshal.dumps({"a": {"b": {"c": {"d": [2]}}}}, 4)]),
         },
         "history_file": {
             "small": hist,

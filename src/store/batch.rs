@@ -89,8 +89,11 @@ fn describe_marshal(items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
 }
 
 /// [`describe`] through a scratch node store (JSON and opaque batches; and the reference the
-/// marshal path is tested against).
-fn describe_interned(enc: Encoding, items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
+/// marshal path is tested and fuzzed against: `fuzz/fuzz_targets/process_batch.rs`).
+///
+/// # Errors
+/// As [`describe`].
+pub fn describe_interned(enc: Encoding, items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
     let mut store = NodeStore::new();
     let mut out = Vec::with_capacity(items.len());
     let mut prev: Option<NodeId> = None;
