@@ -8,6 +8,7 @@ import json
 import marshal
 import os
 import threading
+import weakref
 from time import time as _time
 from typing import Any, Iterable
 
@@ -30,6 +31,8 @@ MAX_PIPELINED_PUSHES = 128
 WAKE_PENDING = 8
 #: Default of :attr:`History.write_behind`: every push is written into the ring at once.
 DEFAULT_WRITE_BEHIND = 1
+#: Per client, the live History objects of each name (``History._shared``).
+_BY_NAME: "weakref.WeakKeyDictionary[Any, dict[str, weakref.WeakSet]]" = weakref.WeakKeyDictionary()
 
 
 def _numbers(pushes: range) -> str:
@@ -110,6 +113,17 @@ class History:
         #: ``can_redo``, ``index`` and ``len`` answer without a request (single writer, as for
         #: the prefetches). Set from ``stats``; dropped by anything it does not follow.
         self._pos: tuple | None = None
+        #: True once another History object of this client opened the same name: then none
+        #: of them answers from what it alone saw (``_pos``, the fingerprint, a push's patch
+        #: back, the operations undoing a step); each asks the worker. (The prefetches of a
+        #: run of undos or redos still assume one writer.)
+        self._shared = False
+        peers = _BY_NAME.setdefault(client, {}).setdefault(name, weakref.WeakSet())
+        peers.add(self)
+        if len(peers) > 1:
+            for h in list(peers):
+                h._shared = True
+                h._pos = h._prefetch_move = None
         self._use_sender(client._sender)
         if _create:
             made = json.loads(client.call(*create_request(name, capacity)))
@@ -210,7 +224,7 @@ class History:
         answer as the prefetched patch of an ``undo(into=…)`` right after it (the push asked
         for it: ``peek`` in ``_push_head``)."""
         self._prefetch = None
-        self._prefetch_move = ("undo", h)
+        self._prefetch_move = None if self._shared else ("undo", h)
         number = self._pushes
         self._pushes = number + 1
         self._count_push()
@@ -513,8 +527,10 @@ class History:
         return h.result()
 
     def _check_state(self, state: dict) -> None:
-        """Raises :class:`StateMismatch` when ``state`` is not the current snapshot."""
-        synced = self._synced
+        """Raises :class:`StateMismatch` when ``state`` is not the current snapshot (compared
+        with ``current()`` when there is no fingerprint, or when another History object may
+        have changed the history since this one took it)."""
+        synced = None if self._shared else self._synced
         if synced is None:
             current = self.current()
             if current is None or state != current:
@@ -651,7 +667,7 @@ class History:
         are in are raised, as at any call), else from :meth:`stats` (one request, after the
         pushes are answered)."""
         with self._lock:
-            if self._pos is not None and self._epoch == self._client._epoch:
+            if self._pos is not None and not self._shared and self._epoch == self._client._epoch:
                 self._reap()  # (no wait: only what is in; drops _pos with an error it raises)
                 if self._pos is not None:
                     return self._pos

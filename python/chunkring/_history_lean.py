@@ -168,6 +168,7 @@ def lean_steps(hist, max_pipelined: int):
                     or receiver.dead is not None or receiver.closed
                     or len(hist._pending) >= max_pipelined
                     or (into is not None and (type(into) is not dict or hist._synced is None
+                                              or hist._shared
                                               or not matches(hist._synced, into)))):
                 return general(hist, into=into)
             ops = None  # the patch, when this step already holds it
@@ -231,8 +232,8 @@ def lean_steps(hist, max_pipelined: int):
         touched: set = set()
         back: list = []
         applied = apply_ops(into, ops, touched, back)
-        hist._prefetch_move = ((to, nxt, _OTHER_WAY[to], back) if None not in back
-                               else (to, nxt))
+        hist._prefetch_move = ((to, nxt, _OTHER_WAY[to], back)
+                               if None not in back and not hist._shared else (to, nxt))
         if None in touched:
             hist._synced = _fingerprint(into)
         else:  # only the keys the patch reached changed (the rest passed `matches`)

@@ -91,9 +91,11 @@ call does (it polls through the spin window, then parks). ``can_undo``, ``can_re
 ``index`` and ``len(h)`` answer from the position the ``History`` keeps as its own pushes and
 steps change the history: no request and no wait for the pushes in flight (they count as
 done; one the worker refuses raises at a later call, and the position is then read again).
-So a GUI may ask them every frame to enable its buttons. Like the prefetches this assumes one
-writer per history: another ``History`` object or client changing the same history is not
-seen (``stats()`` always asks the worker).
+So a GUI may ask them every frame to enable its buttons. While a second ``History`` object of
+the same client has the same name, neither answers from what it alone saw (these four, the
+live-state fingerprint, a push's patch back, the operations undoing a step): each asks the
+worker, one request each time, and so sees the other's pushes and steps. (A run of undos or
+redos still prefetches as if one object wrote; ``stats()`` always asks.)
 
 **Threads.** A ``History`` is safe to share between threads: one lock per history
 serialises its methods (so its write-behind queue and undo prefetch stay consistent), and the

@@ -1001,6 +1001,30 @@ def test_a_push_the_worker_refuses_makes_the_position_read_again(client):
     assert (h.index, len(h), h.can_undo, h.can_redo) == (1, 2, True, False)
 
 
+def test_two_history_objects_of_one_name_each_ask_the_worker(client):
+    # A second History object of the same name: neither answers from what it alone saw (the
+    # position, a push's patch back, the operations undoing a step), so each sees the other.
+    a = client.history("two-objects", capacity=10)
+    state = {"n": 0}
+    a.push(state)
+    assert len(a) == 1 and not a._shared
+    b = client.history("two-objects")
+    assert a._shared and b._shared
+    state["n"] = 1
+    a.push(state, changed=["n"])
+    assert (len(b), b.index, b.can_undo) == (2, 1, True)
+    other = {"n": 2}
+    b.push(other)
+    assert (len(a), a.index, a.can_redo) == (3, 2, False)
+    # a's live state is behind: its undo(into=) refuses it rather than apply a's own push's
+    # patch back (b pushed since); on b's state it moves from b's snapshot.
+    with pytest.raises(StateMismatch):
+        a.undo(into=state)
+    assert a.undo(into=other) == [{"op": "replace", "path": "/n", "value": 1}]
+    assert other == {"n": 1} == b.current() and b.index == 1
+    assert b.redo(into=other) is not None and other == {"n": 2} == a.current()
+
+
 # -- the lean steps (_history_lean.py) ------------------------------------------------------
 
 
