@@ -17,7 +17,9 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   is out.
 - ``undo``/``redo`` (fresh, or ``into=state``): the answer the step before asked for
   (``_prefetch``/``_prefetch_move``; for an ``undo(into=…)`` right after a push, the push's
-  own answer: it asked for that patch, ``peek``), or, for the first step of a run, one asked for now
+  own answer: it asked for that patch, ``peek``; for an ``into=`` step back the way the last
+  one came, the operations undoing that one, which it kept: ``apply_move``), or, for the
+  first step of a run, one asked for now
   (``OP_SNAP_MOVE`` ``peek``, ``OP_SNAP_GET`` ``offset`` ∓1: nothing moves until the pushes
   before it are answered without error); the fingerprint check (``matches``), that
   answer (read as the pushes' are, else waited for as ``History._answer`` waits), the next
