@@ -211,10 +211,7 @@ class History:
         error as :meth:`_reap` does. One answer, not all: pushes made faster than the worker
         runs them then wait about one of its pushes each, not a flush of all 128 now and
         then (measured: 4-12 ms, the wall p99 of a run of pushes back to back)."""
-        self._wake_for_pushes()
-        h = self._pending[0][0]
-        if not h.done():
-            self._client._receiver.wait(h, None)
+        self._wait_for(self._pending[0][0])
         self._reap()
 
     def _sent_push(self, h: Any, label: str | None, snapshot: dict, keys: list | None) -> None:
@@ -323,12 +320,14 @@ class History:
         pending, self._pending = self._pending, []
         self._raise_first(pending)
 
-    def _wake_for_pushes(self) -> None:
+    def _wake_for_pushes(self) -> bool | None:
         """Wakes the worker if pushes were published without waking it, before a wait for
-        their answers (a worker parked with no wake would find them only at its timeout)."""
+        their answers (a worker parked with no wake would find them only at its timeout):
+        whether a futex wake was issued, None when there was nothing to do."""
         if self._unwoken:
             self._unwoken = False
-            self._wake()
+            return self._wake()
+        return None
 
     def _raise_first(self, answered: list[tuple]) -> None:
         """Waits for every request of ``answered``; raises the first error (a push's names it)."""
@@ -514,17 +513,21 @@ class History:
         return params_prefix(f'{{"name":{json_text(self.name)},{members}}}'.encode())
 
     def _answer(self, h: Any) -> bytes:
-        """``h.result()``, waited for as a call waits (layout.md §11 "Client": polls for the
-        spin window, through the worker's wake-up when the last publish woke it, then parks).
-        Parking at once cost the first step of a run of undos a park and a futex wake-up,
-        50-150 µs, for an answer the worker had ready a few µs later."""
-        if not h.done():
-            woken = self._sender.worker_woken
-            if self._unwoken:  # pushes went out without a wake (§9.3): the worker may be parked
-                self._unwoken = False
-                woken = self._wake()
-            self._client._receiver.wait(h, None, _AFTER_WAKE_SPIN_NS if woken else None)
+        """``h.result()``, waited for by :meth:`_wait_for`."""
+        self._wait_for(h)
         return h.result()
+
+    def _wait_for(self, h: Any) -> None:
+        """Waits for ``h`` as a call waits (layout.md §11 "Client": polls for the spin
+        window, through the worker's wake-up when it was woken, then parks), after waking a
+        worker left parked by pushes sent without a wake (§9.3). Parking at once cost the
+        first step of a run of undos a park and a futex wake-up, 50-150 µs, for an answer the
+        worker had ready a few µs later."""
+        if not h.done():
+            woken = self._wake_for_pushes()
+            if woken is None:
+                woken = self._sender.worker_woken
+            self._client._receiver.wait(h, None, _AFTER_WAKE_SPIN_NS if woken else None)
 
     def _check_state(self, state: dict) -> None:
         """Raises :class:`StateMismatch` when ``state`` is not the current snapshot (compared
@@ -677,8 +680,8 @@ class History:
     # The four below answer from the position this History keeps as its own pushes and steps
     # change the history (``_position``): no request, and no wait for the pushes in flight,
     # which count as done (one that the worker refuses raises at a later call, and the
-    # position is then read again). Another History object, or another client, changing
-    # the same history is not seen: one writer per history, as for the prefetches.
+    # position is then read again). With a second History object of the same name
+    # (``_shared``) they ask the worker each time.
 
     @property
     def can_undo(self) -> bool:
