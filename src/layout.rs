@@ -176,6 +176,10 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 1 << 30;
 /// Longest answer of a push with `peek` (layout.md §9.3): a longer patch back is left to
 /// the client to ask for when it undoes, so pushes keep answering in a few chunks.
 pub const PUSH_PEEK_MAX_BYTES: usize = 16 * 1024;
+/// Most steps an `OP_SNAP_AHEAD` answers patches for (layout.md §9.3).
+pub const AHEAD_MAX_STEPS: u64 = 64;
+/// `OP_SNAP_AHEAD` adds no patch past this many answer bytes (the first is always answered).
+pub const AHEAD_MAX_BYTES: usize = 256 * 1024;
 
 /// Size of a frame header.
 pub const FRAME_HEADER_BYTES: usize = 32;
@@ -262,6 +266,8 @@ pub const OP_SNAP_GET: u16 = 0x020E;
 pub const OP_SNAP_MOVE: u16 = 0x020F;
 /// Snapshot: push the current snapshot with values set or removed at paths.
 pub const OP_SNAP_PUSH_FIELDS: u16 = 0x0210;
+/// Snapshot: move the cursor by a number of steps, then answer the patches of the next steps.
+pub const OP_SNAP_AHEAD: u16 = 0x0211;
 
 /// Log: append one or many records.
 pub const OP_LOG_APPEND: u16 = 0x0301;

@@ -854,6 +854,118 @@ fn next_moves_and_answers_what_the_following_move_would() {
 }
 
 #[test]
+fn ahead_moves_by_steps_then_answers_the_next_steps_patches_as_peeks_would() {
+    let mut sut = Sut::new();
+    for x in 0..5 {
+        let body = format!("{{\"x\":{x},\"k\":\"same\"}}");
+        sut.call(OP_SNAP_PUSH, json!({"name": "a"}), body.as_bytes())
+            .unwrap();
+    }
+    let peek = |sut: &mut Sut, to: &str| {
+        sut.call(
+            OP_SNAP_MOVE,
+            json!({"name": "a", "to": to, "peek": true, "compact": true}),
+            b"",
+        )
+        .unwrap()[12..]
+            .to_vec()
+    };
+    // Two undos told at once, then the patches of the next three undos: at cursor 2 only two
+    // remain (to 1, to 0). The first is byte for byte the peek's; each is one list of ops.
+    let first = {
+        sut.call(OP_SNAP_JUMP, json!({"name": "a", "index": 2}), b"")
+            .unwrap();
+        let p = peek(&mut sut, "undo");
+        sut.call(OP_SNAP_JUMP, json!({"name": "a", "index": 4}), b"")
+            .unwrap();
+        p
+    };
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "a", "by": -2, "to": "undo", "count": 3}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((out[0], out[1]), (1, 2), "patches follow, as marshal");
+    assert_eq!(
+        u32::from_le_bytes(out[4..8].try_into().unwrap()),
+        2,
+        "cursor"
+    );
+    assert_eq!(
+        &out[12..17],
+        b"[\x02\x00\x00\x00",
+        "two patches: history ends"
+    );
+    assert_eq!(&out[17..17 + first.len()], first.as_slice());
+    assert_eq!(sut.stats("a")["cursor"], json!(2));
+    // Redos the same way; a count of 0 only moves (the header alone, status 0).
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "a", "by": 1, "to": "redo", "count": 64}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!(&out[12..17], b"[\x01\x00\x00\x00", "one redo left from 3");
+    let out = sut
+        .call(OP_SNAP_AHEAD, json!({"name": "a", "by": 1}), b"")
+        .unwrap();
+    assert_eq!((out[0], out[1], out.len()), (0, 0, 12));
+    assert_eq!(sut.stats("a")["cursor"], json!(4));
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "a", "to": "redo", "count": 4}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((out[0], out.len()), (0, 12), "nothing to redo: no patch");
+    // A move past either end moves nothing and says where it would have gone.
+    for by in [-5, 1, i64::MIN, i64::MAX] {
+        let e = sut
+            .call(OP_SNAP_AHEAD, json!({"name": "a", "by": by}), b"")
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::OutOfRange, "{by}");
+    }
+    assert_eq!(sut.stats("a")["cursor"], json!(4));
+    for bad in [
+        json!({"name": "a", "count": 1}),
+        json!({"name": "a", "to": "up", "count": 1}),
+        json!({"name": "a", "to": 3, "count": 1}),
+        json!({"name": "a", "to": "undo", "count": 65}),
+        json!({"name": "a", "to": "undo", "count": -1}),
+        json!({"name": "a", "by": 0.5}),
+    ] {
+        let e = sut.call(OP_SNAP_AHEAD, bad.clone(), b"").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadParams, "{bad}");
+    }
+    assert_eq!(sut.stats("a")["cursor"], json!(4));
+    // An opaque snapshot on the way ends the patches before it.
+    sut.call(
+        OP_SNAP_PUSH,
+        json!({"name": "a", "encoding": "bytes"}),
+        b"\x00opaque",
+    )
+    .unwrap();
+    sut.call(OP_SNAP_PUSH, json!({"name": "a"}), br#"{"x":9}"#)
+        .unwrap();
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "a", "to": "undo", "count": 8}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!((out[0], out.len()), (0, 12), "the step into the opaque one");
+    let e = sut
+        .call(OP_SNAP_AHEAD, json!({"name": "nope", "by": 0}), b"")
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+}
+
+#[test]
 fn a_push_with_peek_answers_the_patch_of_the_undo_after_it() {
     let mut sut = Sut::new();
     let peek_undo = json!({"name": "p", "to": "undo", "peek": true, "compact": true});

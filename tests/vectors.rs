@@ -144,7 +144,7 @@ fn op_payloads() {
         let name = e["name"].as_str().unwrap();
         let f = &e["fields"];
         let bytes = &hexes(&e)[0];
-        if f["compact_patch"] == true || f["process_answer"] == true {
+        if f["compact_patch"] == true || f["process_answer"] == true || f["ahead_patches"] == true {
             continue; // the worker's answers: tested below against the handlers
         }
         if let Some(items) = f["items_hex"].as_array() {
@@ -213,6 +213,55 @@ fn the_compact_move_vector_is_the_workers_patch() {
         b"",
     );
     assert_eq!(&out[12..], hexes(&e)[0].as_slice());
+}
+
+#[test]
+fn the_ahead_vector_is_the_workers_answer_to_the_ahead_request_vector() {
+    use chunkring::layout::{OP_SNAP_AHEAD, OP_SNAP_PUSH};
+    let vectors = load("50.ops.json");
+    let answer = vectors
+        .iter()
+        .find(|e| e["fields"]["ahead_patches"] == true)
+        .expect("an ahead answer vector");
+    let request = vectors
+        .iter()
+        .find(|e| {
+            e["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("snap.ahead request")
+        })
+        .expect("an ahead request vector");
+    let f = &answer["fields"];
+    let reg = chunkring::ops::Registry::with_all_ops();
+    let mut state = chunkring::ops::State::default();
+    let mut run = |op: u16, bytes: &[u8]| {
+        let req = Request::parse(bytes).unwrap();
+        (reg.get(op).unwrap().handler)(&mut state, &req).unwrap()
+    };
+    for snap in f["snapshots"].as_array().unwrap() {
+        run(
+            OP_SNAP_PUSH,
+            &encode_request(br#"{"name":"ui"}"#, snap.to_string().as_bytes()),
+        );
+    }
+    let params: serde_json::Value =
+        serde_json::from_str(request["fields"]["params"].as_str().unwrap()).unwrap();
+    assert_eq!(params, f["request"], "the answer is the request vector's");
+    let out = run(OP_SNAP_AHEAD, &hexes(request)[0]);
+    let h = &f["header"];
+    assert_eq!(
+        (out[0], out[1]),
+        (
+            h["status"].as_u64().unwrap() as u8,
+            h["encoding"].as_u64().unwrap() as u8
+        )
+    );
+    assert_eq!(
+        u32::from_le_bytes(out[4..8].try_into().unwrap()) as u64,
+        h["cursor"].as_u64().unwrap()
+    );
+    assert_eq!(&out[12..], hexes(answer)[0].as_slice());
 }
 
 #[test]

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._futures import Derived, then
-from ._history_lean import lean_steps
+from ._history_lean import Ahead, lean_steps
 from ._live_state import _fingerprint, apply_compact, differing_keys, matches, refresh
 from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
@@ -49,6 +49,22 @@ def create_request(name: str, capacity: int | None) -> tuple[int, bytes, dict]:
     if capacity is not None:
         params["capacity"] = capacity
     return L.OP_SNAP_PUSH_MANY, encode_list([]), params
+
+
+def tell_moves_of(client: Any) -> None:
+    """Tells the worker the ``into=`` steps every history of ``client`` took ahead of it
+    (``History._tell_moves``), best effort: at close, before detaching from a worker that
+    goes on serving. A history whose lock another thread holds is mid-call (and tells at
+    its next one)."""
+    for peers in list(_BY_NAME.get(client, {}).values()):
+        for h in list(peers):
+            if h._lock.acquire(False):
+                try:
+                    h._tell_moves()
+                except Exception:  # noqa: BLE001 - best effort: the client is closing
+                    pass
+                finally:
+                    h._lock.release()
 
 
 class History:
@@ -122,8 +138,11 @@ class History:
         peers.add(self)
         if len(peers) > 1:
             for h in list(peers):
-                h._shared = True
-                h._pos = h._prefetch_move = None
+                with h._lock:
+                    if h is not self:
+                        h._tell_moves()  # (its steps taken ahead, before the other asks)
+                    h._shared = True
+                    h._pos = h._prefetch_move = None
         self._use_sender(client._sender)
         if _create:
             made = json.loads(client.call(*create_request(name, capacity)))
@@ -426,6 +445,18 @@ class History:
                 f"{self._saved_path} (its last save); {' and '.join(what)} made since then "
                 "were lost", history=self.name, pushes=lost)
 
+    def _tell_moves(self) -> None:
+        """Tells the worker the ``into=`` steps this object took ahead of it (``Ahead``;
+        layout.md §9.3 "Steps ahead") with one ``OP_SNAP_AHEAD``, so its cursor is where
+        this object's is before any other request of this history (``_locked`` runs it
+        first, the lean push before it writes). Its error is raised by a later call."""
+        a = self._prefetch_move
+        if type(a) is Ahead and a.at != a.told:
+            text = self._params("tell", '"by":')[L.PARAMS_LEN_BYTES:-1] + b"%d}" % (a.at - a.told)
+            h, = self._post(((L.OP_SNAP_AHEAD, params_prefix(text), b""),))
+            self._pending.append((h, None, None))
+            a.told = a.at
+
     def _push_error(self, e: RequestError, number: int, label: str | None) -> RequestError:
         named = f" ({label!r})" if label is not None else ""
         return RequestError(e.code, f"push #{number}{named} of history {self.name!r}: {e.message}",
@@ -462,6 +493,8 @@ class History:
         not in yet, the caller parks rather than spins (it costs no CPU).
         """
         pre, self._prefetch_move = self._prefetch_move, None
+        if type(pre) is Ahead:
+            pre = None  # (steps held ahead by the lean ones: told already, by _locked)
         self._prefetch = None
         if type(state) is not dict:
             raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")

@@ -96,6 +96,7 @@ def _locked(method):
             if self._epoch != self._client._epoch:
                 self._after_restart()
             try:
+                self._tell_moves()  # (steps taken ahead of the worker: told first)
                 return method(self, *args, **kwargs)
             except WorkerDied as e:  # (a restarting client's: ``_met_death``)
                 out = self._met_death(e)

@@ -443,6 +443,11 @@ class Client:
                 self._stopped = True
             except Exception:  # best effort: the worker is killed below if it does not stop
                 pass
+        elif proc is None and self._receiver.dead is None:
+            # A worker that goes on serving others: the `into=` steps this client's histories
+            # took ahead of it are told first (layout.md §9.3 "Steps ahead").
+            from ._history import tell_moves_of
+            tell_moves_of(self)
         # The receiver first: its background thread completes the failed futures, whose
         # callbacks may call the client, before the sender's lock is taken below.
         self._receiver.close(seconds_left(deadline))

@@ -56,7 +56,13 @@ that step, which it kept when every value it removed or replaced was a str, numb
 ``None`` or bytes: nothing is waited for, and the operations may come in another order than
 the worker's patch would, with the same result. The first ``undo(into=…)`` after a push
 applies the patch that push's answer carried (layout.md §9.3 ``peek``), so neither waits for
-a round trip. ``state`` must equal the current snapshot: the
+a round trip. A run of ``into=`` undos or redos holds the patches of the next steps, asked
+for 16 at a time (``OP_SNAP_AHEAD``, layout.md §9.3 "Steps ahead"): most steps send no
+request at all, and the worker learns of the steps with the next such request, or before any
+other call of this ``History`` (a push, ``current()``, ``stats()``, ``save()``, …), or when
+the client closes. Meanwhile another client (or another ``History`` object, which makes both
+ask the worker, below) reading this history sees the cursor where it was. ``state`` must
+equal the current snapshot: the
 client keeps a fingerprint of the current snapshot's top level (the keys, the value of each
 scalar, the type and length of each list, dict or bytes) as of the last push or ``into=`` move, and
 raises :class:`~chunkring.errors.StateMismatch` (``state`` unchanged, cursor not moved) when

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from chunkring import _history_lean as _lean  # noqa: E402
 from chunkring import _layout as L  # noqa: E402
 from chunkring.errors import RequestError, StateMismatch, WorkerDied  # noqa: E402
 from chunkring._payload import encode_list  # noqa: E402
@@ -794,6 +795,67 @@ def test_the_compact_move_patch_vector_applies_to_its_before_state():
     assert touched == {"gone", "d", "n"}
 
 
+def test_steps_taken_ahead_reach_a_worker_that_outlives_the_client(worker_bin):
+    # layout.md §9.3 "Steps ahead": a client that closes tells its steps first, so the next
+    # client of the standalone worker finds the cursor where the live state was left.
+    import uuid
+
+    from chunkring.client import Client
+    from conftest import start_standalone_worker
+
+    name = f"ahead-{uuid.uuid4().hex[:10]}"
+    proc = start_standalone_worker(worker_bin, name)
+    try:
+        with Client.attach(name, timeout=10) as first:
+            h = first.history("kept")
+            state = {"n": 1}
+            h.push(state)
+            for n in range(2, 21):
+                state["n"] = n
+                h.push(state, changed=["n"])
+            for _ in range(5):
+                h.undo(into=state)
+            h.redo(into=state)
+            h.undo(into=state)
+            assert state == {"n": 15} and h.index == 14
+            ahead = h._prefetch_move
+            assert ahead.at != ahead.told, "steps are left to tell (the test's premise)"
+        with Client.attach(name, timeout=10) as second:
+            again = second.history("kept")
+            assert (again.index, again.current()) == (14, {"n": 15})
+            # A second object of the same name: the first one's steps are told before it asks.
+            state = again.current()
+            for _ in range(4):
+                again.undo(into=state)
+            assert again._prefetch_move.at != again._prefetch_move.told  # (the premise)
+            other = second.history("kept")
+            assert (other.index, other.current()) == (10, {"n": 11}) and state == {"n": 11}
+            second.shutdown()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        Path(f"/dev/shm/chunkring-{name}").unlink(missing_ok=True)
+
+
+def test_the_ahead_patches_vector_steps_its_snapshots_back_one_by_one():
+    from chunkring._live_state import apply_ops
+
+    vectors = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors"
+                          / "50.ops.json").read_text())
+    (entry,) = [e for e in vectors if e["fields"].get("ahead_patches")]
+    f = entry["fields"]
+    patches = marshal.loads(bytes.fromhex(entry["hex"].replace("-", "")))
+    at = f["header"]["cursor"]
+    state = copy.deepcopy(f["snapshots"][at])
+    for patch in patches:
+        apply_ops(state, patch, set())
+        at -= 1
+        assert state == f["snapshots"][at]
+    assert at == 0, "the history ends after the patches it answered"
+
+
 def test_changed_paths_send_one_entry(client):
     h = client.history("paths")
     state = {"disc": [{"t": "a"}, {"t": "b"}], "n": 1, "gone": 0}
@@ -812,7 +874,7 @@ def test_changed_paths_send_one_entry(client):
     assert h.current() == state, "a refused path sends nothing"
 
 
-def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
+def test_a_run_of_undos_into_the_state_holds_patches_ahead_and_tells_its_steps_later(client):
     h = client.history("peek-run", capacity=10)
     state = {"i": 0, "rows": []}
     h.push(state)
@@ -820,41 +882,48 @@ def test_a_run_of_undos_into_the_state_uses_the_peeked_patch(client):
         state["i"] = i
         state["rows"].append(i)
         h.push(state, changed=["i", ("rows", -1)])
-    # What the client writes, read back from the request ring. Each push asked for the patch
-    # of an undo after it (`peek`), so even the first undo is one request: the move, and the
-    # patch of the next undo (`next`).
+    ahead = {"name": "peek-run", "to": "undo", "count": _lean.AHEAD_STEPS}
+    # What the client writes, read back from the request ring. The last push asked for the
+    # patch of an undo after it (`peek`): the first undo applies it and asks for the next
+    # steps' patches, telling its own step (`OP_SNAP_AHEAD`, by -1).
     _, sent = each_step_writes(client, lambda: h.undo(into=state))
-    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
+    assert sent == [ahead | {"by": -1}]
     assert state == {"i": 3, "rows": [1, 2, 3]}
+    # The next three come from that answer (three patches: the history ends there), with no
+    # request at all; the fourth knows it cannot move.
     for want in (2, 1, 0):
         moved, sent = each_step_writes(client, lambda: h.undo(into=state))
-        assert moved is not None
+        assert moved is not None and sent == []
         assert state == {"i": want, "rows": list(range(1, want + 1))}
-        # The patch came from the step before: this step is one request, the move and the
-        # patch of the next undo (`next`).
-        assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
-    assert h.undo(into=state) is None  # the peek says the oldest cannot move
-    # A redo with nothing prefetched for it asks for its patch first (a peek: nothing moves
-    # before the requests before it are answered), then moves and asks for the next one.
+        assert h.index == want  # (counted by the client)
+    assert each_step_writes(client, lambda: h.undo(into=state)) == (None, [])
+    # Back the other way: each undo kept the operations that undo it, so redos need no
+    # request either (the same result as the worker's patch; its own order).
     applied, sent = each_step_writes(client, lambda: h.redo(into=state))
-    assert applied == [{"op": "replace", "path": "/i", "value": 1},
-                       {"op": "add", "path": "/rows/0", "value": 1}]
-    assert sent == [{"name": "peek-run", "to": "redo", "compact": True, "peek": True},
-                    {"name": "peek-run", "to": "redo", "compact": True, "next": True}]
-    assert h.index == 1 and h.current() == state
-    # Back the way it came: the redo kept the operations that undo it, so the undo is one
-    # request (the move, and the patch of the next undo).
+    assert applied == [{"op": "add", "path": "/rows/0", "value": 1},
+                       {"op": "replace", "path": "/i", "value": 1}]
+    assert sent == [] and state == {"i": 1, "rows": [1]}
+    # Any other call of the history tells the worker the steps first (three undos and a
+    # redo since the first undo, which its request told), so it answers from where the
+    # client is.
+    assert (h.index, len(h)) == (1, 5)
+    current, sent = each_step_writes(client, h.current)
+    assert current == state and sent[0] == {"name": "peek-run", "by": -2}
+    assert h.stats()["cursor"] == 1
     applied, sent = each_step_writes(client, lambda: h.undo(into=state))
-    assert applied == [{"op": "remove", "path": "/rows/0"},
-                       {"op": "replace", "path": "/i", "value": 0}]
-    assert sent == [{"name": "peek-run", "to": "undo", "compact": True, "next": True}]
-    assert h.index == 0 and state == {"i": 0, "rows": []} == h.current()
+    assert applied == [{"op": "replace", "path": "/i", "value": 0},
+                       {"op": "remove", "path": "/rows/0"}]
+    assert sent == [] and h.index == 0
+    # A push tells them before it is written: it lands where the client is.
     state["i"] = 9  # a push answers the patch back to where it was pushed from
     _, sent = each_step_writes(client, lambda: h.push(state, changed=["i"]))
-    assert sent[0]["peek"] is True
+    assert sent[0] == {"name": "peek-run", "by": -1} and sent[1]["peek"] is True
+    assert h.stats()["snapshots"] == 2 and h.current() == state == {"i": 9, "rows": []}
     applied, sent = each_step_writes(client, lambda: h.undo(into=state))
     assert applied == [{"op": "replace", "path": "/i", "value": 0}]
-    assert len(sent) == 1 and sent[0]["next"] is True and state == {"i": 0, "rows": []}
+    # (the history's first snapshot: the client knows there is nothing older to ask for)
+    assert sent == [] and state == {"i": 0, "rows": []}
+    assert h.current() == state and h.stats()["cursor"] == 0
 
 
 def test_a_push_answered_with_its_position_is_asked_again_for_the_patch(client, monkeypatch):
@@ -876,8 +945,8 @@ def test_a_push_answered_with_its_position_is_asked_again_for_the_patch(client, 
     _, sent = each_step_writes(client, lambda: h.push(state, changed=["n", ("rows", 1)]))
     assert "peek" not in sent[0]
     applied, sent = each_step_writes(client, lambda: h.undo(into=state))
-    # (the general first step of a run: the move, and a peek at the next one's patch)
-    assert [(p["to"], p.get("peek")) for p in sent] == [("undo", None), ("undo", True)]
+    # (the first step of a run: it asks for the patches of the next steps, moving nothing)
+    assert sent == [{"name": "no-push-peek", "to": "undo", "count": _lean.AHEAD_STEPS, "by": 0}]
     assert applied == [{"op": "replace", "path": "/n", "value": 0},
                        {"op": "remove", "path": "/rows/1"}]
     assert state == {"n": 0, "rows": [0]} == h.current()

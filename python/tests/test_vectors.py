@@ -110,6 +110,10 @@ def check_payload(entry: dict, raw: bytes) -> None:
         # A compact move patch is one marshal blob (test_snapshots applies it).
         assert marshal.loads(raw) == fields["ops"]
         return
+    if fields.get("ahead_patches"):
+        # An OP_SNAP_AHEAD answer's blob: the list of compact patches (test_snapshots applies it).
+        assert marshal.loads(raw) == fields["patches"]
+        return
     if fields.get("process_answer"):
         # The records of an `answer: "marshal"` process, as Snapshots.process returns them.
         assert marshal.loads(raw) == fields["records"]

@@ -429,6 +429,70 @@ impl History {
         Ok(true)
     }
 
+    /// Moves the cursor `by` steps at once: back (undos) when negative, forward (redos) when
+    /// positive, nowhere when 0.
+    ///
+    /// # Errors
+    /// [`StoreError::IndexOutOfRange`] (naming the index it would reach) when the history
+    /// has fewer steps that way; the cursor is then unchanged.
+    pub fn move_by(&mut self, by: i64) -> Result<(), StoreError> {
+        if by == 0 {
+            return Ok(());
+        }
+        let cursor = self.position().cursor.map_or(-1, |c| c as i64);
+        let target = cursor.saturating_add(by);
+        if self.entries.is_empty() || target < 0 || target >= self.entries.len() as i64 {
+            return Err(StoreError::IndexOutOfRange {
+                index: target.max(0) as u64,
+                len: self.entries.len(),
+            });
+        }
+        self.cursor = target as usize;
+        Ok(())
+    }
+
+    /// The roots of the next `count` steps the way `to` goes (`Move::Undo` or `Move::Redo`)
+    /// from the cursor, as `(from, to)` pairs in order: fewer where the history ends or where
+    /// a snapshot on the way is opaque (none for a jump).
+    pub fn steps_ahead(&self, to: Move, count: usize) -> Vec<(NodeId, NodeId)> {
+        let Some(mut at) = self.position().cursor else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(count.min(self.entries.len()));
+        while out.len() < count {
+            let next = match to {
+                Move::Undo if at > 0 => at - 1,
+                Move::Redo if at + 1 < self.entries.len() => at + 1,
+                _ => break,
+            };
+            let (Ok(a), Ok(b)) = (self.diffable_root(at), self.diffable_root(next)) else {
+                break;
+            };
+            out.push((a, b));
+            at = next;
+        }
+        out
+    }
+
+    /// The compact patches ([`patch::marshal_patches`]) of the next `count` steps the way
+    /// `to` goes from the cursor ([`History::steps_ahead`]), at most `max_bytes` of them but
+    /// the first; `None` when there is no such step.
+    ///
+    /// # Errors
+    /// [`StoreError::Unencodable`] when a value cannot be written as marshal.
+    pub fn patches_ahead(
+        &self,
+        to: Move,
+        count: usize,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let steps = self.steps_ahead(to, count);
+        if steps.is_empty() {
+            return Ok(None);
+        }
+        patch::marshal_patches(&self.store, &steps, max_bytes).map(|(blob, _)| Some(blob))
+    }
+
     /// `(cursor, target)` of a move, `None` when an undo or redo would not move.
     fn target(&self, to: Move) -> Result<Option<(usize, usize)>, StoreError> {
         let Some(from) = self.position().cursor else {

@@ -88,6 +88,50 @@ pub fn marshal_patch(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>,
     Ok(sink.out)
 }
 
+/// Compact patches (as [`marshal_patch`]) of the steps `pairs` (from, to), in order, as one
+/// marshal list of patches written by one encoder (so a string several patches use is decoded
+/// once), stopping before the first step whose patch would take the list past `max_bytes`
+/// (the first is always written). Returns the blob and how many patches it holds.
+///
+/// # Errors
+/// [`StoreError::Unencodable`] when a value cannot be written as marshal.
+pub fn marshal_patches(
+    store: &NodeStore,
+    pairs: &[(NodeId, NodeId)],
+    max_bytes: usize,
+) -> Result<(Vec<u8>, usize), StoreError> {
+    let mut sink = MarshalPatch {
+        out: Vec::with_capacity(256),
+        enc: marshal::Encoder::default(),
+    };
+    // Counts are known after each walk: headers are written with 0 and patched in place.
+    marshal::write_list_header(0, &mut sink.out)?;
+    let mut made = 0;
+    for &(a, b) in pairs {
+        let start = sink.out.len();
+        marshal::write_list_header(0, &mut sink.out)?;
+        let count = diff::diff_into(store, a, b, &mut sink)?;
+        if made > 0 && sink.out.len() > max_bytes {
+            // Over the budget: this patch is left out. Nothing is written after it, so no
+            // back-reference can point at a string it held.
+            sink.out.truncate(start);
+            break;
+        }
+        set_list_header(&mut sink.out, start, count)?;
+        made += 1;
+    }
+    set_list_header(&mut sink.out, 0, made)?;
+    Ok((sink.out, made))
+}
+
+/// Rewrites the marshal list header at `at` (written with count 0) with `count`.
+fn set_list_header(out: &mut [u8], at: usize, count: usize) -> Result<(), StoreError> {
+    let mut header = Vec::with_capacity(5);
+    marshal::write_list_header(count, &mut header)?;
+    out[at..at + header.len()].copy_from_slice(&header);
+    Ok(())
+}
+
 struct MarshalPatch {
     out: Vec<u8>,
     enc: marshal::Encoder,

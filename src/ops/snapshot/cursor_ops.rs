@@ -45,7 +45,7 @@ pub const CURSOR_HEADER_BYTES: usize = 12;
 
 /// The cursor-response header `status | encoding | reserved u16 | cursor u32 | len u32`,
 /// in a buffer with room for `body` more bytes.
-fn header(h: &History, status: u8, enc: u8, body: usize) -> Vec<u8> {
+pub(super) fn header(h: &History, status: u8, enc: u8, body: usize) -> Vec<u8> {
     let pos = h.position();
     let mut out = Vec::with_capacity(CURSOR_HEADER_BYTES + body);
     out.extend_from_slice(&[status, enc, 0, 0]);

@@ -4,7 +4,7 @@
 //!
 //! Handlers are named `op_` + the op's name (`op_snap_push` runs `OP_SNAP_PUSH`), so they are
 //! never mistaken for the store methods they call: [`history_ops`] (push, push_fields, list,
-//! diff, stats, drop), [`cursor_ops`] (undo, redo, jump, current, get, move), [`process_op`],
+//! diff, stats, drop), [`cursor_ops`] (undo, redo, jump, current, get, move), [`ahead_op`], [`process_op`],
 //! [`file_ops`] (save and load of histories and logs) and [`log_ops`]; [`params`] and
 //! [`answer`] hold what they share.
 #![forbid(unsafe_code)]
@@ -12,6 +12,7 @@
 use crate::layout::*;
 use crate::ops::op::OpEntry;
 
+pub mod ahead_op;
 pub mod answer;
 pub mod cursor_ops;
 pub mod file_ops;
@@ -50,6 +51,7 @@ pub const OPS: &[OpEntry] = &[
     OpEntry::new(OP_SNAP_SAVE, "snap.save", file_ops::op_snap_save),
     OpEntry::new(OP_SNAP_LOAD, "snap.load", file_ops::op_snap_load),
     OpEntry::new(OP_SNAP_DROP, "snap.drop", history_ops::op_snap_drop),
+    OpEntry::new(OP_SNAP_AHEAD, "snap.ahead", ahead_op::op_snap_ahead),
     OpEntry::new(OP_LOG_APPEND, "log.append", log_ops::op_log_append),
     OpEntry::new(OP_LOG_READ, "log.read", log_ops::op_log_read),
     OpEntry::new(OP_LOG_TAIL, "log.tail", log_ops::op_log_tail),
