@@ -966,6 +966,54 @@ fn ahead_moves_by_steps_then_answers_the_next_steps_patches_as_peeks_would() {
 }
 
 #[test]
+fn ahead_with_snapshots_answers_what_each_step_makes_current() {
+    let mut sut = Sut::new();
+    for x in 0..4 {
+        let body = format!("{{\"x\":{x}}}");
+        sut.call(OP_SNAP_PUSH, json!({"name": "s"}), body.as_bytes())
+            .unwrap();
+    }
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "s", "by": -1, "to": "undo", "count": 8, "snapshots": true}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!(
+        (out[0], out[1]),
+        (1, 0),
+        "items follow, each with its encoding"
+    );
+    assert_eq!(
+        u32::from_le_bytes(out[4..8].try_into().unwrap()),
+        2,
+        "cursor"
+    );
+    let items = decode_list(&out[12..]).unwrap();
+    assert_eq!(items.len(), 2, "two undos left from 2");
+    for (item, want) in items.iter().zip([1u32, 0]) {
+        let get = sut
+            .call(OP_SNAP_GET, json!({"name": "s", "index": want}), b"")
+            .unwrap();
+        assert_eq!(&item[..4], &get[..4], "status and encoding as a get's");
+        assert_eq!(u32::from_le_bytes(item[4..8].try_into().unwrap()), want);
+        assert_eq!(&item[12..], &get[12..], "the snapshot as a get answers it");
+    }
+    assert_eq!(sut.stats("s")["cursor"], json!(2), "only `by` moved it");
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "s", "to": "redo", "count": 1, "snapshots": true}),
+            b"",
+        )
+        .unwrap();
+    let items = decode_list(&out[12..]).unwrap();
+    assert_eq!(items.len(), 1, "as many as asked for");
+    assert_eq!(&items[0][12..], br#"{"x":3}"#);
+}
+
+#[test]
 fn a_push_with_peek_answers_the_patch_of_the_undo_after_it() {
     let mut sut = Sut::new();
     let peek_undo = json!({"name": "p", "to": "undo", "peek": true, "compact": true});

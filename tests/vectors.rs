@@ -216,21 +216,23 @@ fn the_compact_move_vector_is_the_workers_patch() {
 }
 
 #[test]
-fn the_ahead_vector_is_the_workers_answer_to_the_ahead_request_vector() {
+fn the_ahead_vectors_are_the_workers_answers_to_the_ahead_request_vectors() {
+    ahead_vector_is_the_workers_answer("ahead_patches", "snap.ahead request: ");
+    ahead_vector_is_the_workers_answer("ahead_snapshots", "snap.ahead request with snapshots");
+}
+
+/// Pushes the answer vector's (`flag` true) snapshots, sends the request vector named
+/// `request`, and compares the worker's answer with the vector's header fields and bytes.
+fn ahead_vector_is_the_workers_answer(flag: &str, request: &str) {
     use chunkring::layout::{OP_SNAP_AHEAD, OP_SNAP_PUSH};
     let vectors = load("50.ops.json");
     let answer = vectors
         .iter()
-        .find(|e| e["fields"]["ahead_patches"] == true)
+        .find(|e| e["fields"][flag] == true)
         .expect("an ahead answer vector");
     let request = vectors
         .iter()
-        .find(|e| {
-            e["name"]
-                .as_str()
-                .unwrap()
-                .starts_with("snap.ahead request")
-        })
+        .find(|e| e["name"].as_str().unwrap().starts_with(request))
         .expect("an ahead request vector");
     let f = &answer["fields"];
     let reg = chunkring::ops::Registry::with_all_ops();

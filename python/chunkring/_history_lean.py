@@ -15,23 +15,22 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   something (one load of its tail), at most ``READ_PER_PUSH`` a push (``Receiver.drain``'s
   ``limit``); a failed one is raised by ``History._reap`` (naming the push) after this push
   is out.
-- ``undo``/``redo`` (fresh): the answer the step before asked for (``_prefetch``), or, for
-  the first step of a run, one asked for now (``OP_SNAP_GET`` ``offset`` ∓1: nothing moves
-  until the pushes before it are answered without error); that answer read as the pushes'
-  are, else waited for as ``History._answer`` waits; the next step's request written as a
-  push is (with the wake check [W5]-[W6]: its answer is wanted next); the snapshot decoded.
-- ``undo(into=state)``/``redo(into=state)``: the fingerprint check (``matches``), then the
-  patch of this step from those held ahead (:class:`Ahead`, ``History._prefetch_move``;
-  layout.md §9.3 "Steps ahead"): for each way, the patches of the next steps, from an
-  ``OP_SNAP_AHEAD`` (16 at a time), a push's answer (it asked for the patch back, ``peek``)
-  or the operations undoing a step the other way (kept while it was applied, when every
-  value they put back is immutable). The step applies it and refreshes the fingerprint for
-  the keys it reached; it sends nothing while 5 or more are held. With 4 or fewer left it
-  sends an ``OP_SNAP_AHEAD`` for the next 16, read when those run out; with none held and
-  none coming it asks and waits (the first step of a run). The steps themselves reach the
-  worker with those requests (``by``), or, told by ``History._tell_moves``, before any
-  other request of the history (``_locked``, the lean push, a fresh step) and when the
-  client closes: until then the worker's cursor lags the live state's position.
+- ``undo``/``redo`` (fresh) and ``undo(into=state)``/``redo(into=state)`` hold what the
+  next steps need (:class:`Ahead`, ``History._prefetch_move``; layout.md §9.3 "Steps
+  ahead"): for each way, the snapshots (fresh) or the patches (``into=``) of the next steps,
+  from an ``OP_SNAP_AHEAD`` (16 at a time, ``snapshots`` for the fresh ones; fewer past
+  256 KiB), from an answer already in flight (a push's patch back, ``peek``; a general
+  step's prefetch), or kept by the step the other way (a fresh step keeps the snapshot it
+  leaves; an ``into=`` step the operations that undo it, when every value they put back is
+  immutable). A step pops the next one and decodes it into a new object (fresh), or applies
+  it after the fingerprint check (``matches``) and refreshes the fingerprint for the keys it
+  reached (``into=``). It sends nothing while 5 or more are held.
+  With 4 or fewer left it sends an ``OP_SNAP_AHEAD`` for the next 16, read when those run
+  out; with none held and none coming it asks and waits (the first step of a run). The
+  steps themselves reach the worker with those requests (``by``), or, told by
+  ``History._tell_moves``, before any other request of the history (``_locked``, the lean
+  push, a run of the other kind) and when the client closes: until then the worker's
+  cursor lags the live state's position.
 
 Refused to the general path, before anything is sent or changed: another encoding, ``wait``,
 ``raw``, queued pushes (``write_behind``), a restart since the history's last call (the
@@ -55,6 +54,7 @@ from . import _layout as L
 from ._handle import _FINISHED, _PENDING
 from ._lean_submit import plain_post
 from ._live_state import _fingerprint, apply_ops, matches, refresh
+from ._payload import decode_list
 from ._snapshot_wire import _CURSOR, _decode, fields_body, json_text, params_prefix
 
 _PLB = L.PARAMS_LEN_BYTES
@@ -74,74 +74,93 @@ _OTHER_WAY = {"undo": "redo", "redo": "undo"}
 _BY = {"undo": -1, "redo": 1}
 
 
-#: Steps whose patches one ``OP_SNAP_AHEAD`` asks for (layout.md §9.3 "Steps ahead").
+#: Steps whose patches (or snapshots) one ``OP_SNAP_AHEAD`` asks for (layout.md §9.3
+#: "Steps ahead").
 AHEAD_STEPS = 16
-#: A step that leaves this few patches held asks for the next ones (read when they run out).
+#: A step that leaves this few held asks for the next ones (read when those run out).
 AHEAD_LOW = 4
 
 
-def patches_of(answer: bytes | None) -> list | None:
-    """The patches of an ``OP_SNAP_AHEAD`` answer (each a list of compact operations, in
-    the order the steps come); None for a failed request, [] for none."""
-    if answer is None:
-        return None
+def items_of(answer: bytes) -> list:
+    """The items of an ``OP_SNAP_AHEAD`` answer in the order the steps come: patches (each
+    a list of compact operations) or, with ``snapshots``, snapshots (each in the
+    cursor-response shape)."""
     if not answer[0]:
         return []
+    if answer[1] != 2:  # (the snapshots form: a list encoding)
+        return decode_list(memoryview(answer)[_CS:])
     return _loads(memoryview(answer)[_CS:])
 
 
+def snapshot_of(item: Any) -> Any:
+    """The snapshot in ``item``, an ``OP_SNAP_GET``-shaped answer (a memoryview into an
+    ``OP_SNAP_AHEAD`` answer): marshal read in place."""
+    if item[1] == 2:
+        return _loads(item[_CS:])
+    return _decode(item[1], bytes(item))
+
+
 class Ahead:
-    """What a run of ``into=`` steps holds (``History._prefetch_move`` then): for each way,
-    the patches of the next steps from the live state's position (next one last), the
-    position (``at``: steps from where this run began, -1 an undo) and where the worker's
-    cursor is (``told``: the position the requests sent so far leave it at), and the refill
-    in flight, ``(direction, handle, position when asked)``. Steps between ``told`` and
-    ``at`` are told with the next ``OP_SNAP_AHEAD`` (``History._tell_moves`` before any
-    other request of the history)."""
+    """What a run of steps holds (``History._prefetch_move`` then; module doc): for each
+    way, the patches (``into=``) or snapshots (fresh) of the next steps from the live
+    position (next one last), the position (``at``: steps from where this run began, -1 an
+    undo) and where the worker's cursor is (``told``: the position the requests sent so far
+    leave it at), the refill in flight, ``(direction, handle, position when asked)``, and
+    the history's ends. Steps between ``told`` and ``at`` are told with the next
+    ``OP_SNAP_AHEAD`` (``History._tell_moves`` before any other request of the history)."""
 
-    __slots__ = ("stacks", "at", "told", "refill", "end")
+    __slots__ = ("fresh", "stacks", "at", "told", "refill", "end", "here")
 
-    def __init__(self, pos: tuple | None) -> None:
+    def __init__(self, pos: tuple | None, fresh: bool = False) -> None:
+        #: What the stacks hold: snapshots (fresh steps; each item an ``OP_SNAP_GET``-shaped
+        #: answer) or patches (``into=`` steps).
+        self.fresh = fresh
+        #: A fresh run's answer for the live position, when it came from this run.
+        self.here: Any = None
         self.stacks: dict[str, list] = {"undo": [], "redo": []}
         self.at = self.told = 0
         self.refill: tuple | None = None
         #: For each way, the position past which the history has no step, or None while
-        #: unknown: from ``pos`` (``History._pos``, the cursor and length), else learnt from
-        #: an answer that held fewer patches than asked for.
+        #: unknown: from ``pos`` (``History._pos``, the cursor and length), then from each
+        #: ``OP_SNAP_AHEAD`` answer's header.
         self.end: dict[str, int | None] = {"undo": None, "redo": None}
         if pos is not None and pos[0] is not None:
             self.end = {"undo": -pos[0], "redo": pos[1] - 1 - pos[0]}
 
-    def fill(self, to: str, patches: list | None, at: int) -> None:
-        """The ``to``-way stack (empty) from ``patches`` asked for at position ``at``:
-        those from the live state's position on, when it is on their way (positions are
-        those of one linear history: pushes drop the whole ``Ahead``)."""
-        if patches is None:
+    def fill(self, to: str, answer: bytes | None, at: int) -> None:
+        """The ``to``-way stack (empty) from ``answer``, an ``OP_SNAP_AHEAD``'s asked for
+        at position ``at`` (None: it failed): its items from the live state's position on,
+        when that is on their way (positions are those of one linear history: pushes drop
+        the whole ``Ahead``). Its header's cursor and length give both ends."""
+        if answer is None:
             return
-        if len(patches) < AHEAD_STEPS:
-            self.end[to] = at + _BY[to] * len(patches)
+        _, _, _, cursor, length = _CURSOR.unpack_from(answer)
+        if cursor < length:
+            self.end = {"undo": at - cursor, "redo": at + length - 1 - cursor}
+        items = items_of(answer)
         skip = (at - self.at) if to == "undo" else (self.at - at)
-        if 0 <= skip < len(patches):
-            self.stacks[to][:] = patches[:skip - 1 if skip else None:-1]
+        if 0 <= skip < len(items):
+            self.stacks[to][:] = items[:skip - 1 if skip else None:-1]
 
     def wants_refill(self, to: str) -> bool:
-        """Few patches left ``to``-wards, none asked for, and the history goes on past them."""
+        """Few items left ``to``-wards, none asked for, and the history goes on past them."""
         stack = self.stacks[to]
         return (len(stack) <= AHEAD_LOW and self.refill is None
                 and self.end[to] != self.at + _BY[to] * len(stack))
 
     def take_prefetched(self, pre: Any, to: str, answer_of) -> bool:
-        """Starts from the patch of the next step ``to``-wards when one is in flight:
-        ``pre`` ``(to, handle)``, a push's answer (it asked for the patch back, ``peek``)
-        or a general step's (``OP_SNAP_MOVE`` ``peek`` or ``next``). False when that
-        request failed (the general step raises its error)."""
+        """Starts from the answer of the next step ``to``-wards when one is in flight:
+        ``pre`` ``(to, handle)``: for patches a push's answer (it asked for the patch back,
+        ``peek``) or a general step's (``OP_SNAP_MOVE`` ``peek`` or ``next``), for
+        snapshots a general step's prefetch (``OP_SNAP_GET`` ``offset`` or a ``next``).
+        False when that request failed (the general step raises its error)."""
         if pre is None or len(pre) != 2 or pre[0] != to:
             return True
         r = answer_of(pre[1])
         if r is None:
             return False
         if r[:1] != b"{" and r[0]:  # (a push's JSON position: no patch back; asked for)
-            self.stacks[to].append(_loads(memoryview(r)[_CS:]))
+            self.stacks[to].append(memoryview(r) if self.fresh else _loads(memoryview(r)[_CS:]))
         return True
 
 
@@ -162,28 +181,13 @@ def lean_steps(hist, max_pipelined: int):
     lock = hist._lock
     q = producer.q
     push_head = hist._push_head
-    #: Direction → (op, params, params prefix) of the request a fresh step sends: its move,
-    #: which answers the next step's snapshot.
-    nexts = {to: (op, hist._params(("next", to), '"snapshot":false,"next":true'))
-             for to, op in (("undo", L.OP_SNAP_UNDO), ("redo", L.OP_SNAP_REDO))}
-    nexts = {to: (op, prefix[_PLB:], prefix) for to, (op, prefix) in nexts.items()}
-    #: Direction → (op, params) of the request asking what a fresh prefetch holds.
-    ask = {to: (L.OP_SNAP_GET, hist._params(("get", offset), f'"offset":{offset}')[_PLB:])
-           for to, offset in (("undo", -1), ("redo", 1))}
-    #: Direction → the params of an ``OP_SNAP_AHEAD`` but for the value of ``by`` and "}".
-    ahead_head = {to: hist._params(("ahead", to), f'"to":"{to}","count":{AHEAD_STEPS},"by":')
-                  [_PLB:-1] for to in ("undo", "redo")}
+    #: (fresh, direction) → the params of an ``OP_SNAP_AHEAD`` but for ``by``'s value and "}".
+    ahead_head = {(fresh, to): hist._params(
+        ("ahead", fresh, to),
+        f'"to":"{to}","count":{AHEAD_STEPS},{extra}"by":')[_PLB:-1]
+        for to in ("undo", "redo") for fresh, extra in ((False, ""), (True, '"snapshots":true,'))}
 
     post = plain_post(sender)  # (None: nothing written, the general path then)
-
-    def send_next(to) -> Any:
-        """The handle of the request for the next fresh step's answer (``nexts[to]``),
-        written by ``post``, else by the general ``History._post``."""
-        op, params, prefix = nexts[to]
-        h = post(op, params, b"", True)
-        if h is None:
-            h, = hist._post(((op, prefix, b""),))
-        return h
 
     def settled() -> bool:
         """Drops the answered requests at the front of ``hist._pending``; False when one of
@@ -252,35 +256,7 @@ def lean_steps(hist, max_pipelined: int):
                 return general(hist, into=into)
             if into is not None:
                 return step_into(to, into, general)
-            if type(hist._prefetch_move) is Ahead:
-                hist._tell_moves()  # the steps taken into the live state, before this one
-            pre = hist._prefetch
-            if pre is None or pre[0] != to:
-                # The first step of a run: ask for the snapshot it makes current (nothing
-                # moves), then go on as a prefetched step. One round trip, which also
-                # answers the pushes before it (their errors are raised before anything
-                # moves, as a flush would).
-                h = post(*ask[to], b"", True)
-                if h is None:
-                    return general(hist)
-                hist._unwoken = False  # (the post ran [W5]-[W6])
-                pre = (to, h)
-            r = answer_of(pre[1])
-            if r is None or r[:1] == b"{":
-                return general(hist)  # the general step raises or copes
-            hist._prefetch = None
-            hist._prefetch_move = None
-            hist._moved = True
-            if not settled():
-                general_reap(hist)  # a failed `next`: raised once, as _step does
-            if not r[0]:
-                return None  # nothing there: the worker's move would not move either
-            nxt = send_next(to)
-            hist._pending.append((nxt, None, None))
-            hist._prefetch = (to, nxt)
-            hist._count_move(_BY[to])
-            hist._synced = None  # (as _snapshot_of: no fingerprint of a fresh snapshot)
-            return _decode(r[1], r)
+            return step_fresh(to, general)
 
     def answer_of(h) -> bytes | None:
         """The answer of ``h`` (a request of ours in flight): read with the answers before
@@ -303,56 +279,103 @@ def lean_steps(hist, max_pipelined: int):
         one popped, else those of the refill in flight, else asked for now (one round
         trip, which also tells the worker the steps taken); applied, keeping the operations
         that undo it on the other way's stack; a refill asked for when few are left."""
-        a = hist._prefetch_move
-        if type(a) is not Ahead:
+        a = pre = hist._prefetch_move
+        if type(a) is not Ahead or a.fresh:
+            if type(a) is Ahead:
+                hist._tell_moves()  # (a fresh run's steps, before this run's requests)
+                pre = None
             a = Ahead(hist._pos)
-            if not a.take_prefetched(hist._prefetch_move, to, answer_of):
+            if not a.take_prefetched(pre, to, answer_of):
                 return general(hist, into=into)
             hist._prefetch_move = a
-        stack = a.stacks[to]
-        if not stack and a.refill is not None and a.refill[0] == to:
-            _, h, at = a.refill
-            a.refill = None
-            a.fill(to, patches_of(answer_of(h)), at)
-        if not stack and a.end[to] == a.at:
-            if not settled():
-                general_reap(hist)  # (an earlier request's error first, as a flush would)
+        ops = next_held(a, to)
+        if ops is None:
             return None  # the end of the history that way: nothing moves
-        if not stack:
-            patches = patches_of(answer_of(ask_ahead(a, to)))
-            if not patches:  # the end of the history, an opaque snapshot, or an error
-                return general(hist, into=into)
-            a.fill(to, patches, a.at)
-        hist._prefetch = None
-        hist._moved = True
-        if not settled():
-            general_reap(hist)  # a failed refill or tell: raised once, as _move_into does
+        if ops is False:
+            return general(hist, into=into)  # (an opaque snapshot, or an error)
         touched: set = set()
         back: list = []
-        applied = apply_ops(into, stack.pop(), touched, back)
-        a.at += _BY[to]
+        applied = apply_ops(into, ops, touched, back)
         other = a.stacks[_OTHER_WAY[to]]
         if None in back:
             other.clear()  # (the step back must come from the worker)
         else:
             other.append(back)
-        hist._count_move(_BY[to])
-        if a.wants_refill(to):
-            a.refill = (to, ask_ahead(a, to), a.at)
+        moved(a, to)
         if None in touched:
             hist._synced = _fingerprint(into)
         else:  # only the keys the patch reached changed (the rest passed `matches`)
             refresh(hist._synced, into, touched)
         return applied
 
+    def step_fresh(to, general):
+        """A fresh step from the snapshots held ahead (``Ahead`` with ``fresh``): the next
+        one popped (else as an ``into=`` step gets its patch), the one it leaves kept for a
+        step back; decoded into a new object, the caller's."""
+        a = hist._prefetch_move
+        if type(a) is not Ahead or not a.fresh:
+            if type(a) is Ahead:
+                hist._tell_moves()  # (an into= run's steps, before this run's requests)
+            a = Ahead(hist._pos, fresh=True)
+            if not a.take_prefetched(hist._prefetch, to, answer_of):
+                return general(hist)
+            hist._prefetch_move = a
+        item = next_held(a, to)
+        if item is None:
+            return None  # the end of the history that way: nothing moves
+        if item is False:
+            return general(hist)  # (an opaque snapshot, or an error: the general step's)
+        other = a.stacks[_OTHER_WAY[to]]
+        if a.here is None:
+            other.clear()  # (the step back must come from the worker)
+        else:
+            other.append(a.here)
+        a.here = item
+        moved(a, to)
+        hist._synced = None  # (as _snapshot_of: no fingerprint of a fresh snapshot)
+        return snapshot_of(item)
+
+    def next_held(a, to: str) -> Any:
+        """The next item held ``to``-wards, popped (from the refill in flight, else asked for
+        now when none is held); None at the end of the history that way, False when the
+        worker gave none (the general step then raises or copes). Then the history's
+        earlier requests settled (an error raised before anything moves)."""
+        stack = a.stacks[to]
+        if not stack and a.refill is not None and a.refill[0] == to:
+            _, h, at = a.refill
+            a.refill = None
+            a.fill(to, answer_of(h), at)
+        if not stack and a.end[to] == a.at:
+            if not settled():
+                general_reap(hist)  # (an earlier request's error first, as a flush would)
+            return None
+        if not stack:
+            a.fill(to, answer_of(ask_ahead(a, to)), a.at)
+            if not stack:
+                return False
+        hist._prefetch = None
+        hist._moved = True
+        if not settled():
+            general_reap(hist)  # a failed refill or tell: raised once, as _move_into does
+        return stack.pop()
+
+    def moved(a, to: str) -> None:
+        """The bookkeeping of a step taken ``to``-wards: the position, and the next items
+        asked for when few are left."""
+        a.at += _BY[to]
+        hist._count_move(_BY[to])
+        if a.wants_refill(to):
+            a.refill = (to, ask_ahead(a, to), a.at)
+
     def ask_ahead(a, to: str) -> Any:
         """The handle of an ``OP_SNAP_AHEAD`` telling the steps taken since the last one
         (``Ahead.told``) and asking for the patches of the next ``AHEAD_STEPS`` steps the
         way ``to`` goes; in ``hist._pending``, so its error is raised by a later call."""
-        params = ahead_head[to] + b"%d}" % (a.at - a.told)
+        params = ahead_head[a.fresh, to] + b"%d}" % (a.at - a.told)
         h = post(_OP_AHEAD, params, b"", True)
         if h is None:
             h, = hist._post(((_OP_AHEAD, params_prefix(params), b""),))
+        hist._unwoken = False  # (either post ran [W5]-[W6])
         hist._pending.append((h, None, None))
         a.told = a.at
         return h

@@ -585,26 +585,32 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     h = client.history("prefetch", capacity=10)
     for i in range(5):
         h.push({"i": i}, wait=True)
-    assert h.undo() == {"i": 3}  # first undo after pushes: a round trip, then a prefetch
+    # The first undo after pushes: a round trip for the snapshots of the next steps
+    # (`OP_SNAP_AHEAD` `snapshots`; layout.md §9.3 "Steps ahead"), here all four.
+    first, sent = each_step_writes(client, h.undo)
+    assert first == {"i": 3}
+    assert sent == [{"name": "prefetch", "to": "undo", "count": _lean.AHEAD_STEPS,
+                     "snapshots": True, "by": 0}]
     calls = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
     steps = [each_step_writes(client, h.undo) for _ in range(3)]
     assert [snap for snap, _ in steps] == [{"i": 2}, {"i": 1}, {"i": 0}]
     assert calls == [], "undos after an undo must not wait on a round trip"
-    # One request per step: the undo, answering the snapshot of the next undo (`next`).
-    assert [sent for _, sent in steps] == [[{"name": "prefetch", "snapshot": False,
-                                             "next": True}]] * 3
+    # Held ahead: no request at all (the steps are told with the next one, or first thing
+    # at any other call of the history).
+    assert [sent for _, sent in steps] == [[]] * 3
     assert h.undo() is None  # at the oldest
     assert h.current() == {"i": 0} and h.index == 0
-    assert h.redo() == {"i": 1}  # the first redo of a run waits; the next ones do not
+    assert h.redo() == {"i": 1}  # (the undos kept the snapshots they left)
     calls.clear()
-    assert [h.redo() for _ in range(3)] == [{"i": 2}, {"i": 3}, {"i": 4}]
+    again = [h.redo() for _ in range(3)]
+    assert again == [{"i": 2}, {"i": 3}, {"i": 4}]
     assert calls == [] and h.redo() is None
+    again[0]["i"] = "changed"  # each is the caller's own object
+    assert h.undo() == {"i": 3} and h.undo() == {"i": 2}
     monkeypatch.undo()
-    assert h.index == 4
-    assert h.undo() == {"i": 3}
-    assert h.undo() == {"i": 2}  # prefetched after the undo
+    assert h.index == 2
     h.push({"i": "new"})  # drops the redo branch and the prefetch
     assert h.undo() == {"i": 2}
     assert len(h) == 4 and h.current() == {"i": 2}
