@@ -359,7 +359,8 @@ class History:
                     first = e if number is None else self._push_error(e, number, label)
             except WorkerRestarted as e:  # the worker died with it in flight; not run again
                 if first is None:
-                    first = e if number is None else self._push_lost(e, number, label)
+                    first = (self._push_lost(e, number, label) if number is not None
+                             else self._request_lost(e))
             except Exception as e:  # noqa: BLE001 - re-raised below, after draining all
                 if first is None:
                     first = e
@@ -409,6 +410,22 @@ class History:
                  f"{_numbers(lost)}" if self._saved_path is not None else
                  "it was never saved, so it is gone")
         return WorkerRestarted(f"push #{number}{named} of history {self.name!r} was lost: {e}; "
+                               f"{where}", e.returncode, e.stderr, history=self.name, pushes=lost)
+
+    def _request_lost(self, e: WorkerRestarted) -> WorkerRestarted:
+        """The error of a request of this history other than a push (a step's, a tell of
+        the steps taken ahead) that met a worker death: ``e`` when nothing since the last
+        save is lost, else one naming the history and what its reopening will lack, as
+        ``_after_restart`` would (which then does not raise it again)."""
+        lost = self._unsaved()
+        if not lost and not self._moved:
+            return e
+        self._reported = (self._pushes, self._moved)
+        what = ([_numbers(lost)] if lost else []) + (["undo/redo/jump moves"] if self._moved else [])
+        where = (f"it will be reopened from {self._saved_path} (its last save) without the "
+                 f"{' and '.join(what)} made since then" if self._saved_path is not None else
+                 "it was never saved, so it is gone")
+        return WorkerRestarted(f"history {self.name!r} lost a request with the worker: {e}; "
                                f"{where}", e.returncode, e.stderr, history=self.name, pushes=lost)
 
     def _unsaved(self) -> range:

@@ -207,6 +207,29 @@ def test_push_met_by_the_death_raises_at_that_call_naming_it(c, tmp_path):
     assert len(h) == 1
 
 
+def test_into_steps_not_yet_told_are_named_lost_and_the_save_comes_back(c, tmp_path):
+    # `into=` steps held ahead reach the worker later (layout.md §9.3 "Steps ahead"): the ones
+    # a killed worker never learnt of are reported as lost moves, as moves in flight are.
+    h = c.history("ahead-ui")
+    state = {"n": 0}
+    h.push(state)
+    for n in range(1, 30):
+        state["n"] = n
+        h.push(state, changed=["n"])
+    h.save(tmp_path / "ahead.hist")
+    for _ in range(4):
+        h.undo(into=state)
+    assert state == {"n": 25} and h.index == 25
+    ahead = h._prefetch_move
+    assert ahead.at != ahead.told, "(the premise: steps not told yet)"
+    _kill(c)
+    with pytest.raises(WorkerRestarted, match="undo/redo/jump moves") as info:
+        h.current()  # (its tell of the steps, sent first, met the death)
+    assert info.value.history == "ahead-ui" and "ahead.hist" in str(info.value)
+    assert h.current() == {"n": 29} and h.index == 29  # the save, as it was: raised once
+    assert h.undo(into=h.current()) is not None and h.index == 28
+
+
 def test_a_history_loaded_from_a_file_comes_back_without_error(c, tmp_path):
     h = c.history("src")
     h.push_many([{"i": i} for i in range(4)])
