@@ -160,6 +160,9 @@ class Soak:
         self.saved_path = self.save_paths[0]
         self.h.save(self.saved_path)
         self.saved = self.model.copy()
+        #: The GUI's live state, stepped by ``undo(into=)``/``redo(into=)``: always the
+        #: model's current snapshot (None while the history is empty).
+        self.live = None
         self.log = client.log("soak-log")
         self.log_len = 0
         self.log_restarts = client.restarts
@@ -216,7 +219,10 @@ class Soak:
 
     def history(self) -> None:
         r = self.rng.random()
-        kind = "push" if r < 0.6 else "undo" if r < 0.8 else "redo" if r < 0.95 else "save"
+        kind = ("push" if r < 0.5 else "undo" if r < 0.62 else "redo" if r < 0.72 else
+                "undo into" if r < 0.84 else "redo into" if r < 0.95 else "save")
+        if kind.endswith("into") and self.live is None:
+            kind = kind.split()[0]
         self.requests += 1
         try:
             if kind == "push":
@@ -225,10 +231,22 @@ class Soak:
                         "text": "t" * self.rng.randrange(2000)}
                 self.h.push(snap)
                 self.model.push(marshal.loads(marshal.dumps(snap)))
+                self.live = snap  # (the live state is the dict last pushed)
             elif kind == "undo":
-                assert self.h.undo() == self.model.undo()
+                got = self.h.undo()
+                assert got == self.model.undo()
+                self.live = got if got is not None else self.live
             elif kind == "redo":
-                assert self.h.redo() == self.model.redo()
+                got = self.h.redo()
+                assert got == self.model.redo()
+                self.live = got if got is not None else self.live
+            elif kind in ("undo into", "redo into"):
+                # Steps held ahead and told later (layout.md §9.3 "Steps ahead"): the live
+                # state must follow the model at every step, a kill or not.
+                want = self.model.undo() if kind == "undo into" else self.model.redo()
+                moved = getattr(self.h, kind.split()[0])(into=self.live)
+                assert (moved is None) == (want is None), (kind, moved, want)
+                assert self.live == self.model.current()
             else:
                 self.saves += 1
                 path = self.save_paths[self.save_paths[0] == self.saved_path]
@@ -238,6 +256,7 @@ class Soak:
             assert e.history == "soak" or "was not sent again" in str(e), e
             self.raised[f"history {kind}"] += 1
             self.model = self.saved.copy()  # reopened from its last save
+            self.resync()
             return
         self.answered[f"history {kind}"] += 1
 
@@ -255,6 +274,12 @@ class Soak:
         assert n == self.log_len
         self.answered["log append"] += 1
 
+    def resync(self) -> None:
+        """After a restart the live state is set back to the reopened history's current
+        snapshot, as a GUI would."""
+        current = self.model.current()
+        self.live = None if current is None else marshal.loads(marshal.dumps(current))
+
     def check_history(self) -> None:
         """The worker's history equals the model (a restart raises once, then it does)."""
         for _ in range(3):
@@ -265,6 +290,7 @@ class Soak:
             except WorkerRestarted:
                 self.raised["history check"] += 1
                 self.model = self.saved.copy()
+                self.resync()
         raise AssertionError("the history kept raising WorkerRestarted")
 
 
@@ -312,6 +338,7 @@ def test_soak_mixed_requests_through_random_worker_kills(worker_bin, tmp_path):
         assert sum(soak.answered.values()) + sum(soak.raised.values()) == soak.requests + \
             soak.raised["history check"]
         assert set(soak.raised) <= {"history push", "history undo", "history redo",
+                                    "history undo into", "history redo into",
                                     "history save", "history check", "log append"}
         for q in quiet:
             assert q["fds_end"] == q["fds_start"], q
