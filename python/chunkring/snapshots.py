@@ -88,9 +88,10 @@ pushes) and return a :class:`concurrent.futures.Future` of the decoded answer wi
 answer (the request itself was still run by the worker).
 
 **Cost on the GUI thread.** The common forms, ``push(state)`` and ``push(state, changed=…)``
-with the defaults and ``undo``/``redo`` (fresh or ``into=``, the first of a run asking what
-the later ones find prefetched), run lean steps (``_history_lean.py``): the request is written straight into the
-ring and earlier answers are read only when the response ring shows some; anything unusual
+with the defaults and ``undo``/``redo`` (fresh or ``into=``: the first of a run asks for the
+next 16 steps' snapshots or patches, the later ones find them held), run lean steps
+(``_history_lean.py``): a request is written straight into the ring and earlier answers are
+read only when the response ring shows some; anything unusual
 takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``
 requests unanswered waits for the oldest one. A step whose answer is not in yet waits as a
 call does (it polls through the spin window, then parks). ``can_undo``, ``can_redo``,
