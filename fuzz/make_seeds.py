@@ -99,7 +99,12 @@ def main() -> None:
             "push-dag": b"\x04" + req(b'{"name":"ui","encoding":"marshal"}', chain(31, 2)),
             "push-chain": b"\x04" + req(b'{"name":"ui","encoding":"marshal"}', chain(2000, 1)),
             "diff": b"\x0b" + req(b'{"name":"ui","a":0,"b":1}'),
-            "log": b"\x10" + req(b'{"name":"l"}', lst([b"r1", b"r2"])),
+            # (the first byte picks an op by its index among the registry's codes, sorted,
+            # file-system ops left out: 18 is OP_SNAP_AHEAD, 19 OP_LOG_APPEND)
+            "ahead": b"\x12" + req(b'{"name":"ui","by":0,"to":"undo","count":4}'),
+            "ahead-snapshots": b"\x12" + req(b'{"name":"ui","by":-1,"to":"redo","count":2,'
+                                              b'"snapshots":true}'),
+            "log": b"\x13" + req(b'{"name":"l"}', lst([b"r1", b"r2"])),
         },
         "json_codec": {
             "doc": json.dumps(doc, default=str).encode(),
