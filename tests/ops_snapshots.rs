@@ -900,6 +900,25 @@ fn ahead_moves_by_steps_then_answers_the_next_steps_patches_as_peeks_would() {
     );
     assert_eq!(&out[17..17 + first.len()], first.as_slice());
     assert_eq!(sut.stats("a")["cursor"], json!(2));
+    // `skip` 1: the same patches but the first (these hold no shared string, so their bytes
+    // do not depend on what the encoder wrote before them).
+    let tail = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "a", "to": "undo", "count": 3, "skip": 1}),
+            b"",
+        )
+        .unwrap();
+    assert_eq!(
+        &tail[12..17],
+        b"[\x01\x00\x00\x00",
+        "one patch after the first"
+    );
+    assert_eq!(
+        &tail[17..],
+        &out[17 + first.len()..],
+        "the second of the two"
+    );
     // Redos the same way; a count of 0 only moves (the header alone, status 0).
     let out = sut
         .call(
@@ -1001,6 +1020,31 @@ fn ahead_with_snapshots_answers_what_each_step_makes_current() {
         assert_eq!(&item[12..], &get[12..], "the snapshot as a get answers it");
     }
     assert_eq!(sut.stats("s")["cursor"], json!(2), "only `by` moved it");
+    // `skip`: the items of the steps after the first `skip` (a client holds those already).
+    let out = sut
+        .call(
+            OP_SNAP_AHEAD,
+            json!({"name": "s", "to": "undo", "count": 8, "snapshots": true, "skip": 1}),
+            b"",
+        )
+        .unwrap();
+    let items = decode_list(&out[12..]).unwrap();
+    assert_eq!(items.len(), 1, "one undo left after the first");
+    assert_eq!(u32::from_le_bytes(items[0][4..8].try_into().unwrap()), 0);
+    for skip in [2, 3, u64::MAX] {
+        let out = sut
+            .call(
+                OP_SNAP_AHEAD,
+                json!({"name": "s", "to": "undo", "count": 8, "snapshots": true, "skip": skip}),
+                b"",
+            )
+            .unwrap();
+        assert_eq!(
+            (out[0], out.len()),
+            (0, 12),
+            "nothing past the end ({skip})"
+        );
+    }
     let out = sut
         .call(
             OP_SNAP_AHEAD,

@@ -105,9 +105,10 @@ class Ahead:
     way, the patches (``into=``) or snapshots (fresh) of the next steps from the live
     position (next one last), the position (``at``: steps from where this run began, -1 an
     undo) and where the worker's cursor is (``told``: the position the requests sent so far
-    leave it at), the refill in flight, ``(direction, handle, position when asked)``, and
-    the history's ends. Steps between ``told`` and ``at`` are told with the next
-    ``OP_SNAP_AHEAD`` (``History._tell_moves`` before any other request of the history)."""
+    leave it at), the refill in flight, ``(direction, handle, position when asked, items
+    held then)``, and the history's ends. Steps between ``told`` and ``at`` are told with the
+    next ``OP_SNAP_AHEAD`` (``History._tell_moves`` before any other request of the
+    history)."""
 
     __slots__ = ("fresh", "stacks", "at", "told", "refill", "end", "here")
 
@@ -127,18 +128,20 @@ class Ahead:
         if pos is not None and pos[0] is not None:
             self.end = {"undo": -pos[0], "redo": pos[1] - 1 - pos[0]}
 
-    def fill(self, to: str, answer: bytes | None, at: int) -> None:
+    def fill(self, to: str, answer: bytes | None, at: int, held: int) -> None:
         """The ``to``-way stack (empty) from ``answer``, an ``OP_SNAP_AHEAD``'s asked for
-        at position ``at`` (None: it failed): its items from the live state's position on,
-        when that is on their way (positions are those of one linear history: pushes drop
-        the whole ``Ahead``). Its header's cursor and length give both ends."""
+        at position ``at`` while ``held`` items were held (its first item is the step after
+        them; None: it failed): its items from the live state's position on, when that is
+        on their way (positions are those of one linear history: pushes drop the whole
+        ``Ahead``). Its header's cursor and length give both ends."""
         if answer is None:
             return
         _, _, _, cursor, length = _CURSOR.unpack_from(answer)
         if cursor < length:
             self.end = {"undo": at - cursor, "redo": at + length - 1 - cursor}
         items = items_of(answer)
-        skip = (at - self.at) if to == "undo" else (self.at - at)
+        way = _BY[to]
+        skip = (self.at - at) * way - held  # items the live position is past already
         if 0 <= skip < len(items):
             self.stacks[to][:] = items[:skip - 1 if skip else None:-1]
 
@@ -342,15 +345,15 @@ def lean_steps(hist, max_pipelined: int):
         earlier requests settled (an error raised before anything moves)."""
         stack = a.stacks[to]
         if not stack and a.refill is not None and a.refill[0] == to:
-            _, h, at = a.refill
+            _, h, at, held = a.refill
             a.refill = None
-            a.fill(to, answer_of(h), at)
+            a.fill(to, answer_of(h), at, held)
         if not stack and a.end[to] == a.at:
             if not settled():
                 general_reap(hist)  # (an earlier request's error first, as a flush would)
             return None
         if not stack:
-            a.fill(to, answer_of(ask_ahead(a, to)), a.at)
+            a.fill(to, answer_of(ask_ahead(a, to, 0)), a.at, 0)
             if not stack:
                 return False
         hist._prefetch = None
@@ -365,13 +368,15 @@ def lean_steps(hist, max_pipelined: int):
         a.at += _BY[to]
         hist._count_move(_BY[to])
         if a.wants_refill(to):
-            a.refill = (to, ask_ahead(a, to), a.at)
+            held = len(a.stacks[to])
+            a.refill = (to, ask_ahead(a, to, held), a.at, held)
 
-    def ask_ahead(a, to: str) -> Any:
+    def ask_ahead(a, to: str, held: int) -> Any:
         """The handle of an ``OP_SNAP_AHEAD`` telling the steps taken since the last one
-        (``Ahead.told``) and asking for the patches of the next ``AHEAD_STEPS`` steps the
-        way ``to`` goes; in ``hist._pending``, so its error is raised by a later call."""
-        params = ahead_head[a.fresh, to] + b"%d}" % (a.at - a.told)
+        (``Ahead.told``) and asking for the items of ``AHEAD_STEPS`` steps the way ``to``
+        goes after the ``held`` ones held already; in ``hist._pending``, so its error is
+        raised by a later call."""
+        params = ahead_head[a.fresh, to] + b"%d,\"skip\":%d}" % (a.at - a.told, held)
         h = post(_OP_AHEAD, params, b"", True)
         if h is None:
             h, = hist._post(((_OP_AHEAD, params_prefix(params), b""),))

@@ -590,7 +590,7 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     first, sent = each_step_writes(client, h.undo)
     assert first == {"i": 3}
     assert sent == [{"name": "prefetch", "to": "undo", "count": _lean.AHEAD_STEPS,
-                     "snapshots": True, "by": 0}]
+                     "snapshots": True, "by": 0, "skip": 0}]
     calls = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
@@ -891,9 +891,9 @@ def test_a_run_of_undos_into_the_state_holds_patches_ahead_and_tells_its_steps_l
     ahead = {"name": "peek-run", "to": "undo", "count": _lean.AHEAD_STEPS}
     # What the client writes, read back from the request ring. The last push asked for the
     # patch of an undo after it (`peek`): the first undo applies it and asks for the next
-    # steps' patches, telling its own step (`OP_SNAP_AHEAD`, by -1).
+    # steps' patches, telling its own step (`OP_SNAP_AHEAD`, by -1; none held, skip 0).
     _, sent = each_step_writes(client, lambda: h.undo(into=state))
-    assert sent == [ahead | {"by": -1}]
+    assert sent == [ahead | {"by": -1, "skip": 0}]
     assert state == {"i": 3, "rows": [1, 2, 3]}
     # The next three come from that answer (three patches: the history ends there), with no
     # request at all; the fourth knows it cannot move.
@@ -952,7 +952,8 @@ def test_a_push_answered_with_its_position_is_asked_again_for_the_patch(client, 
     assert "peek" not in sent[0]
     applied, sent = each_step_writes(client, lambda: h.undo(into=state))
     # (the first step of a run: it asks for the patches of the next steps, moving nothing)
-    assert sent == [{"name": "no-push-peek", "to": "undo", "count": _lean.AHEAD_STEPS, "by": 0}]
+    assert sent == [{"name": "no-push-peek", "to": "undo", "count": _lean.AHEAD_STEPS, "by": 0,
+                     "skip": 0}]
     assert applied == [{"op": "replace", "path": "/n", "value": 0},
                        {"op": "remove", "path": "/rows/1"}]
     assert state == {"n": 0, "rows": [0]} == h.current()

@@ -451,19 +451,32 @@ impl History {
         Ok(())
     }
 
-    /// The roots of the next `count` steps the way `to` goes (`Move::Undo` or `Move::Redo`)
-    /// from the cursor, as `(from, to)` pairs in order: fewer where the history ends or where
-    /// a snapshot on the way is opaque (none for a jump).
-    pub fn steps_ahead(&self, to: Move, count: usize) -> Vec<(NodeId, NodeId)> {
-        let Some(mut at) = self.position().cursor else {
+    /// The entry `steps` steps from the cursor the way `to` goes (`Move::Undo` back,
+    /// `Move::Redo` forward), or `None` past either end (or for a jump).
+    pub fn ahead_of_cursor(&self, to: Move, steps: usize) -> Option<usize> {
+        let at = self.position().cursor?;
+        match to {
+            Move::Undo => at.checked_sub(steps),
+            Move::Redo => at.checked_add(steps).filter(|&i| i < self.entries.len()),
+            Move::Jump(_) => None,
+        }
+    }
+
+    /// The roots of the `count` steps the way `to` goes (`Move::Undo` or `Move::Redo`) that
+    /// follow the first `skip` from the cursor, as `(from, to)` pairs in order: fewer where the
+    /// history ends or where a snapshot on the way is opaque (none for a jump).
+    pub fn steps_ahead(&self, to: Move, skip: usize, count: usize) -> Vec<(NodeId, NodeId)> {
+        let Some(mut at) = self.ahead_of_cursor(to, skip) else {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(count.min(self.entries.len()));
         while out.len() < count {
-            let next = match to {
-                Move::Undo if at > 0 => at - 1,
-                Move::Redo if at + 1 < self.entries.len() => at + 1,
-                _ => break,
+            let Some(next) = (match to {
+                Move::Undo => at.checked_sub(1),
+                Move::Redo => Some(at + 1).filter(|&i| i < self.entries.len()),
+                Move::Jump(_) => None,
+            }) else {
+                break;
             };
             let (Ok(a), Ok(b)) = (self.diffable_root(at), self.diffable_root(next)) else {
                 break;
@@ -474,19 +487,20 @@ impl History {
         out
     }
 
-    /// The compact patches ([`patch::marshal_patches`]) of the next `count` steps the way
-    /// `to` goes from the cursor ([`History::steps_ahead`]), at most `max_bytes` of them but
-    /// the first; `None` when there is no such step.
+    /// The compact patches ([`patch::marshal_patches`]) of the `count` steps the way `to`
+    /// goes after the first `skip` from the cursor ([`History::steps_ahead`]), at most
+    /// `max_bytes` of them but the first; `None` when there is no such step.
     ///
     /// # Errors
     /// [`StoreError::Unencodable`] when a value cannot be written as marshal.
     pub fn patches_ahead(
         &self,
         to: Move,
+        skip: usize,
         count: usize,
         max_bytes: usize,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let steps = self.steps_ahead(to, count);
+        let steps = self.steps_ahead(to, skip, count);
         if steps.is_empty() {
             return Ok(None);
         }

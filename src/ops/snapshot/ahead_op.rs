@@ -31,11 +31,15 @@ struct AheadParams {
     /// True: answer the snapshots the steps make current, not the patches between them.
     #[serde(default)]
     snapshots: bool,
+    /// Steps (after the move) whose items the client holds already: the answer starts after
+    /// them.
+    #[serde(default)]
+    skip: u64,
 }
 
 /// `OP_SNAP_AHEAD`: moves the cursor `by` steps (all or nothing), then answers the cursor
 /// header (`status` 1 and `encoding` 2 when patches follow, else 0 and 0) and one marshal list
-/// of the compact patches of the next `count` steps the way `to` goes, as successive
+/// of the compact patches of the `count` steps the way `to` goes after the first `skip`, as successive
 /// `OP_SNAP_MOVE` `peek`s would answer them: fewer where the history ends, where a snapshot on
 /// the way is opaque, or past `AHEAD_MAX_BYTES`. With `snapshots`, after the header (`encoding`
 /// 0) the list encoding of the snapshots instead, each in the cursor-response shape.
@@ -59,10 +63,11 @@ pub fn op_snap_ahead(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, Op
     }
     let h = state.snapshots.history(&p.name)?;
     h.move_by(p.by)?;
+    let skip = usize::try_from(p.skip).unwrap_or(usize::MAX);
     let (blob, enc) = match to {
-        Some(to) if p.snapshots => (snapshots_ahead(h, to, p.count as usize)?, 0),
+        Some(to) if p.snapshots => (snapshots_ahead(h, to, skip, p.count as usize)?, 0),
         Some(to) => (
-            h.patches_ahead(to, p.count as usize, AHEAD_MAX_BYTES)?,
+            h.patches_ahead(to, skip, p.count as usize, AHEAD_MAX_BYTES)?,
             Encoding::Marshal.code(),
         ),
         None => (None, 0),
@@ -77,12 +82,17 @@ pub fn op_snap_ahead(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, Op
     })
 }
 
-/// The list encoding of the snapshots the next `count` steps the way `to` goes make current,
-/// each as `OP_SNAP_GET` `index` answers it (the cursor-response shape, with that index in
-/// the `cursor` field; the entry's own encoding): fewer where the history ends or past
-/// `AHEAD_MAX_BYTES` (the first is always in); None when there is no such step.
-fn snapshots_ahead(h: &History, to: Move, count: usize) -> Result<Option<Vec<u8>>, OpError> {
-    let Some(mut at) = h.position().cursor else {
+/// The list encoding of the snapshots the `count` steps the way `to` goes after the first
+/// `skip` make current, each as `OP_SNAP_GET` `index` answers it (the cursor-response shape,
+/// with that index in the `cursor` field; the entry's own encoding): fewer where the history
+/// ends or past `AHEAD_MAX_BYTES` (the first is always in); None when there is no such step.
+fn snapshots_ahead(
+    h: &History,
+    to: Move,
+    skip: usize,
+    count: usize,
+) -> Result<Option<Vec<u8>>, OpError> {
+    let Some(mut at) = h.ahead_of_cursor(to, skip) else {
         return Ok(None);
     };
     let len = h.len();
