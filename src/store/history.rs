@@ -451,40 +451,38 @@ impl History {
         Ok(())
     }
 
-    /// The entry `steps` steps from the cursor the way `to` goes (`Move::Undo` back,
-    /// `Move::Redo` forward), or `None` past either end (or for a jump).
-    pub fn ahead_of_cursor(&self, to: Move, steps: usize) -> Option<usize> {
-        let at = self.position().cursor?;
-        match to {
-            Move::Undo => at.checked_sub(steps),
-            Move::Redo => at.checked_add(steps).filter(|&i| i < self.entries.len()),
+    /// The indices of the entries the way `to` goes (`Move::Undo` back, `Move::Redo` forward),
+    /// from the one `skip` steps from the cursor on, to the history's end; empty when that one
+    /// is past an end (or for a jump).
+    pub fn path_ahead(&self, to: Move, skip: usize) -> impl Iterator<Item = usize> {
+        let len = self.entries.len();
+        let start = self.position().cursor.and_then(|at| match to {
+            Move::Undo => at.checked_sub(skip),
+            Move::Redo => at.checked_add(skip).filter(|&i| i < len),
             Move::Jump(_) => None,
-        }
+        });
+        std::iter::successors(start, move |&at| match to {
+            Move::Undo => at.checked_sub(1),
+            _ => Some(at + 1).filter(|&i| i < len),
+        })
     }
 
     /// The roots of the `count` steps the way `to` goes (`Move::Undo` or `Move::Redo`) that
     /// follow the first `skip` from the cursor, as `(from, to)` pairs in order: fewer where the
     /// history ends or where a snapshot on the way is opaque (none for a jump).
     pub fn steps_ahead(&self, to: Move, skip: usize, count: usize) -> Vec<(NodeId, NodeId)> {
-        let Some(mut at) = self.ahead_of_cursor(to, skip) else {
-            return Vec::new();
-        };
-        let mut out = Vec::with_capacity(count.min(self.entries.len()));
-        while out.len() < count {
-            let Some(next) = (match to {
-                Move::Undo => at.checked_sub(1),
-                Move::Redo => Some(at + 1).filter(|&i| i < self.entries.len()),
-                Move::Jump(_) => None,
-            }) else {
-                break;
-            };
-            let (Ok(a), Ok(b)) = (self.diffable_root(at), self.diffable_root(next)) else {
-                break;
-            };
-            out.push((a, b));
-            at = next;
-        }
-        out
+        let path: Vec<usize> = self
+            .path_ahead(to, skip)
+            .take(count.saturating_add(1))
+            .collect();
+        path.windows(2)
+            .map_while(|w| {
+                Some((
+                    self.diffable_root(w[0]).ok()?,
+                    self.diffable_root(w[1]).ok()?,
+                ))
+            })
+            .collect()
     }
 
     /// The compact patches ([`patch::marshal_patches`]) of the `count` steps the way `to`

@@ -92,18 +92,10 @@ fn snapshots_ahead(
     skip: usize,
     count: usize,
 ) -> Result<Option<Vec<u8>>, OpError> {
-    let Some(mut at) = h.ahead_of_cursor(to, skip) else {
-        return Ok(None);
-    };
     let len = h.len();
     let mut items: Vec<Vec<u8>> = Vec::new();
     let mut bytes = 0;
-    while items.len() < count {
-        let next = match to {
-            Move::Undo if at > 0 => at - 1,
-            Move::Redo if at + 1 < len => at + 1,
-            _ => break,
-        };
+    for next in h.path_ahead(to, skip).skip(1).take(count) {
         let mut item = Vec::new();
         item.extend_from_slice(&[1, 0, 0, 0]);
         item.extend_from_slice(&(next as u32).to_le_bytes());
@@ -114,7 +106,6 @@ fn snapshots_ahead(
             break;
         }
         items.push(item);
-        at = next;
     }
     Ok((!items.is_empty()).then(|| encode_list(&items)))
 }
