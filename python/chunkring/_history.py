@@ -377,6 +377,7 @@ class History:
         self._wake = sender.producer.wake
         lean = lean_steps(self, MAX_PIPELINED_PUSHES)
         if lean is not None:
+            self._ask_ahead = lean[3]
             cls = type(self)
             for name, step in zip(("push", "undo", "redo"), lean):
                 # Not over a subclass's own method (as Client keeps a subclass's submit).
@@ -469,10 +470,7 @@ class History:
         first, the lean push before it writes). Its error is raised by a later call."""
         a = self._prefetch_move
         if type(a) is Ahead and a.at != a.told:
-            text = self._params("tell", '"by":')[L.PARAMS_LEN_BYTES:-1] + b"%d}" % (a.at - a.told)
-            h, = self._post(((L.OP_SNAP_AHEAD, params_prefix(text), b""),))
-            self._pending.append((h, None, None))
-            a.told = a.at
+            self._ask_ahead(a)  # (an Ahead is made only by the lean steps, which set this)
 
     def _push_error(self, e: RequestError, number: int, label: str | None) -> RequestError:
         named = f" ({label!r})" if label is not None else ""

@@ -168,8 +168,9 @@ class Ahead:
 
 
 def lean_steps(hist, max_pipelined: int):
-    """``(push, undo, redo)`` for ``hist`` over its current sender (module doc), or None
-    when the sender writes checksummed frames (the producer alone writes those)."""
+    """``(push, undo, redo, ask_ahead)`` for ``hist`` over its current sender (module doc;
+    ``ask_ahead(a)`` tells the steps an :class:`Ahead` took), or None when the sender writes
+    checksummed frames (the producer alone writes those; no ``Ahead`` is made then)."""
     sender = hist._sender
     producer = sender.producer
     if producer.crc:
@@ -189,6 +190,9 @@ def lean_steps(hist, max_pipelined: int):
         ("ahead", fresh, to),
         f'"to":"{to}","count":{AHEAD_STEPS},{extra}"by":')[_PLB:-1]
         for to in ("undo", "redo") for fresh, extra in ((False, ""), (True, '"snapshots":true,'))}
+
+    #: The params of an ``OP_SNAP_AHEAD`` that only tells steps, but for ``by``'s value and "}".
+    tell_head = hist._params("tell", '"by":')[_PLB:-1]
 
     post = plain_post(sender)  # (None: nothing written, the general path then)
 
@@ -371,12 +375,15 @@ def lean_steps(hist, max_pipelined: int):
             held = len(a.stacks[to])
             a.refill = (to, ask_ahead(a, to, held), a.at, held)
 
-    def ask_ahead(a, to: str, held: int) -> Any:
+    def ask_ahead(a, to: str | None = None, held: int = 0) -> Any:
         """The handle of an ``OP_SNAP_AHEAD`` telling the steps taken since the last one
         (``Ahead.told``) and asking for the items of ``AHEAD_STEPS`` steps the way ``to``
-        goes after the ``held`` ones held already; in ``hist._pending``, so its error is
-        raised by a later call."""
-        params = ahead_head[a.fresh, to] + b"%d,\"skip\":%d}" % (a.at - a.told, held)
+        goes after the ``held`` ones held already (``to`` None: only telling, which is
+        ``History._tell_moves``); in ``hist._pending``, so its error is raised by a later
+        call."""
+        by = a.at - a.told
+        params = (tell_head + b"%d}" % by if to is None else
+                  ahead_head[a.fresh, to] + b"%d,\"skip\":%d}" % (by, held))
         h = post(_OP_AHEAD, params, b"", True)
         if h is None:
             h, = hist._post(((_OP_AHEAD, params_prefix(params), b""),))
@@ -393,4 +400,4 @@ def lean_steps(hist, max_pipelined: int):
     push.__doc__ = general_push.__doc__
     undo.__doc__ = general_undo.__doc__
     redo.__doc__ = general_redo.__doc__
-    return push, undo, redo
+    return push, undo, redo, ask_ahead
