@@ -502,7 +502,7 @@ impl History {
         if steps.is_empty() {
             return Ok(None);
         }
-        patch::marshal_patches(&self.store, &steps, max_bytes).map(|(blob, _)| Some(blob))
+        patch::marshal_patches(&self.store, &steps, max_bytes).map(Some)
     }
 
     /// `(cursor, target)` of a move, `None` when an undo or redo would not move.

@@ -75,23 +75,15 @@ impl PatchSink for Patch {
 /// # Errors
 /// [`StoreError::Unencodable`] when a value cannot be written as marshal.
 pub fn marshal_patch(store: &NodeStore, a: NodeId, b: NodeId) -> Result<Vec<u8>, StoreError> {
-    let mut sink = MarshalPatch {
-        out: Vec::with_capacity(256),
-        enc: marshal::Encoder::default(),
-    };
-    // The count is known after the walk: write the header with 0 and patch it in place.
-    marshal::write_list_header(0, &mut sink.out)?;
-    let count = diff::diff_into(store, a, b, &mut sink)?;
-    let mut header = Vec::with_capacity(5);
-    marshal::write_list_header(count, &mut header)?;
-    sink.out[..header.len()].copy_from_slice(&header);
+    let mut sink = MarshalPatch::default();
+    sink.patch(store, a, b)?;
     Ok(sink.out)
 }
 
 /// Compact patches (as [`marshal_patch`]) of the steps `pairs` (from, to), in order, as one
 /// marshal list of patches written by one encoder (so a string several patches use is decoded
 /// once), stopping before the first step whose patch would take the list past `max_bytes`
-/// (the first is always written). Returns the blob and how many patches it holds.
+/// (the first is always written).
 ///
 /// # Errors
 /// [`StoreError::Unencodable`] when a value cannot be written as marshal.
@@ -99,29 +91,23 @@ pub fn marshal_patches(
     store: &NodeStore,
     pairs: &[(NodeId, NodeId)],
     max_bytes: usize,
-) -> Result<(Vec<u8>, usize), StoreError> {
-    let mut sink = MarshalPatch {
-        out: Vec::with_capacity(256),
-        enc: marshal::Encoder::default(),
-    };
-    // Counts are known after each walk: headers are written with 0 and patched in place.
+) -> Result<Vec<u8>, StoreError> {
+    let mut sink = MarshalPatch::default();
     marshal::write_list_header(0, &mut sink.out)?;
     let mut made = 0;
     for &(a, b) in pairs {
         let start = sink.out.len();
-        marshal::write_list_header(0, &mut sink.out)?;
-        let count = diff::diff_into(store, a, b, &mut sink)?;
+        sink.patch(store, a, b)?;
         if made > 0 && sink.out.len() > max_bytes {
             // Over the budget: this patch is left out. Nothing is written after it, so no
             // back-reference can point at a string it held.
             sink.out.truncate(start);
             break;
         }
-        set_list_header(&mut sink.out, start, count)?;
         made += 1;
     }
     set_list_header(&mut sink.out, 0, made)?;
-    Ok((sink.out, made))
+    Ok(sink.out)
 }
 
 /// Rewrites the marshal list header at `at` (written with count 0) with `count`.
@@ -132,9 +118,21 @@ fn set_list_header(out: &mut [u8], at: usize, count: usize) -> Result<(), StoreE
     Ok(())
 }
 
+#[derive(Default)]
 struct MarshalPatch {
     out: Vec<u8>,
     enc: marshal::Encoder,
+}
+
+impl MarshalPatch {
+    /// Appends the compact patch from `a` to `b`: a list whose count is known after the walk
+    /// (its header is written with 0 and rewritten in place).
+    fn patch(&mut self, store: &NodeStore, a: NodeId, b: NodeId) -> Result<(), StoreError> {
+        let start = self.out.len();
+        marshal::write_list_header(0, &mut self.out)?;
+        let count = diff::diff_into(store, a, b, self)?;
+        set_list_header(&mut self.out, start, count)
+    }
 }
 
 impl PatchSink for MarshalPatch {
