@@ -286,15 +286,11 @@ def lean_steps(hist, max_pipelined: int):
         one popped, else those of the refill in flight, else asked for now (one round
         trip, which also tells the worker the steps taken); applied, keeping the operations
         that undo it on the other way's stack; a refill asked for when few are left."""
-        a = pre = hist._prefetch_move
-        if type(a) is not Ahead or a.fresh:
-            if type(a) is Ahead:
-                hist._tell_moves()  # (a fresh run's steps, before this run's requests)
-                pre = None
-            a = Ahead(hist._pos)
-            if not a.take_prefetched(pre, to, answer_of):
+        a = hist._prefetch_move
+        if type(a) is not Ahead or a.fresh:  # (a run's later steps: no call)
+            a = run_of(False, to)
+            if a is None:
                 return general(hist, into=into)
-            hist._prefetch_move = a
         ops = next_held(a, to)
         if ops is None:
             return None  # the end of the history that way: nothing moves
@@ -320,13 +316,10 @@ def lean_steps(hist, max_pipelined: int):
         one popped (else as an ``into=`` step gets its patch), the one it leaves kept for a
         step back; decoded into a new object, the caller's."""
         a = hist._prefetch_move
-        if type(a) is not Ahead or not a.fresh:
-            if type(a) is Ahead:
-                hist._tell_moves()  # (an into= run's steps, before this run's requests)
-            a = Ahead(hist._pos, fresh=True)
-            if not a.take_prefetched(hist._prefetch, to, answer_of):
+        if type(a) is not Ahead or not a.fresh:  # (a run's later steps: no call)
+            a = run_of(True, to)
+            if a is None:
                 return general(hist)
-            hist._prefetch_move = a
         item = next_held(a, to)
         if item is None:
             return None  # the end of the history that way: nothing moves
@@ -341,6 +334,24 @@ def lean_steps(hist, max_pipelined: int):
         moved(a, to)
         hist._synced = None  # (as _snapshot_of: no fingerprint of a fresh snapshot)
         return snapshot_of(item)
+
+    def run_of(fresh: bool, to: str) -> Ahead | None:
+        """The :class:`Ahead` of this run of fresh or ``into=`` steps: the one held, or a new
+        one (after telling the steps of a run of the other kind) started from the answer in
+        flight for a step ``to``-wards, if any: a fresh step's prefetch, or an ``into=``
+        step's (a push's patch back, a general step's peek). None when that answer failed
+        (the general step raises its error)."""
+        a = hist._prefetch_move
+        if type(a) is Ahead:
+            if a.fresh == fresh:
+                return a
+            hist._tell_moves()  # (the other run's steps, before this run's requests)
+            a = None
+        run = Ahead(hist._pos, fresh)
+        if not run.take_prefetched(hist._prefetch if fresh else a, to, answer_of):
+            return None
+        hist._prefetch_move = run
+        return run
 
     def next_held(a, to: str) -> Any:
         """The next item held ``to``-wards, popped (from the refill in flight, else asked for
