@@ -18,16 +18,18 @@ docs). They mirror named steps of the general path and hand anything unusual to 
 - ``undo``/``redo`` (fresh) and ``undo(into=state)``/``redo(into=state)`` hold what the
   next steps need (:class:`Ahead`, ``History._prefetch_move``; layout.md §9.3 "Steps
   ahead"): for each way, the snapshots (fresh) or the patches (``into=``) of the next steps,
-  from an ``OP_SNAP_AHEAD`` (16 at a time, ``snapshots`` for the fresh ones; fewer past
-  256 KiB), from an answer already in flight (a push's patch back, ``peek``; a general
-  step's prefetch), or kept by the step the other way (a fresh step keeps the snapshot it
-  leaves; an ``into=`` step the operations that undo it, when every value they put back is
-  immutable). A step pops the next one and decodes it into a new object (fresh), or applies
+  from an ``OP_SNAP_AHEAD`` (16 at a time, ``snapshots`` for the fresh ones, whose run asks
+  for 1, 2, 4, 8, then 16 when it steps fast; fewer past 256 KiB), from an answer already
+  in flight (a push's patch back, ``peek``; a general step's prefetch), or kept by the step
+  the other way (a fresh step keeps the snapshot it leaves; an ``into=`` step the operations
+  that undo it, when every value they put back is immutable). A step pops the next one and decodes it into a new object (fresh), or applies
   it after the fingerprint check (``matches``) and refreshes the fingerprint for the keys it
-  reached (``into=``). It sends nothing while 5 or more are held.
-  With 4 or fewer left it sends an ``OP_SNAP_AHEAD`` for the next 16, read when those run
-  out; with none held and none coming it asks and waits (the first step of a run). The
-  steps themselves reach the worker with those requests (``by``), or, told by
+  reached (``into=``). It sends nothing while more than 16 are held, nor while a refill is
+  in flight the way it goes. Else a step (not the one that read a refill) asks for the next
+  items when 4 or fewer are held, or when those held would last less than 1 ms at the pace
+  of the steps (back to back; a refill asked for the other way is dropped), read when those
+  held run out; with none held and none coming a step asks and waits (the first step of a
+  run). The steps themselves reach the worker with those requests (``by``), or, told by
   ``History._tell_moves``, before any other request of the history (``_locked``, the lean
   push, a run of the other kind) and when the client closes: until then the worker's
   cursor lags the live state's position.
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import marshal
 from functools import partial
+from time import monotonic as _monotonic
 from time import time as _time
 from typing import Any
 
@@ -75,10 +78,23 @@ _BY = {"undo": -1, "redo": 1}
 
 
 #: Steps whose patches (or snapshots) one ``OP_SNAP_AHEAD`` asks for (layout.md §9.3
-#: "Steps ahead").
+#: "Steps ahead"), and the most a step asks for more while it holds.
 AHEAD_STEPS = 16
 #: A step that leaves this few held asks for the next ones (read when those run out).
 AHEAD_LOW = 4
+#: Seconds ahead a refill is asked for: a step that leaves more than ``AHEAD_LOW`` held (and
+#: at most ``AHEAD_STEPS``) asks when, at the pace of the steps since the last ask, those
+#: held last less than this. The worker makes 16 patches in about 50 µs and 16 snapshots of
+#: 10 KB in 0.25 ms here (5 of 50 KB, ``AHEAD_MAX_BYTES``, in 0.35 ms): steps back to back
+#: then never wait for a refill, while a GUI's steps (16 ms apart) ask at ``AHEAD_LOW``
+#: (each request costs a worker awake for its poll window).
+AHEAD_LEAD = 0.001
+#: Snapshots the first ``OP_SNAP_AHEAD`` of a fresh run asks for; each later one asks for twice
+#: as many, up to ``AHEAD_STEPS``, or at once for ``AHEAD_STEPS`` when the steps since the last
+#: came ``AHEAD_LEAD`` or more apart. The worker encodes each whole snapshot (15-70 µs at 10-50
+#: KB here), so a first ask for 16 kept the first step waiting 0.5-0.9 ms; patches are a few
+#: µs each, and an ``into=`` run asks for 16 from the start.
+FRESH_FIRST = 1
 
 
 def items_of(answer: bytes) -> list:
@@ -110,7 +126,8 @@ class Ahead:
     next ``OP_SNAP_AHEAD`` (``History._tell_moves`` before any other request of the
     history)."""
 
-    __slots__ = ("fresh", "stacks", "at", "told", "refill", "end", "here")
+    __slots__ = ("fresh", "stacks", "at", "told", "refill", "end", "here", "count", "asked",
+                 "asked_at")
 
     def __init__(self, pos: tuple | None, fresh: bool = False) -> None:
         #: What the stacks hold: snapshots (fresh steps; each item an ``OP_SNAP_GET``-shaped
@@ -120,7 +137,14 @@ class Ahead:
         self.here: Any = None
         self.stacks: dict[str, list] = {"undo": [], "redo": []}
         self.at = self.told = 0
-        self.refill: tuple | None = None
+        #: Steps the next ``OP_SNAP_AHEAD`` asks for (``FRESH_FIRST`` doubling, for snapshots),
+        #: when the last was asked (``time.monotonic``; at first when the run began) and the
+        #: position then (None before the first).
+        self.count = FRESH_FIRST if fresh else AHEAD_STEPS
+        self.asked = _monotonic()
+        self.asked_at: int | None = None
+        #: The refill in flight; False right after a step read one (the next step asks).
+        self.refill: tuple | bool | None = None
         #: For each way, the position past which the history has no step, or None while
         #: unknown: from ``pos`` (``History._pos``, the cursor and length), then from each
         #: ``OP_SNAP_AHEAD`` answer's header.
@@ -146,10 +170,23 @@ class Ahead:
             self.stacks[to][:] = items[:skip - 1 if skip else None:-1]
 
     def wants_refill(self, to: str) -> bool:
-        """Few items left ``to``-wards, none asked for, and the history goes on past them."""
-        stack = self.stacks[to]
-        return (len(stack) <= AHEAD_LOW and self.refill is None
-                and self.end[to] != self.at + _BY[to] * len(stack))
+        """None asked for ``to``-wards, the history goes on past the items held, and those
+        are ``AHEAD_LOW`` or fewer, or at most ``AHEAD_STEPS`` and last less than
+        ``AHEAD_LEAD`` at the pace of the steps since the last ask. A refill asked for the
+        other way is left unread then (its answer is read and dropped with the history's
+        other answers): a run of redos after a run of undos would otherwise ask and wait
+        every ``AHEAD_STEPS`` steps."""
+        refill = self.refill
+        if refill is not None and (refill is False or refill[0] == to):
+            return False
+        held = len(self.stacks[to])
+        if held > AHEAD_STEPS or self.end[to] == self.at + _BY[to] * held:
+            return False
+        return held <= AHEAD_LOW or self.pace() * held < AHEAD_LEAD
+
+    def pace(self) -> float:
+        """Seconds per step since the last ask."""
+        return (_monotonic() - self.asked) / (abs(self.at - (self.asked_at or 0)) or 1)
 
     def take_prefetched(self, pre: Any, to: str, answer_of) -> bool:
         """Starts from the answer of the next step ``to``-wards when one is in flight:
@@ -185,10 +222,9 @@ def lean_steps(hist, max_pipelined: int):
     lock = hist._lock
     q = producer.q
     push_head = hist._push_head
-    #: (fresh, direction) → the params of an ``OP_SNAP_AHEAD`` but for ``by``'s value and "}".
+    #: (fresh, direction) → the params of an ``OP_SNAP_AHEAD`` up to ``count``'s value.
     ahead_head = {(fresh, to): hist._params(
-        ("ahead", fresh, to),
-        f'"to":"{to}","count":{AHEAD_STEPS},{extra}"by":')[_PLB:-1]
+        ("ahead", fresh, to), f'"to":"{to}",{extra}"count":')[_PLB:-1]
         for to in ("undo", "redo") for fresh, extra in ((False, ""), (True, '"snapshots":true,'))}
 
     #: The params of an ``OP_SNAP_AHEAD`` that only tells steps, but for ``by``'s value and "}".
@@ -359,9 +395,9 @@ def lean_steps(hist, max_pipelined: int):
         worker gave none (the general step then raises or copes). Then the history's
         earlier requests settled (an error raised before anything moves)."""
         stack = a.stacks[to]
-        if not stack and a.refill is not None and a.refill[0] == to:
+        if not stack and a.refill and a.refill[0] == to:
             _, h, at, held = a.refill
-            a.refill = None
+            a.refill = False  # (the next step asks for more: no step both reads and asks)
             a.fill(to, answer_of(h), at, held)
         if not stack and a.end[to] == a.at:
             if not settled():
@@ -382,19 +418,27 @@ def lean_steps(hist, max_pipelined: int):
         asked for when few are left."""
         a.at += _BY[to]
         hist._count_move(_BY[to])
-        if a.wants_refill(to):
+        if a.refill is False:
+            a.refill = None
+        elif a.wants_refill(to):
             held = len(a.stacks[to])
             a.refill = (to, ask_ahead(a, to, held), a.at, held)
 
     def ask_ahead(a, to: str | None = None, held: int = 0) -> Any:
         """The handle of an ``OP_SNAP_AHEAD`` telling the steps taken since the last one
-        (``Ahead.told``) and asking for the items of ``AHEAD_STEPS`` steps the way ``to``
+        (``Ahead.told``) and asking for the items of ``a.count`` steps the way ``to``
         goes after the ``held`` ones held already (``to`` None: only telling, which is
         ``History._tell_moves``); in ``hist._pending``, so its error is raised by a later
         call."""
         by = a.at - a.told
-        params = (tell_head + b"%d}" % by if to is None else
-                  ahead_head[a.fresh, to] + b"%d,\"skip\":%d}" % (by, held))
+        if to is None:
+            params = tell_head + b"%d}" % by
+        else:
+            count = (AHEAD_STEPS if a.asked_at is not None and a.pace() >= AHEAD_LEAD
+                     else a.count)
+            a.count = min(2 * count, AHEAD_STEPS)
+            a.asked, a.asked_at = _monotonic(), a.at
+            params = ahead_head[a.fresh, to] + b'%d,"by":%d,"skip":%d}' % (count, by, held)
         h = post(_OP_AHEAD, params, b"", True)
         if h is None:
             h, = hist._post(((_OP_AHEAD, params_prefix(params), b""),))

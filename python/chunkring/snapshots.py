@@ -89,7 +89,8 @@ answer (the request itself was still run by the worker).
 
 **Cost on the GUI thread.** The common forms, ``push(state)`` and ``push(state, changed=…)``
 with the defaults and ``undo``/``redo`` (fresh or ``into=``: the first of a run asks for the
-next 16 steps' snapshots or patches, the later ones find them held), run lean steps
+next 16 steps' patches, or for the next snapshot and then 2, 4, 8, 16 more while steps come
+back to back; the later ones find them held), run lean steps
 (``_history_lean.py``): a request is written straight into the ring and earlier answers are
 read only when the response ring shows some; anything unusual
 takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``

@@ -582,24 +582,29 @@ def test_write_behind_queues_pushes_until_the_next_call(client):
 
 
 def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
+    # Every step counts as back to back (a busy machine must not make them look paced).
+    monkeypatch.setattr(_lean, "AHEAD_LEAD", 3600.0)
     h = client.history("prefetch", capacity=10)
     for i in range(5):
         h.push({"i": i}, wait=True)
-    # The first undo after pushes: a round trip for the snapshots of the next steps
-    # (`OP_SNAP_AHEAD` `snapshots`; layout.md §9.3 "Steps ahead"), here all four.
+    # The first undo after pushes: a round trip for the snapshot of the next step
+    # (`OP_SNAP_AHEAD` `snapshots`; layout.md §9.3 "Steps ahead"), then, sent without
+    # waiting, a refill for the two after it, telling the step taken (`by`).
     first, sent = each_step_writes(client, h.undo)
     assert first == {"i": 3}
-    assert sent == [{"name": "prefetch", "to": "undo", "count": _lean.AHEAD_STEPS,
-                     "snapshots": True, "by": 0, "skip": 0}]
+    ahead = {"name": "prefetch", "to": "undo", "snapshots": True, "skip": 0}
+    assert _lean.FRESH_FIRST == 1
+    assert sent == [ahead | {"count": 1, "by": 0}, ahead | {"count": 2, "by": -1}]
     calls = []
     real_call = client.call
     monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(a[0]) or real_call(*a, **k))
     steps = [each_step_writes(client, h.undo) for _ in range(3)]
     assert [snap for snap, _ in steps] == [{"i": 2}, {"i": 1}, {"i": 0}]
     assert calls == [], "undos after an undo must not wait on a round trip"
-    # Held ahead: no request at all (the steps are told with the next one, or first thing
-    # at any other call of the history).
-    assert [sent for _, sent in steps] == [[]] * 3
+    # One refill in flight: the step that reads one sends nothing, the step after it asks
+    # for twice as many (the history ends before four); the steps are told with it, or
+    # first thing at any other call of the history.
+    assert [sent for _, sent in steps] == [[], [ahead | {"count": 4, "by": -2}], []]
     assert h.undo() is None  # at the oldest
     assert h.current() == {"i": 0} and h.index == 0
     assert h.redo() == {"i": 1}  # (the undos kept the snapshots they left)
@@ -614,6 +619,42 @@ def test_a_run_of_undos_is_answered_from_the_prefetch(client, monkeypatch):
     h.push({"i": "new"})  # drops the redo branch and the prefetch
     assert h.undo() == {"i": 2}
     assert len(h) == 4 and h.current() == {"i": 2}
+
+
+def test_paced_steps_ask_for_16_snapshots_when_4_are_left(client, monkeypatch):
+    # Steps that come slower than `AHEAD_LEAD` apart (a GUI's, 16 ms): after the first
+    # snapshot the run asks for 16 at once, and asks again only with 4 or fewer held, so each
+    # request (a worker awake for its poll window) serves 16 steps.
+    monkeypatch.setattr(_lean, "AHEAD_LEAD", 0.0)
+    h = client.history("paced", capacity=40)
+    for i in range(30):
+        h.push({"i": i}, wait=True)
+    ahead = {"name": "paced", "to": "undo", "snapshots": True}
+    steps = [each_step_writes(client, h.undo) for _ in range(16)]
+    assert [snap for snap, _ in steps] == [{"i": i} for i in range(28, 12, -1)]
+    asked = {n: sent for n, (_, sent) in enumerate(steps) if sent}
+    assert asked == {
+        0: [ahead | {"count": 1, "by": 0, "skip": 0}, ahead | {"count": 16, "by": -1, "skip": 0}],
+        # (step 1 read the 16: 15 held after it; the step that leaves 4 asks for the next)
+        12: [ahead | {"count": 16, "by": -12, "skip": 4}],
+    }
+    assert h.current() == {"i": 13} and h.index == 13
+
+
+def test_a_refill_asked_the_other_way_does_not_keep_a_run_from_asking():
+    from chunkring._history_lean import Ahead
+    a = Ahead((20, 40))  # (cursor 20 of 40: both ways go on)
+    assert a.wants_refill("undo") and a.wants_refill("redo")
+    a.refill = ("undo", None, 0, 0)  # in flight for undos
+    assert not a.wants_refill("undo")
+    assert a.wants_refill("redo"), "a redo run must not wait on the undos' refill"
+    a.refill = False  # (this step read one: the next asks)
+    assert not a.wants_refill("undo") and not a.wants_refill("redo")
+    a.refill = None
+    a.stacks["redo"][:] = [object()] * 17  # more than AHEAD_STEPS held
+    assert not a.wants_refill("redo")
+    a.stacks["undo"][:] = [object()] * 20  # held up to the oldest snapshot
+    assert not a.wants_refill("undo")
 
 
 def test_pushes_are_written_at_once_without_waiting(client, monkeypatch):
