@@ -10,11 +10,11 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   and the ``changed`` paths; the frame is written straight into the mapping as
   ``_lean_submit.py`` writes one ([R2]: one pack for header and ``params_len``, two slice
   copies), published with one tail store ([R4]) and, as every push, no wake below
-  ``WAKE_PENDING`` unanswered ones (``History._sent_push``). Earlier pushes' answers are
+  ``WAKE_PENDING`` unanswered ones (``History._sent_push``). Earlier requests' answers are
   read before the push is written (so never its own), only when the response ring shows
-  something (one load of its tail), at most ``READ_PER_PUSH`` a push (``Receiver.drain``'s
-  ``limit``); a failed one is raised by ``History._reap`` (naming the push) after this push
-  is out.
+  something (one load of its tail), at most ``READ_PER_PUSH`` a push, without copying their
+  payloads, which this push replaces (``_answer_skim.py``); a failed one is raised by
+  ``History._reap`` (naming the push) after this push is out.
 - ``undo``/``redo`` (fresh) and ``undo(into=state)``/``redo(into=state)`` hold what the
   next steps need (:class:`Ahead`, ``History._prefetch_move``; layout.md §9.3 "Steps
   ahead"): for each way, the snapshots (fresh) or the patches (``into=``) of the next steps,
@@ -55,6 +55,7 @@ from typing import Any
 
 from . import _layout as L
 from ._handle import _FINISHED, _PENDING
+from ._answer_skim import skim_answers
 from ._lean_submit import plain_post
 from ._live_state import _fingerprint, apply_ops, matches, refresh
 from ._payload import decode_list
@@ -231,6 +232,7 @@ def lean_steps(hist, max_pipelined: int):
     tell_head = hist._params("tell", '"by":')[_PLB:-1]
 
     post = plain_post(sender)  # (None: nothing written, the general path then)
+    skim = skim_answers(receiver, lambda: hist._pending)
 
     def settled() -> bool:
         """Drops the answered requests at the front of ``hist._pending``; False when one of
@@ -272,11 +274,12 @@ def lean_steps(hist, max_pipelined: int):
             if label is not None:
                 params += b',"label":' + json_text(label).encode()
             params += b"}"
-            # Earlier pushes' answers, read before this push is written: its own answer,
+            # Earlier requests' answers, read before this push is written: its own answer,
             # which a worker awake could write at once, is then never read (and its error
-            # raised) by this push itself, only by the next call.
+            # raised) by this push itself, only by the next call. This push replaces what
+            # their payloads held (a patch back, steps ahead): skimmed, not copied.
             if q[resp_tail] != consumer.head:
-                drain(READ_PER_PUSH)
+                skim(READ_PER_PUSH)
             h = post(op, params, body, False)
             if h is None:
                 return general_push(hist, snapshot, label, changed=changed)

@@ -657,6 +657,58 @@ def test_a_refill_asked_the_other_way_does_not_keep_a_run_from_asking():
     assert not a.wants_refill("undo")
 
 
+def test_a_push_skims_earlier_answers_and_leaves_others_and_errors_to_drain(client, monkeypatch):
+    # A push reads the answers already in for the history's earlier requests before it is
+    # written (`_answer_skim.py`): their headers only, their payloads replaced by this push.
+    from chunkring._answer_skim import SKIMMED
+    receiver = client._receiver
+    drained = []
+    real_drain = receiver.drain
+    monkeypatch.setattr(receiver, "drain", lambda limit=None: drained.append(limit) or real_drain(limit))
+
+    region = client._region
+    sent = [region.stat(L.STAT_RESPONSES)]  # answers the worker wrote before this test
+
+    def answered(new: int):  # the answers to `new` more requests in, none read
+        sent[0] += new
+        h._wake_for_pushes()  # (pushes are written without a wake)
+        deadline = time.monotonic() + 10
+        while region.stat(L.STAT_RESPONSES) < sent[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+
+    h = client.history("skim")
+    sent[0] += 1  # (the history's create)
+    state = {"n": 0, "rows": []}
+    h.push(state)
+    drained.clear()  # (the create's round trip)
+    for i in range(1, 4):
+        answered(1)
+        earlier = [p[0] for p in h._pending]
+        state["n"] = i
+        h.push(state, changed=["n"])
+        assert earlier and all(e._state == "FINISHED" and e._result == SKIMMED for e in earlier)
+    assert drained == [], "plain answers to the history's own requests need no drain"
+    # Another request's answer after ours: ours skimmed, the rest left to the drain.
+    echo = client.submit(L.OP_ECHO, b"abc")
+    state["n"] = 9
+    answered(2)
+    h.push(state, changed=["n"])
+    assert drained and echo.result() == b"abc"
+    # A worker-side error (a path the snapshot before lacks): read by the drain, raised by the
+    # next call, naming the push.
+    state["x"] = {"y": 1}
+    h.push(state, changed=[("x", "y")])
+    number = h._pushes - 1
+    answered(2)
+    drained.clear()
+    del state["x"]
+    with pytest.raises(RequestError, match=f"push #{number} of history 'skim'"):
+        h.push(state, changed=["n"])
+    assert drained, "an error answer is read by the drain"
+    assert h.current() == state  # (the refused push changed nothing; the next one went in)
+
+
 def test_pushes_are_written_at_once_without_waiting(client, monkeypatch):
     import json as _json
 
