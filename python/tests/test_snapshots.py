@@ -664,7 +664,8 @@ def test_a_push_skims_earlier_answers_and_leaves_others_and_errors_to_drain(clie
     receiver = client._receiver
     drained = []
     real_drain = receiver.drain
-    monkeypatch.setattr(receiver, "drain", lambda limit=None: drained.append(limit) or real_drain(limit))
+    monkeypatch.setattr(receiver, "drain",
+                        lambda limit=None: drained.append(limit) or real_drain(limit))
 
     region = client._region
     sent = [region.stat(L.STAT_RESPONSES)]  # answers the worker wrote before this test
