@@ -98,6 +98,10 @@ class History:
         self._queued_meta: list[tuple] = []
         #: Pushes made through this object (numbers the errors of failed pushes).
         self._pushes = 0
+        #: When (``time.time``) the last general call of this history or lean push ended: a
+        #: run of fresh steps starting within ``AHEAD_LEAD`` of it ramps up its requests
+        #: (``_history_lean.py``).
+        self._called_at = 0.0
         #: Fingerprint (see ``_fingerprint``) of the current snapshot as last pushed or moved
         #: to by this client; ``None`` when unknown.
         self._synced: dict | None = None

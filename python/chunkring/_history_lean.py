@@ -93,7 +93,9 @@ AHEAD_LOW = 4
 AHEAD_LEAD = 0.001
 #: Snapshots the first ``OP_SNAP_AHEAD`` of a fresh run asks for; each later one asks for twice
 #: as many, up to ``AHEAD_STEPS``, or at once for ``AHEAD_STEPS`` when the steps since the last
-#: came ``AHEAD_LEAD`` or more apart. The worker encodes each whole snapshot (15-70 µs at 10-50
+#: came ``AHEAD_LEAD`` or more apart, or the run began ``AHEAD_LEAD`` or more after the
+#: history's last call (a GUI's undo: measured, a run of 4 undos at 60 Hz otherwise asked in
+#: 3 of its 4 steps). The worker encodes each whole snapshot (15-70 µs at 10-50
 #: KB here), so a first ask for 16 kept the first step waiting 0.5-0.9 ms; patches are a few
 #: µs each, and an ``into=`` run asks for 16 from the start.
 FRESH_FIRST = 1
@@ -129,9 +131,9 @@ class Ahead:
     history)."""
 
     __slots__ = ("fresh", "stacks", "at", "told", "refill", "end", "here", "count", "asked",
-                 "asked_at")
+                 "asked_at", "ramp")
 
-    def __init__(self, pos: tuple | None, fresh: bool = False) -> None:
+    def __init__(self, pos: tuple | None, fresh: bool = False, ramp: bool = True) -> None:
         #: What the stacks hold: snapshots (fresh steps; each item an ``OP_SNAP_GET``-shaped
         #: answer) or patches (``into=`` steps).
         self.fresh = fresh
@@ -145,6 +147,9 @@ class Ahead:
         self.count = FRESH_FIRST if fresh else AHEAD_STEPS
         self.asked = _monotonic()
         self.asked_at: int | None = None
+        #: False for a run that began apart from the history's last call (a GUI's first
+        #: step): after its first ask it asks for ``AHEAD_STEPS`` at once.
+        self.ramp = ramp
         #: The refill in flight; False right after a step read one (the next step asks).
         self.refill: tuple | bool | None = None
         #: For each way, the position past which the history has no step, or None while
@@ -265,13 +270,14 @@ def lean_steps(hist, max_pipelined: int):
                 return general_push(hist, snapshot, label, changed=changed)
             if type(hist._prefetch_move) is Ahead:
                 hist._tell_moves()  # the steps taken, before the push that follows them
+            hist._called_at = now = _time()
             if changed is None:
                 op, body, keys = _OP_PUSH, _dumps(snapshot, 4), None
-                params = push_head + b"%.6f" % _time()
+                params = push_head + b"%.6f" % now
             else:
                 op = _OP_FIELDS
                 body, tail, keys = fields_body(snapshot, changed)  # may raise: nothing sent
-                params = push_head + b"%.6f" % _time() + tail.encode()
+                params = push_head + b"%.6f" % now + tail.encode()
             if label is not None:
                 params += b',"label":' + json_text(label).encode()
             params += b"}"
@@ -387,7 +393,7 @@ def lean_steps(hist, max_pipelined: int):
                 return a
             hist._tell_moves()  # (the other run's steps, before this run's requests)
             a = None
-        run = Ahead(hist._pos, fresh)
+        run = Ahead(hist._pos, fresh, _time() - hist._called_at < AHEAD_LEAD)
         if not run.take_prefetched(hist._prefetch if fresh else a, to, answer_of):
             return None
         hist._prefetch_move = run
@@ -438,8 +444,8 @@ def lean_steps(hist, max_pipelined: int):
         if to is None:
             params = tell_head + b"%d}" % by
         else:
-            count = (AHEAD_STEPS if a.asked_at is not None and a.pace() >= AHEAD_LEAD
-                     else a.count)
+            count = (a.count if a.asked_at is None or (a.ramp and a.pace() < AHEAD_LEAD)
+                     else AHEAD_STEPS)
             a.count = min(2 * count, AHEAD_STEPS)
             a.asked, a.asked_at = _monotonic(), a.at
             params = ahead_head[a.fresh, to] + b'%d,"by":%d,"skip":%d}' % (count, by, held)

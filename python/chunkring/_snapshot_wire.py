@@ -103,6 +103,8 @@ def _locked(method):
                 if out is e:
                     raise
                 raise out from None
+            finally:
+                self._called_at = _time()
     return locked
 
 
