@@ -15,25 +15,24 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   something (one load of its tail), at most ``READ_PER_PUSH`` a push, without copying their
   payloads, which this push replaces (``_answer_skim.py``); a failed one is raised by
   ``History._reap`` (naming the push) after this push is out.
-- ``undo``/``redo`` (fresh) and ``undo(into=state)``/``redo(into=state)`` hold what the
-  next steps need (:class:`Ahead`, ``History._prefetch_move``; layout.md §9.3 "Steps
-  ahead"): for each way, the snapshots (fresh) or the patches (``into=``) of the next steps,
-  from an ``OP_SNAP_AHEAD`` (16 at a time, ``snapshots`` for the fresh ones, whose run asks
-  for 1, 2, 4, 8, then 16 when it steps fast; fewer past 256 KiB), from an answer already
+- ``undo``/``redo`` (fresh) and ``undo(into=state)``/``redo(into=state)`` hold what the next
+  steps need (:class:`Ahead`, ``History._prefetch_move``; layout.md §9.3 "Steps ahead"): for
+  each way, the snapshots (fresh) or the patches (``into=``) of the next steps, from an
+  ``OP_SNAP_AHEAD`` (16 at a time, ``snapshots`` for the fresh ones, whose run asks for 1,
+  then 2, 4, 8, 16 when it steps fast, else 16; fewer past 256 KiB), from an answer already
   in flight (a push's patch back, ``peek``; a general step's prefetch), or kept by the step
   the other way (a fresh step keeps the snapshot it leaves; an ``into=`` step the operations
   that undo it, when every value they put back is immutable). A step pops the next one and
   decodes it into a new object (fresh), or applies it after the fingerprint check
   (``matches``) and refreshes the fingerprint for the keys it reached (``into=``). It sends
-  nothing while more than 16 are held, nor while a refill is in flight the way it goes.
-  Else a step (not the one that read a refill) asks for the next items when 4 or fewer are
-  held, or when those held would last less than 1 ms at the pace of the steps (back to
-  back; a refill asked for the other way is dropped), read when those held run out; with
-  none held and none coming a step asks and waits (the first step of a run). The steps
-  themselves reach the worker with those requests (``by``), or, told by
-  ``History._tell_moves``, before any other request of the history (``_locked``, the lean
-  push, a run of the other kind) and when the client closes: until then the worker's
-  cursor lags the live state's position.
+  nothing while more than 16 are held, nor while a refill is in flight the way it goes. Else
+  a step (not the one that read a refill) asks for the next items when 4 or fewer are held,
+  or when those held would last less than 1 ms at the pace of the steps (back to back; a
+  refill asked for the other way is dropped), read when those held run out; with none held
+  and none coming a step asks and waits (the first step of a run). The steps themselves
+  reach the worker with those requests (``by``), or, told by ``History._tell_moves``, before
+  any other request of the history (``_locked``, the lean push, a run of the other kind) and
+  when the client closes: until then the worker's cursor lags the live state's position.
 
 Refused to the general path, before anything is sent or changed: another encoding, ``wait``,
 ``raw``, queued pushes (``write_behind``), a restart since the history's last call (the
