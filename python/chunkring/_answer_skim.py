@@ -88,10 +88,13 @@ def skim_answers(receiver, ours: Callable[[], list]) -> Callable[[int], None]:
             if head != start:
                 consumer.head = head
                 consumer.cached_tail = tail
+                # [R6] one head store for all of them, then [W5]-[W6] for room. Under the
+                # lock, as Receiver.drain releases: another thread's drain moves the head
+                # before it copies a payload out, and a release between the two would hand
+                # that frame's chunks back to the worker.
+                consumer.release()
         finally:
             lock.release()
-        if taken:
-            consumer.release()  # [R6] one head store for all of them, then [W5]-[W6] for room
         if taken < limit and q[tail_word] != consumer.head:
             drain(limit - taken)
 

@@ -156,6 +156,32 @@ def test_threads_share_one_history_pushing_only(client, round_):
         assert h.get(index) == {"t": t, "i": i}
 
 
+def test_pushes_skimming_answers_beside_threads_reading_theirs(client):
+    # A push reads (skims) its history's earlier answers under the receiver's lock while other
+    # threads' drains copy theirs out (`_answer_skim.py`): every echo must come back whole
+    # and every history must end at its last push.
+    histories = [client.history(f"skim-{t}", capacity=50) for t in range(THREADS // 2)]
+
+    def one(t: int) -> int:
+        rng = random.Random(t)
+        if t % 2:
+            h = histories[t // 2]
+            state = {"t": t, "n": 0, "rows": []}
+            h.push(state)
+            for i in range(300):
+                state["n"] = i
+                state["rows"].append(rng.randrange(1000))
+                h.push(state, changed=["n", ("rows", -1)])
+            assert h.current() == state
+            return 300
+        for _ in range(300):
+            data = rng.randbytes(rng.choice((16, 300, 5000)))
+            assert client.echo(data) == data
+        return 300
+
+    assert _in_threads(one) == [300] * THREADS
+
+
 def test_threads_share_one_log(client):
     log = client.log("threads-log")
 
