@@ -22,17 +22,18 @@ docs). They mirror named steps of the general path and hand anything unusual to 
   then 2, 4, 8, 16 when it steps fast, else 16; fewer past 256 KiB), from an answer already
   in flight (a push's patch back, ``peek``; a general step's prefetch), or kept by the step
   the other way (a fresh step keeps the snapshot it leaves; an ``into=`` step the operations
-  that undo it, when every value they put back is immutable). A step pops the next one and
-  decodes it into a new object (fresh), or applies it after the fingerprint check
-  (``matches``) and refreshes the fingerprint for the keys it reached (``into=``). It sends
-  nothing while more than 16 are held, nor while a refill is in flight the way it goes. Else
-  a step (not the one that read a refill) asks for the next items when 4 or fewer are held,
-  or when those held would last less than 1 ms at the pace of the steps (back to back; a
-  refill asked for the other way is dropped), read when those held run out; with none held
-  and none coming a step asks and waits (the first step of a run). The steps themselves
-  reach the worker with those requests (``by``), or, told by ``History._tell_moves``, before
-  any other request of the history (``_locked``, the lean push, a run of the other kind) and
-  when the client closes: until then the worker's cursor lags the live state's position.
+  that undo it, when every value they put back is immutable or a small list or dict,
+  copied). A step pops the next one and decodes it into a new object (fresh), or applies it
+  after the fingerprint check (``matches``) and refreshes the fingerprint for the keys it
+  reached (``into=``). It sends nothing while more than 16 are held, nor while a refill is
+  in flight the way it goes. Else a step (not the one that read a refill) asks for the next
+  items when 4 or fewer are held, or when those held would last less than 1 ms at the pace
+  of the steps (back to back; a refill asked for the other way is dropped), read when those
+  held run out; with none held and none coming a step asks and waits (the first step of a
+  run). The steps themselves reach the worker with those requests (``by``), or, told by
+  ``History._tell_moves``, before any other request of the history (``_locked``, the lean
+  push, a run of the other kind) and when the client closes: until then the worker's cursor
+  lags the live state's position.
 
 Refused to the general path, before anything is sent or changed: another encoding, ``wait``,
 ``raw``, queued pushes (``write_behind``), a restart since the history's last call (the

@@ -125,16 +125,16 @@ def apply_ops(state: dict, ops: list, touched: set, back: list | None = None) ->
     return applied
 
 
-#: Values an undoing operation may hold: nothing can change them while it waits (a list or
-#: dict taken out of the live state could still be changed through another reference, and
-#: putting it back would then not restore the snapshot).
+#: Values an undoing operation may hold as they are: nothing can change them while it waits.
 _IMMUTABLE = {str, int, float, bool, type(None), bytes}
+#: Nodes (containers and values) of a list or dict an undoing operation may copy (:func:`_kept`).
+KEEP_NODES = 64
 
 
 def _undoing(o: list, parent: Any) -> list | None:
     """The operation that undoes ``o`` applied under ``parent`` (read before it is): the
     value it removes or replaces put back, or what it adds removed; None for the root or
-    for a value that is not :data:`_IMMUTABLE`."""
+    for a value that neither is :data:`_IMMUTABLE` nor can be kept (:func:`_kept`)."""
     op, pointer, segs = o[0], o[1], o[2]
     if not segs:
         return None
@@ -143,8 +143,44 @@ def _undoing(o: list, parent: Any) -> list | None:
         return ["remove", pointer, segs]
     old = parent[key]
     if type(old) not in _IMMUTABLE:
-        return None
+        old = _kept(old)
+        if old is None:
+            return None
     return ["add" if op == "remove" else "replace", pointer, segs, old]
+
+
+def _kept(value: Any) -> Any:
+    """A copy of the list or dict ``value`` as the history holds it, to put back later: its
+    own lists and dicts (the one taken out of the live state could still be changed through
+    another reference), a tuple as a list (the history stores a tuple as a list, and a step
+    through the worker would put back a list), every leaf :data:`_IMMUTABLE`, dict keys
+    str; at most :data:`KEEP_NODES` nodes, so a step never copies much. None when it is not
+    such a value (the step back then comes from the worker)."""
+    budget = [KEEP_NODES]
+
+    def copy(v: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _NotKept
+        t = type(v)
+        if t in _IMMUTABLE:
+            return v
+        if t is dict:
+            if not all(type(k) is str for k in v):
+                raise _NotKept
+            return {k: copy(x) for k, x in v.items()}
+        if t is list or t is tuple:
+            return [copy(x) for x in v]
+        raise _NotKept
+
+    try:
+        return copy(value)
+    except _NotKept:
+        return None
+
+
+class _NotKept(Exception):
+    """A value :func:`_kept` will not copy."""
 
 
 def refresh(synced: tuple[dict, dict], state: dict, keys) -> None:

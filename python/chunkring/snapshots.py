@@ -53,8 +53,10 @@ operations applied (``{"op", "path", "value"?}``; each value is the object now i
 or ``None`` when an undo or redo did not move. A step back the way the last ``into=`` step
 came (a redo right after an undo, or the reverse) applies instead the operations that undo
 that step, which it kept when every value it removed or replaced was a str, number, bool,
-``None`` or bytes: nothing is waited for, and the operations may come in another order than
-the worker's patch would, with the same result. The first ``undo(into=…)`` after a push
+``None`` or bytes, or a list or dict of at most 64 such values and containers (kept as a copy
+of what the history holds: its own lists and dicts, a tuple as a list): nothing is waited
+for, and the operations may come in another order than the worker's patch would, with the
+same result. The first ``undo(into=…)`` after a push
 applies the patch that push's answer carried (layout.md §9.3 ``peek``), so neither waits for
 a round trip. A run of ``into=`` undos or redos holds the patches of the next steps, asked
 for 16 at a time (``OP_SNAP_AHEAD``, layout.md §9.3 "Steps ahead"): most steps send no

@@ -1071,10 +1071,10 @@ def test_the_operations_undoing_a_patch_restore_the_state_or_are_not_made():
                  "b": {"x": 1, "y": "s", "z": None}, "c": 1.5, "d": b"t"}
         original, work, ops = copy.deepcopy(state), copy.deepcopy(state), []
         for _ in range(rng.randrange(1, 5)):
-            kind, a, b = rng.randrange(7), work["a"], work["b"]
+            kind, a, b = rng.randrange(9), work.get("a", []), work["b"]
             if kind == 0:
                 o = ["replace", "/c", ["c"], rng.random()]
-            elif kind == 1:
+            elif kind == 1 and "a" in work:
                 i = rng.randrange(len(a) + 1)
                 o = ["add", f"/a/{i}", ["a", i], rng.randrange(9)]
             elif kind == 2 and a:
@@ -1089,22 +1089,42 @@ def test_the_operations_undoing_a_patch_restore_the_state_or_are_not_made():
             elif kind == 5 and b:
                 k = rng.choice(sorted(b))
                 o = ["remove", f"/b/{k}", ["b", k]]
-            else:
+            elif kind == 6:
                 o = ["replace", "/d", ["d"], b"u"]
-            apply_ops(work, [list(o)], set())
+            elif kind == 7:
+                o = ["replace", "/b", ["b"], {"x": [rng.randrange(9)], "y": ("t", 1)}]
+            else:
+                o = ["remove", "/a", ["a"]] if "a" in work else ["add", "/a", ["a"], [7]]
+            apply_ops(work, [copy.deepcopy(o)], set())  # (its own value: not shared)
             ops.append(o)
         back: list = []
-        apply_ops(state, [list(o) for o in ops], set(), back)
+        apply_ops(state, [copy.deepcopy(o) for o in ops], set(), back)
         assert state == work and None not in back
         apply_ops(state, back, set())
         assert state == original, ops
         restored += 1
     assert restored == 2000
-    # A list or dict taken out of the state is not held for later: no undoing operation.
-    state = {"rows": [{"t": 1}], "n": [1]}
+    # A list or dict taken out of the state is held as a copy of what the history holds:
+    # its own containers (a change through another reference does not reach it), a tuple
+    # as a list; none for one over KEEP_NODES nodes, a non-str key, a leaf the history does
+    # not hold, or the root.
+    from chunkring._live_state import KEEP_NODES
+    row = {"t": 1, "tags": ("a", "b"), "sub": {"k": [1, 2]}}
+    state = {"rows": [row], "n": [1]}
     back = []
     apply_ops(state, [["remove", "/rows/0", ["rows", 0]], ["replace", "/n", ["n"], 2]], set(), back)
-    assert back == [None, None]
+    row["sub"]["k"].append(3)  # (the removed dict, changed by its holder afterwards)
+    assert back == [["replace", "/n", ["n"], [1]],
+                    ["add", "/rows/0", ["rows", 0], {"t": 1, "tags": ["a", "b"], "sub": {"k": [1, 2]}}]]
+    apply_ops(state, back, set())
+    assert state == {"rows": [{"t": 1, "tags": ["a", "b"], "sub": {"k": [1, 2]}}], "n": [1]}
+    for big in ([0] * KEEP_NODES, {1: "x"}, [{1, 2}], [object()]):
+        back = []
+        apply_ops({"v": big}, [["remove", "/v", ["v"]]], set(), back)
+        assert back == [None], big
+    back = []
+    apply_ops({"v": [0] * (KEEP_NODES - 1)}, [["remove", "/v", ["v"]]], set(), back)
+    assert back[0] is not None and back[0][3] == [0] * (KEEP_NODES - 1)
     back = []
     apply_ops(state, [["replace", "", [], {"n": 3}]], set(), back)
     assert back == [None]
