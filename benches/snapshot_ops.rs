@@ -2,7 +2,8 @@
 //! (UI snapshots of about 10 and 50 KB as marshal, 100-entry histories), through the op
 //! registry without a ring: a full push, a one-path `push_fields`, an undo answering the next
 //! snapshot (`next`, what `undo()` asks for) and a move answering the next compact patch
-//! (what `undo(into=)` asks for). `snapshot_peers.py` reports the worker's CPU per op; this
+//! (what `undo(into=)` asks for), and a refill of 16 snapshots ahead (what a run of
+//! fresh `undo()`s asks for). `snapshot_peers.py` reports the worker's CPU per op; this
 //! splits out the op itself from the waiting around it.
 use chunkring::layout::*;
 use chunkring::ops::{Registry, State};
@@ -90,6 +91,19 @@ fn bench(c: &mut Criterion) {
         );
         g.bench_function("move-next-compact-patch", |b| {
             b.iter(|| black_box(step(&reg, &mut st)))
+        });
+        // What a fresh run's refill asks: the next 16 snapshots back from the end, cut at
+        // AHEAD_MAX_BYTES (5 at 50 KB), without moving the cursor.
+        call(
+            &reg,
+            &mut st,
+            OP_SNAP_JUMP,
+            br#"{"name":"h","index":99}"#,
+            b"",
+        );
+        let ahead = br#"{"name":"h","to":"undo","count":16,"snapshots":true}"#;
+        g.bench_function("ahead-16-snapshots", |b| {
+            b.iter(|| black_box(call(&reg, &mut st, OP_SNAP_AHEAD, ahead, b"")))
         });
         g.finish();
     }

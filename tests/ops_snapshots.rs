@@ -1058,6 +1058,35 @@ fn ahead_with_snapshots_answers_what_each_step_makes_current() {
 }
 
 #[test]
+fn ahead_with_snapshots_stops_where_the_next_would_pass_the_byte_bound() {
+    // Each item is a 12-byte cursor header and the JSON `{"s":"…"}` (8 bytes and the text),
+    // and the bound counts a 4-byte length word per item: `text` bytes of text make each
+    // item cost exactly a quarter of AHEAD_MAX_BYTES, so 4 fit and a fifth does not.
+    let text = AHEAD_MAX_BYTES / 4 - 4 - 12 - 8;
+    for (extra, want) in [(0, 4), (1, 3), (AHEAD_MAX_BYTES, 1)] {
+        let mut sut = Sut::new();
+        let body = format!("{{\"s\":\"{}\"}}", "x".repeat(text + extra));
+        for _ in 0..6 {
+            sut.call(OP_SNAP_PUSH, json!({"name": "s"}), body.as_bytes())
+                .unwrap();
+        }
+        let out = sut
+            .call(
+                OP_SNAP_AHEAD,
+                json!({"name": "s", "to": "undo", "count": 5, "snapshots": true}),
+                b"",
+            )
+            .unwrap();
+        let items = decode_list(&out[12..]).unwrap();
+        assert_eq!(items.len(), want, "{extra} more bytes each");
+        for (item, index) in items.iter().zip((0..5u32).rev()) {
+            assert_eq!(u32::from_le_bytes(item[4..8].try_into().unwrap()), index);
+            assert_eq!(&item[12..], body.as_bytes());
+        }
+    }
+}
+
+#[test]
 fn a_push_with_peek_answers_the_patch_of_the_undo_after_it() {
     let mut sut = Sut::new();
     let peek_undo = json!({"name": "p", "to": "undo", "peek": true, "compact": true});

@@ -12,7 +12,7 @@ use super::cursor_ops::header;
 use crate::error::OpError;
 use crate::layout::{AHEAD_MAX_BYTES, AHEAD_MAX_STEPS};
 use crate::ops::op::State;
-use crate::ops::request::{encode_list, Request};
+use crate::ops::request::Request;
 use crate::store::codec::Encoding;
 use crate::store::history::{History, Move};
 
@@ -64,48 +64,61 @@ pub fn op_snap_ahead(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, Op
     let h = state.snapshots.history(&p.name)?;
     h.move_by(p.by)?;
     let skip = usize::try_from(p.skip).unwrap_or(usize::MAX);
-    let (blob, enc) = match to {
-        Some(to) if p.snapshots => (snapshots_ahead(h, to, skip, p.count as usize)?, 0),
-        Some(to) => (
-            h.patches_ahead(to, skip, p.count as usize, AHEAD_MAX_BYTES)?,
-            Encoding::Marshal.code(),
-        ),
-        None => (None, 0),
-    };
-    Ok(match blob {
-        Some(blob) => {
-            let mut out = header(h, 1, enc, blob.len());
-            out.extend_from_slice(&blob);
-            out
-        }
+    Ok(match to {
+        Some(to) if p.snapshots => snapshots_ahead(h, to, skip, p.count as usize)?,
+        Some(to) => match h.patches_ahead(to, skip, p.count as usize, AHEAD_MAX_BYTES)? {
+            Some(blob) => {
+                let mut out = header(h, 1, Encoding::Marshal.code(), blob.len());
+                out.extend_from_slice(&blob);
+                out
+            }
+            None => header(h, 0, 0, 0),
+        },
         None => header(h, 0, 0, 0),
     })
 }
 
-/// The list encoding of the snapshots the `count` steps the way `to` goes after the first
-/// `skip` make current, each as `OP_SNAP_GET` `index` answers it (the cursor-response shape,
-/// with that index in the `cursor` field; the entry's own encoding): fewer where the history
-/// ends or past `AHEAD_MAX_BYTES` (the first is always in); None when there is no such step.
-fn snapshots_ahead(
-    h: &History,
-    to: Move,
-    skip: usize,
-    count: usize,
-) -> Result<Option<Vec<u8>>, OpError> {
-    let len = h.len();
-    let mut items: Vec<Vec<u8>> = Vec::new();
-    let mut bytes = 0;
-    for next in h.path_ahead(to, skip).skip(1).take(count) {
-        let mut item = Vec::new();
-        item.extend_from_slice(&[1, 0, 0, 0]);
-        item.extend_from_slice(&(next as u32).to_le_bytes());
-        item.extend_from_slice(&(len as u32).to_le_bytes());
-        item[1] = h.encode_into(next, None, &mut item)?.code();
-        bytes += 4 + item.len();
-        if !items.is_empty() && bytes > AHEAD_MAX_BYTES {
+/// The cursor header then the list encoding of the snapshots the `count` steps the way `to`
+/// goes after the first `skip` make current, each as `OP_SNAP_GET` `index` answers it (the
+/// cursor-response shape, with that index in the `cursor` field; the entry's own encoding):
+/// fewer where the history ends or past `AHEAD_MAX_BYTES` (the first is always in); the header
+/// alone (`status` 0) when there is no such step.
+///
+/// Each snapshot is encoded straight into the answer, after room for the list's lengths: the
+/// lengths of steps cut by the byte bound are taken out again, so the snapshots are written
+/// once and moved at most once.
+fn snapshots_ahead(h: &History, to: Move, skip: usize, count: usize) -> Result<Vec<u8>, OpError> {
+    let steps: Vec<usize> = h.path_ahead(to, skip).skip(1).take(count).collect();
+    if steps.is_empty() {
+        return Ok(header(h, 0, 0, 0));
+    }
+    let len = h.len() as u32;
+    let mut out = header(h, 1, 0, 4 + 4 * steps.len());
+    let lengths_at = out.len() + 4;
+    let items_at = lengths_at + 4 * steps.len();
+    out.resize(items_at, 0);
+    let mut kept = 0;
+    for &next in &steps {
+        let item_at = out.len();
+        out.extend_from_slice(&[1, 0, 0, 0]);
+        out.extend_from_slice(&(next as u32).to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out[item_at + 1] = h.encode_into(next, None, &mut out)?.code();
+        // The bound counts each kept item's length word and bytes, as the answer holds them.
+        if kept > 0 && 4 * (kept + 1) + out.len() - items_at > AHEAD_MAX_BYTES {
+            out.truncate(item_at);
             break;
         }
-        items.push(item);
+        let item_len = out.len() - item_at;
+        out[lengths_at + 4 * kept..][..4].copy_from_slice(&(item_len as u32).to_le_bytes());
+        if kept == 0 {
+            // Room for the rest at the first one's size, so the answer is not grown (and
+            // copied) step by step.
+            out.reserve((item_len * (steps.len() - 1)).min(AHEAD_MAX_BYTES));
+        }
+        kept += 1;
     }
-    Ok((!items.is_empty()).then(|| encode_list(&items)))
+    out[lengths_at - 4..lengths_at].copy_from_slice(&(kept as u32).to_le_bytes());
+    out.drain(lengths_at + 4 * kept..items_at);
+    Ok(out)
 }
