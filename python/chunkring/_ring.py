@@ -30,11 +30,11 @@ import zlib
 from bisect import bisect_right
 from itertools import accumulate, repeat
 from operator import add as _add
-from operator import getitem as _getitem
 
 from . import _layout as L
 from ._barrier import NEED_RW_FENCES, barrier_memory, barrier_read, barrier_write
 from ._futex import futex_wake
+from ._struct_cache import StructCache
 from .errors import ChecksumError, ProtocolError
 
 #: Frame header followed by the request payload's ``params_len`` prefix: one pack for the
@@ -161,7 +161,7 @@ class Producer(_RingEnd):
         self.crc = getattr(region, "crc", False)
         if self.crc:
             self.max_frame_payload -= _CRCB
-        self._structs: dict[int, struct.Struct] = {}
+        self._structs = StructCache()
 
     # ---- [R1] room ---------------------------------------------------------------------
     def reserve(self, n: int) -> int:
@@ -286,9 +286,11 @@ class Producer(_RingEnd):
 
     def _request_struct(self, n: int) -> struct.Struct:
         """The struct of a whole one-frame request of ``n`` chunks (``encode_requests``)."""
-        st = self._structs.get(n)
+        st = self._structs.structs.get(n)
         if st is None:
-            st = self._structs[n] = struct.Struct(f"<HHHHQIIQI{n * self.chunk_bytes - _HB - _PLB}s")
+            # (one record, ~480 bytes compiled: counted as the 4 frames of a run it matches)
+            st = self._structs.compile(
+                n, 4, f"<HHHHQIIQI{n * self.chunk_bytes - _HB - _PLB}s")
         return st
 
     def try_push_encoded(self, data: bytes, ends, done: int) -> int:
@@ -448,7 +450,7 @@ class Consumer(_RingEnd):
         self.cached_tail = self.head
         #: Every response frame must carry a CRC-32 that matches (layout.md §6.6).
         self.crc = getattr(region, "crc", False)
-        self._structs: dict[int, struct.Struct] = {}
+        self._structs = StructCache()
 
     def pending(self) -> bool:
         """True when the live tail shows frames not yet read (a cheap, lock-free peek)."""
@@ -531,16 +533,14 @@ class Consumer(_RingEnd):
             return None
         m = 1 << (m.bit_length() - 1)
         stride = n * cb
-        structs = self._structs
-        if len(structs) > 256:
-            structs.clear()  # answers of many sizes: keep the cache bounded
-        st = structs.get((n, m))
+        cache = self._structs
+        st = cache.structs.get((n, m))
         if st is None:
             # Per frame five fields, not eight: magic | flags << 16 (both checked by one
             # compare with FRAME_MAGIC), op skipped, status, request_id, payload_len |
             # fragment_index << 32 (a fragment index makes it exceed any payload_len),
             # message_len (layout.md §6.1, little-endian).
-            st = structs[n, m] = struct.Struct("<" + f"I2xHQQQ{stride - _HB}x" * m)
+            st = cache.compile((n, m), m, "<" + f"I2xHQQQ{stride - _HB}x" * m)
         buf = self.mm[off : off + m * stride]
         fields = st.unpack(buf)
         rids = fields[2::5]
@@ -566,14 +566,16 @@ class Consumer(_RingEnd):
         self.head = head + m * n
         plen = plens[0]
         if m == len(fields) // 5 and plens.count(plen) == m:
-            # Same-size answers (the common case): one struct slices every payload out.
-            st = structs.get((n, m, plen))
+            # Same-size answers (the common case): one struct slices every payload out,
+            # once the size has come back (a size seen once, as a push's answer's is, would
+            # only fill the cache).
+            st = cache.structs.get((n, m, plen))
             if st is None:
-                st = structs[n, m, plen] = struct.Struct(
-                    "<" + f"{_HB}x{plen}s{stride - _HB - plen}x" * m)
-            return rids, st.unpack(buf)
-        starts = range(_HB, _HB + m * stride, stride)
-        return rids, list(map(_getitem, repeat(buf), map(slice, starts, map(_add, starts, plens))))
+                st = cache.compile((n, m, plen), m,
+                                   "<" + f"{_HB}x{plen}s{stride - _HB - plen}x" * m, once=False)
+            if st is not None:
+                return rids, st.unpack(buf)
+        return rids, [buf[at : at + p] for at, p in zip(range(_HB, _HB + m * stride, stride), plens)]
 
     def _load_tail(self) -> bool:
         """[R5] load the tail into ``cached_tail``; False when nothing new is published."""
