@@ -2,8 +2,8 @@
 //! (UI snapshots of about 10 and 50 KB as marshal, 100-entry histories), through the op
 //! registry without a ring: a full push, a one-path `push_fields`, an undo answering the next
 //! snapshot (`next`, what `undo()` asks for) and a move answering the next compact patch
-//! (what `undo(into=)` asks for), and a refill of 16 snapshots ahead (what a run of
-//! fresh `undo()`s asks for). `snapshot_peers.py` reports the worker's CPU per op; this
+//! (what `undo(into=)` asks for), and a refill of 16 snapshots or 16 patches ahead (what a run of
+//! fresh `undo()`s or of `undo(into=)`s asks for). `snapshot_peers.py` reports the worker's CPU per op; this
 //! splits out the op itself from the waiting around it.
 use chunkring::layout::*;
 use chunkring::ops::{Registry, State};
@@ -103,6 +103,11 @@ fn bench(c: &mut Criterion) {
         );
         let ahead = br#"{"name":"h","to":"undo","count":16,"snapshots":true}"#;
         g.bench_function("ahead-16-snapshots", |b| {
+            b.iter(|| black_box(call(&reg, &mut st, OP_SNAP_AHEAD, ahead, b"")))
+        });
+        // What a run of `undo(into=)`s asks: the next 16 compact patches.
+        let ahead = br#"{"name":"h","to":"undo","count":16}"#;
+        g.bench_function("ahead-16-patches", |b| {
             b.iter(|| black_box(call(&reg, &mut st, OP_SNAP_AHEAD, ahead, b"")))
         });
         g.finish();
