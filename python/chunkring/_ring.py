@@ -523,16 +523,28 @@ class Consumer(_RingEnd):
         n = (_HB + plen + cb - 1) // cb
         # Whole frames of n chunks before the published tail and the ring's end.
         m = min(self.cached_tail - head, self.chunks - idx, limit * n) // n
+        if not m:
+            return None
+        m = 1 << (m.bit_length() - 1)
+        stride = n * cb
+        low = stride - cb - _HB  # payload_len in (low, high] takes exactly n chunks
+        high = stride - _HB
+        # The run is as long as the frames are the first one's size; answers of many sizes
+        # (a flush of pushes, each with its patch back) make short runs. The header where
+        # the run's last frame would start is looked at first, halving the run until it
+        # is one such frame's (a guess: every header is checked below), so a short run
+        # is not parsed, nor a struct compiled, for the chunks of a long one.
+        while m > 1:
+            magic, flags, _, _, _, last, _, _ = _unpack_header(mm, off + (m - 1) * stride)
+            if magic == _MAGIC and not flags and low < last <= high:
+                break
+            m >>= 1
         if m == 1:
             # One frame (an answer awaited alone): checked from the header read above.
             if status or fidx or plen != mlen:
                 return None
             self.head = head + n
             return (rid,), (mm[off + _HB : off + _HB + plen],)
-        if not m:
-            return None
-        m = 1 << (m.bit_length() - 1)
-        stride = n * cb
         cache = self._structs
         st = cache.structs.get((n, m))
         if st is None:
@@ -540,13 +552,11 @@ class Consumer(_RingEnd):
             # compare with FRAME_MAGIC), op skipped, status, request_id, payload_len |
             # fragment_index << 32 (a fragment index makes it exceed any payload_len),
             # message_len (layout.md §6.1, little-endian).
-            st = cache.compile((n, m), m, "<" + f"I2xHQQQ{stride - _HB}x" * m)
+            st = cache.compile((n, m), m, "<" + f"I2xHQQQ{stride - _HB}x" * m, keep_new=False)
         buf = self.mm[off : off + m * stride]
         fields = st.unpack(buf)
         rids = fields[2::5]
         plens = fields[3::5]
-        low = stride - cb - _HB  # payload_len in (low, high] takes exactly n chunks
-        high = stride - _HB
         if not (fields[0::5].count(_MAGIC) == fields[1::5].count(0) == m
                 and plens == fields[4::5] and low < min(plens) and max(plens) <= high):
             # The run ends at the first frame that is not simple (rare: an error answer, a
@@ -566,15 +576,12 @@ class Consumer(_RingEnd):
         self.head = head + m * n
         plen = plens[0]
         if m == len(fields) // 5 and plens.count(plen) == m:
-            # Same-size answers (the common case): one struct slices every payload out,
-            # once the size has come back (a size seen once, as a push's answer's is, would
-            # only fill the cache).
+            # Same-size answers (the common case): one struct slices every payload out.
             st = cache.structs.get((n, m, plen))
             if st is None:
                 st = cache.compile((n, m, plen), m,
-                                   "<" + f"{_HB}x{plen}s{stride - _HB - plen}x" * m, once=False)
-            if st is not None:
-                return rids, st.unpack(buf)
+                                   "<" + f"{_HB}x{plen}s{stride - _HB - plen}x" * m, keep_new=False)
+            return rids, st.unpack(buf)
         return rids, [buf[at : at + p] for at, p in zip(range(_HB, _HB + m * stride, stride), plens)]
 
     def _load_tail(self) -> bool:

@@ -11,9 +11,10 @@ with every new answer size, by tens of KB in a run of pushes of varying sizes an
 megabytes in principle. The bound here is on what the structs describe (:data:`FRAMES`), not
 on how many there are.
 
-A shape that is only worth compiling when it comes back (the payload sizes of a run of
-same-size answers: a push's answer, a patch, differs from one request to the next) is asked
-for with ``once=False`` and compiled the second time it is seen.
+Which shapes come is not known ahead: the answers of a run of pushes differ in size (each
+carries its patch back), and a flush that reads a hundred of them at once met some 30 shapes
+once each, 10-20 KB of structs never used again. So a shape is kept only when it comes back
+(``keep_new=False``): the first time, the struct is compiled for that one run and dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import struct
 #: most, measured): the two structs of a full 256-frame run of same-size answers (headers and
 #: payloads). Past it the cache starts again empty.
 FRAMES = 512
-#: Most shapes remembered as seen once (``once=False``) before those are forgotten.
+#: Most shapes remembered as seen once (``keep_new=False``) before those are forgotten.
 SEEN = 64
 
 
@@ -41,15 +42,15 @@ class StructCache:
         self._frames = 0
         self._seen: set = set()
 
-    def compile(self, key, frames: int, fmt: str, once: bool = True) -> struct.Struct | None:
-        """Compile format ``fmt`` (describing ``frames`` frames or records) for ``key`` and
-        keep it. With ``once`` False, None the first time ``key`` is asked for (the caller
-        then takes its per-frame way) and the struct from the second."""
-        if not once and key not in self._seen:
+    def compile(self, key, frames: int, fmt: str, *, keep_new: bool = True) -> struct.Struct:
+        """The struct of format ``fmt`` (describing ``frames`` frames or records) for
+        ``key``, compiled and kept. With ``keep_new`` False it is kept only from the second
+        time ``key`` is asked for: the first time it is compiled for the caller alone."""
+        if not keep_new and key not in self._seen:
             if len(self._seen) >= SEEN:
                 self._seen.clear()
             self._seen.add(key)
-            return None
+            return struct.Struct(fmt)
         if self._frames + frames > FRAMES:
             self.structs.clear()
             self._frames = 0

@@ -6,6 +6,7 @@ import tracemalloc
 from chunkring import _layout as L
 from chunkring import _struct_cache
 from chunkring._struct_cache import FRAMES, StructCache
+from conftest import eventually
 
 
 def test_the_cache_starts_again_when_its_structs_would_describe_too_many_frames():
@@ -18,16 +19,19 @@ def test_the_cache_starts_again_when_its_structs_would_describe_too_many_frames(
     assert cache.compile("big", FRAMES, "<Q") is not None and cache.frames == FRAMES
 
 
-def test_a_shape_asked_for_once_is_compiled_when_it_comes_back():
+def test_a_shape_asked_for_once_is_kept_when_it_comes_back():
     cache = StructCache()
-    assert cache.compile(("n", 7), 8, "<8Q", once=False) is None
-    assert cache.structs == {} and cache.frames == 0
-    st = cache.compile(("n", 7), 8, "<8Q", once=False)
-    assert st is not None and st.size == 64 and cache.structs[("n", 7)] is st
+    first = cache.compile(("n", 7), 8, "<8Q", keep_new=False)
+    assert first.size == 64 and first.unpack(bytes(range(64)))[0] == 0x0706050403020100
+    assert cache.structs == {} and cache.frames == 0  # compiled for the caller, not kept
+    st = cache.compile(("n", 7), 8, "<8Q", keep_new=False)
+    assert st.size == 64 and cache.structs == {("n", 7): st} and cache.frames == 8
     # The shapes seen once are forgotten past SEEN of them, so they stay bounded too.
     for k in range(_struct_cache.SEEN):
-        assert cache.compile(k, 1, "<Q", once=False) is None
-    assert cache.compile(0, 1, "<Q", once=False) is None  # (forgotten: seen once again)
+        cache.compile(k, 1, "<Q", keep_new=False)
+    assert len(cache.structs) == 1
+    cache.compile(0, 1, "<Q", keep_new=False)
+    assert len(cache.structs) == 1  # (forgotten: seen once again)
 
 
 def test_answers_of_many_sizes_in_runs_keep_the_compiled_structs_bounded(client):
@@ -46,3 +50,17 @@ def test_answers_of_many_sizes_in_runs_keep_the_compiled_structs_bounded(client)
     assert 0 < cache.frames <= FRAMES
     held = sum(t.size for t in traces)
     assert held < 120_000, f"{held} bytes of compiled structs for {cache.frames} frames"
+
+
+def test_answers_alternating_in_size_are_read_one_by_one_without_a_struct(own_client):
+    # 10- and 100-byte echoes alternate: one chunk, then three. Every run is one frame long,
+    # and no struct is compiled for the long run the published chunks would make of
+    # one-chunk frames (before, (1 chunk, 32 frames)-shaped structs were kept for them).
+    c = own_client
+    cons = c._receiver._consumer
+    bodies = [bytes([k]) * (10 if k % 2 else 100) for k in range(48)]
+    for _ in range(3):
+        handles = c.submit_many([(L.OP_ECHO, b, None) for b in bodies])
+        assert eventually(lambda: cons.q[cons.tail_word] - cons.head >= 24 * 1 + 24 * 3, 10)
+        assert [h.result(timeout=10) for h in handles] == bodies
+    assert cons._structs.structs == {}
