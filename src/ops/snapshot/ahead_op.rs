@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::cursor_ops::header;
+use super::cursor_ops::{header, with_body};
 use crate::error::OpError;
 use crate::layout::{AHEAD_MAX_BYTES, AHEAD_MAX_STEPS};
 use crate::ops::op::State;
@@ -67,11 +67,7 @@ pub fn op_snap_ahead(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, Op
     Ok(match to {
         Some(to) if p.snapshots => snapshots_ahead(h, to, skip, p.count as usize)?,
         Some(to) => match h.patches_ahead(to, skip, p.count as usize, AHEAD_MAX_BYTES)? {
-            Some(blob) => {
-                let mut out = header(h, 1, Encoding::Marshal.code(), blob.len());
-                out.extend_from_slice(&blob);
-                out
-            }
+            Some(blob) => with_body(h, Encoding::Marshal, &blob),
             None => header(h, 0, 0, 0),
         },
         None => header(h, 0, 0, 0),

@@ -54,8 +54,9 @@ pub(super) fn header(h: &History, status: u8, enc: u8, body: usize) -> Vec<u8> {
     out
 }
 
-/// A status-1 cursor response carrying `bytes`, a snapshot in `enc`.
-fn with_snapshot(h: &History, enc: Encoding, bytes: &[u8]) -> Vec<u8> {
+/// A status-1 cursor response carrying `bytes` in `enc`: a snapshot, or (`OP_SNAP_AHEAD`) the
+/// marshal list of the patches ahead.
+pub(super) fn with_body(h: &History, enc: Encoding, bytes: &[u8]) -> Vec<u8> {
     let mut out = header(h, 1, enc.code(), bytes.len());
     out.extend_from_slice(bytes);
     out
@@ -125,7 +126,7 @@ pub fn op_snap_jump(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, OpE
     // these same bytes (the entry at the new cursor), so it is encoded once.
     let (enc, bytes) = h.encode(h.check_index(i)?, p.encoding)?;
     h.jump(i)?;
-    Ok(with_snapshot(h, enc, &bytes))
+    Ok(with_body(h, enc, &bytes))
 }
 
 /// `OP_SNAP_CURRENT`: the snapshot at the cursor.
