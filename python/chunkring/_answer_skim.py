@@ -55,7 +55,7 @@ def skim_answers(receiver, ours: Callable[[], list]) -> Callable[[int], None]:
     mm = consumer.mm
     q = consumer.q
     tail_word = consumer.tail_word
-    chunks, mask, cb, base = consumer.chunks, consumer.mask, consumer.chunk_bytes, consumer.base
+    chunks, mask, cb, base = consumer.extent()
     unpack = _FIELDS.unpack_from
 
     def skim(limit: int) -> None:

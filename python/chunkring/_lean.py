@@ -61,11 +61,6 @@ SPIN_POLLS = 128
 YIELD_POLLS = 32
 
 
-def _extent(end) -> tuple[int, int, int, int]:
-    """A ring end's chunks, index mask, chunk bytes and first chunk's byte offset."""
-    return end.chunks, end.mask, end.chunk_bytes, end.base
-
-
 def lean_round_trip(sender, receiver, general, checked):
     """``round_trip(data, timeout=None, op=OP_ECHO, params=None)``: the answer bytes of one
     request whose payload is ``params`` (a dict, or None) and ``data``; with its defaults it
@@ -97,12 +92,12 @@ def lean_round_trip(sender, receiver, general, checked):
     peer = producer._peer_word
     peer_futex = producer._peer_futex
     req_tail = producer.tail_word
-    req_chunks, req_mask, req_cb, req_base = _extent(producer)
+    req_chunks, req_mask, req_cb, req_base = producer.extent()
     max_payload = producer.max_frame_payload
     mm = consumer.mm
     resp_tail = consumer.tail_word
     resp_head = consumer.head_word
-    resp_chunks, resp_mask, resp_cb, resp_base = _extent(consumer)
+    resp_chunks, resp_mask, resp_cb, resp_base = consumer.extent()
     sacquire, srelease = slock.acquire, slock.release
     racquire, rrelease = rlock.acquire, rlock.release
     pack = PLAIN_REQUEST_HEAD.pack_into

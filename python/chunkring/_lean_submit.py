@@ -55,7 +55,7 @@ def plain_post(sender):
     words = producer._futex_words
     peer = producer._peer_word
     peer_futex = producer._peer_futex
-    chunks, mask, cb, base = producer.chunks, producer.mask, producer.chunk_bytes, producer.base
+    chunks, mask, cb, base = producer.extent()
     max_payload = producer.max_frame_payload
     pack = PLAIN_REQUEST_HEAD.pack_into
     fence = barrier_memory

@@ -107,6 +107,11 @@ class _RingEnd:
         self._peer_word = L.WORKER_FUTEX_OFFSET // 4
         self._peer_futex = region.worker_futex_addr
 
+    def extent(self) -> tuple[int, int, int, int]:
+        """The ring's chunks, index mask, chunk bytes and first chunk's byte offset (the
+        lean paths bind them once, when they are built)."""
+        return self.chunks, self.mask, self.chunk_bytes, self.base
+
     def wake_early(self) -> bool:
         """[W7] Wake the worker now if it parked waiting for requests, before this client spends
         time encoding one, so that the worker's wake-up overlaps the encoding (layout.md §11
@@ -535,8 +540,9 @@ class Consumer(_RingEnd):
         # is one such frame's (a guess: every header is checked below), so a short run
         # is not parsed, nor a struct compiled, for the chunks of a long one.
         while m > 1:
-            magic, flags, _, _, _, last, _, _ = _unpack_header(mm, off + (m - 1) * stride)
-            if magic == _MAGIC and not flags and low < last <= high:
+            last_magic, last_flags, _, _, _, last_plen, _, _ = _unpack_header(
+                mm, off + (m - 1) * stride)
+            if last_magic == _MAGIC and not last_flags and low < last_plen <= high:
                 break
             m >>= 1
         if m == 1:

@@ -56,9 +56,8 @@ that step, which it kept when every value it removed or replaced was a str, numb
 ``None`` or bytes, or a list or dict of at most 64 such values and containers (kept as a copy
 of what the history holds: its own lists and dicts, a tuple as a list): nothing is waited
 for, and the operations may come in another order than the worker's patch would, with the
-same result. The first ``undo(into=…)`` after a push
-applies the patch that push's answer carried (layout.md §9.3 ``peek``), so neither waits for
-a round trip. A run of ``into=`` undos or redos holds the patches of the next steps, asked
+same result. The first ``undo(into=…)`` after a push applies the patch that push's answer
+carried (layout.md §9.3 ``peek``), so neither waits for a round trip. A run of ``into=`` undos or redos holds the patches of the next steps, asked
 for 16 at a time (``OP_SNAP_AHEAD``, layout.md §9.3 "Steps ahead"): most steps send no
 request at all, and the worker learns of the steps with the next such request, or before any
 other call of this ``History`` (a push, ``current()``, ``stats()``, ``save()``, …), or when
@@ -92,10 +91,9 @@ answer (the request itself was still run by the worker).
 **Cost on the GUI thread.** The common forms, ``push(state)`` and ``push(state, changed=…)``
 with the defaults and ``undo``/``redo`` (fresh or ``into=``: the first of a run asks for the
 next 16 steps' patches, or for the next snapshot and then 2, 4, 8, 16 more while steps come
-back to back; the later ones find them held), run lean steps
-(``_history_lean.py``): a request is written straight into the ring and earlier answers are
-read only when the response ring shows some; anything unusual
-takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``
+back to back; the later ones find them held), run lean steps (``_history_lean.py``): a
+request is written straight into the ring and earlier answers are read only when the
+response ring shows some; anything unusual takes the general way, with the same behaviour. A push that finds ``MAX_PIPELINED_PUSHES``
 requests unanswered waits for the oldest one. A step whose answer is not in yet waits as a
 call does (it polls through the spin window, then parks). ``can_undo``, ``can_redo``,
 ``index`` and ``len(h)`` answer from the position the ``History`` keeps as its own pushes and
