@@ -207,9 +207,13 @@ def test_push_met_by_the_death_raises_at_that_call_naming_it(c, tmp_path):
     assert len(h) == 1
 
 
-def test_into_steps_not_yet_told_are_named_lost_and_the_save_comes_back(c, tmp_path):
+def test_into_steps_not_yet_told_are_named_lost_and_the_save_comes_back(c, tmp_path, monkeypatch):
     # `into=` steps held ahead reach the worker later (layout.md §9.3 "Steps ahead"): the ones
     # a killed worker never learnt of are reported as lost moves, as moves in flight are.
+    # Steps back to back would ask (and so tell) early by their pace: asked by count only
+    # (AHEAD_LEAD 0), the steps after the first refill stay untold.
+    from chunkring import _history_lean
+    monkeypatch.setattr(_history_lean, "AHEAD_LEAD", 0.0)
     h = c.history("ahead-ui")
     state = {"n": 0}
     h.push(state)

@@ -895,9 +895,11 @@ def test_the_compact_move_patch_vector_applies_to_its_before_state():
     assert touched == {"gone", "d", "n"}
 
 
-def test_steps_taken_ahead_reach_a_worker_that_outlives_the_client(worker_bin):
+def test_steps_taken_ahead_reach_a_worker_that_outlives_the_client(worker_bin, monkeypatch):
     # layout.md §9.3 "Steps ahead": a client that closes tells its steps first, so the next
-    # client of the standalone worker finds the cursor where the live state was left.
+    # client of the standalone worker finds the cursor where the live state was left. (Asked
+    # by count only, AHEAD_LEAD 0: steps back to back would otherwise tell early by pace.)
+    monkeypatch.setattr(_lean, "AHEAD_LEAD", 0.0)
     import uuid
 
     from chunkring.client import Client
