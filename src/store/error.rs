@@ -137,9 +137,13 @@ impl fmt::Display for StoreError {
             }
             StoreError::UnknownHistory(name) => write!(f, "unknown history {name:?}"),
             StoreError::UnknownLog(name) => write!(f, "unknown log {name:?}"),
+            StoreError::IndexOutOfRange { index, len: 0 } => {
+                write!(f, "index {index} is out of range: the history is empty")
+            }
             StoreError::IndexOutOfRange { index, len } => write!(
                 f,
-                "index {index} is out of range: the history holds {len} snapshots (0..{len})"
+                "index {index} is out of range: the history holds {len} snapshots, 0 to {}",
+                len - 1
             ),
             StoreError::RecordTooLarge => f.write_str("a log record must be shorter than 4 GiB"),
             StoreError::InSnapshot { index, error } => write!(f, "snapshot {index}: {error}"),

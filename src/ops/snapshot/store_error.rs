@@ -76,7 +76,12 @@ mod tests {
             (
                 StoreError::IndexOutOfRange { index: 7, len: 3 },
                 ErrorCode::OutOfRange,
-                "index 7 is out of range: the history holds 3 snapshots (0..3)",
+                "index 7 is out of range: the history holds 3 snapshots, 0 to 2",
+            ),
+            (
+                StoreError::IndexOutOfRange { index: 0, len: 0 },
+                ErrorCode::OutOfRange,
+                "index 0 is out of range: the history is empty",
             ),
             (StoreError::RecordTooLarge, ErrorCode::BadPayload, "a log record must be shorter than 4 GiB"),
             (
