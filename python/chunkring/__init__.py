@@ -27,6 +27,8 @@ from .errors import (
     ChecksumError,
     RequestError,
     RequestTimeout,
+    StateMismatch,
+    UnencodableSnapshot,
     UnsupportedPlatform,
     WorkerDied,
     WorkerNotFound,

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import marshal
 import os
 import threading
 import weakref
@@ -21,6 +20,7 @@ from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_ba
                              _load, _locked, _none, _save, encode_snapshot, fields_body,
                              fields_request, json_text, params_prefix)
 from ._receiver import _AFTER_WAKE_SPIN_NS
+from ._unencodable import dumps as dumps_plain
 from .errors import RegionLost, RequestError, StateMismatch, WorkerDied, WorkerRestarted
 
 #: Requests unanswered from which ``push`` waits for the oldest (bounds the replies held).
@@ -165,10 +165,13 @@ class History:
              wait: bool = False, changed: Iterable[str] | None = None) -> None:
         """Pushes a snapshot (dict → marshal; bytes → opaque unless ``encoding`` says otherwise).
 
-        Encodes at once (so an unencodable or too large snapshot raises here), writes the
-        request into the ring and returns without waiting for the worker, and without waking
-        it; a worker-side error is raised by the next call of this ``History`` that finds
-        it answered, naming the push (module doc, "Pushes never wait"). ``wait=True`` waits
+        Encodes at once (so a snapshot marshal cannot encode raises
+        :class:`~chunkring.errors.UnencodableSnapshot` here, naming the value at fault, and one
+        over the worker's message limit ``ValueError``), writes the request into the ring
+        and returns without waiting for the worker, and without waking it; a worker-side
+        error (a set, a key that is not a str) is raised by the next call of this
+        ``History`` that finds it answered, naming the push (module doc, "Pushes never
+        wait"). ``wait=True`` waits
         for the answer. ``changed`` names the top-level keys (or paths: tuples of keys and
         list indices) of the dict ``snapshot`` that changed since the current snapshot: only
         those values are encoded and sent (module doc, "Pushes that cost what changed", also
@@ -183,7 +186,7 @@ class History:
         else:
             op = L.OP_SNAP_PUSH
             if encoding is None and type(snapshot) is dict:
-                body, enc = marshal.dumps(snapshot, 4), "marshal"
+                body, enc = dumps_plain(snapshot), "marshal"
             else:
                 body, enc = encode_snapshot(snapshot, encoding)
             params = {"name": self.name, "encoding": enc, "time": _time()}
@@ -215,7 +218,7 @@ class History:
         if len(self._pending) >= MAX_PIPELINED_PUSHES:
             self._wait_oldest()
         if changed is None:
-            op, body, tail = L.OP_SNAP_PUSH, marshal.dumps(snapshot, 4), ""
+            op, body, tail = L.OP_SNAP_PUSH, dumps_plain(snapshot), ""
             keys = None
         else:
             op = L.OP_SNAP_PUSH_FIELDS

@@ -16,23 +16,34 @@ from typing import Any, Iterable
 from . import _layout as L
 from ._payload import gathered_list
 from ._snapshot_wire import encode_snapshot
-from .errors import RequestError
+from ._unencodable import explain
+from .errors import RequestError, UnencodableSnapshot
 
 #: Snapshots in the first request: small, so the worker starts while Python encodes the rest.
 FIRST_CHUNK = 8
 _DICT = {dict}
 
 
-def _bodies(items: list, encoding: str | None, enc: str | None) -> tuple[list[bytes], str]:
-    """The encoded ``items`` and their one encoding (``enc``: the batch's so far)."""
+def _bodies(items: list, encoding: str | None, enc: str | None,
+            base: int) -> tuple[list[bytes], str]:
+    """The encoded ``items`` (``base``: the first one's index in the batch) and their one
+    encoding (``enc``: the batch's so far). A snapshot marshal refuses raises
+    :class:`~chunkring.errors.UnencodableSnapshot` naming it by its index in the batch."""
     if encoding is None and set(map(type, items)) == _DICT:
-        bodies, e = list(map(marshal.dumps, items, repeat(4))), "marshal"
+        try:
+            bodies, e = list(map(marshal.dumps, items, repeat(4))), "marshal"
+        except ValueError as exc:
+            raise explain([([base + i], s) for i, s in enumerate(items)], exc,
+                          "process the batch") from None
         if enc not in (None, e):
             raise ValueError("process needs one encoding for the whole batch")
         return bodies, e
     bodies = []
-    for snap in items:
-        body, e = encode_snapshot(snap, encoding)
+    for i, snap in enumerate(items):
+        try:
+            body, e = encode_snapshot(snap, encoding)
+        except UnencodableSnapshot as exc:
+            raise explain([([base + i], snap)], exc, "process the batch") from None
         if enc is not None and e != enc:
             raise ValueError("process needs one encoding for the whole batch")
         enc = e
@@ -54,7 +65,7 @@ def process_batch(client: Any, batch: Iterable[Any], encoding: str | None,
     base = 0
     size = min(FIRST_CHUNK, chunk)
     while items := list(islice(it, size)):
-        bodies, enc = _bodies(items, encoding, enc)
+        bodies, enc = _bodies(items, encoding, enc, base)
         params: dict = {"encoding": enc, "answer": "marshal", "base": base}
         if prev is not None:
             params["carry"] = True

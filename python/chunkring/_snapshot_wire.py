@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._live_state import _lookup
+from ._unencodable import dumps as dumps_plain
 from .errors import WorkerDied
 
 _CURSOR = struct.Struct("<BBHII")
@@ -33,7 +34,7 @@ def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, 
             raise ValueError("a str snapshot is JSON text; use encoding='json'")
         return snapshot.encode("utf-8"), "json"
     if encoding is None or encoding == "marshal":
-        return marshal.dumps(snapshot, 4), "marshal"
+        return dumps_plain(snapshot), "marshal"
     if encoding == "json":
         return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode(), "json"
     raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
@@ -177,7 +178,7 @@ def fields_body(snapshot: Any, changed: Iterable[Any]) -> tuple[bytes, str, list
     tail = ',"paths":' + _paths_json(paths)
     if removes:
         tail += ',"remove":' + _paths_json(removes)
-    return marshal.dumps(values, 4), tail, paths + removes
+    return dumps_plain(values, zip(paths, values)), tail, paths + removes
 
 
 def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
@@ -186,7 +187,7 @@ def fields_request(name: str, snapshot: Any, changed: Iterable[Any],
     ``push(changed=…)`` in any encoding (layout.md §9.3), as :func:`fields_body`."""
     paths, values, removes = _changed_paths(snapshot, changed)
     if encoding in (None, "marshal"):
-        body, enc = marshal.dumps(values, 4), "marshal"
+        body, enc = dumps_plain(values, zip(paths, values)), "marshal"
     else:
         body, enc = encode_snapshot(values, encoding)
     params: dict[str, Any] = {"name": name, "encoding": enc, "time": _time(),

@@ -95,6 +95,14 @@ class ClientClosed(ChunkringError, RuntimeError):
     """The client was closed; no further requests can be made."""
 
 
+class UnencodableSnapshot(ChunkringError, TypeError, ValueError):
+    """A snapshot ``push`` cannot encode: a value of a type that is not plain data (a subclass
+    of one included), a str, bytes or container over marshal's 2 GiB, or nesting past its
+    depth limit. The message names the first such value by its JSON pointer. Raised by the
+    push itself, before anything is sent; a ``TypeError`` and, as ``marshal``'s own refusal
+    was, a ``ValueError``."""
+
+
 class StateMismatch(ChunkringError, ValueError):
     """``undo(into=state)`` (or ``redo``/``jump``) was given a ``state`` that is not the
     history's current snapshot, as far as the client can tell cheaply; ``state`` is unchanged."""

@@ -16,14 +16,20 @@ with ``marshal.loads``/``json.loads``; tuples come back as lists. Bytes from any
 of JSON work too: ``h.push(orjson.dumps(d), encoding="json")`` and
 ``orjson.loads(h.undo(raw=True))``.
 
-**Pushes never wait.** ``push`` encodes the snapshot client-side (``marshal.dumps``), so an
-unsupported type or a snapshot over the worker's message limit raises at the push itself, then
-writes the request into the ring and returns without waiting for the answer and without waking
-the worker (a futex wake of a parked worker costs the caller tens of µs): the worker finds the
-push at its next wake-up, its park timeout (50 ms by default) at the latest, or at once when it
-is awake. The worker runs requests in order, so every later call of this ``History`` sees every
-push, and each entry keeps the time it was pushed at (sent as the ``time`` param). An error the
-worker finds (for example a top level that is not a dict) is kept and raised, as a
+**Pushes never wait.** ``push`` encodes the snapshot client-side (``marshal.dumps``), so a
+value marshal cannot encode raises at the push itself, before anything is sent:
+:class:`~chunkring.errors.UnencodableSnapshot` (a ``TypeError`` and a ``ValueError``) names the
+first one by its JSON pointer (a type that is not plain data, a subclass of one included, a str
+or container over marshal's 2 GiB, nesting past its depth of 2000), and a snapshot over the
+worker's message limit raises ``ValueError``. A value marshal writes but a snapshot cannot hold
+(a set, a complex number, a dict key that is not a str) is refused by the worker, as below.
+``push`` then writes the request into the ring and returns without waiting for the answer and
+without waking the worker (a futex wake of a parked worker costs the caller tens of µs): the
+worker finds the push at its next wake-up, its park timeout (50 ms by default) at the latest,
+or at once when it is awake. The worker runs requests in order, so every later call of this
+``History`` sees every push, and each entry keeps the time it was pushed at (sent as the
+``time`` param). An error the worker finds (a top level that is not a dict, a set, a key that
+is not a str) is kept and raised, as a
 :class:`~chunkring.errors.RequestError` whose message starts ``push #N`` (``N`` counts this
 ``History``'s pushes from 0, the label follows when there is one), by the next call on the same
 ``History`` that finds it answered: a later push (which is still sent), or any other method,

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chunkring import _history_lean as _lean  # noqa: E402
 from chunkring import _layout as L  # noqa: E402
-from chunkring.errors import RequestError, StateMismatch, WorkerDied  # noqa: E402
+from chunkring.errors import (RequestError, StateMismatch, UnencodableSnapshot,  # noqa: E402
+                              WorkerDied)
 from chunkring._payload import encode_list  # noqa: E402
 from chunkring.snapshots import History, Log, Snapshots  # noqa: E402
 
@@ -1273,7 +1274,7 @@ def test_a_lean_push_raises_encoding_errors_at_the_push_and_sends_nothing(client
                          (state, [("rows", 5)]), (state, [("nope", 0)])):
         (exc, sent) = each_step_writes(client, lambda: pytest.raises(
             (ValueError, KeyError, IndexError), h.push, bad, changed=changed))
-        assert exc.type in (ValueError, KeyError, IndexError) and sent == [], (bad, changed)
+        assert issubclass(exc.type, (ValueError, KeyError, IndexError)) and sent == [], (bad, changed)
     monkeypatch.undo()
     # Over the message limit: the lean step declines (it does not fit one frame) and the
     # general one refuses it before anything is written.
@@ -1283,6 +1284,61 @@ def test_a_lean_push_raises_encoding_errors_at_the_push_and_sends_nothing(client
     assert sent == []
     assert h._pushes == 1, "a refused push is not numbered"
     assert h.current() == state and len(h) == 1
+
+
+def test_a_value_marshal_refuses_is_named_by_its_pointer_at_the_push(client):
+    import collections
+    import enum
+
+    class Level(enum.IntEnum):
+        LOW = 1
+
+    h = client.history("unencodable")
+    state = {"a": 1, "files": [{"path": "x", "meta": {}}]}
+    h.push(state)
+    h.flush()
+    cases = [
+        ({"a": object()}, None, "the value at /a has type object"),
+        ({"files": [{"meta": collections.defaultdict(int)}]}, None,
+         "the value at /files/0/meta has type collections.defaultdict"),
+        ({"x/y": [0, {"~k": Level.LOW}]}, None, "the value at /x~1y/1/~0k has type "),
+        ({"k": {object(): 1}}, None, "a key of the dict at /k has type object"),
+        # changed=: the pointer is the value's place in the snapshot, not in the request.
+        ({"a": 1, "files": [{"path": "x", "meta": {"m": [1, object()]}}]}, [("files", 0)],
+         "the value at /files/0/meta/m/1 has type object"),
+    ]
+    for bad, changed, words in cases:
+        exc, sent = each_step_writes(client, lambda: pytest.raises(
+            UnencodableSnapshot, h.push, bad, changed=changed))
+        assert words in str(exc.value), (str(exc.value), words)
+        assert isinstance(exc.value, TypeError) and isinstance(exc.value, ValueError)
+        assert sent == [], "nothing is sent"
+    deep = node = {}
+    for _ in range(2100):
+        node["n"] = node = {}
+    with pytest.raises(UnencodableSnapshot, match="nested deeper than marshal's limit of 2000"):
+        h.push({"deep": deep})
+    with pytest.raises(UnencodableSnapshot, match="cannot process the batch: the value at /1/a/0"):
+        client.snapshots.process([{"a": [1]}, {"a": [object()]}])
+    assert h._pushes == 1 and h.current() == state and len(h) == 1
+    # A value marshal writes but a snapshot cannot hold is the worker's to refuse: the next
+    # call raises it, naming the push.
+    h.push({"tags": {"a", "b"}}, label="a set")
+    with pytest.raises(RequestError, match=r"push #1 \('a set'\).*sets are not plain data"):
+        h.undo()
+    assert h.current() == state
+
+
+def test_the_walk_that_explains_a_refusal_names_size_and_escapes_pointers(monkeypatch):
+    from chunkring import _unencodable as U
+
+    assert U.pointer(["a/b", 3, "~x", ""]) == "/a~1b/3/~0x/"
+    monkeypatch.setattr(U, "MARSHAL_MAX_LEN", 4)
+    e = U.explain([(["k"], {"s": "12345"})], ValueError("unmarshallable object"))
+    assert str(e) == "cannot push the snapshot: the str at /k/s is longer than marshal's limit of 2 GiB"
+    # Nothing at fault that the walk knows: marshal's own words.
+    e = U.explain([([], {"a": [1]})], ValueError("something else"), "process the batch")
+    assert str(e) == "cannot process the batch: marshal refused it (something else)"
 
 
 def test_a_worker_error_of_a_lean_push_is_raised_by_the_next_call_naming_it(client):
