@@ -3,7 +3,7 @@
     from chunkring.aio import AsyncClient
 
     async def main():
-        async with await AsyncClient.spawn() as ac:
+        async with AsyncClient.spawn() as ac:   # or: ac = await AsyncClient.spawn()
             assert await ac.echo(b"hi", timeout=5) == b"hi"
             html = await ac.markdown.render("# Title")
             h = await ac.history("ui")
@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import json
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from . import _layout as L
 from ._sender import NO_WAIT, WouldWait, deadline_after, limit_waits, seconds_left
@@ -107,19 +107,18 @@ class AsyncClient:
         self._snapshots: AsyncSnapshots | None = None
 
     @classmethod
-    async def spawn(cls, *args, **kwargs) -> "AsyncClient":
+    def spawn(cls, *args, **kwargs) -> "_Opening":
         """:meth:`Client.spawn` (same arguments), run in the loop's default executor: starting
-        a worker waits for it to map its region."""
-        loop = asyncio.get_running_loop()
-        client = await loop.run_in_executor(None, lambda: Client.spawn(*args, **kwargs))
-        return cls(client)
+        a worker waits for it to map its region. Await it (``ac = await
+        AsyncClient.spawn()``) or enter it (``async with AsyncClient.spawn() as ac:``, which
+        closes the client on the way out; so does ``async with await …``)."""
+        return _Opening(cls, lambda: Client.spawn(*args, **kwargs))
 
     @classmethod
-    async def attach(cls, *args, **kwargs) -> "AsyncClient":
-        """:meth:`Client.attach` (same arguments), run in the loop's default executor."""
-        loop = asyncio.get_running_loop()
-        client = await loop.run_in_executor(None, lambda: Client.attach(*args, **kwargs))
-        return cls(client)
+    def attach(cls, *args, **kwargs) -> "_Opening":
+        """:meth:`Client.attach` (same arguments), run in the loop's default executor; awaited
+        or entered as :meth:`spawn` is."""
+        return _Opening(cls, lambda: Client.attach(*args, **kwargs))
 
     # ------------------------------------------------------------------ requests
     def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> asyncio.Future:
@@ -197,6 +196,32 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"<chunkring.aio.AsyncClient of {self.client!r}>"
+
+
+class _Opening:
+    """An :class:`AsyncClient` being opened (:meth:`AsyncClient.spawn`, ``attach``): an
+    awaitable of it, and an async context manager that opens it on entry and closes it on
+    exit, as ``async with`` on an opened one does."""
+
+    def __init__(self, cls: type, open_client: Callable[[], Client]):
+        self._cls = cls
+        self._open = open_client
+        self._client: AsyncClient | None = None
+
+    async def _opened(self) -> AsyncClient:
+        loop = asyncio.get_running_loop()
+        return self._cls(await loop.run_in_executor(None, self._open))
+
+    def __await__(self):
+        return self._opened().__await__()
+
+    async def __aenter__(self) -> AsyncClient:
+        self._client = await self._opened()
+        return self._client
+
+    async def __aexit__(self, *exc) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 class AsyncMarkdown:

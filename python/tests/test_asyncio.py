@@ -8,12 +8,14 @@ import asyncio
 import os
 import signal
 import threading
+import uuid
+from pathlib import Path
 
 import pytest
 from chunkring import RequestError, RequestTimeout, WorkerDied
 from chunkring import _layout as L
 from chunkring.aio import AsyncClient
-from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually
+from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, eventually, start_standalone_worker
 
 
 def run(coro, seconds: float = 60.0):
@@ -255,6 +257,39 @@ def test_async_client_spawns_and_closes_its_worker(worker_bin):
 
     proc = run(main())
     assert eventually(lambda: proc.poll() is not None)
+
+
+def test_async_client_spawn_is_awaited_or_entered_directly(worker_bin):
+    """``async with AsyncClient.spawn() as ac`` (no ``await``) opens and closes the client as
+    ``async with await …`` does; ``await AsyncClient.spawn()`` gives a client to close."""
+    kw = dict(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES, worker=worker_bin)
+
+    async def main():
+        async with AsyncClient.spawn(**kw) as ac:
+            assert isinstance(ac, AsyncClient)
+            assert await ac.echo(b"entered", timeout=30) == b"entered"
+            entered = ac.client._proc
+        ac = await AsyncClient.spawn(**kw)
+        try:
+            assert await ac.echo(b"awaited", timeout=30) == b"awaited"
+        finally:
+            await ac.aclose()
+        # attach is the same: entered, the client is closed on the way out (not the worker).
+        async with AsyncClient.attach(name, timeout=10) as attached:
+            assert await attached.echo(b"attached", timeout=30) == b"attached"
+        assert attached.client._receiver.closed
+        return entered, ac.client._proc
+
+    name = f"aio-{uuid.uuid4().hex[:10]}"
+    standalone = start_standalone_worker(worker_bin, name)
+    try:
+        entered, awaited = run(main())
+    finally:
+        standalone.kill()
+        standalone.wait()
+        Path(f"/dev/shm/chunkring-{name}").unlink(missing_ok=True)
+    assert eventually(lambda: entered.poll() is not None)
+    assert eventually(lambda: awaited.poll() is not None)
 
 
 def test_client_aio_is_one_async_face(client):
