@@ -15,9 +15,9 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._payload import gathered_list
-from ._snapshot_wire import encode_snapshot
+from ._snapshot_wire import _encode_batch
 from ._unencodable import explain
-from .errors import RequestError, UnencodableSnapshot
+from .errors import RequestError
 
 #: Snapshots in the first request: small, so the worker starts while Python encodes the rest.
 FIRST_CHUNK = 8
@@ -34,20 +34,11 @@ def _bodies(items: list, encoding: str | None, enc: str | None,
             bodies, e = list(map(marshal.dumps, items, repeat(4))), "marshal"
         except ValueError as exc:
             raise explain([([base + i], s) for i, s in enumerate(items)], exc,
-                          "process the batch") from None
+                          "encode the process batch") from None
         if enc not in (None, e):
             raise ValueError("process needs one encoding for the whole batch")
         return bodies, e
-    bodies = []
-    for i, snap in enumerate(items):
-        try:
-            body, e = encode_snapshot(snap, encoding)
-        except UnencodableSnapshot as exc:
-            raise explain([([base + i], snap)], exc, "process the batch") from None
-        if enc is not None and e != enc:
-            raise ValueError("process needs one encoding for the whole batch")
-        enc = e
-        bodies.append(body)
+    bodies, enc = _encode_batch(items, encoding, "process", base, enc)
     return bodies, enc  # type: ignore[return-value]
 
 

@@ -16,8 +16,8 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._live_state import _lookup
-from ._unencodable import dumps as dumps_plain
-from .errors import WorkerDied
+from ._unencodable import dumps as dumps_plain, explain
+from .errors import UnencodableSnapshot, WorkerDied
 
 _CURSOR = struct.Struct("<BBHII")
 _ENCODINGS = ("json", "marshal", "bytes")
@@ -40,13 +40,18 @@ def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, 
     raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
 
 
-def _encode_batch(snapshots: Iterable[Any], encoding: str | None,
-                  what: str) -> tuple[list[bytes], str | None]:
-    """The bodies of a batch and its one encoding (None for an empty batch)."""
+def _encode_batch(snapshots: Iterable[Any], encoding: str | None, what: str, base: int = 0,
+                  enc: str | None = None) -> tuple[list[bytes], str | None]:
+    """The bodies of a batch and its one encoding (None for an empty batch). ``base``: the
+    index of the first of ``snapshots`` in the batch, ``enc`` the batch's encoding so far
+    (``what`` the batch is for, in the errors: a snapshot marshal refuses raises
+    :class:`~chunkring.errors.UnencodableSnapshot` naming it by its index in the batch)."""
     bodies = []
-    enc = None
-    for s in snapshots:
-        body, e = encode_snapshot(s, encoding)
+    for i, s in enumerate(snapshots, base):
+        try:
+            body, e = encode_snapshot(s, encoding)
+        except UnencodableSnapshot as exc:
+            raise explain([([i], s)], exc, f"encode the {what} batch") from None
         if enc is not None and e != enc:
             raise ValueError(f"{what} needs one encoding for the whole batch")
         enc = e

@@ -1318,8 +1318,12 @@ def test_a_value_marshal_refuses_is_named_by_its_pointer_at_the_push(client):
         node["n"] = node = {}
     with pytest.raises(UnencodableSnapshot, match="nested deeper than marshal's limit of 2000"):
         h.push({"deep": deep})
-    with pytest.raises(UnencodableSnapshot, match="cannot process the batch: the value at /1/a/0"):
+    with pytest.raises(UnencodableSnapshot, match="cannot encode the process batch: the value at /1/a/0"):
         client.snapshots.process([{"a": [1]}, {"a": [object()]}])
+    with pytest.raises(UnencodableSnapshot, match="the process batch: the value at /9/x/y"):
+        client.snapshots.process([{"a": 1}] * 9 + [{"x": {"y": object()}}], chunk=4)
+    with pytest.raises(UnencodableSnapshot, match="the push_many batch: the value at /1/k"):
+        h.push_many([{"k": 1}, {"k": object()}])
     assert h._pushes == 1 and h.current() == state and len(h) == 1
     # A value marshal writes but a snapshot cannot hold is the worker's to refuse: the next
     # call raises it, naming the push.
