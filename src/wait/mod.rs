@@ -111,7 +111,8 @@ impl WaitPolicy {
     /// `Waited::TimedOut { ready: false }`, as a park does: the caller runs its liveness
     /// checks and plans again, dozing on, instead of polling through the rest of the doze.
     /// Returns how the wait ended and, when the doze ran out at `doze_until` with nothing to
-    /// do, the instant it did (the timer's lateness is `that - doze_until`).
+    /// do, the instant it did (the timer's lateness is `that - doze_until`); also when a wake
+    /// ended the doze after `doze_until` (the timer was at least that late).
     pub fn wait_planned<W: ParkWord>(
         &self,
         word: impl Fn() -> W,
@@ -136,6 +137,14 @@ impl WaitPolicy {
                     w @ Waited::TimedOut { ready: false } if capped => return (w, None),
                     Waited::TimedOut { ready: false } => doze_end = Some(Instant::now()),
                     Waited::TimedOut { ready: true } => return (Waited::Spun, None),
+                    // Woken after the doze's end: its timer had not fired by then, so it was
+                    // at least that late. Left out, the late timers a client's wake beats
+                    // would never count, and the lateness estimate would stay low exactly
+                    // when it should grow (measured: 25 µs while doze ends came 100 µs late).
+                    Waited::Woken if !capped => {
+                        let now = Instant::now();
+                        return (Waited::Woken, (now > until).then_some(now));
+                    }
                     w => return (w, None),
                 }
             }
@@ -280,5 +289,74 @@ mod tests {
             "found work while polling after the doze"
         );
         assert!(doze_end.is_some_and(|e| e >= start + Duration::from_millis(2)));
+    }
+
+    /// A park word whose sleeper is woken 2 ms after its timeout should have fired: a timer
+    /// the host ran late, beaten by a peer's wake.
+    struct LateTimer(Cell<u32>);
+
+    impl ParkWord for &LateTimer {
+        fn load(&self, _: Ordering) -> u32 {
+            self.0.get()
+        }
+        fn store(&self, v: u32, _: Ordering) {
+            self.0.set(v);
+        }
+        fn wait(&self, _: u32, timeout: Duration) -> WaitOutcome {
+            std::thread::sleep(timeout + Duration::from_millis(2));
+            WaitOutcome::Woken
+        }
+        fn wake(&self) {}
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // sleeps
+    fn a_wake_after_the_doze_should_have_ended_counts_as_the_timer_late() {
+        let word = LateTimer(Cell::new(AWAKE));
+        let policy = WaitPolicy {
+            spin: Duration::ZERO,
+            park_timeout: Duration::from_secs(1),
+        };
+        let start = Instant::now();
+        let until = start + Duration::from_millis(1);
+        let plan = Plan {
+            doze_until: Some(until),
+            spin_until: until,
+        };
+        let (waited, doze_end) = policy.wait_planned(|| &word, 1, || false, plan, 32);
+        assert_eq!(waited, Waited::Woken);
+        assert!(
+            doze_end.is_some_and(|e| e >= until + Duration::from_millis(2)),
+            "the lateness sample: {:?}",
+            doze_end.map(|e| e - until)
+        );
+        // Woken before the doze's end: no sample (the timer was not due yet).
+        let early = Plan {
+            doze_until: Some(Instant::now() + Duration::from_secs(10)),
+            spin_until: Instant::now() + Duration::from_secs(10),
+        };
+        let policy = WaitPolicy {
+            spin: Duration::ZERO,
+            park_timeout: Duration::from_secs(20),
+        };
+        let word = Woke(Cell::new(AWAKE));
+        let (waited, doze_end) = policy.wait_planned(|| &word, 1, || false, early, 32);
+        assert_eq!((waited, doze_end), (Waited::Woken, None));
+    }
+
+    /// A park word whose sleeper is woken at once.
+    struct Woke(Cell<u32>);
+
+    impl ParkWord for &Woke {
+        fn load(&self, _: Ordering) -> u32 {
+            self.0.get()
+        }
+        fn store(&self, v: u32, _: Ordering) {
+            self.0.set(v);
+        }
+        fn wait(&self, _: u32, _: Duration) -> WaitOutcome {
+            WaitOutcome::Woken
+        }
+        fn wake(&self) {}
     }
 }
