@@ -16,15 +16,18 @@ from typing import Any, Iterable
 
 from . import _layout as L
 from ._live_state import _lookup
-from ._unencodable import dumps as dumps_plain, explain
-from .errors import UnencodableSnapshot, WorkerDied
+from ._unencodable import dumps as dumps_plain
+from .errors import WorkerDied
 
 _CURSOR = struct.Struct("<BBHII")
 _ENCODINGS = ("json", "marshal", "bytes")
 
 
-def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, str]:
-    """Returns ``(body, encoding name)`` for a snapshot (dict, bytes, or JSON text)."""
+def encode_snapshot(snapshot: Any, encoding: str | None = None, at: list | None = None,
+                    what: str = "push the snapshot") -> tuple[bytes, str]:
+    """Returns ``(body, encoding name)`` for a snapshot (dict, bytes, or JSON text). A
+    snapshot marshal refuses raises :class:`~chunkring.errors.UnencodableSnapshot` (``at``:
+    the snapshot's path, a batch's index; ``what``: what could not be done)."""
     if encoding is not None and encoding not in _ENCODINGS:
         raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
     if isinstance(snapshot, (bytes, bytearray, memoryview)):
@@ -34,7 +37,7 @@ def encode_snapshot(snapshot: Any, encoding: str | None = None) -> tuple[bytes, 
             raise ValueError("a str snapshot is JSON text; use encoding='json'")
         return snapshot.encode("utf-8"), "json"
     if encoding is None or encoding == "marshal":
-        return dumps_plain(snapshot), "marshal"
+        return dumps_plain(snapshot, None if at is None else [(at, snapshot)], what), "marshal"
     if encoding == "json":
         return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode(), "json"
     raise ValueError("a dict snapshot cannot be sent as opaque bytes; encode it first")
@@ -48,10 +51,7 @@ def _encode_batch(snapshots: Iterable[Any], encoding: str | None, what: str, bas
     :class:`~chunkring.errors.UnencodableSnapshot` naming it by its index in the batch)."""
     bodies = []
     for i, s in enumerate(snapshots, base):
-        try:
-            body, e = encode_snapshot(s, encoding)
-        except UnencodableSnapshot as exc:
-            raise explain([([i], s)], exc, f"encode the {what} batch") from None
+        body, e = encode_snapshot(s, encoding, [i], f"encode the {what} batch")
         if enc is not None and e != enc:
             raise ValueError(f"{what} needs one encoding for the whole batch")
         enc = e

@@ -20,6 +20,8 @@ _dumps = marshal.dumps
 #: Types whose exact instances ``marshal`` writes and the worker stores (layout.md §9.3:
 #: tuples are stored as lists).
 PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
+#: Values marshal refuses past its length limit.
+_SIZED = (str, bytes, list, tuple, dict)
 #: Containers the walk goes into.
 _CONTAINERS = (dict, list, tuple)
 #: ``marshal``'s nesting limit (CPython's ``MAX_MARSHAL_STACK_DEPTH``).
@@ -61,25 +63,30 @@ def _first_fault(path: list, value: Any) -> str | None:
     while stack:
         v, at = stack.pop()
         t = type(v)
-        where = _shown(pointer(at)) or "the top level"
         if t not in PLAIN:
-            return (f"the value at {where} has type {_name(t)}; a snapshot holds plain data only "
-                    "(dict, list, tuple, str, bytes, int, float, bool, None; not a subclass)")
-        if t in (str, bytes, list, tuple, dict) and len(v) > MARSHAL_MAX_LEN:
-            return f"the {t.__name__} at {where} is longer than marshal's limit of 2 GiB"
+            return (f"the value at {_where(at)} has type {_name(t)}; a snapshot holds plain data "
+                    "only (dict, list, tuple, str, bytes, int, float, bool, None; not a subclass)")
+        if t in _SIZED and len(v) > MARSHAL_MAX_LEN:
+            return f"the {t.__name__} at {_where(at)} is longer than marshal's limit of 2 GiB"
         if t not in _CONTAINERS:
             continue
         if len(at) - len(path) >= MARSHAL_DEPTH:
-            return f"the value at {where} is nested deeper than marshal's limit of {MARSHAL_DEPTH}"
+            return (f"the value at {_where(at)} is nested deeper than marshal's limit of "
+                    f"{MARSHAL_DEPTH}")
         if t is dict:
             for k in v:
                 if type(k) not in PLAIN:
-                    return (f"a key of the dict at {where} has type {_name(type(k))}, which "
-                            "marshal cannot encode")
+                    return (f"a key of the dict at {_where(at)} has type {_name(type(k))}, "
+                            "which marshal cannot encode")
         items = enumerate(v) if t is not dict else v.items()
         # Reversed, so the walk meets the values in the order marshal writes them.
         stack.extend((x, at + [k]) for k, x in reversed(list(items)))
     return None
+
+
+def _where(at: list) -> str:
+    """``at`` as the message shows it (built only for the value at fault)."""
+    return _shown(pointer(at)) or "the top level"
 
 
 def _name(t: type) -> str:
