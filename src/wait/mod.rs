@@ -219,19 +219,41 @@ mod tests {
     use super::*;
     use std::cell::Cell;
 
-    /// A park word no one wakes: its wait sleeps through the timeout.
-    struct Sleepy(Cell<u32>);
+    /// A park word whose wait plays a script: it sleeps `past` beyond the timeout (`None`:
+    /// not at all), then ends as `outcome`.
+    struct Scripted {
+        word: Cell<u32>,
+        past: Option<Duration>,
+        outcome: WaitOutcome,
+    }
 
-    impl ParkWord for &Sleepy {
+    impl Scripted {
+        /// No one wakes it: the wait sleeps through the timeout.
+        fn sleepy() -> Scripted {
+            Scripted::new(Some(Duration::ZERO), WaitOutcome::TimedOut)
+        }
+
+        fn new(past: Option<Duration>, outcome: WaitOutcome) -> Scripted {
+            Scripted {
+                word: Cell::new(AWAKE),
+                past,
+                outcome,
+            }
+        }
+    }
+
+    impl ParkWord for &Scripted {
         fn load(&self, _: Ordering) -> u32 {
-            self.0.get()
+            self.word.get()
         }
         fn store(&self, v: u32, _: Ordering) {
-            self.0.set(v);
+            self.word.set(v);
         }
         fn wait(&self, _: u32, timeout: Duration) -> WaitOutcome {
-            std::thread::sleep(timeout);
-            WaitOutcome::TimedOut
+            if let Some(past) = self.past {
+                std::thread::sleep(timeout + past);
+            }
+            self.outcome
         }
         fn wake(&self) {}
     }
@@ -239,7 +261,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // sleeps
     fn a_doze_longer_than_the_park_timeout_returns_after_one_park_timeout() {
-        let word = Sleepy(Cell::new(AWAKE));
+        let word = Scripted::sleepy();
         let policy = WaitPolicy {
             spin: Duration::ZERO,
             park_timeout: Duration::from_millis(1),
@@ -261,7 +283,7 @@ mod tests {
             start.elapsed() < Duration::from_secs(5),
             "it polled through the doze"
         );
-        assert_eq!(word.0.get(), AWAKE);
+        assert_eq!(word.word.get(), AWAKE);
         // A doze within the park timeout ends at its end, then polls and parks.
         let policy = WaitPolicy {
             spin: Duration::ZERO,
@@ -291,28 +313,12 @@ mod tests {
         assert!(doze_end.is_some_and(|e| e >= start + Duration::from_millis(2)));
     }
 
-    /// A park word whose sleeper is woken 2 ms after its timeout should have fired: a timer
-    /// the host ran late, beaten by a peer's wake.
-    struct LateTimer(Cell<u32>);
-
-    impl ParkWord for &LateTimer {
-        fn load(&self, _: Ordering) -> u32 {
-            self.0.get()
-        }
-        fn store(&self, v: u32, _: Ordering) {
-            self.0.set(v);
-        }
-        fn wait(&self, _: u32, timeout: Duration) -> WaitOutcome {
-            std::thread::sleep(timeout + Duration::from_millis(2));
-            WaitOutcome::Woken
-        }
-        fn wake(&self) {}
-    }
-
     #[test]
     #[cfg_attr(miri, ignore)] // sleeps
     fn a_wake_after_the_doze_should_have_ended_counts_as_the_timer_late() {
-        let word = LateTimer(Cell::new(AWAKE));
+        // Woken 2 ms after the doze's timeout should have fired: a timer the host ran late,
+        // beaten by a peer's wake.
+        let word = Scripted::new(Some(Duration::from_millis(2)), WaitOutcome::Woken);
         let policy = WaitPolicy {
             spin: Duration::ZERO,
             park_timeout: Duration::from_secs(1),
@@ -339,24 +345,8 @@ mod tests {
             spin: Duration::ZERO,
             park_timeout: Duration::from_secs(20),
         };
-        let word = Woke(Cell::new(AWAKE));
+        let word = Scripted::new(None, WaitOutcome::Woken);
         let (waited, doze_end) = policy.wait_planned(|| &word, 1, || false, early, 32);
         assert_eq!((waited, doze_end), (Waited::Woken, None));
-    }
-
-    /// A park word whose sleeper is woken at once.
-    struct Woke(Cell<u32>);
-
-    impl ParkWord for &Woke {
-        fn load(&self, _: Ordering) -> u32 {
-            self.0.get()
-        }
-        fn store(&self, v: u32, _: Ordering) {
-            self.0.set(v);
-        }
-        fn wait(&self, _: u32, _: Duration) -> WaitOutcome {
-            WaitOutcome::Woken
-        }
-        fn wake(&self) {}
     }
 }
