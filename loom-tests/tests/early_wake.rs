@@ -1,8 +1,8 @@
-//! Interleaving targeted: the early wake [W7] (layout.md §11 "Early wake"). Before it writes
-//! a request, a client that finds the worker parked for requests stores AWAKE and wakes it —
-//! a [W6] with no frame behind it yet and no [W5] fence before it, as
-//! `python/chunkring/_ring.py::Producer.wake_early` does — so the worker's wake-up overlaps
-//! the client's encoding. The worker waits through `WaitPolicy::wait_planned` (the serve
+//! Interleaving targeted: the early wake [W7] (layout.md §11 "Early wake"), optional for a
+//! client (the Python client does not use it). Before it writes a request, a client that
+//! finds the worker parked for requests stores AWAKE and wakes it — a [W6] with no frame
+//! behind it yet and no [W5] fence before it — so the worker's wake-up may overlap the
+//! client's encoding. The worker waits through `WaitPolicy::wait_planned` (the serve
 //! loop's idle path) and, finding nothing, parks again. The protocol's claim: the early wake
 //! is only a hint; the [W5]–[W6] after the publish still delivers every frame. Teeth: a
 //! client that skips the wake after publishing because its early wake already woke the

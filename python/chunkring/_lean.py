@@ -15,8 +15,12 @@ it runs no fence at all. No
 Threads stay safe because the caller holds the receiver's lock from before the publish until
 it has the answer: nobody else can read the response ring meanwhile, so the answer cannot
 reach a drain that would not know where to put it. The sender's lock is released right after
-the publish. A parked worker is woken before anything else, params included ([W7]), and the
-call goes on. Everything unusual leaves the lean path for the general one, with the request
+the publish. A parked worker is woken right after the publish (the [W6] hint), not before
+the request is written ([W7] is not used): on this project's 2-vCPU VM the kernel mostly
+runs a woken worker on the waking caller's CPU at once, so a wake before the write only had
+the worker poll there while the caller still wrote (layout.md §11 "Early wake").
+
+Everything unusual leaves the lean path for the general one, with the request
 registered first (under the receiver lock, so the general drain finds it): another request
 or handle in flight, a lock held by another thread, a request that needs fragments or
 padding, an answer that is not
@@ -65,9 +69,9 @@ def lean_round_trip(sender, receiver, general, checked):
     """``round_trip(data, timeout=None, op=OP_ECHO, params=None)``: the answer bytes of one
     request whose payload is ``params`` (a dict, or None) and ``data``; with its defaults it
     is ``Client.echo`` itself (bound to the instance: one Python call per echo).
-    ``general(op, body, prefix, deadline, woken)`` is the general path (send, then wait),
-    called when the lean path cannot start (``prefix``: the encoded params; ``woken``: the
-    worker was woken early); ``checked(op, body, params, timeout)`` the same with every
+    ``general(op, body, prefix, deadline)`` is the general path (send, then wait), called
+    when the lean path cannot start (``prefix``: the encoded params);
+    ``checked(op, body, params, timeout)`` the same with every
     argument checked, for a ``data`` that is not ``bytes``. ``op`` is checked by the caller;
     ``data`` of any size (the general path checks the size when the lean one declines it)."""
     producer = sender.producer
@@ -115,42 +119,36 @@ def lean_round_trip(sender, receiver, general, checked):
                 return checked(op, body, params, timeout)
             # (the mapping may be gone)
             return general(op, body, None if params is None else encode_params(params),
-                           None, False)
-        # [W7] a parked worker is woken before anything else (encoding the params, the
-        # checks, the locks), so its wake-up overlaps all of it (layout.md §11 "Early wake").
-        w = words[peer]
-        woken = False
-        if w & _PARKED:
-            woken = producer.wake_early()
-            w = words[peer]
+                           None)
         deadline = None if timeout is None else _monotonic_ns() + int(timeout * 1e9)
         prefix = None if params is None else encode_params(params)
         plen = (_PLB if prefix is None else len(prefix)) + len(body)
         n = (_HB + plen + req_cb - 1) // req_cb
         tail = producer.tail
         idx = tail & req_mask
-        # The common case in one test: the worker awake, nothing in flight, the frame fits
-        # before the ring's end and in the room the cached head shows.
-        if (w != _AWAKE or pending or plen > max_payload or idx + n > req_chunks
+        # The common case in one test: nothing in flight, the frame fits before the ring's
+        # end and in the room the cached head shows.
+        if (pending or plen > max_payload or idx + n > req_chunks
                 or req_chunks - (tail - producer.cached_head) < n):
-            return general(op, body, prefix, deadline, woken)
+            return general(op, body, prefix, deadline)
         # The sender's lock only when free: when another thread holds it, the general path
         # waits for it within the call's timeout (a plain `acquire()` after `locked()` would
         # wait, unbounded, for a thread that takes it in between).
         if not sacquire(False):
-            return general(op, body, prefix, deadline, woken)
+            return general(op, body, prefix, deadline)
         # Another thread may have written since `tail` was read (room only grows meanwhile).
         if producer.tail != tail or not racquire(False):
             srelease()
-            return general(op, body, prefix, deadline, woken)
+            return general(op, body, prefix, deadline)
         # Closed or dead since the look above (another thread's close, which takes the
         # receiver's lock first, then the sender's, then unmaps): the general way raises it.
         # Holding the receiver's lock, no close can get past its first step meanwhile.
         if receiver.closed or receiver.dead is not None:
             rrelease()
             srelease()
-            return general(op, body, prefix, deadline, woken)
+            return general(op, body, prefix, deadline)
         unchecked = False  # published, and the fenced [W5]-[W6] not yet run
+        woken = False
         try:
             try:
                 rid = sender.next_id
@@ -172,7 +170,7 @@ def lean_round_trip(sender, receiver, general, checked):
                 q[req_tail] = tail  # [R4] publish; pairs with [R5] in the worker
                 unchecked = True
                 # [W6] before [W5]: an unfenced hint (its load may pass the tail store) that
-                # wakes a worker parked since the check above. The fenced [W5]-[W6] is
+                # wakes a parked worker, the request already in the ring. The fenced [W5]-[W6] is
                 # deferred to the end of the spin (`deferred_wake`), so a call answered
                 # within the spin pays no fence (layout.md §11 "Deferred wake check").
                 if words[peer] & _PARKED:

@@ -112,18 +112,6 @@ class _RingEnd:
         lean paths bind them once, when they are built)."""
         return self.chunks, self.mask, self.chunk_bytes, self.base
 
-    def wake_early(self) -> bool:
-        """[W7] Wake the worker now if it parked waiting for requests, before this client spends
-        time encoding one, so that the worker's wake-up overlaps the encoding (layout.md §11
-        "Early wake"). No fence: a stale read only costs the early wake, never a request,
-        because :meth:`Producer.publish` still runs [W5]-[W6] after its tail store."""
-        i = self._futex_words
-        if i[self._peer_word] & _PARKED:
-            i[self._peer_word] = _AWAKE
-            futex_wake(self._peer_futex, 1)
-            return True
-        return False
-
 
 def _length(rest) -> int:
     """Bytes in a frame's ``rest``: one bytes-like, or a list of them (a gathered body)."""

@@ -231,17 +231,14 @@ class Sender:
             slot = self._register(Slot)
             rid = slot.request_id
             producer = self.producer
-            # [W7] wake a parked worker before writing, so its wake-up (~100 µs here)
-            # overlaps our encoding and copying, which after a long idle gap (cold caches)
-            # take tens of µs even for 64 B (layout.md §11 "Early wake"). One load when the
-            # worker is awake.
-            woken = producer.wake_early()
+            # (a parked worker is woken by the publish's [W5]-[W6], not before the write:
+            # layout.md §11 "Early wake")
             if small:
                 if not producer.try_push_request(op, rid, body):
                     self._push_forgetting(rid, producer.try_push_request, op, rid, body)
             else:
                 self._write_or_forget(op, rid, body, prefix)
-            self.worker_woken = producer.publish() == 2 or woken
+            self.worker_woken = producer.publish() == 2
         except ProtocolError as exc:  # (no cost unless raised) a truncated region?
             raise self._receiver.explain(exc) from None
         finally:

@@ -289,14 +289,12 @@ class Client:
         return self._general(op, body, self._sender._check(op, body, params),
                              deadline_after(timeout))
 
-    def _general(self, op: int, body, prefix: bytes | None, deadline: int | None,
-                 woken: bool = False) -> bytes:
+    def _general(self, op: int, body, prefix: bytes | None, deadline: int | None) -> bytes:
         """The general synchronous path: send (waiting for the lock and for room, fragments
-        for a large request), then wait for the answer in a :class:`Slot` (``_receiver.py``);
-        ``woken``: the caller already woke the parked worker ([W7])."""
+        for a large request), then wait for the answer in a :class:`Slot` (``_receiver.py``)."""
         sender = self._sender
         slot = sender.send_prefixed(op, body, prefix, deadline)
-        return self._take(slot, seconds_left(deadline), sender.worker_woken or woken)
+        return self._take(slot, seconds_left(deadline), sender.worker_woken)
 
     def map(self, op: int, iterable: Iterable, window: int = 256, params: dict | None = None,
             timeout: float | None = None) -> Iterator[bytes]:

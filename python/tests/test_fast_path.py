@@ -1,7 +1,7 @@
 """The synchronous fast path and ``Client.map`` (issue 10): answers, order and errors with
 windows smaller than, equal to and larger than the ring; calls from several threads mixed
-with handles; a worker that parks and is woken (early, before the request, or by the
-publish); both processes on one CPU. Behaviour only: speed belongs to the benches.
+with handles; a worker that parks and is woken (by the publish, or by a client's early wake
+before its request); both processes on one CPU. Behaviour only: speed belongs to the benches.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 from chunkring import Client, ClientClosed, RequestError, RequestTimeout
 from chunkring import _layout as L
 from chunkring import _lean
+from chunkring._futex import futex_wake
 from chunkring._lean_submit import lean_submit
 from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded, run_threads
 
@@ -102,15 +103,26 @@ def test_a_parked_worker_is_woken_by_calls_with_and_without_params(own_client):
     assert c.stats()["worker_parks"] >= 1
 
 
+def _wake_early(producer) -> bool:
+    """[W7] as a client may run it before writing a request (layout.md §11 "Early wake"; the
+    Python client does not): a parked worker woken with nothing published."""
+    words, peer = producer._futex_words, producer._peer_word
+    if not words[peer] & L.PARKED:
+        return False
+    words[peer] = L.AWAKE
+    futex_wake(producer._peer_futex, 1)
+    return True
+
+
 def test_an_early_wake_with_no_request_behind_it_is_harmless(own_client):
     c = own_client
     time.sleep(0.06)  # the worker parks
     producer = c._sender.producer
-    # A wake with nothing published (what the client does before encoding a request), then
-    # nothing for a while: the worker polls through its hot window and parks again.
-    producer.wake_early()
+    # A wake with nothing published, then nothing for a while: the worker polls through its
+    # hot window and parks again.
+    assert _wake_early(producer)
     time.sleep(0.06)
-    producer.wake_early()
+    assert _wake_early(producer), "the worker parked again after its hot window"
     assert c.echo(b"after an early wake") == b"after an early wake"
 
 
@@ -207,15 +219,19 @@ def test_a_lean_call_outlasting_its_spin_is_answered(own_client):
     assert c._receiver.pending == {}
 
 
-def test_a_call_whose_params_fail_after_its_early_wake_leaves_the_worker_usable(own_client):
-    # The lean path wakes a parked worker before it encodes the params ([W7]); params that
-    # cannot be encoded then raise, and the wake had no request behind it.
+def test_a_call_whose_params_fail_neither_sends_nor_wakes(own_client):
+    # The lean path wakes a parked worker only after its publish; params that cannot be
+    # encoded raise before anything is written, so the parked worker stays parked.
     c = own_client
+    words, peer = c._sender.producer._futex_words, c._sender.producer._peer_word
     for _ in range(3):
         time.sleep(0.06)  # the worker parks (hot window 2 ms)
+        assert words[peer] & L.PARKED
+        tail = c._sender.producer.tail
         with pytest.raises(TypeError):
             c.call(L.OP_ECHO, b"x", {"not json": object()})
-        assert c._receiver.pending == {}
+        assert words[peer] & L.PARKED, "a call that sent nothing woke the worker"
+        assert c._sender.producer.tail == tail and c._receiver.pending == {}
         assert c.call(L.OP_ECHO, b"y", {"fine": 1}) == b"y"
 
 
