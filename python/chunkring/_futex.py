@@ -69,16 +69,30 @@ def futex_wait(addr: int, expected: int, timeout_s: float) -> None:
     )
 
 
+#: The argument tuples of ``futex_wake`` by ``(addr, n)``, built once: a wake then builds no
+#: ctypes object. A wake nobody waits for took 4.1 µs in the caller warm, 41 after a 10 ms
+#: sleep (cold caches) when it built its seven arguments each time; 1.6 and 23 with them
+#: built once. A client has two words (the worker's and its own); the table is emptied past
+#: ``_WAKE_ARGS_MAX`` entries.
+_wake_args: dict[tuple[int, int], tuple] = {}
+_WAKE_ARGS_MAX = 64
+
+
 def futex_wake(addr: int, n: int = 1) -> None:
     """Wake up to ``n`` waiters blocked on the u32 at ``addr`` (in any process)."""
     if _syscall is None:
         return
-    _syscall(
-        ctypes.c_long(_NR_FUTEX),
-        ctypes.c_void_p(addr),
-        ctypes.c_int(FUTEX_WAKE),
-        ctypes.c_int(n),
-        ctypes.c_void_p(0),
-        ctypes.c_void_p(0),
-        ctypes.c_uint32(0),
-    )
+    args = _wake_args.get((addr, n))
+    if args is None:
+        if len(_wake_args) >= _WAKE_ARGS_MAX:
+            _wake_args.clear()
+        args = _wake_args[addr, n] = (
+            ctypes.c_long(_NR_FUTEX),
+            ctypes.c_void_p(addr),
+            ctypes.c_int(FUTEX_WAKE),
+            ctypes.c_int(n),
+            ctypes.c_void_p(0),
+            ctypes.c_void_p(0),
+            ctypes.c_uint32(0),
+        )
+    _syscall(*args)
