@@ -59,6 +59,8 @@ __all__ = [
     "ChecksumError",
     "RequestError",
     "RequestTimeout",
+    "StateMismatch",
+    "UnencodableSnapshot",
     "UnsupportedPlatform",
     "WorkerDied",
     "WorkerNotFound",
