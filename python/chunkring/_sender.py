@@ -32,6 +32,7 @@ from itertools import repeat
 
 from . import _layout as L
 from ._handle import _PENDING, Handle, Slot
+from ._op_names import op_code
 from ._payload import Gathered
 from ._receiver import Receiver
 from ._ring import Producer
@@ -111,14 +112,6 @@ def encode_params(params) -> bytes | None:
     return len(pj).to_bytes(_PLB, "little") + pj
 
 
-def check_op(op) -> None:
-    """Raise ``TypeError``/``ValueError`` naming ``op`` unless it is an int op code (u16)."""
-    if not isinstance(op, int) or isinstance(op, bool):
-        raise TypeError(f"op must be an int op code, not {type(op).__name__}")
-    if not 0 <= op <= 0xFFFF:
-        raise ValueError(f"op must be an op code in 0..0xFFFF, not {op}")
-
-
 def check_body(body) -> int:
     """The byte length of ``body``; ``TypeError`` naming ``body`` unless it is bytes-like
     (or a :class:`~chunkring._payload.Gathered` of bytes)."""
@@ -190,7 +183,7 @@ class Sender:
         sender's lock and for request-ring room (:class:`RequestTimeout`). The common case
         (no params, no timeout, the lock free, room before the ring's end) is
         ``_lean_submit.py``'s; this is the rest."""
-        prefix = self._checked_prefix(op, body, params)
+        op, prefix = self._checked(op, body, params)
         self._enter_limited(None if timeout is None else deadline_after(timeout))
         try:
             rx = self._receiver
@@ -209,14 +202,15 @@ class Sender:
         :class:`Slot` (no :class:`Handle`); ``worker_woken`` says whether the publish had to
         wake a parked worker (the caller then expects the answer only after its wake-up).
         ``deadline`` (``time.monotonic_ns``) bounds the waits for the lock and for room."""
-        return self.send_prefixed(op, body, self._checked_prefix(op, body, params), deadline)
+        op, prefix = self._checked(op, body, params)
+        return self.send_prefixed(op, body, prefix, deadline)
 
-    def _checked_prefix(self, op: int, body, params: dict | None) -> bytes | None:
-        """:meth:`_check`'s prefix; the common request (one frame, no params) is checked by
-        one line and has none."""
+    def _checked(self, op, body, params: dict | None) -> tuple[int, bytes | None]:
+        """:meth:`_check`; the common request (an op code, one frame, no params) is checked
+        by one line and has no prefix."""
         if (params is None and type(body) is bytes and type(op) is int
                 and 0 <= op <= 0xFFFF and _PLB + len(body) <= self._max_frame_payload):
-            return None
+            return op, None
         return self._check(op, body, params)
 
     def send_prefixed(self, op: int, body, prefix: bytes | None,
@@ -253,7 +247,7 @@ class Sender:
         already written stay published and pending; the rest are not sent. ``reuse``: slots
         whose answers the caller has taken (no longer pending), to fill again rather than
         build new ones when there are as many as ``bodies``."""
-        check_op(op)
+        op = op_code(op)
         prefix = encode_params(params)
         if prefix is None and not self.producer.crc:
             bodies = bodies if type(bodies) is list else list(bodies)
@@ -341,10 +335,10 @@ class Sender:
                 raise ValueError(f"requests[{i}] must be (op, body, params), not {len(req)} items")
             body = req[1] if len(req) > 1 else b""
             try:
-                prefix = self._check(req[0], body, req[2] if len(req) > 2 else None)
+                op, prefix = self._check(req[0], body, req[2] if len(req) > 2 else None)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"requests[{i}]: {exc}") from None
-            checked.append((req[0], prefix, body))
+            checked.append((op, prefix, body))
         return self._send_checked(checked, deadline_after(timeout), True)
 
     def _send_checked(self, checked, deadline: int | None, wake: bool) -> list[Handle]:
@@ -444,14 +438,15 @@ class Sender:
         return True
 
     # ------------------------------------------------------------------ checks (no lock)
-    def _check(self, op, body, params) -> bytes | None:
+    def _check(self, op, body, params) -> tuple[int, bytes | None]:
         """Refuse a request the worker could not take, before anything is reserved (issue 11
         item 16): ``TypeError``/``ValueError`` naming ``op``, ``body`` or ``params``; the
-        encoded ``params_len | params`` prefix (None without params)."""
-        check_op(op)
+        op code (``op`` may be a name: ``_op_names.py``) and the encoded
+        ``params_len | params`` prefix (None without params)."""
+        op = op_code(op)
         prefix = encode_params(params)
         self._check_size(check_body(body), prefix)
-        return prefix
+        return op, prefix
 
     def _check_size(self, body_bytes: int, prefix: bytes | None) -> None:
         """``ValueError`` for a request over the worker's MAX_MESSAGE_BYTES."""

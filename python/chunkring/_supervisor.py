@@ -95,7 +95,7 @@ def send_handle(sender, op: int, body, params, deadline: int | None, h: Handle |
     """``Sender.submit`` for a restarting client: the new :class:`Handle` carries its request
     (``_resend``) from before it is registered, so a death at any point can send it again.
     With ``h``: send that handle again (after a restart), keeping the future its caller holds."""
-    prefix = sender._check(op, body, params)
+    op, prefix = sender._check(op, body, params)
     rx = sender._receiver
     sender._enter(deadline)
     try:

@@ -52,7 +52,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import _layout as L
 from ._sender import NO_WAIT, WouldWait, deadline_after, limit_waits, seconds_left
-from .client import Client
+from .client import Client, pipeline_params
 from .errors import RequestTimeout
 
 __all__ = ["AsyncClient", "AsyncHistory", "AsyncLog", "AsyncMarkdown", "AsyncSnapshots"]
@@ -121,7 +121,7 @@ class AsyncClient:
         return _Opening(cls, lambda: Client.attach(*args, **kwargs))
 
     # ------------------------------------------------------------------ requests
-    def submit(self, op: int, body: bytes = b"", params: dict | None = None) -> asyncio.Future:
+    def submit(self, op: int | str, body: bytes = b"", params: dict | None = None) -> asyncio.Future:
         """Send one request (at once when the request ring has room, else from the executor:
         module doc); an asyncio future of its response bytes."""
         submit = self.client.submit
@@ -131,7 +131,7 @@ class AsyncClient:
         except WouldWait:
             return asyncio.ensure_future(_call(lambda: submit(op, body, params), None))
 
-    async def call(self, op: int, body: bytes = b"", params: dict | None = None,
+    async def call(self, op: int | str, body: bytes = b"", params: dict | None = None,
                    timeout: float | None = None) -> bytes:
         """Send one request and await its response bytes."""
         return await _call(lambda: self.client.submit(op, body, params), timeout)
@@ -143,8 +143,7 @@ class AsyncClient:
     async def pipeline(self, stages: Sequence[tuple], body: bytes = b"",
                        timeout: float | None = None) -> bytes:
         """:meth:`Client.pipeline`, awaited."""
-        spec = [{"op": int(op), "params": params or {}} for op, params in stages]
-        return await self.call(L.OP_PIPELINE, body, {"stages": spec}, timeout)
+        return await self.call(L.OP_PIPELINE, body, pipeline_params(stages), timeout)
 
     async def info(self) -> dict:
         """The worker's ``OP_INFO`` JSON."""

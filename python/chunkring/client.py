@@ -37,6 +37,7 @@ from ._process import launch, pid_alive, raise_if_exited, read_all, reap, shm_id
 from ._handle import _FINISHED, Handle
 from ._lean import lean_round_trip
 from ._lean_submit import lean_submit
+from ._op_names import op_code
 from ._receiver import WAIT_TIMEOUT_S, Receiver
 from ._region import Region, region_path, validate_name
 from ._sender import Sender, deadline_after, seconds_left
@@ -86,6 +87,11 @@ def start_worker(binary: str, name: str, timeout: float, bind, *, file, ring_byt
         raise WorkerStartError(f"worker did not become ready: {exc}", proc.returncode, err) from exc
     _log.info("worker started: pid %d, region %s, binary %s", proc.pid, path, binary)
 
+
+
+def pipeline_params(stages: Sequence[tuple]) -> dict:
+    """``OP_PIPELINE``'s params for ``[(op, params), ...]`` (``op`` a code or a name)."""
+    return {"stages": [{"op": op_code(op), "params": params or {}} for op, params in stages]}
 
 class Client:
     """A connection to one chunkring worker over its shared-memory region.
@@ -268,26 +274,31 @@ class Client:
         """Round-trip ``data`` through the worker's ``OP_ECHO``; ``timeout`` as in :meth:`call`."""
         return self._round_trip(data, timeout)  # (the instance's `echo` is this closure)
 
-    def call(self, op: int, body: bytes = b"", params: dict | None = None,
+    def call(self, op: int | str, body: bytes = b"", params: dict | None = None,
              timeout: float | None = None) -> bytes:
         """Send one request and wait for its response bytes; raises RequestError on an error frame.
 
         The synchronous fast path: the request goes through the request ring's one producer
         and its answer into the caller's hands, with no :class:`Handle` in between (with
         nothing else in flight, no pending-table entry either: ``_lean.py``).
+        ``op`` is an op code (``chunkring.layout.OP_MD_RENDER``) or the op's name as the
+        worker lists it (``"md.render"``; ``chunkring call --ops``), here and wherever an op
+        goes (``submit``, ``map``, ``submit_many``, ``pipeline``).
         ``timeout`` (seconds) bounds the whole call, sending included: waiting for the
         sender's lock, for request-ring room and for the answer (:class:`RequestTimeout`,
         layout.md §12 "Timeouts").
         """
         if type(body) is bytes and type(op) is int and 0 <= op <= 0xFFFF:
             return self._round_trip(body, timeout, op, params)
+        if type(op) is str and type(body) is bytes:
+            return self._round_trip(body, timeout, op_code(op), params)
         return self._checked(op, body, params, timeout)
 
     def _checked(self, op: int, body, params: dict | None, timeout: float | None) -> bytes:
         """:meth:`call` for arguments the lean path does not take as they are: every one
         checked (``TypeError``/``ValueError`` naming it), then the general path."""
-        return self._general(op, body, self._sender._check(op, body, params),
-                             deadline_after(timeout))
+        op, prefix = self._sender._check(op, body, params)
+        return self._general(op, body, prefix, deadline_after(timeout))
 
     def _general(self, op: int, body, prefix: bytes | None, deadline: int | None) -> bytes:
         """The general synchronous path: send (waiting for the lock and for room, fragments
@@ -296,7 +307,7 @@ class Client:
         slot = sender.send_prefixed(op, body, prefix, deadline)
         return self._take(slot, seconds_left(deadline), sender.worker_woken)
 
-    def map(self, op: int, iterable: Iterable, window: int = 256, params: dict | None = None,
+    def map(self, op: int | str, iterable: Iterable, window: int = 256, params: dict | None = None,
             timeout: float | None = None) -> Iterator[bytes]:
         """Run ``op`` on every body of ``iterable`` (each with ``params``) and yield the answers
         in order, like ``Executor.map``: up to ``window`` requests in flight, published in
@@ -334,7 +345,7 @@ class Client:
             inflight -= len(batch)
             free = batch
 
-    def submit(self, op: int, body: bytes = b"", params: dict | None = None, *,
+    def submit(self, op: int | str, body: bytes = b"", params: dict | None = None, *,
                timeout: float | None = None) -> Handle:
         """Publish one request and return its :class:`Handle` without waiting for the answer;
         ``timeout`` bounds the wait for room to send it (:class:`RequestTimeout`)."""
@@ -350,9 +361,9 @@ class Client:
 
     def pipeline(self, stages: Sequence[tuple], body: bytes = b"", timeout: float | None = None) -> bytes:
         """Run ``[(op, params), ...]`` in the worker, each stage's output the next one's body
-        (``OP_PIPELINE``, layout.md §9.1); returns the last stage's output."""
-        spec = [{"op": int(op), "params": params or {}} for op, params in stages]
-        return self.call(L.OP_PIPELINE, body, {"stages": spec}, timeout)
+        (``OP_PIPELINE``, layout.md §9.1; ``op`` a code or a name); returns the last stage's
+        output."""
+        return self.call(L.OP_PIPELINE, body, pipeline_params(stages), timeout)
 
     def info(self) -> dict:
         """The worker's ``OP_INFO`` JSON: versions, pid, limits and registered ops."""

@@ -83,7 +83,7 @@ class _NotJson:
 
 
 MISUSE = [
-    ((L.OP_ECHO.__str__(), b"x", None), TypeError, "op"),  # "1": a str op
+    ((L.OP_ECHO.__str__(), b"x", None), ValueError, "op"),  # "1": not an op name
     ((1.0, b"x", None), TypeError, "op"),
     ((None, b"x", None), TypeError, "op"),
     ((0x1_0000, b"x", None), ValueError, "op"),

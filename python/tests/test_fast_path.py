@@ -484,8 +484,9 @@ def test_lean_submit_hands_everything_unusual_to_the_sender(client):
         client.submit(L.OP_ECHO),
     ]
     assert [h.result(timeout=10) for h in handles] == [b"plain", b"p", b"t", b"ba", big, b""]
+    assert client.submit("echo", b"x").result(timeout=10) == b"x"  # (a name: its code)
     with pytest.raises(TypeError, match="op"):
-        client.submit("echo", b"x")
+        client.submit(1.5, b"x")
     with pytest.raises(ValueError, match="op"):
         client.submit(0x10000, b"x")
     with pytest.raises(TypeError, match="body"):
