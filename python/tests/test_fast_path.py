@@ -18,7 +18,7 @@ import pytest
 
 from chunkring import Client, ClientClosed, RequestError, RequestTimeout
 from chunkring import _layout as L
-from chunkring import _lean
+from chunkring import _lean, _ring
 from chunkring._futex import futex_wake
 from chunkring._lean_submit import lean_submit
 from conftest import SMALL_CHUNK_BYTES, SMALL_RING_BYTES, run_bounded, run_threads
@@ -217,6 +217,26 @@ def test_a_lean_call_outlasting_its_spin_is_answered(own_client):
     t.join(30)
     assert out == {"r": b"late"}
     assert c._receiver.pending == {}
+
+
+def test_a_parked_worker_is_woken_after_the_request_is_published(own_client, monkeypatch):
+    # No early wake (layout.md §11 "Early wake"): every futex wake a call issues finds its
+    # request in the ring already, published by the tail store.
+    c = own_client
+    producer = c._sender.producer
+    published_at_wake = []
+    real_wake = _lean.futex_wake
+    for module in (_lean, _ring):  # (the lean path's wakes, and the ring ends')
+        monkeypatch.setattr(module, "futex_wake", lambda addr, n: (
+            published_at_wake.append(producer.q[producer.tail_word]), real_wake(addr, n)))
+    for i in range(3):
+        time.sleep(0.06)  # the worker parks (hot window 2 ms)
+        assert producer._futex_words[producer._peer_word] & L.PARKED
+        before = producer.q[producer.tail_word]
+        assert c.echo(b"wake %d" % i) == b"wake %d" % i
+        assert published_at_wake and all(t > before for t in published_at_wake), \
+            "woken before the request was published"
+        published_at_wake.clear()
 
 
 def test_a_call_whose_params_fail_neither_sends_nor_wakes(own_client):
