@@ -35,6 +35,7 @@ from collections import deque
 
 from . import _layout as L
 from ._handle import _PENDING, Handle, _complete
+from ._op_names import OP_CODES
 from ._process import reap, unlink_shm
 from ._sender import seconds_left
 from .client import claim_slot, start_worker
@@ -53,8 +54,10 @@ OP_NAMES = {v: k for k, v in vars(L).items() if k.startswith("OP_") and isinstan
 
 
 def repeatable(op, params) -> bool:
-    """True when request ``op`` with ``params`` is safe to send again after a death:
-    ``op in PURE_OPS``, or a pipeline whose every stage is."""
+    """True when request ``op`` (a code or a name) with ``params`` is safe to send again
+    after a death: ``op in PURE_OPS``, or a pipeline whose every stage is."""
+    if type(op) is str:
+        op = OP_CODES.get(op)
     if op in L.PURE_OPS:
         return True
     if op != L.OP_PIPELINE or type(params) is not dict:

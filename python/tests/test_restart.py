@@ -138,6 +138,8 @@ def test_pure_markdown_process_and_pipeline_are_sent_again(c):
     pipe_fut = c.submit(L.OP_PIPELINE, encode_list([b"# P"]), {"stages": [
         {"op": op, "params": params} for op, params in stages]})
     append = c.submit(L.OP_LOG_APPEND, encode_list([b"x"]), {"name": "l"})
+    named = c.submit("echo", b"by name")  # (an op by its name: the same op)
+    named_append = c.submit("log.append", encode_list([b"y"]), {"name": "l"})
     _kill(c)
     assert fut.result(timeout=30) == [c.markdown.render("# A"), c.markdown.render("# B")]
     assert c.markdown.render("# Title\n\n*x*") == want_html
@@ -146,6 +148,9 @@ def test_pure_markdown_process_and_pipeline_are_sent_again(c):
     assert pipe_fut.result(timeout=30) == want_pipe
     with pytest.raises(WorkerRestarted, match="OP_LOG_APPEND"):  # never sent again
         append.result(timeout=30)
+    assert named.result(timeout=30) == b"by name"
+    with pytest.raises(WorkerRestarted, match="OP_LOG_APPEND"):
+        named_append.result(timeout=30)
     assert c.restarts == 1
 
 
@@ -379,6 +384,9 @@ def test_the_repeatable_ops_are_the_ones_layout_md_names():
     assert not repeatable(L.OP_PIPELINE, {"stages": []})
     assert not repeatable(L.OP_SNAP_PUSH, {"name": "x"})
     assert not repeatable(L.OP_SNAP_CURRENT, {"name": "x"})  # reads state the worker held
+    # An op given by its name is the same op.
+    assert repeatable("echo", None) and repeatable("md.render", None)
+    assert not repeatable("snap.push", {"name": "x"}) and not repeatable("no.such.op", None)
 
 
 def test_futures_of_pure_ops_complete_through_as_completed(c):
