@@ -16,6 +16,7 @@ from collections import deque
 from . import _layout as L
 from ._handle import Handle
 from ._sender import deadline_after, seconds_left
+from ._op_names import op_code
 from ._supervisor import OP_NAMES, RestartPolicy, Supervisor, repeatable, send_handle
 from .client import Client
 from .errors import WorkerDied, WorkerRestarted
@@ -63,6 +64,8 @@ class RestartingClient(Client):
         """:meth:`Client.call`; a safe request is sent again after each death until it is
         answered (or ``timeout`` runs out), another raises :class:`WorkerRestarted`."""
         deadline = deadline_after(timeout)
+        if type(op) is str:
+            op = op_code(op)  # (a name: its code, then the same way)
         lean = type(body) is bytes and type(op) is int and 0 <= op <= 0xFFFF
 
         def attempt(sender, rx, round_trip):

@@ -9,9 +9,11 @@ import asyncio
 
 import pytest
 
+from chunkring import Client
 from chunkring import _layout as L
 from chunkring._op_names import OP_CODES, op_code
 from chunkring._payload import encode_list
+from conftest import SMALL_RING_BYTES
 
 
 def test_the_names_are_the_workers_own(client):
@@ -22,6 +24,15 @@ def test_the_names_are_the_workers_own(client):
 
 
 def test_every_way_to_send_takes_a_name(client):
+    _sends_by_name(client)
+
+
+def test_a_restarting_client_takes_names_too(worker_bin):
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, worker=worker_bin, restart=True) as c:
+        _sends_by_name(c)
+
+
+def _sends_by_name(client):
     assert client.call("echo", b"by name") == b"by name"
     assert client.call("echo", bytearray(b"a bytearray")) == b"a bytearray"  # (checked way)
     assert b"<h1>hi</h1>" in client.call("md.render", encode_list([b"# hi"]))
