@@ -188,7 +188,7 @@ def lean_round_trip(sender, receiver, general, checked):
             rtail = head
             if woken:
                 pass
-            elif (receiver._yield_first or receiver.shared_core) and not receiver._pure_window():
+            elif receiver.shared_core or (receiver._yield_first and not receiver._pure_window()):
                 for _ in yield_polls:
                     if q[resp_tail] != head:
                         break
