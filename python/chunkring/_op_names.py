@@ -13,18 +13,19 @@ from . import _layout as L
 _GROUPS = ("md", "snap", "log")
 
 
-def _names() -> dict[str, int]:
-    codes = {}
-    for const, code in vars(L).items():
-        if const.startswith("OP_") and type(code) is int:
-            name = const[3:].lower()
-            group, _, rest = name.partition("_")
-            codes[f"{group}.{rest}" if group in _GROUPS and rest else name] = code
-    return codes
+#: Op code → its layout.md constant's name (``OP_LOG_APPEND``), for error messages.
+OP_CONSTANTS: dict[int, str] = {code: const for const, code in vars(L).items()
+                                if const.startswith("OP_") and type(code) is int}
+
+
+def _name(const: str) -> str:
+    name = const[3:].lower()
+    group, _, rest = name.partition("_")
+    return f"{group}.{rest}" if group in _GROUPS and rest else name
 
 
 #: Op name → op code, for every op layout.md defines.
-OP_CODES: dict[str, int] = _names()
+OP_CODES: dict[str, int] = {_name(const): code for code, const in OP_CONSTANTS.items()}
 
 
 def op_code(op) -> int:

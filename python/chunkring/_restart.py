@@ -16,8 +16,8 @@ from collections import deque
 from . import _layout as L
 from ._handle import Handle
 from ._sender import deadline_after, seconds_left
-from ._op_names import op_code
-from ._supervisor import OP_NAMES, RestartPolicy, Supervisor, repeatable, send_handle
+from ._op_names import OP_CONSTANTS, op_code
+from ._supervisor import RestartPolicy, Supervisor, repeatable, send_handle
 from .client import Client
 from .errors import WorkerDied, WorkerRestarted
 
@@ -96,7 +96,7 @@ class RestartingClient(Client):
         except WorkerDied as final:
             return final
         death = rx.dead or exc
-        out = WorkerRestarted(f"{death}; {OP_NAMES.get(op, op)} was not sent again (it is not "
+        out = WorkerRestarted(f"{death}; {OP_CONSTANTS.get(op, op)} was not sent again (it is not "
                               f"safe to repeat): a new worker (pid {self.pid}) serves the "
                               "client now", death.returncode, death.stderr)
         out.__cause__ = exc

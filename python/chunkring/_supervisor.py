@@ -35,7 +35,7 @@ from collections import deque
 
 from . import _layout as L
 from ._handle import _PENDING, Handle, _complete
-from ._op_names import OP_CODES
+from ._op_names import OP_CODES, OP_CONSTANTS
 from ._process import reap, unlink_shm
 from ._sender import seconds_left
 from .client import claim_slot, start_worker
@@ -49,8 +49,6 @@ _log = logging.getLogger(__name__)
 #: ``BACKOFF_S * 2 ** (k - 2)``, at most ``BACKOFF_MAX_S``; the first one is immediate.
 BACKOFF_S = 0.1
 BACKOFF_MAX_S = 5.0
-
-OP_NAMES = {v: k for k, v in vars(L).items() if k.startswith("OP_") and isinstance(v, int)}
 
 
 def repeatable(op, params) -> bool:
@@ -245,7 +243,7 @@ class Supervisor:
                 self._resend(h, resend)
         for h in lost:
             op = getattr(h, "op", None)
-            what = f"request {h.request_id:#x}" + (f" ({OP_NAMES.get(op, op)})" if op else "")
+            what = f"request {h.request_id:#x}" + (f" ({OP_CONSTANTS.get(op, op)})" if op else "")
             self._fail(rx, [h], WorkerRestarted(
                 f"{death}; {what} was not sent again (it is not safe to repeat): a new "
                 f"worker (pid {self.client.pid}) serves the client now",

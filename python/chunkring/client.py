@@ -88,10 +88,10 @@ def start_worker(binary: str, name: str, timeout: float, bind, *, file, ring_byt
     _log.info("worker started: pid %d, region %s, binary %s", proc.pid, path, binary)
 
 
-
 def pipeline_params(stages: Sequence[tuple]) -> dict:
     """``OP_PIPELINE``'s params for ``[(op, params), ...]`` (``op`` a code or a name)."""
     return {"stages": [{"op": op_code(op), "params": params or {}} for op, params in stages]}
+
 
 class Client:
     """A connection to one chunkring worker over its shared-memory region.
