@@ -29,6 +29,13 @@ MAX_PIPELINED_PUSHES = 128
 #: parked): a GUI's pushes are answered at the worker's park timeout long before, pushes
 #: back to back are answered while they are made instead of all at ``MAX_PIPELINED_PUSHES``.
 WAKE_PENDING = 8
+#: The worker's bound on a stored value written out in full (layout.md §9.3 "Limits":
+#: ``MAX_EXPANDED_BYTES``), and the body size past which a push waits for the worker's
+#: verdict: a value without shared parts expands to at most 5 bytes per marshal byte (a
+#: ``None`` or a bool is 1 byte in the body and a 5-byte node), so a smaller body is never
+#: too large written out, unless it repeats shared values (a bomb, refused at the next call).
+MAX_EXPANDED_BYTES = 256 << 20
+WAIT_ABOVE_BYTES = MAX_EXPANDED_BYTES // 5
 #: Default of :attr:`History.write_behind`: every push is written into the ring at once.
 DEFAULT_WRITE_BEHIND = 1
 #: Per client, the live History objects of each name (``History._shared``).
@@ -171,11 +178,12 @@ class History:
         and returns without waiting for the worker, and without waking it; a worker-side
         error (a set, a key that is not a str) is raised by the next call of this
         ``History`` that finds it answered, naming the push (module doc, "Pushes never
-        wait"). ``wait=True`` waits
-        for the answer. ``changed`` names the top-level keys (or paths: tuples of keys and
-        list indices) of the dict ``snapshot`` that changed since the current snapshot: only
-        those values are encoded and sent (module doc, "Pushes that cost what changed", also
-        for a wrong ``changed``).
+        wait"). ``wait=True`` waits for the answer, and so does a push whose body is over
+        ``WAIT_ABOVE_BYTES`` (51 MiB): it may be too large for the worker once written out,
+        which is then raised here. ``changed`` names the top-level keys (or paths: tuples of
+        keys and list indices) of the dict ``snapshot`` that changed since the current
+        snapshot: only those values are encoded and sent (module doc, "Pushes that cost what
+        changed", also for a wrong ``changed``).
         """
         if (encoding is None and not wait and type(snapshot) is dict and not self._queued
                 and self.write_behind == 1):
@@ -200,7 +208,7 @@ class History:
         self._pushes += 1
         self._count_push()
         try:
-            if wait:
+            if wait or len(body) > WAIT_ABOVE_BYTES:
                 self.flush()
             elif len(self._queued) >= self.write_behind:
                 self._send_queued()
@@ -228,7 +236,9 @@ class History:
         pj = self._push_head + f"{_time()!r}{tail}}}".encode()
         h, = self._post(((op, params_prefix(pj), body),), False)  # may raise ValueError
         self._sent_push(h, label, snapshot, keys)
-        if self._pending[0][0].done():  # reads the answers in, if any
+        if len(body) > WAIT_ABOVE_BYTES:
+            self.flush()  # (may be too large written out: the worker's verdict, raised here)
+        elif self._pending[0][0].done():  # reads the answers in, if any
             self._reap()  # raises an earlier push's error; this push is sent all the same
 
     def _wait_oldest(self) -> None:

@@ -36,7 +36,12 @@ is not a str) is kept and raised, as a
 which first wakes the worker if needed and collects the answers of earlier pushes (at a GUI's
 pace they are in already); ``flush()`` waits for them. The history is unchanged by the failed
 push. A worker that dies with pushes in the ring makes the next call that waits raise
-:class:`~chunkring.errors.WorkerDied`.
+:class:`~chunkring.errors.WorkerDied`. One worker-side error is the size of the value written
+out in full (layout.md §9.3 "Limits": 256 MiB, shared parts counted each time): a push whose
+body is over ``WAIT_ABOVE_BYTES`` (51 MiB, a fifth of that, as a ``None`` or a bool is 1 byte
+in the body and 5 written out) could be over it, so such a push waits for the worker and
+raises its error at the push itself; a smaller body is over it only by repeating shared
+values (a few KB that name one list many times), refused at the next call like any other.
 ``push(..., wait=True)`` waits and raises at once. ``h.write_behind = n`` (default 1) queues
 ``n`` pushes in Python and writes them with one ``submit_many``.
 

@@ -127,3 +127,40 @@ def test_opening_an_existing_history_never_changes_it(client):
     assert len(client.history("open-keeps", capacity=120)) == 120  # asked for: it changes
     fresh = client.history("open-fresh")
     assert fresh.capacity == 100 and len(fresh) == 0
+
+
+def test_the_client_knows_the_workers_expansion_limit():
+    from chunkring import _history
+    text = (Path(__file__).resolve().parents[2] / "layout.md").read_text()
+    assert f"at most {_history.MAX_EXPANDED_BYTES} (`MAX_EXPANDED_BYTES`" in text
+    assert _history.WAIT_ABOVE_BYTES * 5 <= _history.MAX_EXPANDED_BYTES
+
+
+def test_a_push_too_large_written_out_raises_at_the_push(client):
+    # A push never waits for the worker, but a body this large may be over the worker's limit
+    # once written out: the push waits for the verdict and raises it itself.
+    from chunkring._history import MAX_EXPANDED_BYTES
+    h = History(client, "bounds-big")
+    h.push({"a": 1})
+    with pytest.raises(RequestError) as e:
+        h.push({"big": "x" * MAX_EXPANDED_BYTES}, label="huge")
+    assert e.value.code == L.ERR_BAD_PAYLOAD
+    assert e.value.message.startswith("push #1 ('huge') of history 'bounds-big': ")
+    assert "expands to more than" in e.value.message
+    assert not h._pending, "the push was waited for"
+    assert h.current() == {"a": 1} and len(h) == 1
+    assert_alive(client)
+
+
+def test_a_large_push_raises_any_worker_error_at_the_push_and_a_good_one_goes_in(client):
+    from chunkring._history import WAIT_ABOVE_BYTES
+    h = History(client, "bounds-large")
+    blob = b"y" * (WAIT_ABOVE_BYTES + 1)
+    with pytest.raises(RequestError, match=r"push #0 of history 'bounds-large'.*str"):
+        h.push({"blob": blob, 1: "a key that is not a str"})
+    assert len(h) == 0
+    h.push({"blob": blob})
+    assert not h._pending, "a large push waits for its answer"
+    state = {"blob": blob, "n": 1}
+    h.push(state, changed=["n"])  # a small body: sent without waiting
+    assert h.current() == state
