@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Read, Write};
 
+use chunkring::error::ErrorCode;
 use chunkring::ops::{decode_list, encode_list, Registry};
 use chunkring::pipe;
 
@@ -109,7 +110,8 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
     } else {
         inputs.concat()
     };
-    let answer = pipe::call(registry, code, &args.params, &body).map_err(op_failure)?;
+    let answer = pipe::call(registry, code, &args.params, &body)
+        .map_err(|e| op_failure(with_list_hint(e, args.list, &body)))?;
     let mut stdout = std::io::stdout().lock();
     let written = if args.unlist {
         let items = decode_list(&answer).map_err(|e| {
@@ -133,6 +135,25 @@ fn op_failure(e: chunkring::error::OpError) -> Failure {
         message: format!("call: {}: {}", e.code, e.message),
         status: pipe::exit_status(e.code),
     }
+}
+
+/// `e` with a hint to `--list` when the op read its body as a list (layout.md §9.1), the
+/// body given without `--list` is not one, and the op failed on exactly that: the first
+/// thing a user types, `chunkring call md.render README.md`, otherwise ends in "list of
+/// 1768431651 items: lengths run past the body".
+fn with_list_hint(
+    mut e: chunkring::error::OpError,
+    list: bool,
+    body: &[u8],
+) -> chunkring::error::OpError {
+    let listed = decode_list(body).err().map(|d| d.message);
+    if !list && e.code == ErrorCode::BadPayload && listed.as_ref() == Some(&e.message) {
+        e.message.push_str(
+            " (this op reads its body as a list: give --list to send each FILE, or stdin, \
+             as one item, and --unlist to write the answer's items)",
+        );
+    }
+    e
 }
 
 /// The bytes of each FILE (`-` is stdin); with none, stdin as the one input, or nothing
@@ -205,6 +226,24 @@ mod tests {
     fn a_missing_params_file_is_a_failure_not_a_usage_error() {
         let e = parse_words("echo --params-file /nonexistent/params.json").unwrap_err();
         assert_eq!(e.status, 1);
+    }
+
+    #[test]
+    fn a_list_op_given_a_plain_body_is_told_about_list() {
+        let registry = Registry::with_all_ops();
+        let code = pipe::resolve_op(&registry, "md.render").unwrap();
+        let body = b"# hi\n";
+        let e = pipe::call(registry, code, b"", body).unwrap_err();
+        let hinted = with_list_hint(e.clone(), false, body);
+        assert!(hinted.message.contains("give --list"), "{}", hinted.message);
+        assert!(hinted.message.starts_with(&e.message), "{}", hinted.message);
+        assert_eq!(with_list_hint(e.clone(), true, body).message, e.message);
+        // Another bad payload (not the list decoding's) gets no hint.
+        let other = chunkring::error::OpError::bad_payload("snapshot must be an object");
+        assert_eq!(
+            with_list_hint(other.clone(), false, body).message,
+            other.message
+        );
     }
 
     #[test]
