@@ -32,8 +32,9 @@ WAKE_PENDING = 8
 #: The worker's bound on a stored value written out in full (layout.md §9.3 "Limits":
 #: ``MAX_EXPANDED_BYTES``), and the body size past which a push waits for the worker's
 #: verdict: a value without shared parts expands to at most 5 bytes per marshal byte (a
-#: ``None`` or a bool is 1 byte in the body and a 5-byte node), so a smaller body is never
-#: too large written out, unless it repeats shared values (a bomb, refused at the next call).
+#: ``None`` or a bool is 1 byte in the body and a 5-byte node), so a smaller body is too large
+#: written out only through back-references (5 bytes that stand for an object written before,
+#: a repeated string or a shared list), refused at the next call like any worker-side error.
 MAX_EXPANDED_BYTES = 256 << 20
 WAIT_ABOVE_BYTES = MAX_EXPANDED_BYTES // 5
 #: Default of :attr:`History.write_behind`: every push is written into the ring at once.

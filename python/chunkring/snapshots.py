@@ -40,8 +40,10 @@ push. A worker that dies with pushes in the ring makes the next call that waits 
 out in full (layout.md §9.3 "Limits": 256 MiB, shared parts counted each time): a push whose
 body is over ``WAIT_ABOVE_BYTES`` (51 MiB, a fifth of that, as a ``None`` or a bool is 1 byte
 in the body and 5 written out) could be over it, so such a push waits for the worker and
-raises its error at the push itself; a smaller body is over it only by repeating shared
-values (a few KB that name one list many times), refused at the next call like any other.
+raises its error at the push itself. A smaller body can be over it only through marshal's
+back-references (an object written before, such as a repeated string or a shared list, is
+written again as 5 bytes that stand for all of it), and is refused at the next call like any
+other worker-side error.
 ``push(..., wait=True)`` waits and raises at once. ``h.write_behind = n`` (default 1) queues
 ``n`` pushes in Python and writes them with one ``submit_many``.
 
