@@ -812,11 +812,40 @@ class History:
         return self._submit(op, _cursor_params(params, encoding), lambda r: _cursor_answer(r, raw))
 
     def submit_push(self, snapshot: Any, label: str | None = None, *,
-                    encoding: str | None = None) -> Derived:
+                    encoding: str | None = None, changed: Iterable[Any] | None = None) -> Derived:
         """:meth:`push` sent at once with every queued push: a future of None (or the error)."""
         with self._lock:
-            self.push(snapshot, label, encoding=encoding)
+            self.push(snapshot, label, encoding=encoding, changed=changed)
             return self._submit(None, None, _none)
+
+    @_locked
+    def submit_move_into(self, to: Any, state: dict) -> Derived:
+        """``undo``/``redo``/``jump(to)`` ``into=state`` without waiting (``aio``): ``state``
+        checked against the current snapshot first (:class:`StateMismatch` raised here,
+        nothing sent), then the move (``OP_SNAP_MOVE``, ``compact``) sent after every queued
+        push. A future of its answer, which :meth:`apply_move` applies to ``state``; until
+        then ``state`` is the snapshot moved from, and the fingerprint is not trusted."""
+        if type(state) is not dict:
+            raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
+        if not isinstance(to, str) and (isinstance(to, bool) or not isinstance(to, int)
+                                        or to < 0):
+            raise ValueError(f"index must be an int >= 0, not {to!r}")
+        self._check_state(state)
+        self._moved = True
+        self._synced = None  # (apply_move takes it anew)
+        return self._submit(L.OP_SNAP_MOVE, {"name": self.name, "to": to, "compact": True},
+                            bytes)
+
+    @_locked
+    def apply_move(self, state: dict, answer: bytes) -> list[dict] | None:
+        """Applies the answer of :meth:`submit_move_into` to ``state`` in place, as the
+        synchronous ``into=`` step does: the RFC 6902 operations applied, or None when the
+        move did not move."""
+        if not answer[0]:
+            return None
+        applied = apply_compact(state, memoryview(answer)[_CURSOR.size:], set())
+        self._synced = _fingerprint(state)
+        return applied
 
     def submit_flush(self) -> Derived:
         """:meth:`flush` without waiting: a future of None, or of the first push's error."""

@@ -262,7 +262,13 @@ class AsyncHistory:
     send given up half-way would leave inconsistent, so its sends are not tried on the loop's
     thread and redone (module doc): every one runs on this history's own sending thread, one
     at a time in call order, waiting for room there (within the call's ``timeout``) while the
-    loop runs on."""
+    loop runs on.
+
+    The GUI forms are here too: ``await h.push(state, changed=(key,))``, and ``await
+    h.undo(into=state)`` (``redo``, ``jump(i, into=state)``), which returns the RFC 6902
+    operations applied. ``state`` is changed in place on the sending thread just before the
+    await returns, so nothing else should touch it while the call is awaited.
+    """
 
     def __init__(self, history):
         self.history = history
@@ -283,20 +289,42 @@ class AsyncHistory:
         return await _answer(fut, seconds_left(deadline))
 
     async def push(self, snapshot: Any, label: str | None = None, *,
-                   encoding: str | None = None, timeout: float | None = None) -> None:
-        await self._call(lambda: self.history.submit_push(snapshot, label, encoding=encoding), timeout)
+                   encoding: str | None = None, changed: Iterable[Any] | None = None,
+                   timeout: float | None = None) -> None:
+        await self._call(lambda: self.history.submit_push(
+            snapshot, label, encoding=encoding, changed=changed), timeout)
 
     async def flush(self, timeout: float | None = None) -> None:
         await self._call(lambda: self.history.submit_flush(), timeout)
 
-    async def undo(self, *, timeout: float | None = None, **kw: Any) -> Any:
+    async def undo(self, *, into: dict | None = None, timeout: float | None = None,
+                   **kw: Any) -> Any:
+        if into is not None:
+            return await self._move_into("undo", into, timeout)
         return await self._call(lambda: self.history.submit_undo(**kw), timeout)
 
-    async def redo(self, *, timeout: float | None = None, **kw: Any) -> Any:
+    async def redo(self, *, into: dict | None = None, timeout: float | None = None,
+                   **kw: Any) -> Any:
+        if into is not None:
+            return await self._move_into("redo", into, timeout)
         return await self._call(lambda: self.history.submit_redo(**kw), timeout)
 
-    async def jump(self, index: int, *, timeout: float | None = None, **kw: Any) -> Any:
+    async def jump(self, index: int, *, into: dict | None = None,
+                   timeout: float | None = None, **kw: Any) -> Any:
+        if into is not None:
+            return await self._move_into(index, into, timeout)
         return await self._call(lambda: self.history.submit_jump(index, **kw), timeout)
+
+    async def _move_into(self, to: Any, state: dict, timeout: float | None) -> Any:
+        """An ``into=`` step: the check and the move sent on the sending thread, the answer
+        awaited, then the patch applied to ``state`` on the sending thread as well (after
+        the sends called before it, under the history's lock, never blocking the loop). A
+        timeout or a cancel before the patch is applied leaves ``state`` as it was, and the
+        next ``into=`` compares it with the worker's current snapshot instead of trusting
+        the fingerprint (``StateMismatch`` if the move went through)."""
+        answer = await self._call(lambda: self.history.submit_move_into(to, state), timeout)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._sender, self.history.apply_move, state, answer)
 
     async def current(self, *, timeout: float | None = None, **kw: Any) -> Any:
         return await self._call(lambda: self.history.submit_current(**kw), timeout)

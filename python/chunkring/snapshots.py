@@ -99,7 +99,10 @@ capacity evicts the oldest snapshot; indices are positions ``0..len(h)`` (0 = ol
 ``Log`` and ``Snapshots.submit_process`` send their request (after a ``History``'s queued
 pushes) and return a :class:`concurrent.futures.Future` of the decoded answer without waiting;
 ``chunkring.aio`` awaits them. A queued push's error is raised by that future in place of its
-answer (the request itself was still run by the worker).
+answer (the request itself was still run by the worker). ``submit_push`` takes ``changed=``;
+``submit_move_into(to, state)`` (``to``: "undo", "redo" or an index) checks ``state`` and
+sends the move, and ``apply_move(state, answer)`` applies its answer: ``chunkring.aio``'s
+``await h.undo(into=state)`` is the two.
 
 **Cost on the GUI thread.** The common forms, ``push(state)`` and ``push(state, changed=…)``
 with the defaults and ``undo``/``redo`` (fresh or ``into=``: the first of a run asks for the

@@ -245,6 +245,62 @@ def test_history_and_log_async_forms(aclient):
     run(main())
 
 
+def test_the_gui_forms_async_match_a_sync_history_step_for_step(aclient):
+    # The same seeded run of pushes (whole, changed=key, changed=path) and into= steps
+    # through an AsyncHistory and a sync History: the same operations, the same live state,
+    # and that state is the history's current snapshot after every step.
+    import random
+
+    from chunkring import StateMismatch
+
+    async def main():
+        ah = await aclient.history("aio-gui")
+        sh = aclient.client.history("sync-gui")
+        a_state = {"rows": [{"t": "r0"}], "title": "x", "n": 0}
+        s_state = {"rows": [{"t": "r0"}], "title": "x", "n": 0}
+        await ah.push(a_state)
+        sh.push(s_state)
+        rng = random.Random(7)
+        for step in range(60):
+            kind = rng.randrange(6)
+            for state in (a_state, s_state):
+                if kind == 0:
+                    state["rows"].append({"t": f"r{step}"})
+                elif kind == 1:
+                    state["rows"][-1]["t"] = f"e{step}"
+                elif kind == 2:
+                    state["n"] = step
+            if kind == 0:
+                await ah.push(a_state, changed=("rows",))
+                sh.push(s_state, changed=("rows",))
+            elif kind == 1:
+                path = ("rows", len(a_state["rows"]) - 1, "t")
+                await ah.push(a_state, changed=[path])
+                sh.push(s_state, changed=[path])
+            elif kind == 2:
+                await ah.push(a_state)
+                sh.push(s_state)
+            elif kind == 3:
+                assert await ah.undo(into=a_state) == sh.undo(into=s_state)
+            elif kind == 4:
+                assert await ah.redo(into=a_state) == sh.redo(into=s_state)
+            else:
+                i = rng.randrange(len(sh))
+                assert await ah.jump(i, into=a_state) == sh.jump(i, into=s_state)
+            assert a_state == s_state
+            assert await ah.current() == a_state
+        stale = dict(a_state, title="edited, not pushed")
+        with pytest.raises(StateMismatch, match="not the current snapshot"):
+            await ah.undo(into=stale)
+        assert stale["title"] == "edited, not pushed" and await ah.current() == a_state
+        with pytest.raises(TypeError):
+            await ah.redo(into=["not", "a", "dict"])
+        with pytest.raises(ValueError):
+            await ah.jump(-1, into=a_state)
+
+    run(main())
+
+
 def test_async_client_spawns_and_closes_its_worker(worker_bin):
     async def main():
         async with await AsyncClient.spawn(ring_bytes=SMALL_RING_BYTES,
