@@ -43,6 +43,11 @@ DEFAULT_WRITE_BEHIND = 1
 _BY_NAME: "weakref.WeakKeyDictionary[Any, dict[str, weakref.WeakSet]]" = weakref.WeakKeyDictionary()
 
 
+def _cursor_and_length(stats: dict) -> tuple:
+    """``(cursor, length)`` of an ``OP_SNAP_STATS`` reply (``History._pos``'s form)."""
+    return stats["cursor"], stats["snapshots"]
+
+
 def _numbers(pushes: range) -> str:
     """``push #3`` or ``pushes #3..#7``."""
     if len(pushes) == 1:
@@ -727,7 +732,7 @@ class History:
         """Counts and bytes: snapshots, logical_bytes, stored_bytes, sharing_ratio, … (§9.3)."""
         self.flush()
         stats = json.loads(self._client.call(L.OP_SNAP_STATS, b"", self._name_params))
-        self._pos = (stats["cursor"], stats["snapshots"])
+        self._pos = _cursor_and_length(stats)
         return stats
 
     def _position(self) -> tuple:
@@ -784,10 +789,10 @@ class History:
     # -- submit forms (module doc, "Submit forms") --------------------------------------------
 
     @_locked
-    def _submit(self, op: int | None, params: dict | None, decode) -> Derived:
-        """Sends the queued pushes and then ``op`` (if any) without waiting: a future of
-        ``decode(answer)`` that raises the first failed push's error (naming the push, as
-        :meth:`flush` does) instead."""
+    def _submit(self, op: int | None, params: dict | None, decode, body: bytes = b"") -> Derived:
+        """Sends the queued pushes and then ``op`` (if any, with ``body``) without waiting: a
+        future of ``decode(answer)`` that raises the first failed push's error (naming the
+        push, as :meth:`flush` does) instead."""
         self._prefetch = self._prefetch_move = None
         self._pos = None  # (a cursor op answered later)
         self._wake_for_pushes()
@@ -795,7 +800,7 @@ class History:
         pending, self._pending = self._pending, []
         handles = [h for h, _, _ in pending]
         if op is not None:
-            handles.append(self._client.submit(op, b"", params))
+            handles.append(self._client.submit(op, body, params))
 
         def answer(hs):
             self._raise_first(pending)
@@ -817,6 +822,55 @@ class History:
         with self._lock:
             self.push(snapshot, label, encoding=encoding, changed=changed)
             return self._submit(None, None, _none)
+
+    @_locked
+    def submit_position(self) -> Derived:
+        """``(cursor, length)`` as ``can_undo``/``can_redo``/``index``/``len`` read it, without
+        waiting: a future done at once when this History knows the position, else of an
+        ``OP_SNAP_STATS`` sent after the queued pushes."""
+        if self._pos is not None and not self._shared and self._epoch == self._client._epoch:
+            self._reap()  # (as _position: an earlier push's error that is in is raised)
+            if self._pos is not None:
+                known = Derived(())
+                known.set_result(self._pos)
+                return known
+        return self._submit(L.OP_SNAP_STATS, self._name_params,
+                            lambda r: _cursor_and_length(json.loads(r)))
+
+    @_locked
+    def submit_save(self, path: str | os.PathLike) -> Derived:
+        """:meth:`save` without waiting: a future of the op's reply; the history is reopened
+        from this file after a restart once the reply is in."""
+        path = os.path.abspath(os.fspath(path))
+        pushes = self._pushes
+
+        def saved(r: bytes) -> dict:
+            # (on whichever thread reads the answer: no lock, which a thread waiting for
+            # this answer may hold)
+            self._saved_path, self._saved_pushes, self._moved = path, pushes, False
+            return json.loads(r)
+        return self._submit(L.OP_SNAP_SAVE, {"name": self.name, "path": path}, saved)
+
+    @_locked
+    def submit_drop(self) -> Derived:
+        """:meth:`drop` without waiting: a future of None."""
+        self._synced = None
+        self._moved = True
+        return self._submit(L.OP_SNAP_DROP, self._name_params, _none)
+
+    @_locked
+    def submit_push_many(self, snapshots: Iterable[Any],
+                         labels: Iterable[str | None] | None = None, *,
+                         encoding: str | None = None) -> Derived:
+        """:meth:`push_many` without waiting: a future of the new length."""
+        bodies, enc = _encode_batch(snapshots, encoding, "push_many")
+        params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
+        if labels is not None:
+            params["labels"] = list(labels)
+        self._synced = None
+        self._moved = True
+        return self._submit(L.OP_SNAP_PUSH_MANY, params, lambda r: json.loads(r)["len"],
+                            encode_list(bodies))
 
     @_locked
     def submit_move_into(self, to: Any, state: dict) -> Derived:
@@ -902,8 +956,13 @@ class History:
     def load(cls, client: Any, path: str | os.PathLike, name: str | None = None, *,
              replace: bool = False) -> "History":
         """Loads a saved history (under ``name``, default the saved name)."""
-        r = _load(client, L.OP_SNAP_LOAD, path, name, replace)
-        h = cls(client, r["name"], r["capacity"], _create=False)  # fingerprint unknown
+        return cls.loaded(client, _load(client, L.OP_SNAP_LOAD, path, name, replace), path)
+
+    @classmethod
+    def loaded(cls, client: Any, reply: dict, path: str | os.PathLike) -> "History":
+        """The History of an ``OP_SNAP_LOAD``'s ``reply`` from ``path`` (the file it is
+        reopened from after a restart); its fingerprint is unknown."""
+        h = cls(client, reply["name"], reply["capacity"], _create=False)
         h._saved_path = os.path.abspath(os.fspath(path))
         return h
 

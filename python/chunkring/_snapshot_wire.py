@@ -120,12 +120,17 @@ def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:
     return json.loads(client.call(op, b"", params))
 
 
-def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, replace: bool) -> dict:
-    """``OP_SNAP_LOAD``/``OP_LOG_LOAD``: the worker's reply (``name`` defaults to the saved one)."""
+def load_params(path: str | os.PathLike, name: str | None, replace: bool) -> dict:
+    """The params of ``OP_SNAP_LOAD``/``OP_LOG_LOAD`` (``name`` defaults to the saved one)."""
     params: dict[str, Any] = {"path": os.path.abspath(os.fspath(path)), "replace": replace}
     if name is not None:
         params["name"] = name
-    return json.loads(client.call(op, b"", params))
+    return params
+
+
+def _load(client: Any, op: int, path: str | os.PathLike, name: str | None, replace: bool) -> dict:
+    """``OP_SNAP_LOAD``/``OP_LOG_LOAD``: the worker's reply."""
+    return json.loads(client.call(op, b"", load_params(path, name, replace)))
 
 
 def params_prefix(params_json: bytes) -> bytes:

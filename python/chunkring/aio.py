@@ -175,6 +175,15 @@ class AsyncClient:
             capacity = json.loads(await self.call(L.OP_SNAP_STATS, b"", {"name": name}))["capacity"]
         return AsyncHistory(History(self.client, name, capacity, _create=False))
 
+    async def history_from(self, path, name: str | None = None, *, replace: bool = False,
+                           timeout: float | None = None) -> "AsyncHistory":
+        """A history loaded from a file ``History.save`` wrote (:meth:`Client.history_from`)."""
+        from ._history import History
+        from ._snapshot_wire import load_params
+        reply = await self.call(L.OP_SNAP_LOAD, b"", load_params(path, name, replace),
+                                timeout=timeout)
+        return AsyncHistory(History.loaded(self.client, json.loads(reply), path))
+
     async def log(self, name: str) -> "AsyncLog":
         """A named append-only log (created in the worker on first use)."""
         from .snapshots import Log
@@ -267,7 +276,10 @@ class AsyncHistory:
     The GUI forms are here too: ``await h.push(state, changed=(key,))``, and ``await
     h.undo(into=state)`` (``redo``, ``jump(i, into=state)``), which returns the RFC 6902
     operations applied. ``state`` is changed in place on the sending thread just before the
-    await returns, so nothing else should touch it while the call is awaited.
+    await returns, so nothing else should touch it while the call is awaited. The
+    synchronous properties ``can_undo``, ``can_redo``, ``index`` and ``len`` are awaited
+    methods here (``can_undo()``, ``can_redo()``, ``position()`` → ``(index, len)``); they
+    answer without a request when the History knows its position, as the properties do.
     """
 
     def __init__(self, history):
@@ -314,6 +326,33 @@ class AsyncHistory:
         if into is not None:
             return await self._move_into(index, into, timeout)
         return await self._call(lambda: self.history.submit_jump(index, **kw), timeout)
+
+    async def position(self, timeout: float | None = None) -> tuple:
+        """``(index, len)``: what the synchronous ``index`` and ``len(h)`` give, from the
+        position this History keeps when it knows it (no request), else asked for."""
+        return await self._call(lambda: self.history.submit_position(), timeout)
+
+    async def can_undo(self, timeout: float | None = None) -> bool:
+        """True when ``undo()`` would move (the synchronous property, awaited)."""
+        cursor, _ = await self.position(timeout)
+        return cursor is not None and cursor > 0
+
+    async def can_redo(self, timeout: float | None = None) -> bool:
+        """True when ``redo()`` would move."""
+        cursor, length = await self.position(timeout)
+        return cursor is not None and cursor < length - 1
+
+    async def push_many(self, snapshots: Iterable[Any],
+                        labels: Iterable[str | None] | None = None, *,
+                        encoding: str | None = None, timeout: float | None = None) -> int:
+        return await self._call(lambda: self.history.submit_push_many(
+            snapshots, labels, encoding=encoding), timeout)
+
+    async def save(self, path, timeout: float | None = None) -> dict:
+        return await self._call(lambda: self.history.submit_save(path), timeout)
+
+    async def drop(self, timeout: float | None = None) -> None:
+        await self._call(lambda: self.history.submit_drop(), timeout)
 
     async def _move_into(self, to: Any, state: dict, timeout: float | None) -> Any:
         """An ``into=`` step: the check and the move sent on the sending thread, the answer

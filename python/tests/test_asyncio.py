@@ -301,6 +301,32 @@ def test_the_gui_forms_async_match_a_sync_history_step_for_step(aclient):
     run(main())
 
 
+def test_an_async_history_has_the_sync_ones_other_methods(aclient, tmp_path):
+    async def main():
+        h = await aclient.history("aio-rest")
+        assert await h.position() == (None, 0)
+        assert not await h.can_undo() and not await h.can_redo()
+        for i in range(3):
+            await h.push({"i": i})
+        assert await h.position() == (2, 3)
+        await h.undo()
+        assert await h.can_undo() and await h.can_redo()
+        assert await h.push_many([{"i": 10}, {"i": 11}], ["a", "b"]) == 4  # the redo branch went
+        assert await h.position() == (3, 4) and not await h.can_redo()
+        path = tmp_path / "aio.crsnap"
+        assert (await h.save(path))["snapshots"] == 4
+        assert h.history._saved_path == str(path)
+        loaded = await aclient.history_from(path, name="aio-rest-2")
+        assert await loaded.current() == {"i": 11}
+        assert [e["label"] for e in await loaded.list()] == [None, None, "a", "b"]
+        await h.drop()
+        with pytest.raises(RequestError, match="unknown history"):
+            await h.current()
+        assert await loaded.position() == (3, 4)
+
+    run(main())
+
+
 def test_async_client_spawns_and_closes_its_worker(worker_bin):
     async def main():
         async with await AsyncClient.spawn(ring_bytes=SMALL_RING_BYTES,
