@@ -8,6 +8,8 @@
             html = await ac.markdown.render("# Title")
             h = await ac.history("ui")
             await h.push({"files": []}, label="start")
+            async for pong in ac.map("echo", [b"a", b"b"], window=64):  # bounded, in order
+                ...
 
 An :class:`AsyncClient` wraps a :class:`~chunkring.Client` (``client.aio`` gives one for an
 existing client). Every method sends its request at once, from the calling (event loop)
@@ -48,12 +50,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import json
-from typing import Any, Callable, Iterable, Sequence
+from collections import deque
+from functools import partial
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 from . import _layout as L
 from ._sender import NO_WAIT, WouldWait, deadline_after, limit_waits, seconds_left
 from .client import Client, pipeline_params
 from .errors import RequestTimeout
+
+#: The end of a map's iterable (``next``'s default).
+_END = object()
 
 __all__ = ["AsyncClient", "AsyncHistory", "AsyncLog", "AsyncMarkdown", "AsyncSnapshots"]
 
@@ -135,6 +142,32 @@ class AsyncClient:
                    timeout: float | None = None) -> bytes:
         """Send one request and await its response bytes."""
         return await _call(lambda: self.client.submit(op, body, params), timeout)
+
+    async def map(self, op: int | str, iterable: Iterable, window: int = 256,
+                  params: dict | None = None,
+                  timeout: float | None = None) -> AsyncIterator[bytes]:
+        """:meth:`Client.map` awaited: ``async for answer in ac.map(op, bodies)`` yields the
+        answers in order with up to ``window`` requests in flight, consuming ``iterable``
+        lazily. Each request is sent as :meth:`call` sends one (never blocking the loop);
+        a failed request raises its error when its answer is reached, which ends the
+        iteration; ``timeout`` bounds each wait, for room to send and for each answer."""
+        if window < 1:
+            raise ValueError(f"window must be at least 1, not {window}")
+        submit = self.client.submit
+        inflight: deque = deque()
+        items = iter(iterable)
+        more = True
+        while True:
+            while more and len(inflight) < window:
+                body = next(items, _END)
+                if body is _END:
+                    more = False
+                    break
+                inflight.append(await _sent(partial(submit, op, body, params),
+                                            deadline_after(timeout)))
+            if not inflight:
+                return
+            yield await _answer(inflight.popleft(), timeout)
 
     async def echo(self, data: bytes, timeout: float | None = None) -> bytes:
         """Round-trip ``data`` through the worker's ``OP_ECHO``."""

@@ -327,6 +327,37 @@ def test_an_async_history_has_the_sync_ones_other_methods(aclient, tmp_path):
     run(main())
 
 
+def test_async_map_yields_in_order_lazily_and_stops_at_a_failure(aclient):
+    from chunkring._payload import encode_list
+
+    async def main():
+        taken = []
+
+        def bodies(n):
+            for i in range(n):
+                taken.append(i)
+                yield i.to_bytes(4, "little") * (1 + i % 50)
+
+        it = aclient.map("echo", bodies(500), window=8)
+        first = await it.__anext__()
+        assert first == (0).to_bytes(4, "little")
+        assert len(taken) <= 8, "the iterable is read at most a window ahead"
+        rest = [b async for b in it]
+        assert [first] + rest == [i.to_bytes(4, "little") * (1 + i % 50) for i in range(500)]
+        # A request that fails raises when its answer is reached, after the ones before it.
+        docs = [encode_list([b"# ok"]), b"not a list body", encode_list([b"# never"])]
+        got = []
+        with pytest.raises(RequestError) as e:
+            async for html in aclient.map(L.OP_MD_RENDER, docs, window=4, params={}):
+                got.append(html)
+        assert got == [encode_list([b"<h1>ok</h1>\n"])]
+        assert e.value.name == "BAD_PAYLOAD"
+        with pytest.raises(ValueError):
+            await aclient.map("echo", [b"x"], window=0).__anext__()
+
+    run(main())
+
+
 def test_async_client_spawns_and_closes_its_worker(worker_bin):
     async def main():
         async with await AsyncClient.spawn(ring_bytes=SMALL_RING_BYTES,
