@@ -17,7 +17,7 @@ from ._history_lean import Ahead, lean_steps
 from ._live_state import _fingerprint, apply_compact, differing_keys, matches, refresh
 from ._payload import encode_list
 from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_batch, _json,
-                             _load, _locked, _none, _save, encode_snapshot, fields_body,
+                             _load, _locked, _none, _save, encode_snapshot, save_params, fields_body,
                              fields_request, json_text, params_prefix)
 from ._receiver import _AFTER_WAKE_SPIN_NS
 from ._unencodable import dumps as dumps_plain
@@ -841,15 +841,15 @@ class History:
     def submit_save(self, path: str | os.PathLike) -> Derived:
         """:meth:`save` without waiting: a future of the op's reply; the history is reopened
         from this file after a restart once the reply is in."""
-        path = os.path.abspath(os.fspath(path))
+        params = save_params(self.name, path)
         pushes = self._pushes
 
         def saved(r: bytes) -> dict:
             # (on whichever thread reads the answer: no lock, which a thread waiting for
             # this answer may hold)
-            self._saved_path, self._saved_pushes, self._moved = path, pushes, False
+            self._saved_path, self._saved_pushes, self._moved = params["path"], pushes, False
             return json.loads(r)
-        return self._submit(L.OP_SNAP_SAVE, {"name": self.name, "path": path}, saved)
+        return self._submit(L.OP_SNAP_SAVE, params, saved)
 
     @_locked
     def submit_drop(self) -> Derived:

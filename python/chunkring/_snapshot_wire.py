@@ -114,10 +114,14 @@ def _locked(method):
     return locked
 
 
+def save_params(name: str, path: str | os.PathLike) -> dict:
+    """The params of ``OP_SNAP_SAVE``/``OP_LOG_SAVE``: ``name`` at ``path`` (made absolute)."""
+    return {"name": name, "path": os.path.abspath(os.fspath(path))}
+
+
 def _save(client: Any, op: int, name: str, path: str | os.PathLike) -> dict:
-    """``OP_SNAP_SAVE``/``OP_LOG_SAVE``: persist ``name`` crash-safely at ``path`` (absolute)."""
-    params = {"name": name, "path": os.path.abspath(os.fspath(path))}
-    return json.loads(client.call(op, b"", params))
+    """``OP_SNAP_SAVE``/``OP_LOG_SAVE``: persist ``name`` crash-safely at ``path``."""
+    return json.loads(client.call(op, b"", save_params(name, path)))
 
 
 def load_params(path: str | os.PathLike, name: str | None, replace: bool) -> dict:

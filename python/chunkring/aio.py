@@ -55,6 +55,7 @@ from functools import partial
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 from . import _layout as L
+from ._snapshot_wire import load_params, save_params
 from ._sender import NO_WAIT, WouldWait, deadline_after, limit_waits, seconds_left
 from .client import Client, pipeline_params
 from .errors import RequestTimeout
@@ -212,7 +213,6 @@ class AsyncClient:
                            timeout: float | None = None) -> "AsyncHistory":
         """A history loaded from a file ``History.save`` wrote (:meth:`Client.history_from`)."""
         from ._history import History
-        from ._snapshot_wire import load_params
         reply = await self.call(L.OP_SNAP_LOAD, b"", load_params(path, name, replace),
                                 timeout=timeout)
         return AsyncHistory(History.loaded(self.client, json.loads(reply), path))
@@ -294,6 +294,11 @@ class AsyncSnapshots:
     async def process(self, batch: Iterable[Any], *, encoding: str | None = None,
                       timeout: float | None = None) -> list[dict]:
         return await _call(lambda: self._snapshots.submit_process(batch, encoding=encoding), timeout)
+
+    async def stats(self, timeout: float | None = None) -> dict:
+        """Totals over every history and log in the worker."""
+        client = self._snapshots._client
+        return json.loads(await _call(lambda: client.submit(L.OP_SNAP_STATS, b"", {}), timeout))
 
 
 class AsyncHistory:
@@ -431,6 +436,12 @@ class AsyncLog:
 
     async def tail(self, n: int, timeout: float | None = None) -> list:
         return await _call(lambda: self.log.submit_tail(n), timeout)
+
+    async def save(self, path, timeout: float | None = None) -> dict:
+        """Saves the log crash-safely to ``path`` (:meth:`Log.save`)."""
+        params = save_params(self.log.name, path)
+        client = self.log._client
+        return json.loads(await _call(lambda: client.submit(L.OP_LOG_SAVE, b"", params), timeout))
 
     def __repr__(self) -> str:
         return f"Async{self.log!r}"

@@ -323,6 +323,12 @@ def test_an_async_history_has_the_sync_ones_other_methods(aclient, tmp_path):
         with pytest.raises(RequestError, match="unknown history"):
             await h.current()
         assert await loaded.position() == (3, 4)
+        assert (await aclient.snapshots.stats())["histories"] >= 1  # (aio-rest-2)
+        log = await aclient.log("aio-rest-log")
+        await log.append([b"x", b"y"])
+        assert (await log.save(tmp_path / "aio.crlog"))["len"] == 2
+        from chunkring.snapshots import Log
+        assert Log.load(aclient.client, tmp_path / "aio.crlog", name="aio-rest-log-2").tail(1) == [b"y"]
 
     run(main())
 
