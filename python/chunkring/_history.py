@@ -9,7 +9,7 @@ import os
 import threading
 import weakref
 from time import time as _time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import _layout as L
 from ._futures import Derived, then
@@ -21,7 +21,8 @@ from ._snapshot_wire import (_CURSOR, _cursor_answer, _cursor_params, _encode_ba
                              fields_request, json_text, params_prefix)
 from ._receiver import _AFTER_WAKE_SPIN_NS
 from ._unencodable import dumps as dumps_plain
-from .errors import RegionLost, RequestError, StateMismatch, WorkerDied, WorkerRestarted
+from .errors import (RegionLost, RequestError, RequestTimeout, StateMismatch, WorkerDied,
+                     WorkerRestarted)
 
 #: Requests unanswered from which ``push`` waits for the oldest (bounds the replies held).
 MAX_PIPELINED_PUSHES = 128
@@ -873,18 +874,22 @@ class History:
                             encode_list(bodies))
 
     @_locked
-    def submit_move_into(self, to: Any, state: dict) -> Derived:
+    def submit_move_into(self, to: Any, state: dict,
+                         abandoned: Callable[[], bool] | None = None) -> Derived:
         """``undo``/``redo``/``jump(to)`` ``into=state`` without waiting (``aio``): ``state``
         checked against the current snapshot first (:class:`StateMismatch` raised here,
         nothing sent), then the move (``OP_SNAP_MOVE``, ``compact``) sent after every queued
-        push. A future of its answer, which :meth:`apply_move` applies to ``state``; until
-        then ``state`` is the snapshot moved from, and the fingerprint is not trusted."""
+        push, unless ``abandoned()`` says the caller gave up meanwhile. A future of its
+        answer, which :meth:`apply_move` applies to ``state``; until then ``state`` is the
+        snapshot moved from, and the fingerprint is not trusted."""
         if type(state) is not dict:
             raise TypeError(f"into= needs the live state dict, not {type(state).__name__}")
         if not isinstance(to, str) and (isinstance(to, bool) or not isinstance(to, int)
                                         or to < 0):
             raise ValueError(f"index must be an int >= 0, not {to!r}")
-        self._check_state(state)
+        self._check_state(state)  # (may ask the worker for the current snapshot)
+        if abandoned is not None and abandoned():
+            raise RequestTimeout("the caller gave up before the move was sent")
         self._moved = True
         self._synced = None  # (apply_move takes it anew)
         return self._submit(L.OP_SNAP_MOVE, {"name": self.name, "to": to, "compact": True},

@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import json
+import threading
 from collections import deque
 from functools import partial
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
@@ -324,9 +325,13 @@ class AsyncHistory:
         self.history = history
         self._sender: cf.ThreadPoolExecutor | None = None
 
-    async def _call(self, send, timeout: float | None) -> Any:
+    async def _call(self, send, timeout: float | None, gave_up: threading.Event | None = None) -> Any:
         """``send()`` on the history's sending thread, then its answer awaited; ``timeout``
-        bounds both."""
+        bounds both. A send that must wait for an answer first (a push at
+        ``MAX_PIPELINED_PUSHES``, one too large written out, the live-state check of an
+        ``into=`` step without a fingerprint) is awaited within the timeout too; past it,
+        ``gave_up`` is set (the send may still finish on that thread, as a send waiting for
+        room does)."""
         if self._sender is None:
             self._sender = cf.ThreadPoolExecutor(1, thread_name_prefix="chunkring-history")
         deadline = deadline_after(timeout)
@@ -335,7 +340,15 @@ class AsyncHistory:
             with limit_waits(deadline):
                 return send()
 
-        fut = await asyncio.get_running_loop().run_in_executor(self._sender, waiting)
+        sending = asyncio.get_running_loop().run_in_executor(self._sender, waiting)
+        try:
+            fut = await asyncio.wait_for(sending, seconds_left(deadline))
+        except BaseException as exc:  # a timeout, or the awaiting task cancelled
+            if gave_up is not None:
+                gave_up.set()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise RequestTimeout(f"the request was not sent within {timeout} s") from None
+            raise
         return await _answer(fut, seconds_left(deadline))
 
     async def push(self, snapshot: Any, label: str | None = None, *,
@@ -399,7 +412,9 @@ class AsyncHistory:
         timeout or a cancel before the patch is applied leaves ``state`` as it was, and the
         next ``into=`` compares it with the worker's current snapshot instead of trusting
         the fingerprint (``StateMismatch`` if the move went through)."""
-        answer = await self._call(lambda: self.history.submit_move_into(to, state), timeout)
+        gave_up = threading.Event()  # (then the move is not sent after the check)
+        answer = await self._call(
+            lambda: self.history.submit_move_into(to, state, gave_up.is_set), timeout, gave_up)
         return await asyncio.get_running_loop().run_in_executor(
             self._sender, self.history.apply_move, state, answer)
 

@@ -102,6 +102,35 @@ def test_timeout_raises_a_timeout_error_and_frees_the_request(own_client):
     assert run(ac.echo(b"after", timeout=30)) == b"after"
 
 
+def test_an_into_step_keeps_its_timeout_and_moves_nothing_after_it(own_client):
+    # Without a fingerprint (here after current()), the step first asks the worker for the
+    # current snapshot; a stopped worker makes that wait. The timeout still holds, and the
+    # move is not sent once the caller gave up.
+    ac = own_client.aio
+
+    async def main():
+        h = await ac.history("aio-into-timeout")
+        state = {"n": 0}
+        await h.push(state)
+        state["n"] = 1
+        await h.push(state)
+        assert await h.current() == state  # (drops the fingerprint)
+        os.kill(own_client.pid, signal.SIGSTOP)
+        try:
+            t0 = asyncio.get_running_loop().time()
+            with pytest.raises(RequestTimeout):
+                await h.undo(into=state, timeout=0.3)
+            assert asyncio.get_running_loop().time() - t0 < 5
+        finally:
+            os.kill(own_client.pid, signal.SIGCONT)
+        await asyncio.sleep(0.2)  # (the sending thread gets its answer and sends nothing)
+        assert await h.position() == (1, 2) and state == {"n": 1}
+        assert await h.undo(into=state, timeout=30) == [{"op": "replace", "path": "/n", "value": 0}]
+        assert state == {"n": 0}
+
+    run(main())
+
+
 def test_cancelling_the_awaiting_task_discards_the_answer(own_client):
     ac = own_client.aio
 
