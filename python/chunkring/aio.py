@@ -343,10 +343,10 @@ class AsyncHistory:
         sending = asyncio.get_running_loop().run_in_executor(self._sender, waiting)
         try:
             fut = await asyncio.wait_for(sending, seconds_left(deadline))
-        except BaseException as exc:  # a timeout, or the awaiting task cancelled
+        except BaseException as exc:  # the send's own error, a timeout, or a cancel
             if gave_up is not None:
                 gave_up.set()
-            if isinstance(exc, asyncio.TimeoutError):
+            if isinstance(exc, asyncio.TimeoutError) and sending.cancelled():  # (wait_for's)
                 raise RequestTimeout(f"the request was not sent within {timeout} s") from None
             raise
         return await _answer(fut, seconds_left(deadline))
