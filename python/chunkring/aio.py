@@ -63,6 +63,9 @@ from .errors import RequestTimeout
 
 #: The end of a map's iterable (``next``'s default).
 _END = object()
+#: Seconds past a history call's deadline its sending thread is awaited for (its own waits
+#: for room end at the deadline and raise what they sent).
+_GRACE_S = 0.05
 
 __all__ = ["AsyncClient", "AsyncHistory", "AsyncLog", "AsyncMarkdown", "AsyncSnapshots"]
 
@@ -341,8 +344,11 @@ class AsyncHistory:
                 return send()
 
         sending = asyncio.get_running_loop().run_in_executor(self._sender, waiting)
+        left = seconds_left(deadline)
         try:
-            fut = await asyncio.wait_for(sending, seconds_left(deadline))
+            # (a moment past the deadline: a send waiting for room raises its own
+            # RequestTimeout at the deadline, which says what was sent)
+            fut = await asyncio.wait_for(sending, None if left is None else left + _GRACE_S)
         except BaseException as exc:  # the send's own error, a timeout, or a cancel
             if gave_up is not None:
                 gave_up.set()

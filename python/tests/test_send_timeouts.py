@@ -182,7 +182,7 @@ def test_an_async_history_push_on_a_full_ring_does_not_block_the_loop(own_client
         task = asyncio.create_task(ticker())
         await asyncio.sleep(0)
         t0 = time.monotonic()
-        with pytest.raises(RequestTimeout):
+        with pytest.raises(RequestTimeout, match="waiting for room in the request ring"):
             await ah.push({"files": [1, 2, 3]}, label="p", timeout=1.0)
             await ah.flush(timeout=1.0)
         assert ticks >= 2
