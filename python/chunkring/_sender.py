@@ -25,7 +25,7 @@ never looks at it.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import threading
 import time
 from itertools import repeat
@@ -170,7 +170,7 @@ class Sender:
         self._lock = threading.Lock()
         self._max_frame_payload = self.producer.max_frame_payload
         self._max_message_bytes = region.max_message_bytes
-        self.next_id = secrets.randbits(64) or 1
+        self.next_id = int.from_bytes(os.urandom(8), "little") or 1
         #: The deadline (``time.monotonic_ns``) of the call holding the lock, or None.
         self._deadline: int | None = None
         #: Whether the last publish woke a parked worker (futex wake issued).

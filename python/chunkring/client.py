@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import subprocess
 from pathlib import Path
 from collections import deque
@@ -158,7 +157,7 @@ class Client:
         check_platform()
         binary = str(worker) if worker is not None else find_worker_bin()
         if name is None:
-            name = f"py{os.getpid()}-{secrets.token_hex(6)}"
+            name = f"py{os.getpid()}-{os.urandom(6).hex()}"
         validate_name(name)
         if crc:
             args = (*args, "--crc")
