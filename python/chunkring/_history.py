@@ -793,9 +793,9 @@ class History:
     def _submit(self, op: int | None, params: dict | None, decode, body: bytes = b"") -> Derived:
         """Sends the queued pushes and then ``op`` (if any, with ``body``) without waiting: a
         future of ``decode(answer)`` that raises the first failed push's error (naming the
-        push, as :meth:`flush` does) instead."""
+        push, as :meth:`flush` does) instead. A caller whose op moves the cursor or changes
+        the length drops ``_pos`` (its answer comes later); pushes count themselves."""
         self._prefetch = self._prefetch_move = None
-        self._pos = None  # (a cursor op answered later)
         self._wake_for_pushes()
         self._submit_queued()
         pending, self._pending = self._pending, []
@@ -811,6 +811,7 @@ class History:
     def _submit_cursor(self, op: int, params: dict, encoding: str | None, raw: bool) -> Derived:
         if op not in (L.OP_SNAP_GET, L.OP_SNAP_CURRENT):
             self._moved = True
+            self._pos = None
         if op != L.OP_SNAP_GET:
             # The answer is read later, elsewhere: the next into= compares the live state with
             # the current snapshot itself instead of trusting a fingerprint.
@@ -855,7 +856,7 @@ class History:
     @_locked
     def submit_drop(self) -> Derived:
         """:meth:`drop` without waiting: a future of None."""
-        self._synced = None
+        self._synced = self._pos = None
         self._moved = True
         return self._submit(L.OP_SNAP_DROP, self._name_params, _none)
 
@@ -868,7 +869,7 @@ class History:
         params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
         if labels is not None:
             params["labels"] = list(labels)
-        self._synced = None
+        self._synced = self._pos = None
         self._moved = True
         return self._submit(L.OP_SNAP_PUSH_MANY, params, lambda r: json.loads(r)["len"],
                             encode_list(bodies))
@@ -891,7 +892,7 @@ class History:
         if abandoned is not None and abandoned():
             raise RequestTimeout("the caller gave up before the move was sent")
         self._moved = True
-        self._synced = None  # (apply_move takes it anew)
+        self._synced = self._pos = None  # (apply_move takes the fingerprint anew)
         return self._submit(L.OP_SNAP_MOVE, {"name": self.name, "to": to, "compact": True},
                             bytes)
 
@@ -966,9 +967,12 @@ class History:
     @classmethod
     def loaded(cls, client: Any, reply: dict, path: str | os.PathLike) -> "History":
         """The History of an ``OP_SNAP_LOAD``'s ``reply`` from ``path`` (the file it is
-        reopened from after a restart); its fingerprint is unknown."""
+        reopened from after a restart), at the position the reply gives; its fingerprint is
+        unknown."""
         h = cls(client, reply["name"], reply["capacity"], _create=False)
         h._saved_path = os.path.abspath(os.fspath(path))
+        if "cursor" in reply and "len" in reply:
+            h._pos = (reply["cursor"], reply["len"])
         return h
 
     @_locked

@@ -208,10 +208,12 @@ class AsyncClient:
         from ._history import History, create_request
         # An empty push_many creates the history (or sets its capacity when one is given), as
         # History() does; without a capacity, the history's own is read back.
-        await self.call(*create_request(name, capacity))
+        made = json.loads(await self.call(*create_request(name, capacity)))
         if capacity is None:
             capacity = json.loads(await self.call(L.OP_SNAP_STATS, b"", {"name": name}))["capacity"]
-        return AsyncHistory(History(self.client, name, capacity, _create=False))
+        h = History(self.client, name, capacity, _create=False)
+        h._pos = (made["index"], made["len"])  # (as History() takes it: then pushes count)
+        return AsyncHistory(h)
 
     async def history_from(self, path, name: str | None = None, *, replace: bool = False,
                            timeout: float | None = None) -> "AsyncHistory":

@@ -337,7 +337,11 @@ def test_an_async_history_has_the_sync_ones_other_methods(aclient, tmp_path):
         assert not await h.can_undo() and not await h.can_redo()
         for i in range(3):
             await h.push({"i": i})
+        sender = aclient.client._sender
+        sent = sender.next_id
         assert await h.position() == (2, 3)
+        assert await h.can_undo() and not await h.can_redo()
+        assert sender.next_id == sent, "after its own pushes a History knows its position"
         await h.undo()
         assert await h.can_undo() and await h.can_redo()
         assert await h.push_many([{"i": 10}, {"i": 11}], ["a", "b"]) == 4  # the redo branch went
