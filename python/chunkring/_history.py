@@ -344,16 +344,23 @@ class History:
     def push_many(self, snapshots: Iterable[Any], labels: Iterable[str | None] | None = None, *,
                   encoding: str | None = None) -> int:
         """Pushes many snapshots in one request (all or none); returns the new length."""
+        body, params = self._push_many_request(snapshots, labels, encoding)
+        self.flush()
+        return json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, body, params))["len"]
+
+    def _push_many_request(self, snapshots: Iterable[Any], labels: Iterable[str | None] | None,
+                           encoding: str | None) -> tuple[bytes, dict]:
+        """``(body, params)`` of ``OP_SNAP_PUSH_MANY`` for :meth:`push_many`, and what it
+        changes here: the position, the fingerprint and the prefetches are dropped, and the
+        pushes (not numbered as pushes) are reported lost as a change."""
         bodies, enc = _encode_batch(snapshots, encoding, "push_many")
         params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
         if labels is not None:
             params["labels"] = list(labels)
         self._prefetch = self._prefetch_move = None
         self._synced = self._pos = None
-        self._moved = True  # not numbered as pushes: reported lost as a change
-        self.flush()
-        r = json.loads(self._client.call(L.OP_SNAP_PUSH_MANY, encode_list(bodies), params))
-        return r["len"]
+        self._moved = True
+        return encode_list(bodies), params
 
     @_locked
     def flush(self) -> None:
@@ -566,9 +573,13 @@ class History:
                 return None
         if peek is not None:
             self._prefetch_move = (to, peek)
-        applied = apply_compact(state, memoryview(r)[_CURSOR.size:], set())
-        # Taken anew (cheap): its values are now the objects in `state`, so the next check
-        # compares them by identity (see `matches`).
+        return self._applied(state, r)
+
+    def _applied(self, state: dict, answer: bytes) -> list[dict]:
+        """The compact patch of a move's ``answer`` applied to ``state``; the fingerprint
+        taken anew (cheap): its values are now the objects in ``state``, so the next check
+        compares them by identity (see ``matches``)."""
+        applied = apply_compact(state, memoryview(answer)[_CURSOR.size:], set())
         self._synced = _fingerprint(state)
         return applied
 
@@ -742,12 +753,19 @@ class History:
         are in are raised, as at any call), else from :meth:`stats` (one request, after the
         pushes are answered)."""
         with self._lock:
-            if self._pos is not None and not self._shared and self._epoch == self._client._epoch:
-                self._reap()  # (no wait: only what is in; drops _pos with an error it raises)
-                if self._pos is not None:
-                    return self._pos
+            known = self._known_position()
+            if known is not None:
+                return known
             self.stats()
             return self._pos
+
+    def _known_position(self) -> tuple | None:
+        """``_pos`` when this History can answer from it (one writer, this worker), after
+        the answers already in are checked (no wait; an error among them is raised and drops
+        ``_pos``); None when the worker must be asked."""
+        if self._pos is not None and not self._shared and self._epoch == self._client._epoch:
+            self._reap()
+        return None if self._shared or self._epoch != self._client._epoch else self._pos
 
     # The four below answer from the position this History keeps as its own pushes and steps
     # change the history (``_position``): no request, and no wait for the pushes in flight,
@@ -830,12 +848,11 @@ class History:
         """``(cursor, length)`` as ``can_undo``/``can_redo``/``index``/``len`` read it, without
         waiting: a future done at once when this History knows the position, else of an
         ``OP_SNAP_STATS`` sent after the queued pushes."""
-        if self._pos is not None and not self._shared and self._epoch == self._client._epoch:
-            self._reap()  # (as _position: an earlier push's error that is in is raised)
-            if self._pos is not None:
-                known = Derived(())
-                known.set_result(self._pos)
-                return known
+        known = self._known_position()
+        if known is not None:
+            done = Derived(())
+            done.set_result(known)
+            return done
         return self._submit(L.OP_SNAP_STATS, self._name_params,
                             lambda r: _cursor_and_length(json.loads(r)))
 
@@ -865,14 +882,8 @@ class History:
                          labels: Iterable[str | None] | None = None, *,
                          encoding: str | None = None) -> Derived:
         """:meth:`push_many` without waiting: a future of the new length."""
-        bodies, enc = _encode_batch(snapshots, encoding, "push_many")
-        params: dict[str, Any] = {"name": self.name, "encoding": enc or "json"}
-        if labels is not None:
-            params["labels"] = list(labels)
-        self._synced = self._pos = None
-        self._moved = True
-        return self._submit(L.OP_SNAP_PUSH_MANY, params, lambda r: json.loads(r)["len"],
-                            encode_list(bodies))
+        body, params = self._push_many_request(snapshots, labels, encoding)
+        return self._submit(L.OP_SNAP_PUSH_MANY, params, lambda r: json.loads(r)["len"], body)
 
     @_locked
     def submit_move_into(self, to: Any, state: dict,
@@ -901,11 +912,7 @@ class History:
         """Applies the answer of :meth:`submit_move_into` to ``state`` in place, as the
         synchronous ``into=`` step does: the RFC 6902 operations applied, or None when the
         move did not move."""
-        if not answer[0]:
-            return None
-        applied = apply_compact(state, memoryview(answer)[_CURSOR.size:], set())
-        self._synced = _fingerprint(state)
-        return applied
+        return self._applied(state, answer) if answer[0] else None
 
     def submit_flush(self) -> Derived:
         """:meth:`flush` without waiting: a future of None, or of the first push's error."""
