@@ -27,6 +27,14 @@
 //!   worker polls for the request instead of parking again. The cadence is kept: the
 //!   request counts from the wake, one `lateness` earlier, where the client's call began
 //!   (see [`Pacer::on_request`]).
+//! * **Requests nobody waits for.** A batch of requests the client sends without waiting
+//!   for their answers (a GUI's snapshot pushes) is not a request for any rule above: the
+//!   plan stays as it was, so pushes at a GUI's cadence are read at the park timeout, in one
+//!   batch, instead of the worker polling before each one. Only a client that wakes the
+//!   worker for them (it waits on them after all: a push at its limit, a flush) opens a
+//!   stream window: the worker polls for a hot window from that wake, and each such batch
+//!   found within it extends it, so pushes back to back are read as they come (see
+//!   [`Pacer::on_unawaited`]).
 
 use std::time::{Duration, Instant};
 
@@ -79,6 +87,8 @@ pub struct Pacer {
     next: usize,
     /// How late a doze's timer fired, smoothed (an EMA, 1/4 weight for each new sample).
     lateness: Duration,
+    /// When the stream window opened or was last extended ([`Pacer::on_unawaited`]).
+    stream_from: Option<Instant>,
 }
 
 impl Pacer {
@@ -92,6 +102,7 @@ impl Pacer {
             filled: 0,
             next: 0,
             lateness: Duration::from_micros(60),
+            stream_from: None,
         }
     }
 
@@ -137,6 +148,20 @@ impl Pacer {
         self.hot_from = Some(now);
     }
 
+    /// A batch of requests nobody waits for (and nothing else) was found at `now`: after a
+    /// client's wake (`woken`), or by polling or a park timeout. It trains nothing and opens
+    /// no hot window: a GUI pushing at its cadence is served at the park timeout, with no
+    /// polling before its pushes. A client that woke the worker for such a batch waits on it
+    /// (a push at its limit of unanswered pushes, a flush): that opens a stream window, the
+    /// worker polling for one hot window from `now`; a batch found while it is open extends
+    /// it, so pushes back to back are read as they come. One found in a window that only
+    /// awaited requests opened (the hot window, a cadence's poll) extends nothing.
+    pub fn on_unawaited(&mut self, now: Instant, woken: bool) {
+        if woken || self.stream_from.is_some_and(|s| now <= s + self.hot) {
+            self.stream_from = Some(now);
+        }
+    }
+
     /// A doze meant to end at `deadline` ended by its timer at `now`.
     pub fn on_doze_timeout(&mut self, deadline: Instant, now: Instant) {
         let late = now
@@ -146,8 +171,27 @@ impl Pacer {
         self.lateness = (self.lateness * 3 + late) / 4;
     }
 
-    /// The plan for an idle spell starting at `now`.
+    /// The plan for an idle spell starting at `now`: the awaited requests' plan, or while a
+    /// stream window is open, polling to its end (and on through the awaited plan's own
+    /// polling when that starts at once; a cadence's doze gives way to the window, after
+    /// which the worker parks).
     pub fn plan(&self, now: Instant) -> Plan {
+        let plan = self.awaited_plan(now);
+        match self.stream_from.map(|s| s + self.hot) {
+            Some(end) if end > now => Plan {
+                doze_until: None,
+                spin_until: if plan.doze_until.is_some() {
+                    end
+                } else {
+                    plan.spin_until.max(end)
+                },
+            },
+            _ => plan,
+        }
+    }
+
+    /// The plan the awaited requests' arrivals make (the hot window, the cadence).
+    fn awaited_plan(&self, now: Instant) -> Plan {
         let (Some(last), Some(hot_from)) = (self.last_request, self.hot_from) else {
             return Plan {
                 doze_until: None,
@@ -394,6 +438,52 @@ mod tests {
         // The wake is used once: a later request without one counts from itself.
         p.on_request(now + us(16_000));
         assert_eq!(p.gaps[(p.next + GAPS - 1) % GAPS], us(16_150) + p.lateness);
+    }
+
+    #[test]
+    fn pushes_at_a_cadence_leave_the_plan_as_it_was() {
+        // A 60 Hz cadence of awaited calls, then pushes found by the park timeout or by
+        // polling in the cadence's window: the plan is the cadence's, from its last call.
+        let (mut p, t) = fed(&[16_000, 16_000, 16_000, 16_000]);
+        let before = p.plan(t + us(20));
+        for i in 1..=6 {
+            p.on_unawaited(t + us(16_000 * i + 100), false);
+        }
+        assert_eq!(p.plan(t + us(20)), before);
+        // Nothing awaited since: no spin at all once the cadence's window has passed.
+        let late = t + us(100_000);
+        assert!(p.plan(late).spin_until <= late && p.plan(late).doze_until.is_none());
+        // From a fresh pacer (pushes only): park at once.
+        let mut p = Pacer::new(HOT);
+        p.on_unawaited(t, false);
+        assert_eq!(p.plan(t).spin_until, t);
+    }
+
+    #[test]
+    fn a_wake_for_pushes_opens_a_stream_window_that_pushes_extend() {
+        let mut p = Pacer::new(HOT);
+        let t = Instant::now();
+        p.on_unawaited(t, true);
+        assert_eq!(
+            p.plan(t + us(10)),
+            Plan {
+                doze_until: None,
+                spin_until: t + HOT
+            }
+        );
+        // Found by polling within the window: extended from there.
+        p.on_unawaited(t + us(1_500), false);
+        assert_eq!(p.plan(t + us(1_600)).spin_until, t + us(1_500) + HOT);
+        // Past the window, a batch the timeout found opens nothing.
+        let later = t + us(60_000);
+        p.on_unawaited(later, false);
+        assert_eq!(p.plan(later).spin_until, later);
+        // A stream window overrides a cadence's doze, and ends with no doze after it.
+        let (mut p, t) = fed(&[16_000, 16_000, 16_000, 16_000]);
+        p.on_unawaited(t + us(100), true);
+        let plan = p.plan(t + us(200));
+        assert_eq!(plan.doze_until, None);
+        assert_eq!(plan.spin_until, t + us(100) + HOT);
     }
 
     #[test]

@@ -32,6 +32,10 @@ use dispatch::{Dispatcher, Reply};
 /// microsecond): a client the scheduler put on the same CPU gets to run at once, and on a
 /// core of its own the yield returns at once.
 const YIELD_EVERY: u32 = 32;
+/// Ops a client sends without waiting for the answer (a GUI's snapshot pushes, layout.md §9.3):
+/// a batch of only these trains no cadence and opens no hot window (layout.md §11 "Worker" 7,
+/// [`Pacer::on_unawaited`]).
+const UNAWAITED_OPS: [u16; 2] = [OP_SNAP_PUSH, OP_SNAP_PUSH_FIELDS];
 /// The spin before parking while the response ring is full (the client frees room when it
 /// reads, which may take a while).
 const ROOM_SPIN: Duration = Duration::from_micros(50);
@@ -43,6 +47,13 @@ pub enum Place {
     Shm(String),
     /// A file mapped with memmap2.
     File(PathBuf),
+}
+
+/// When an idle spell ended with requests to read, and whether a client's wake ended it.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    woken: bool,
 }
 
 /// Everything `chunkring serve` takes.
@@ -125,6 +136,9 @@ pub struct Worker {
     pacer: Pacer,
     /// Yield the core every this many polls: 1 when the client can only run on our one CPU.
     yield_every: u32,
+    /// Work found by the last idle spell, told to the pacer once its first awaited request
+    /// is read (or, at the next idle spell, as a batch nobody waits for).
+    arrival: Option<Arrival>,
     owner_pid: Option<u32>,
     stop: Option<StopReason>,
     last_check: Instant,
@@ -185,6 +199,7 @@ impl Worker {
             },
             pacer: Pacer::new(opts.spin),
             yield_every: YIELD_EVERY,
+            arrival: None,
             owner_pid: opts.owner_pid,
             stop: None,
             last_check: Instant::now(),
@@ -256,6 +271,9 @@ impl Worker {
     }
 
     fn on_frame(&mut self, header: crate::frame::FrameHeader) {
+        if !UNAWAITED_OPS.contains(&header.op) {
+            self.awaited_arrival();
+        }
         // A request with a checksum passed it (`Consumer::poll`); answer in kind (§6.6).
         self.crc_out = self.crc_required || header.has_crc();
         let payload_len = header.payload_len as usize;
@@ -449,6 +467,7 @@ impl Worker {
     /// Nothing to do: wait for requests (or for response room). The heartbeat is the
     /// heartbeat thread's alone (`heartbeat.rs`), so idling costs no clock read or store.
     fn idle(&mut self) {
+        self.settle_unawaited();
         let requests = &self.requests;
         let responses = &self.responses;
         // Blocked on a full response ring we wait for room (the client's release wakes us);
@@ -472,11 +491,17 @@ impl Worker {
                 self.pacer.on_doze_timeout(deadline, end);
             }
             let now = Instant::now();
+            // A request is told to the pacer when the first awaited one is read
+            // (`awaited_arrival`); pushes alone are told as such (above).
             match waited {
                 Waited::Woken if !requests.peek_ready() => self.pacer.on_early_wake(now),
-                Waited::Woken => self.pacer.on_woken_request(now),
                 Waited::TimedOut { ready: false } => {}
-                _ => self.pacer.on_request(now),
+                _ => {
+                    self.arrival = Some(Arrival {
+                        at: now,
+                        woken: waited == Waited::Woken,
+                    });
+                }
             }
             waited
         };
@@ -491,6 +516,26 @@ impl Worker {
             }
             Waited::Woken => self.counters.bump(STAT_WORKER_PARKS),
             Waited::Spun | Waited::Rechecked => {}
+        }
+    }
+
+    /// The work the last idle spell found holds an awaited request: the pacer counts it as
+    /// found then (from one wake-up earlier after a client's wake).
+    fn awaited_arrival(&mut self) {
+        if let Some(a) = self.arrival.take() {
+            if a.woken {
+                self.pacer.on_woken_request(a.at);
+            } else {
+                self.pacer.on_request(a.at);
+            }
+        }
+    }
+
+    /// The last idle spell's work held no awaited request (only pushes): the pacer hears of
+    /// it as a batch nobody waits for.
+    fn settle_unawaited(&mut self) {
+        if let Some(a) = self.arrival.take() {
+            self.pacer.on_unawaited(a.at, a.woken);
         }
     }
 
@@ -545,6 +590,7 @@ mod tests {
     use crate::ops::encode_request;
     use crate::region::heap::HeapBacking;
     use crate::ring::{Consumer, Producer};
+    use crate::wait::Plan;
 
     #[test]
     fn one_frame_that_yields_two_answers_into_a_full_ring_loses_neither() {
@@ -606,5 +652,68 @@ mod tests {
         let (id, status, _) = &seen[filled as usize];
         assert_eq!((*id, *status), (100, ERR_FRAGMENT_SEQUENCE));
         assert_eq!(seen[filled as usize + 1], (101, 0, b"hi".to_vec()));
+    }
+
+    #[test]
+    fn pushes_alone_train_no_cadence_and_open_no_hot_window() {
+        let config = RegionConfig {
+            ring_bytes: 4096,
+            chunk_bytes: 64,
+            ..RegionConfig::default()
+        };
+        let region = HeapBacking::region(&config).unwrap();
+        let hot = Duration::from_millis(2);
+        let opts = ServeOptions {
+            place: Place::Shm("unused".into()),
+            config,
+            owner_pid: None,
+            spin: hot,
+        };
+        let mut worker = Worker::new(region.clone(), Registry::with_all_ops(), &opts).unwrap();
+        let mut client = Producer::new(region.request_ring().unwrap());
+        let mut reader = Consumer::new(region.response_ring().unwrap());
+        let mut id = 0;
+        let mut send = |worker: &mut Worker, op: u16, at: Instant, woken: bool| {
+            id += 1;
+            let body = encode_request(b"", b"{}");
+            let len = body.len() as u32;
+            client
+                .try_push(&FrameHeader::message(op, id, len, len.into()), &body)
+                .unwrap();
+            client.publish();
+            worker.arrival = Some(Arrival { at, woken });
+            worker.drain();
+            worker.flush();
+            let mut buf = Vec::new();
+            assert_eq!(reader.poll(&mut buf).unwrap().unwrap().request_id, id);
+        };
+        let t = Instant::now();
+        let us = Duration::from_micros;
+        // A push found by a park timeout: kept until the next idle spell, then it opens
+        // nothing (a fresh pacer parks at once).
+        send(&mut worker, OP_SNAP_PUSH, t, false);
+        assert!(
+            worker.arrival.is_some(),
+            "a push alone is not an awaited arrival"
+        );
+        worker.settle_unawaited();
+        assert_eq!(worker.pacer.plan(t).spin_until, t);
+        // A push the client woke us for opens a stream window; pushes found in it extend it.
+        send(&mut worker, OP_SNAP_PUSH_FIELDS, t + us(100), true);
+        worker.settle_unawaited();
+        send(&mut worker, OP_SNAP_PUSH, t + us(1_000), false);
+        worker.settle_unawaited();
+        assert_eq!(
+            worker.pacer.plan(t + us(1_100)),
+            Plan {
+                doze_until: None,
+                spin_until: t + us(1_000) + hot
+            }
+        );
+        // An awaited request is told to the pacer as it is read: its own hot window.
+        let later = t + us(100_000);
+        send(&mut worker, OP_ECHO, later, false);
+        assert!(worker.arrival.is_none());
+        assert_eq!(worker.pacer.plan(later).spin_until, later + hot);
     }
 }
