@@ -63,12 +63,17 @@ fn describe_marshal(items: &[&[u8]]) -> Result<Vec<Description>, StoreError> {
     let mut refs: Refs<'_> = Vec::new();
     let mut memory = Memory::default();
     for (index, item) in items.iter().enumerate() {
-        let digest =
-            cur.read(item, &mut refs, &mut memory)
-                .map_err(|e| StoreError::InSnapshot {
-                    index,
-                    error: Box::new(e),
-                })?;
+        let digest = cur
+            .read(
+                item,
+                index.checked_sub(1).map(|i| items[i]),
+                &mut refs,
+                &mut memory,
+            )
+            .map_err(|e| StoreError::InSnapshot {
+                index,
+                error: Box::new(e),
+            })?;
         let change = if index == 0 {
             Change::Fields {
                 changed: cur.keys().collect(),

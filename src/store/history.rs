@@ -18,6 +18,7 @@ use crate::store::error::StoreError;
 use crate::store::node::{Node, NodeId};
 use crate::store::node_store::{NodeStore, StoreStats};
 use crate::store::patch::{self, Patch};
+use crate::store::push_memory::PushMemory;
 
 /// Capacity of a history created without one.
 pub const DEFAULT_CAPACITY: usize = 100;
@@ -67,6 +68,8 @@ pub struct History {
     cursor: usize,
     capacity: usize,
     logical_bytes: usize,
+    /// The last marshal push, so the next one reads only the dicts that changed.
+    memory: PushMemory,
 }
 
 /// Where a patch move goes (see [`History::move_patch`]).
@@ -119,6 +122,7 @@ impl History {
             cursor: 0,
             capacity: capacity.max(1),
             logical_bytes: 0,
+            memory: PushMemory::default(),
         }
     }
 
@@ -136,6 +140,7 @@ impl History {
             cursor: 0,
             capacity: capacity.max(1),
             logical_bytes,
+            memory: PushMemory::default(),
         };
         h.cursor = cursor.min(h.entries.len().saturating_sub(1));
         h.evict();
@@ -187,10 +192,11 @@ impl History {
     }
 
     /// Decodes and appends one snapshot pushed at `time` (seconds since the Unix epoch); see
-    /// the module doc for the redo branch and eviction.
+    /// the module doc for the redo branch and eviction. A marshal push after a marshal push
+    /// reads again only the dicts that changed ([`PushMemory`]); the entry is the same.
     ///
     /// # Errors
-    /// The decoder's error; the history is unchanged.
+    /// The decoder's error; the history's entries are unchanged.
     pub fn push(
         &mut self,
         enc: Encoding,
@@ -198,9 +204,19 @@ impl History {
         label: Option<String>,
         time: f64,
     ) -> Result<(), StoreError> {
-        let root = codec::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)?;
+        let root = self.decode(enc, bytes)?;
         self.push_root(Entry::new(root, enc, label, time, bytes.len()));
         Ok(())
+    }
+
+    /// Decodes one pushed snapshot (an object unless opaque); returns its root holding one
+    /// count. Marshal goes through the [`PushMemory`]; another encoding makes it forget.
+    fn decode(&mut self, enc: Encoding, bytes: &[u8]) -> Result<NodeId, StoreError> {
+        if enc == Encoding::Marshal {
+            return self.memory.decode(&mut self.store, bytes);
+        }
+        self.memory.release(&mut self.store);
+        codec::decode(&mut self.store, enc, bytes, enc != Encoding::Bytes)
     }
 
     /// Decodes every snapshot of `items`, then pushes them all at `time` (or none), labelled
@@ -218,7 +234,7 @@ impl History {
     ) -> Result<(), StoreError> {
         let mut roots = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
-            match codec::decode(&mut self.store, enc, item, enc != Encoding::Bytes) {
+            match self.decode(enc, item) {
                 Ok(root) => roots.push(root),
                 Err(error) => {
                     for r in roots {
@@ -588,9 +604,10 @@ impl History {
         Ok(e.root)
     }
 
-    /// Bytes held for entry metadata (the entry ring and labels).
+    /// Bytes held for entry metadata (the entry ring, labels, and the last push's memory).
     pub fn entry_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.memory.heap_bytes()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self
                 .entries
                 .iter()

@@ -18,6 +18,7 @@
 //! | [`edit`] | a value with values set or removed at paths, the rest shared |
 //! | [`diff`] | RFC 6902 JSON Patch between two stored values |
 //! | [`patch`] | a diff in the form a client applies to its live state |
+//! | [`push_memory`] | what a history remembers of its last push, to read only what changed |
 //! | [`history`] | a bounded undo/redo history of snapshots over one node store |
 //! | [`batch`] | digest, size and changes of a batch of snapshots stored nowhere |
 //! | [`log`] | an append-only log of byte records |
@@ -42,6 +43,7 @@ pub mod log;
 pub mod node;
 pub mod node_store;
 pub mod patch;
+pub mod push_memory;
 pub mod summary;
 pub mod xar;
 

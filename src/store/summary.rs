@@ -148,19 +148,20 @@ pub struct Summary<'a> {
 pub type Refs<'a> = Vec<Option<Val<'a>>>;
 
 /// What a batch remembers of its previous snapshot (see [`Recall`]).
-pub type Memory<'a> = Recall<'a, Val<'a>>;
+pub type Memory<'a> = Recall<Val<'a>>;
 
 impl<'a> Summary<'a> {
     /// Reads `bytes` (one marshal snapshot, which must be a dict) into this summary,
     /// replacing what it held; returns the root's structural hash. `refs` and `memory` are
     /// the batch's: the dicts that did not change since the snapshot read before are taken
-    /// over from it.
+    /// over from it (`prev`: the bytes of the snapshot read before with them, if any).
     ///
     /// # Errors
     /// As [`marshal::decode`] (same messages), and "snapshot must be an object (a dict), not …".
     pub fn read(
         &mut self,
         bytes: &'a [u8],
+        prev: Option<&'a [u8]>,
         refs: &mut Refs<'a>,
         memory: &mut Memory<'a>,
     ) -> Result<u64, StoreError> {
@@ -168,7 +169,7 @@ impl<'a> Summary<'a> {
         self.kids.clear();
         self.fields.clear();
         self.index.clear();
-        marshal::read_recalling(bytes, &mut *self, refs, memory)?;
+        marshal::read_recalling(bytes, prev, &mut *self, refs, memory)?;
         match self.stack.as_slice() {
             [root] if matches!(root.kind, Kind::Object) => Ok(root.hash),
             [root] => Err(StoreError::malformed(format!(

@@ -56,31 +56,36 @@ where
         out: sink,
         refs,
         recall: None,
+        prev: None,
     })
 }
 
-/// [`read`] for one snapshot of a batch: `recall` remembers the snapshot read before with it
-/// (and `refs`), and a dict whose bytes and references did not change since is taken over
-/// from it, with the value reading it would give (see [`Recall`]).
+/// [`read`] for one snapshot of a batch or a history: `recall` remembers the snapshot read
+/// before with it (and `refs`), and a dict whose bytes and references did not change since is
+/// taken over from it, with the value reading it would give (see [`Recall`]). `prev`: that
+/// snapshot's bytes when the caller still has them (a batch), `None` for a
+/// [`Recall::hashed`] memory (a history).
 ///
 /// # Errors
 /// As [`read`].
 pub fn read_recalling<'a, S: Sink<'a>>(
     bytes: &'a [u8],
+    prev: Option<&'a [u8]>,
     sink: S,
     refs: &mut Vec<Option<S::Ref>>,
-    recall: &mut Recall<'a, S::Ref>,
+    recall: &mut Recall<S::Ref>,
 ) -> Result<S, StoreError>
 where
     S::Ref: PartialEq,
 {
-    recall.start(bytes, refs);
+    recall.start(bytes.len(), refs);
     let r = finish(Reader {
         b: bytes,
         at: 0,
         out: sink,
         refs,
         recall: Some(&mut *recall),
+        prev,
     });
     if r.is_err() {
         recall.forget();
@@ -110,8 +115,10 @@ struct Reader<'a, 'r, S: Sink<'a>> {
     out: S,
     /// The reference table: `None` while a container is still being read.
     refs: &'r mut Vec<Option<S::Ref>>,
-    /// The previous snapshot of a batch, when reading one.
-    recall: Option<&'r mut Recall<'a, S::Ref>>,
+    /// The memory of the previous snapshot, when reading one of a batch or a history.
+    recall: Option<&'r mut Recall<S::Ref>>,
+    /// The previous snapshot's bytes, when the caller still has them.
+    prev: Option<&'a [u8]>,
 }
 
 impl<'a, S: Sink<'a>> Reader<'a, '_, S>
@@ -314,7 +321,7 @@ where
         let Some(m) = self.recall.as_deref_mut() else {
             return self.dict(depth);
         };
-        if let Some(len) = m.recall(start, depth, self.refs) {
+        if let Some(len) = m.recall(self.b, self.prev, start, depth, self.refs) {
             if let Some(&val) = m.last() {
                 self.at = start + len;
                 self.out.again(val);
@@ -325,7 +332,7 @@ where
         self.dict(depth)?;
         let top = self.out.top();
         if let Some(m) = self.recall.as_deref_mut() {
-            m.end(mark, self.at, self.refs.len(), top);
+            m.end(mark, self.b, self.at, self.refs.len(), top);
         }
         Ok(())
     }

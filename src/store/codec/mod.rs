@@ -10,6 +10,8 @@ use crate::store::node_store::NodeStore;
 
 pub mod json;
 pub mod marshal;
+#[cfg(test)]
+pub mod random_snapshots;
 pub mod recall;
 pub mod sink;
 
@@ -72,14 +74,25 @@ pub fn decode(
         Encoding::Marshal => marshal::decode(store, bytes)?,
         Encoding::Bytes => return Ok(store.intern(Node::Bytes(bytes.into()))),
     };
-    if want_object && !matches!(store.node(id), Node::Object(_)) {
-        let kind = store.node(id).type_name();
-        store.decref(id);
-        return Err(StoreError::malformed(format!(
-            "snapshot must be an object (a dict), not {kind}"
-        )));
+    if want_object {
+        return object_only(store, id);
     }
     Ok(id)
+}
+
+/// `id` (whose count the caller hands over) when it is an object; else it is released.
+///
+/// # Errors
+/// [`StoreError::Malformed`] "snapshot must be an object (a dict), not …".
+pub fn object_only(store: &mut NodeStore, id: NodeId) -> Result<NodeId, StoreError> {
+    if matches!(store.node(id), Node::Object(_)) {
+        return Ok(id);
+    }
+    let kind = store.node(id).type_name();
+    store.decref(id);
+    Err(StoreError::malformed(format!(
+        "snapshot must be an object (a dict), not {kind}"
+    )))
 }
 
 /// Encodes the value `id`, pushed as `pushed`, in `want`.

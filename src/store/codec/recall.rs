@@ -1,6 +1,8 @@
-//! [`Recall`]: what a marshal reader remembers of the previous snapshot of a batch, so a dict
-//! whose bytes did not change is taken over instead of read again (`OP_SNAP_PROCESS`: a
-//! batch of edits of one document repeats most of its bytes from one snapshot to the next).
+//! [`Recall`]: what a marshal reader remembers of the previous snapshot, so a dict whose bytes
+//! did not change is taken over instead of read again: between the snapshots of a batch
+//! (`OP_SNAP_PROCESS`: a batch of edits of one document repeats most of its bytes from one
+//! snapshot to the next), and between the pushes of a history (a GUI pushes its whole state
+//! after each edit).
 //!
 //! Why a recalled dict's value is the one reading it would give: reading is a function of the
 //! bytes, the nesting depth (limits) and, through `r`, the reference table. A dict is recalled
@@ -11,9 +13,20 @@
 //! A reader that took the same bytes through the same states ends at the same offset with the
 //! same value, and so with the same errors (none).
 //!
+//! "Its bytes equal": a batch holds the previous snapshot's bytes and compares them byte for
+//! byte. A history's previous push is gone from the ring by the next push, and keeping a copy
+//! would double the memory of a history whose snapshots share most of their nodes, so a
+//! [`Recall::hashed`] memory keeps each dict's SipHash-1-3 under a key drawn for that memory
+//! (`RandomState`) and compares the new bytes' hash with it: two different byte strings of
+//! the same length pass for equal with a probability of about 2^-64 per comparison, and a
+//! client that does not know the key cannot make them.
+//!
 //! Cost stays linear for any input: every comparison (bytes and references) is charged to a
 //! budget of a few times the snapshot's length; past it, dicts are only read.
 #![forbid(unsafe_code)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 
 /// Bytes of comparison a snapshot may spend per byte of its own (outer dicts that changed
 /// are compared, then their nested dicts: twice covers two levels, four leaves room).
@@ -36,39 +49,49 @@ struct Dict<R> {
     refs_at: usize,
     /// Index (in its snapshot's `dicts`) after the dicts nested in it.
     next: usize,
+    /// The keyed hash of its bytes, in a [`Recall::hashed`] memory, once it was read.
+    hash: u64,
 }
 
 /// The dicts of one snapshot (in the order they started) and the references they named.
 #[derive(Debug)]
-struct Seen<'a, R> {
-    bytes: &'a [u8],
+struct Seen<R> {
     dicts: Vec<Dict<R>>,
     used: Vec<u32>,
 }
 
-impl<R> Default for Seen<'_, R> {
+impl<R> Default for Seen<R> {
     fn default() -> Self {
         Seen {
-            bytes: b"",
             dicts: Vec::new(),
             used: Vec::new(),
         }
     }
 }
 
-impl<R> Seen<'_, R> {
+impl<R> Seen<R> {
     fn clear(&mut self) {
-        self.bytes = b"";
         self.dicts.clear();
         self.used.clear();
     }
+
+    fn shrink_to_fit(&mut self) {
+        self.dicts.shrink_to_fit();
+        self.used.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.dicts.capacity() * std::mem::size_of::<Dict<R>>()
+            + self.used.capacity() * std::mem::size_of::<u32>()
+    }
 }
 
-/// The memory of a batch reader (see the module doc). One per batch, handed to every read.
+/// The memory of a reader (see the module doc): one per batch, or one per history, handed to
+/// every read.
 #[derive(Debug)]
-pub struct Recall<'a, R> {
-    prev: Seen<'a, R>,
-    cur: Seen<'a, R>,
+pub struct Recall<R> {
+    prev: Seen<R>,
+    cur: Seen<R>,
     /// The previous snapshot's reference table.
     prev_refs: Vec<Option<R>>,
     /// Per reference of this snapshot: 0 not compared yet, 1 equal to the previous
@@ -78,10 +101,17 @@ pub struct Recall<'a, R> {
     cursor: usize,
     /// The previous snapshot's dict recalled last.
     last: usize,
+    /// The previous snapshot's dict [`Recall::recall`] paired the last dict with, if any.
+    tried: Option<usize>,
     budget: usize,
+    /// Bytes of the snapshot being read that were taken over.
+    recalled: usize,
+    /// Dicts are compared by a hash under this key ([`Recall::hashed`]), not byte for byte.
+    key: Option<RandomState>,
 }
 
-impl<R> Default for Recall<'_, R> {
+impl<R> Default for Recall<R> {
+    /// A memory that compares bytes: every read is given the previous snapshot's.
     fn default() -> Self {
         Recall {
             prev: Seen::default(),
@@ -90,27 +120,66 @@ impl<R> Default for Recall<'_, R> {
             same: Vec::new(),
             cursor: 0,
             last: 0,
+            tried: None,
             budget: 0,
+            recalled: 0,
+            key: None,
         }
     }
 }
 
-/// A dict being read: its index in this snapshot's dicts.
+/// A dict being read: its index in this snapshot's dicts, and the previous snapshot's dict
+/// it was paired with.
 #[derive(Debug, Clone, Copy)]
-pub struct Mark(usize);
+pub struct Mark(usize, Option<usize>);
 
-impl<'a, R: Copy + PartialEq> Recall<'a, R> {
-    /// Starts reading `bytes`: what the last snapshot read becomes the previous one, and
-    /// `refs` (the table the reader fills) is emptied, its old content kept to compare with.
-    pub fn start(&mut self, bytes: &'a [u8], refs: &mut Vec<Option<R>>) {
+impl<R> Recall<R> {
+    /// A memory that keeps a keyed hash of each dict's bytes and compares with it, for reads
+    /// that are not given the previous snapshot's bytes (module doc).
+    pub fn hashed() -> Recall<R> {
+        Recall {
+            key: Some(RandomState::new()),
+            ..Recall::default()
+        }
+    }
+
+    /// Heap bytes it holds (what a history counts as its own).
+    pub fn heap_bytes(&self) -> usize {
+        self.prev.heap_bytes()
+            + self.cur.heap_bytes()
+            + self.same.capacity()
+            + self.prev_refs.capacity() * std::mem::size_of::<Option<R>>()
+    }
+}
+
+impl<R: Copy + PartialEq> Recall<R> {
+    /// Starts reading a snapshot of `len` bytes: what the last snapshot read becomes the
+    /// previous one, and `refs` (the table the reader fills) is emptied, its old content kept
+    /// to compare with.
+    pub fn start(&mut self, len: usize, refs: &mut Vec<Option<R>>) {
         std::mem::swap(&mut self.prev, &mut self.cur);
         std::mem::swap(&mut self.prev_refs, refs);
         self.cur.clear();
-        self.cur.bytes = bytes;
         refs.clear();
         self.same.clear();
         self.cursor = 0;
-        self.budget = bytes.len().saturating_mul(BUDGET_PER_BYTE);
+        self.recalled = 0;
+        self.budget = len.saturating_mul(BUDGET_PER_BYTE);
+    }
+
+    /// Bytes of the snapshot read last (or being read) that were taken over, not read.
+    pub fn recalled(&self) -> usize {
+        self.recalled
+    }
+
+    /// Keeps only what the next read needs (the snapshot read last; `refs` is its table), at
+    /// its size: for a memory held between reads (a history's), not one used at once.
+    pub fn settle(&mut self, refs: &mut Vec<Option<R>>) {
+        self.prev = Seen::default();
+        self.prev_refs = Vec::new();
+        self.same = Vec::new();
+        self.cur.shrink_to_fit();
+        refs.shrink_to_fit();
     }
 
     /// Forgets the snapshot being read (it failed): nothing of it is recalled later.
@@ -118,24 +187,56 @@ impl<'a, R: Copy + PartialEq> Recall<'a, R> {
         self.cur.clear();
     }
 
-    /// The dict whose type byte is at `start` (at `depth`, with `refs` the references defined
-    /// so far) when it can be recalled: its length, and its value is [`Recall::last`]. Pairs
-    /// the dict with the previous snapshot's next one either way.
+    /// Forgets everything: the next snapshot is read in full (a holder that let go of the
+    /// values remembered).
+    pub fn clear(&mut self) {
+        self.prev.clear();
+        self.cur.clear();
+        self.prev_refs.clear();
+        self.same.clear();
+    }
+
+    fn hash(&self, b: &[u8]) -> u64 {
+        self.key.as_ref().map_or(0, |k| {
+            let mut h = k.build_hasher();
+            h.write(b);
+            h.finish()
+        })
+    }
+
+    /// The dict whose type byte is at `start` of `bytes` (at `depth`, with `refs` the
+    /// references defined so far) when it can be recalled: its length, and its value is
+    /// [`Recall::last`]. `prev`: the previous snapshot's bytes, compared byte for byte, or
+    /// `None` in a [`Recall::hashed`] memory. Pairs the dict with the previous snapshot's
+    /// next one either way.
     ///
     /// Not inlined: the reader recurses through the caller, whose frame stays small.
     #[inline(never)]
-    pub fn recall(&mut self, start: usize, depth: usize, refs: &[Option<R>]) -> Option<usize> {
+    pub fn recall(
+        &mut self,
+        bytes: &[u8],
+        prev: Option<&[u8]>,
+        start: usize,
+        depth: usize,
+        refs: &[Option<R>],
+    ) -> Option<usize> {
         let at = self.cursor;
+        self.tried = None;
         let d = self.prev.dicts.get(at)?;
+        self.tried = Some(at);
         self.cursor += 1;
         let cost = d.len.saturating_add(d.used_end - d.used_at);
         if d.val.is_none() || d.depth != depth || cost > self.budget {
             return None;
         }
-        let (len, was, used, next) = (d.len, d.start, d.used_at..d.used_end, d.next);
+        let (len, was, used, next, hash) = (d.len, d.start, d.used_at..d.used_end, d.next, d.hash);
         self.budget -= cost;
-        let now = self.cur.bytes.get(start..start.checked_add(len)?)?;
-        if now != self.prev.bytes.get(was..was + len)? {
+        let now = bytes.get(start..start.checked_add(len)?)?;
+        let same = match prev {
+            Some(prev) => now == prev.get(was..was + len)?,
+            None => self.key.is_some() && self.hash(now) == hash,
+        };
+        if !same {
             return None;
         }
         for i in used {
@@ -144,6 +245,7 @@ impl<'a, R: Copy + PartialEq> Recall<'a, R> {
             }
         }
         self.copy(at, start);
+        self.recalled += len;
         self.cursor = next;
         self.last = at;
         Some(len)
@@ -203,8 +305,9 @@ impl<'a, R: Copy + PartialEq> Recall<'a, R> {
             used_end: used,
             refs_at: refs,
             next: 0,
+            hash: 0,
         });
-        Mark(self.cur.dicts.len() - 1)
+        Mark(self.cur.dicts.len() - 1, self.tried.take())
     }
 
     /// Reference `r` was named.
@@ -212,15 +315,31 @@ impl<'a, R: Copy + PartialEq> Recall<'a, R> {
         self.cur.used.push(r);
     }
 
-    /// The dict `mark` was read up to `end`, to `val`, with `refs` references defined now.
-    pub fn end(&mut self, mark: Mark, end: usize, refs: usize, val: Option<R>) {
+    /// The dict `mark` was read up to `end` of `bytes`, to `val`, with `refs` references
+    /// defined now. The next dict is paired with the one after the dict `mark` was paired
+    /// with (and its nested dicts), however many dicts this one held: an edit inside one
+    /// entry of a list does not shift the pairing of the entries after it.
+    pub fn end(&mut self, mark: Mark, bytes: &[u8], end: usize, refs: usize, val: Option<R>) {
+        if let Some(paired) = mark.1.and_then(|at| self.prev.dicts.get(at)) {
+            self.cursor = paired.next;
+        }
         let next = self.cur.dicts.len();
         let used = self.cur.used.len();
+        let Some(d) = self.cur.dicts.get(mark.0) else {
+            return;
+        };
+        let val = if refs == d.refs_at { val } else { None };
+        // Only a dict that can be recalled needs its hash.
+        let hash = match (&self.key, val.is_some(), bytes.get(d.start..end)) {
+            (Some(_), true, Some(b)) => self.hash(b),
+            _ => 0,
+        };
         if let Some(d) = self.cur.dicts.get_mut(mark.0) {
             d.len = end - d.start;
             d.used_end = used;
             d.next = next;
-            d.val = if refs == d.refs_at { val } else { None };
+            d.val = val;
+            d.hash = hash;
         }
     }
 }
