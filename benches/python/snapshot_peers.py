@@ -15,7 +15,11 @@ it undoes and redoes. Measured per op, paced at 60 Hz and back to back:
 * The worker's CPU per op (``/proc/<pid>/schedstat`` over the phase ÷ ops; it includes the
   worker's spinning before it parks).
 * Memory of a full 100-snapshot history: the byte strings of the deques (``sys.getsizeof``),
-  the client heap growth (tracemalloc) plus the worker's ``stored_bytes`` for chunkring.
+  the client heap growth (tracemalloc) plus the worker's ``stored_bytes`` for chunkring. The
+  client's compiled run structs (``_struct_cache.py``: one cache per client, shared by all its
+  histories and calls, bounded at about 100 KB) are reported apart as
+  ``client_struct_cache_bytes``: which of them a phase compiles depends on how many answers
+  are in when the client looks, not on the history.
 * ``process`` for batches of 100 and 10,000 snapshots against a pure-Python equivalent.
 * A GUI session at 60 Hz on ``--session-kb`` documents (``run_session``): a frame (the push
   after an edit and the Undo/Redo buttons' state), the first undo after a pause, and undo
@@ -49,6 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
 
+import chunkring  # noqa: E402
 from chunkring.client import Client  # noqa: E402
 
 try:
@@ -337,16 +342,23 @@ def summary(cpu, wall, worker):
             "worker_us_per_op": worker}
 
 
-def _heap_but_the_live_state() -> int:
+_STRUCT_CACHE_FILE = str(Path(chunkring.__file__).with_name("_struct_cache.py"))
+
+
+def _heap_but_the_live_state() -> tuple[int, int]:
     """Bytes traced by ``tracemalloc``, leaving out what :func:`edit`'s own lines allocated
     (the entries and strings that grow the live state, which every approach keeps alike).
     Only those lines: ``to_dict``/``from_dict`` and the byte deques allocate in this file
-    too, and what they keep is the history's memory."""
+    too, and what they keep is the history's memory. Returned as (the rest but the client's
+    compiled run structs, those structs): the struct cache is the client's, not a
+    history's (module doc)."""
     code = edit.__code__
     lines = {line for _, _, line in code.co_lines() if line is not None}
     snap = tracemalloc.take_snapshot().filter_traces(
         [tracemalloc.Filter(False, __file__, line) for line in sorted(lines)])
-    return sum(t.size for t in snap.traces)
+    structs = sum(t.size for t in snap.filter_traces(
+        [tracemalloc.Filter(True, _STRUCT_CACHE_FILE)]).traces)
+    return sum(t.size for t in snap.traces) - structs, structs
 
 
 def run_approach(a, base_doc, n_push, n_moves, hz, pid, seed):
@@ -366,16 +378,19 @@ def run_approach(a, base_doc, n_push, n_moves, hz, pid, seed):
 
     gc.collect()
     tracemalloc.start()
-    m0 = _heap_but_the_live_state()
+    m0, s0 = _heap_but_the_live_state()
     for i in range(100):
         prep(i)
         push(i)
     if isinstance(a, Chunkring):
         a.hist.flush()
     gc.collect()
-    heap = _heap_but_the_live_state() - m0
+    m1, s1 = _heap_but_the_live_state()
+    heap = m1 - m0
     tracemalloc.stop()
     mem = {"client_heap_bytes": heap}
+    if isinstance(a, Chunkring):
+        mem["client_struct_cache_bytes"] = s1 - s0
     if isinstance(a, Chunkring):
         st = a.hist.stats()
         mem["worker_stored_bytes"] = st["stored_bytes"]
