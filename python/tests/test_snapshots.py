@@ -658,6 +658,25 @@ def test_a_refill_asked_the_other_way_does_not_keep_a_run_from_asking():
     assert not a.wants_refill("undo")
 
 
+def published_answers(consumer) -> int:
+    """Whole answers published in the response ring and not yet read: its frames from the
+    consumer's head to the tail the worker stored, padding and non-final fragments left out
+    (layout.md §6)."""
+    head, tail = consumer.head, consumer.q[consumer.tail_word]
+    answers = 0
+    while head < tail:
+        off = consumer.base + (head & consumer.mask) * consumer.chunk_bytes
+        _magic, flags, _op, _status, _rid, plen, _fidx, _mlen = L.FRAME_HEADER.unpack_from(
+            consumer.mm, off)
+        if flags & L.FLAG_PADDING:
+            head += consumer.chunks - (head & consumer.mask)
+            continue
+        answers += not flags & L.FLAG_MORE
+        size = L.FRAME_HEADER.size + plen + (L.FRAME_CRC_BYTES if flags & L.FLAG_CRC else 0)
+        head += (size + consumer.chunk_bytes - 1) // consumer.chunk_bytes
+    return answers
+
+
 def test_a_push_skims_earlier_answers_and_leaves_others_and_errors_to_drain(client, monkeypatch):
     # A push reads the answers already in for the history's earlier requests before it is
     # written (`_answer_skim.py`): their headers only, their payloads replaced by this push.
@@ -671,11 +690,16 @@ def test_a_push_skims_earlier_answers_and_leaves_others_and_errors_to_drain(clie
     region = client._region
     sent = [region.stat(L.STAT_RESPONSES)]  # answers the worker wrote before this test
 
-    def answered(new: int):  # the answers to `new` more requests in, none read
+    def answered(new: int, others: int = 0):  # the answers to `new` more requests in, none read
         sent[0] += new
         h._wake_for_pushes()  # (pushes are written without a wake)
         deadline = time.monotonic() + 10
-        while region.stat(L.STAT_RESPONSES) < sent[0]:
+        # Counted is not yet published: the worker writes its counters before the tail
+        # store that publishes the answers they count (so a client that reads an answer
+        # finds it counted). Unread then are the answers to the history's pushes in flight
+        # and to the `others` requests the test sent.
+        while (region.stat(L.STAT_RESPONSES) < sent[0]
+               or published_answers(receiver._consumer) < len(h._pending) + others):
             assert time.monotonic() < deadline
             time.sleep(0.001)
 
@@ -694,7 +718,7 @@ def test_a_push_skims_earlier_answers_and_leaves_others_and_errors_to_drain(clie
     # Another request's answer after ours: ours skimmed, the rest left to the drain.
     echo = client.submit(L.OP_ECHO, b"abc")
     state["n"] = 9
-    answered(2)
+    answered(2, others=1)
     h.push(state, changed=["n"])
     assert drained and echo.result() == b"abc"
     # A worker-side error (a path the snapshot before lacks): read by the drain, raised by the
