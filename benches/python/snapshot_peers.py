@@ -391,7 +391,6 @@ def run_approach(a, base_doc, n_push, n_moves, hz, pid, seed):
     mem = {"client_heap_bytes": heap}
     if isinstance(a, Chunkring):
         mem["client_struct_cache_bytes"] = s1 - s0
-    if isinstance(a, Chunkring):
         st = a.hist.stats()
         mem["worker_stored_bytes"] = st["stored_bytes"]
         mem["held_bytes"] = heap + st["stored_bytes"]

@@ -35,19 +35,32 @@ def client():
         c.close()
 
 
+def ring_frames(end, start: int, stop: int):
+    """``(offset, flags, payload_len)`` of each frame of ring ``end`` (a client's producer
+    or consumer) from position ``start`` to ``stop``, read from the mapping (layout.md §6:
+    a padding frame moves on to the next multiple of ``chunks``; a checksum trailer takes
+    its bytes)."""
+    while start < stop:
+        off = end.base + (start & end.mask) * end.chunk_bytes
+        _, flags, _, _, _, plen, _, _ = L.FRAME_HEADER.unpack_from(end.view, off)
+        yield off, flags, plen
+        if flags & L.FLAG_PADDING:
+            start += end.chunks - (start & end.mask)
+        else:
+            size = L.FRAME_HEADER_BYTES + plen + (L.FRAME_CRC_BYTES if flags & L.FLAG_CRC else 0)
+            start += (size + end.chunk_bytes - 1) // end.chunk_bytes
+
+
 def written_since(client, tail: int) -> list[dict]:
     """The params of every request the client wrote into the request ring from position
     ``tail`` on, read back from the mapping (what any send path, lean or general, wrote)."""
     p = client._sender.producer
     out = []
-    while tail < p.tail:
-        off = p.base + (tail & p.mask) * p.chunk_bytes
-        _, flags, _, _, _, plen, _, _ = L.FRAME_HEADER.unpack_from(p.view, off)
+    for off, flags, plen in ring_frames(p, tail, p.tail):
         if not flags & L.FLAG_PADDING:
             payload = bytes(p.view[off + L.FRAME_HEADER_BYTES : off + L.FRAME_HEADER_BYTES + plen])
             params_len = int.from_bytes(payload[:L.PARAMS_LEN_BYTES], "little")
             out.append(json.loads(payload[L.PARAMS_LEN_BYTES : L.PARAMS_LEN_BYTES + params_len]))
-        tail += (L.FRAME_HEADER_BYTES + plen + p.chunk_bytes - 1) // p.chunk_bytes
     return out
 
 
@@ -660,21 +673,10 @@ def test_a_refill_asked_the_other_way_does_not_keep_a_run_from_asking():
 
 def published_answers(consumer) -> int:
     """Whole answers published in the response ring and not yet read: its frames from the
-    consumer's head to the tail the worker stored, padding and non-final fragments left out
-    (layout.md §6)."""
-    head, tail = consumer.head, consumer.q[consumer.tail_word]
-    answers = 0
-    while head < tail:
-        off = consumer.base + (head & consumer.mask) * consumer.chunk_bytes
-        _magic, flags, _op, _status, _rid, plen, _fidx, _mlen = L.FRAME_HEADER.unpack_from(
-            consumer.mm, off)
-        if flags & L.FLAG_PADDING:
-            head += consumer.chunks - (head & consumer.mask)
-            continue
-        answers += not flags & L.FLAG_MORE
-        size = L.FRAME_HEADER.size + plen + (L.FRAME_CRC_BYTES if flags & L.FLAG_CRC else 0)
-        head += (size + consumer.chunk_bytes - 1) // consumer.chunk_bytes
-    return answers
+    consumer's head to the tail the worker stored, padding and non-final fragments left out."""
+    return sum(not flags & (L.FLAG_PADDING | L.FLAG_MORE)
+               for _, flags, _ in ring_frames(consumer, consumer.head,
+                                              consumer.q[consumer.tail_word]))
 
 
 def test_a_push_skims_earlier_answers_and_leaves_others_and_errors_to_drain(client, monkeypatch):
