@@ -5,7 +5,10 @@
 the receiver's locks taken without waiting, the request written with one
 ``pack_into`` for header and ``params_len`` and one slice copy straight into the mapping ([R2]), published with one tail store ([R4]) and an
 unfenced look at the worker's word ([W6] as a hint); then a spin of a bounded number of polls,
-one load of the response tail per poll and no clock read; the answer read straight from the
+one load of the response tail per poll and no clock read (after waking a parked worker, each
+poll followed by ``sched_yield``, for about 1 ms: the answer to a call after a long pause is
+read here too, not by the general wait, whose code is one more cold path after the pause);
+the answer read straight from the
 mapping and released with one head store ([R6]; [W5]-[W6] only when a request was written
 after ours). A call not answered within the spin runs the fenced [W5]-[W6] for its publish
 before it waits any longer (layout.md §11 "Deferred wake check"): a lone call answered within
@@ -63,6 +66,11 @@ SPIN_POLLS = 128
 #: Polls, each followed by ``sched_yield``, when the worker seems to need our CPU: tens of µs
 #: at most, then the general wait takes over.
 YIELD_POLLS = 32
+#: Polls, each followed by ``sched_yield``, after the call woke a parked worker: about 1 ms
+#: here (a yield nobody waits for returns in 0.3-0.5 µs), the general wait's spin after a
+#: wake. The woken worker mostly runs on the caller's CPU, so a yield hands it the core; and
+#: the answer read here skips the general wait's cold code after a long gap (module doc).
+WAKE_POLLS = 2048
 
 
 def lean_round_trip(sender, receiver, general, checked):
@@ -110,6 +118,7 @@ def lean_round_trip(sender, receiver, general, checked):
     fence = barrier_memory
     polls = range(SPIN_POLLS)
     yield_polls = range(YIELD_POLLS)
+    wake_polls = range(WAKE_POLLS)
 
     def round_trip(body, timeout=None, op=_OP_ECHO, params=None):
         """The answer to ``op`` (default ``OP_ECHO``) on ``body`` with ``params``, within
@@ -180,14 +189,21 @@ def lean_round_trip(sender, receiver, general, checked):
             finally:
                 srelease()
             head = consumer.head
-            # The spin of the general wait (layout.md §11 "Client"), in loads of the tail: none
-            # after a wake (the answer comes after the worker's wake-up); yielding between
-            # polls when the worker seemed to need our CPU (or can only run on it), which
-            # hands it the core at once; else a pure spin, after which a late answer is left
-            # to the general wait (and its yield-first guess).
+            # The spin of the general wait (layout.md §11 "Client"), in loads of the tail:
+            # after a wake, yielding between polls for about the general wait's 1 ms (the
+            # answer comes after the worker's wake-up, which mostly runs it on our CPU);
+            # yielding between polls when the worker seemed to need our CPU (or can only run
+            # on it), which hands it the core at once; else a pure spin, after which a late
+            # answer is left to the general wait (and its yield-first guess).
             rtail = head
             if woken:
-                pass
+                for _ in wake_polls:
+                    rtail = q[resp_tail]
+                    if rtail != head:
+                        break
+                    _sched_yield()
+                else:
+                    woken = False  # (its after-wake spin spent: the general wait's is not owed)
             elif receiver.shared_core or (receiver._yield_first and not receiver._pure_window()):
                 for _ in yield_polls:
                     if q[resp_tail] != head:

@@ -219,6 +219,57 @@ def test_a_lean_call_outlasting_its_spin_is_answered(own_client):
     assert c._receiver.pending == {}
 
 
+def test_a_call_that_wakes_a_parked_worker_reads_the_answer_itself(worker_bin, monkeypatch):
+    # After a long pause the call wakes the parked worker and yields between polls until the
+    # answer comes (layout.md §11 "Client"): it never registers with the general wait. The
+    # spin is made long enough (~1e6 yields) that a slow wake-up on a busy machine fits too.
+    monkeypatch.setattr(_lean, "WAKE_POLLS", 1_000_000)
+    with Client.spawn(ring_bytes=SMALL_RING_BYTES, chunk_bytes=SMALL_CHUNK_BYTES,
+                      worker=worker_bin) as c:
+        producer = c._sender.producer
+        wakes, slots = [], []
+        real_wake, real_slot = _lean.futex_wake, _lean.Slot
+        monkeypatch.setattr(_lean, "futex_wake", lambda addr, n: (
+            wakes.append(addr), real_wake(addr, n)))
+        monkeypatch.setattr(_lean, "Slot", lambda rid: slots.append(rid) or real_slot(rid))
+        for i in range(4):
+            time.sleep(0.06)  # the worker parks (hot window 2 ms)
+            assert producer._futex_words[producer._peer_word] & L.PARKED
+            body = b"after a pause %d" % i
+            if i % 2:
+                assert c.call(L.OP_ECHO, body, {"p": i}, timeout=30) == body
+            else:
+                assert c.echo(body) == body
+            assert len(wakes) == i + 1, "the call woke the parked worker"
+            assert slots == [], "an answer after a wake went through the general wait"
+        assert c._receiver.pending == {}
+
+
+def test_a_woken_worker_answering_after_the_wake_spin_is_waited_for(own_client):
+    # The worker is stopped while parked: the call's wake cannot run it, the yields after the
+    # wake run out, and the general wait (registered, then parked) takes the answer when the
+    # worker continues.
+    c = own_client
+    time.sleep(0.06)  # the worker parks (hot window 2 ms)
+    producer = c._sender.producer
+    assert producer._futex_words[producer._peer_word] & L.PARKED
+    os.kill(c.pid, signal.SIGSTOP)
+    try:
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", c.echo(b"woken late", timeout=30)))
+        t.start()
+        deadline = time.monotonic() + 10
+        while not c._receiver.pending:  # registered once the yields after the wake ran out
+            assert time.monotonic() < deadline and t.is_alive(), "the call never waited"
+            time.sleep(0.005)
+    finally:
+        os.kill(c.pid, signal.SIGCONT)
+    t.join(30)
+    assert out == {"r": b"woken late"}
+    assert c._receiver.pending == {}
+    assert c.echo(b"after") == b"after"
+
+
 def test_a_parked_worker_is_woken_after_the_request_is_published(own_client, monkeypatch):
     # No early wake (layout.md §11 "Early wake"): every futex wake a call issues finds its
     # request in the ring already, published by the tail store.
