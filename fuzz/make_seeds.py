@@ -34,9 +34,12 @@ def chain(n: int, width: int) -> bytes:
     return bytes(out + b"0")
 
 
-def history_file(nodes: list[bytes], root: int, enc: int = 2) -> bytes:
-    p = struct.pack("<I", 2) + b"ui" + struct.pack("<IIII", 10, 0, len(nodes), 1) + b"".join(nodes)
-    p += struct.pack("<IBdQI", root, enc, 0.0, 0, 0xFFFFFFFF)
+def history_file(nodes: list[bytes], root: int, enc: int = 2, sizes: tuple = (0,)) -> bytes:
+    """A history payload of ``nodes`` with one entry per size in ``sizes``, each of ``root``."""
+    p = struct.pack("<I", 2) + b"ui" + struct.pack("<IIII", 10, 0, len(nodes), len(sizes))
+    p += b"".join(nodes)
+    for size in sizes:
+        p += struct.pack("<IBdQI", root, enc, 0.0, size, 0xFFFFFFFF)
     return p
 
 
@@ -129,6 +132,8 @@ def main() -> None:
             "small": hist,
             "small-payload": hist_payload,
             "dag-payload": history_file(dag, 43),
+            # entry sizes that add up past 2^64 - 1 (found by this target)
+            "sizes-overflow-payload": history_file(small, 2, 1, sizes=(1 << 63, 1 << 63)),
         },
     }
     for target, files in seeds.items():

@@ -126,14 +126,18 @@ impl History {
         }
     }
 
-    /// Rebuilds a history from parts (persistence); roots must hold their counts in `store`.
+    /// Rebuilds a history from parts (persistence); roots must hold their counts in `store`,
+    /// and the entries' sizes must add up within a `usize` (the file decoder checks it; a
+    /// sum past it is held as `usize::MAX`, and releasing entries then stops at zero).
     pub fn from_parts(
         store: NodeStore,
         entries: Vec<Entry>,
         cursor: usize,
         capacity: usize,
     ) -> History {
-        let logical_bytes = entries.iter().map(|e| e.size).sum();
+        let logical_bytes = entries
+            .iter()
+            .fold(0usize, |sum, e| sum.saturating_add(e.size));
         let mut h = History {
             store,
             entries: entries.into(),
@@ -332,7 +336,7 @@ impl History {
         if !self.entries.is_empty() {
             self.truncate_after(self.cursor);
         }
-        self.logical_bytes += entry.size;
+        self.logical_bytes = self.logical_bytes.saturating_add(entry.size);
         self.entries.push_back(entry);
         self.cursor = self.entries.len() - 1;
         self.evict();
@@ -356,7 +360,7 @@ impl History {
     }
 
     fn release(&mut self, e: Entry) {
-        self.logical_bytes -= e.size;
+        self.logical_bytes = self.logical_bytes.saturating_sub(e.size);
         self.store.decref(e.root);
     }
 

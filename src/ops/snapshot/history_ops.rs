@@ -218,7 +218,8 @@ pub fn op_snap_stats(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, Op
     let (mut snaps, mut logical, mut stored) = (0, 0, 0);
     for h in store.histories.values() {
         snaps += h.len();
-        logical += h.logical_bytes();
+        // (each history's sum fits a usize, checked at load; their total may not)
+        logical = h.logical_bytes().saturating_add(logical);
         stored += h.stored_bytes().1;
     }
     let (mut records, mut log_bytes) = (0, 0);

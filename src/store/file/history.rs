@@ -163,6 +163,9 @@ pub fn decode(payload: &[u8]) -> Result<(String, History), StoreError> {
             }
         }
         let mut entries = Vec::with_capacity(entry_count);
+        // The history holds the sum of its entries' sizes (`logical_bytes`): a file whose
+        // sizes do not add up within a u64 was not written by us (layout.md §9.3).
+        let mut logical_bytes = 0usize;
         for _ in 0..entry_count {
             let root = *table
                 .get(c.u32()? as usize)
@@ -171,6 +174,9 @@ pub fn decode(payload: &[u8]) -> Result<(String, History), StoreError> {
                 Encoding::from_code(c.u8()?).ok_or_else(|| StoreError::corrupt("bad encoding"))?;
             let time = f64::from_le_bytes(c.arr()?);
             let size = usize::try_from(c.u64()?).map_err(|_| StoreError::corrupt("bad size"))?;
+            logical_bytes = logical_bytes
+                .checked_add(size)
+                .ok_or_else(|| StoreError::corrupt("entry sizes add up to more than 2^64 - 1"))?;
             let label = match u32::from_le_bytes(c.arr()?) {
                 NO_LABEL => None,
                 n => {
@@ -323,6 +329,32 @@ mod tests {
             assert_eq!(back.entry(i).unwrap().label, h.entry(i).unwrap().label);
             assert_eq!(back.entry(i).unwrap().time, h.entry(i).unwrap().time);
         }
+    }
+
+    #[test]
+    fn entry_sizes_adding_up_past_a_u64_are_refused() {
+        // Found by the history_file fuzz target: two entries of 2^63 bytes each.
+        let mut h = History::new(4);
+        h.push(Encoding::Json, b"{\"a\":1}", None, 1.0).unwrap();
+        h.push(Encoding::Json, b"{\"a\":2}", None, 2.0).unwrap();
+        let mut payload = encode("ui", &h);
+        // Each entry without a label ends the payload: root u32, encoding u8, time f64,
+        // size u64, label_len u32 (layout.md §9.3).
+        const ENTRY: usize = 4 + 1 + 8 + 8 + 4;
+        let end = payload.len();
+        for at in [end - 2 * ENTRY + 13, end - ENTRY + 13] {
+            payload[at..at + 8].copy_from_slice(&(1u64 << 63).to_le_bytes());
+        }
+        let e = decode(&payload).unwrap_err();
+        assert!(
+            matches!(e, StoreError::Corrupt(ref m) if m.contains("add up")),
+            "{e}"
+        );
+        // One such entry alone is a (huge) history's own business: it loads.
+        let at = end - ENTRY + 13;
+        payload[at..at + 8].copy_from_slice(&7u64.to_le_bytes());
+        let (_, back) = decode(&payload).unwrap();
+        assert_eq!(back.logical_bytes(), (1usize << 63) + 7);
     }
 
     #[test]
