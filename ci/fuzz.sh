@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz stage of ci/test.sh: every target of fuzz/ for a bounded time (FUZZ_SECONDS each,
-# default 8: 8 targets, 64 s of fuzzing in total), starting from the committed seed corpus in
+# default 8: 9 targets, 72 s of fuzzing in total), starting from the committed seed corpus in
 # fuzz/seeds/<target> (new inputs go to target/fuzz-corpus/<target>, never into the repo).
 # A crash fails the stage and leaves its input in fuzz/artifacts/<target>/.
 # Installs cargo-fuzz when it is missing (`cargo install cargo-fuzz --locked`: measured 1 m 58 s
@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 seconds=${FUZZ_SECONDS:-8}
-targets=(frame_header request_payload op_params json_codec marshal_codec history_file process_batch history_pushes)
+targets=(frame_header request_payload op_params json_codec marshal_codec history_file log_file process_batch history_pushes)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "NOT RUN: fuzz (no nightly toolchain)"

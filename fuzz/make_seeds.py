@@ -136,6 +136,16 @@ def main() -> None:
             "sizes-overflow-payload": history_file(small, 2, 1, sizes=(1 << 63, 1 << 63)),
         },
     }
+    records = [b"first", b"", "é".encode(), b"\x00" * 40]
+    log_payload = (struct.pack("<I", 5) + b"comms" + struct.pack("<Q", len(records))
+                   + b"".join(struct.pack("<I", len(r)) + r for r in records))
+    seeds["log_file"] = {
+        "small": b"CRLOG\x00\x00\x01" + struct.pack("<QII", len(log_payload),
+                                                    zlib.crc32(log_payload), 0) + log_payload,
+        "small-payload": log_payload,
+        # a record count far past what the payload holds
+        "count-past-payload": struct.pack("<I", 1) + b"x" + struct.pack("<Q", 1 << 62),
+    }
     for target, files in seeds.items():
         d = HERE / "seeds" / target
         d.mkdir(parents=True, exist_ok=True)
