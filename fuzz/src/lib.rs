@@ -1,4 +1,8 @@
-//! What the fuzz targets share: how a batch of marshal items is read from one fuzz input.
+//! What the fuzz targets share: how a batch of marshal items is read from one fuzz input, and
+//! how a saved-file loader is driven (history and log files).
+
+use chunkring::store::error::StoreError;
+use chunkring::store::file::envelope::unframe;
 
 /// The items of a batch read leniently from `data`, so that a mutation inside one item keeps
 /// the others: one byte `k` (the number of items, `k % 9`), `k` little-endian `u32` lengths,
@@ -19,4 +23,23 @@ pub fn batch_items(data: &[u8]) -> Option<Vec<&[u8]>> {
         body = tail;
     }
     Some(items)
+}
+
+/// Drives a file loader with `data` as a whole file (envelope `magic`, then `decode` on the
+/// payload: most inputs fail the CRC) and as a payload (so the fuzzer reaches `decode`):
+/// anything must be refused cleanly, or load into a value that `encode`s and loads again to
+/// one `same` as it, under the same name.
+pub fn loads_back<T>(
+    data: &[u8],
+    magic: [u8; 8],
+    decode: impl Fn(&[u8]) -> Result<(String, T), StoreError>,
+    encode: impl Fn(&str, &T) -> Vec<u8>,
+    same: impl Fn(&T, &T) -> bool,
+) {
+    let _ = unframe(magic, data).map(&decode);
+    if let Ok((name, value)) = decode(data) {
+        let (name2, value2) = decode(&encode(&name, &value)).expect("what saves loads");
+        assert_eq!(name2, name);
+        assert!(same(&value2, &value), "saved and loaded again, it differs");
+    }
 }
