@@ -126,18 +126,21 @@ impl History {
         }
     }
 
-    /// Rebuilds a history from parts (persistence); roots must hold their counts in `store`,
-    /// and the entries' sizes must add up within a `usize` (the file decoder checks it; a
-    /// sum past it is held as `usize::MAX`, and releasing entries then stops at zero).
+    /// Rebuilds a history from parts (persistence); roots must hold their counts in `store`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the entries' sizes do not add up within a `usize` (the
+    /// history's `logical_bytes`; layout.md §9.3 "History files").
     pub fn from_parts(
         store: NodeStore,
         entries: Vec<Entry>,
         cursor: usize,
         capacity: usize,
-    ) -> History {
+    ) -> Result<History, StoreError> {
         let logical_bytes = entries
             .iter()
-            .fold(0usize, |sum, e| sum.saturating_add(e.size));
+            .try_fold(0usize, |sum, e| sum.checked_add(e.size))
+            .ok_or_else(|| StoreError::corrupt("entry sizes add up to more than 2^64 - 1"))?;
         let mut h = History {
             store,
             entries: entries.into(),
@@ -148,7 +151,7 @@ impl History {
         };
         h.cursor = cursor.min(h.entries.len().saturating_sub(1));
         h.evict();
-        h
+        Ok(h)
     }
 
     /// Number of snapshots.

@@ -215,11 +215,11 @@ pub fn op_snap_stats(state: &mut State, req: &Request<'_>) -> Result<Vec<u8>, Op
         let h = store.history(&name)?;
         return to_json(history_stats(&name, h));
     }
-    let (mut snaps, mut logical, mut stored) = (0, 0, 0);
+    let (mut snaps, mut logical, mut stored) = (0, 0usize, 0);
     for h in store.histories.values() {
         snaps += h.len();
         // (each history's sum fits a usize, checked at load; their total may not)
-        logical = h.logical_bytes().saturating_add(logical);
+        logical = logical.saturating_add(h.logical_bytes());
         stored += h.stored_bytes().1;
     }
     let (mut records, mut log_bytes) = (0, 0);

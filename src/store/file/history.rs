@@ -163,9 +163,6 @@ pub fn decode(payload: &[u8]) -> Result<(String, History), StoreError> {
             }
         }
         let mut entries = Vec::with_capacity(entry_count);
-        // The history holds the sum of its entries' sizes (`logical_bytes`): a file whose
-        // sizes do not add up within a u64 was not written by us (layout.md §9.3).
-        let mut logical_bytes = 0usize;
         for _ in 0..entry_count {
             let root = *table
                 .get(c.u32()? as usize)
@@ -174,9 +171,6 @@ pub fn decode(payload: &[u8]) -> Result<(String, History), StoreError> {
                 Encoding::from_code(c.u8()?).ok_or_else(|| StoreError::corrupt("bad encoding"))?;
             let time = f64::from_le_bytes(c.arr()?);
             let size = usize::try_from(c.u64()?).map_err(|_| StoreError::corrupt("bad size"))?;
-            logical_bytes = logical_bytes
-                .checked_add(size)
-                .ok_or_else(|| StoreError::corrupt("entry sizes add up to more than 2^64 - 1"))?;
             let label = match u32::from_le_bytes(c.arr()?) {
                 NO_LABEL => None,
                 n => {
@@ -223,7 +217,7 @@ pub fn decode(payload: &[u8]) -> Result<(String, History), StoreError> {
     if !entries.is_empty() && cursor >= entries.len() {
         return Err(StoreError::corrupt("cursor beyond the entries"));
     }
-    Ok((name, History::from_parts(store, entries, cursor, capacity)))
+    Ok((name, History::from_parts(store, entries, cursor, capacity)?))
 }
 
 fn read_node(
