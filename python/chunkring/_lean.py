@@ -196,19 +196,15 @@ def lean_round_trip(sender, receiver, general, checked):
             # on it), which hands it the core at once; else a pure spin, after which a late
             # answer is left to the general wait (and its yield-first guess).
             rtail = head
-            if woken:
-                for _ in wake_polls:
+            if (woken or receiver.shared_core
+                    or (receiver._yield_first and not receiver._pure_window())):
+                for _ in wake_polls if woken else yield_polls:
                     rtail = q[resp_tail]
                     if rtail != head:
                         break
                     _sched_yield()
                 else:
-                    woken = False  # (its after-wake spin spent: the general wait's is not owed)
-            elif receiver.shared_core or (receiver._yield_first and not receiver._pure_window()):
-                for _ in yield_polls:
-                    if q[resp_tail] != head:
-                        break
-                    _sched_yield()
+                    woken = False  # (a spent after-wake spin: the general wait's is not owed)
             else:
                 for _ in polls:
                     rtail = q[resp_tail]
